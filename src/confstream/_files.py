@@ -156,6 +156,13 @@ def _arrow_to_numpy(arr: Any, col: str, start: int, line_offset: int | None) -> 
     if arr.null_count:
         row = start + int(np.argmax(arr.is_null().to_numpy(zero_copy_only=False)))
         raise InputError(f"row {row}{_line(row, line_offset)}: missing value in column {col!r}")
+    if _arrow_kind(arr.type) == "str":
+        # Fixed-width unicode through a dictionary: vectorised, where to_numpy() would build
+        # one Python str per row.
+        import pyarrow.compute as pc
+        enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+        values = np.asarray(enc.dictionary.to_pylist(), dtype=str)
+        return values[enc.indices.to_numpy(zero_copy_only=False)]
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return arr.to_numpy(zero_copy_only=False)
@@ -389,8 +396,11 @@ def _read_npy_header(f: Any, name: str) -> tuple[tuple[int, ...], bool, np.dtype
             shape, fortran, dtype = fmt.read_array_header_1_0(f)
         elif version == (2, 0):
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        elif version == (3, 0):                     # utf-8 field names; no public reader
+            impl = getattr(np.lib, "_format_impl", fmt)
+            shape, fortran, dtype = impl._read_array_header(f, version)
         else:
-            shape, fortran, dtype = fmt._read_array_header(f, version)   # 3.0: utf-8 field names
+            raise ValueError(f"unknown .npy format version {version}")
     except (ValueError, OSError, EOFError, SyntaxError, zipfile.BadZipFile) as e:
         raise InputError(f"cannot read {name} as a numpy array: {_first_line(e)}") from None
     if dtype.hasobject:

@@ -1,0 +1,280 @@
+"""Confusion matrices of Dask arrays and DataFrame columns: one accumulator per partition,
+tree-reduced with ``+``.
+
+Each partition is counted where it lives (on a worker of a distributed cluster, or a thread of
+the local scheduler) into its own accumulator; only the accumulators, O(C²) each, travel and are
+merged pairwise-ish (``split_every`` at a time) into one. The result equals one accumulator
+updated with all the data, so its ``report()`` equals scikit-learn's ``classification_report``.
+
+>>> import dask.array as da
+>>> from confstream.adapters.dask import confusion_matrix
+>>> y_true = da.from_array([0, 1, 2, 2, 1, 0], chunks=2)
+>>> y_pred = da.from_array([0, 2, 2, 2, 1, 1], chunks=3)   # chunks are aligned for you
+>>> confusion_matrix(y_true, y_pred).counts.tolist()
+[[1, 1, 0], [0, 1, 1], [0, 0, 2]]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+__all__ = ["confusion_matrix", "classification_report"]
+
+
+def _import_dask() -> Any:
+    try:
+        import dask
+        import dask.array  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "confstream.adapters.dask needs dask: pip install 'confstream[dask]'") from None
+    return dask
+
+
+def confusion_matrix(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    num_classes: int | None = None,
+    labels: Sequence[Any] | None = None,
+    sample_weight: Any = None,
+    multilabel: bool = False,
+    threshold: float | Sequence[float] = 0.5,
+    ignore_index: Any = None,
+    split_every: int = 8,
+    compute: bool = True,
+) -> Any:
+    """Count Dask ``y_true`` against ``y_pred`` into one accumulator, partition by partition.
+
+    Parameters
+    ----------
+    y_true, y_pred : dask array, dask Series / DataFrame, or array-like
+        Labels, or for ``y_pred`` anything ``ConfusionMatrix.update`` takes (an (N, C) score
+        array or DataFrame, binary scores, ...). Arrays are rechunked to ``y_true``'s row chunks
+        where they differ; Series and DataFrames must have the same number of partitions (take
+        the columns from one DataFrame). A Dask collection mixed with an array converts the
+        collection with ``to_dask_array(lengths=True)``.
+    num_classes, labels : optional
+        The label space, as for ``ConfusionMatrix`` (the same for every partition). Neither
+        means a dynamic space: each partition grows its own, and merging unites them.
+        With ``multilabel=True``, ``num_classes`` is the number of labels (default: the
+        width of ``y_true``).
+    sample_weight : dask array or Series aligned with ``y_true``, optional
+    multilabel : bool
+        Count (N, L) indicator / score matrices into a ``MultilabelConfusionMatrix``.
+    threshold, ignore_index :
+        As for ``ConfusionMatrix`` / ``MultilabelConfusionMatrix``.
+    split_every : int
+        How many accumulators each merge task adds (the tree's fan-in).
+    compute : bool
+        ``False`` returns a ``dask.delayed`` object that computes to the accumulator.
+
+    Returns
+    -------
+    ConfusionMatrix or MultilabelConfusionMatrix (or a Delayed of one)
+        Computed with the current scheduler: a ``distributed.Client``'s cluster when one is
+        active. Weighted counts are float sums per partition, merged in a tree; they can differ
+        from one sequential sum in the last bit, as any parallel sum does.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, pandas as pd
+    >>> from confstream.adapters.dask import confusion_matrix
+    >>> df = dd.from_pandas(pd.DataFrame({"y": ["a", "b", "b", "a"], "p": ["a", "b", "a", "a"]}),
+    ...                     npartitions=2)
+    >>> acc = confusion_matrix(df["y"], df["p"])
+    >>> print(acc.report().to_dict()["a"]["recall"])
+    1.0
+    """
+    dask = _import_dask()
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    if multilabel and labels is not None:
+        raise ValueError("labels does not apply with multilabel=True; use num_classes")
+    parts = _aligned_partitions(y_true, y_pred, sample_weight)
+    if multilabel and num_classes is None:
+        num_classes = _width(y_true)
+    spec = _Spec(multilabel, num_classes, None if labels is None else list(labels),
+                 threshold, ignore_index)
+    count = dask.delayed(_count, pure=True)
+    level = [count(spec, yt, yp, w) for yt, yp, w in parts]
+    if not level:
+        level = [dask.delayed(spec.new, pure=True)()]
+    merge = dask.delayed(_merge, pure=True)
+    while len(level) > 1:
+        level = [merge(*level[i:i + split_every]) for i in range(0, len(level), split_every)]
+    return level[0].compute() if compute else level[0]
+
+
+def classification_report(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    labels: Sequence[Any] | None = None,
+    target_names: Sequence[str] | None = None,
+    sample_weight: Any = None,
+    digits: int = 2,
+    output_dict: bool = False,
+    zero_division: Any = "warn",
+    num_classes: int | None = None,
+    multilabel: bool = False,
+    threshold: float | Sequence[float] = 0.5,
+    split_every: int = 8,
+) -> str | dict:
+    """``sklearn.metrics.classification_report`` of Dask collections, counted per partition.
+
+    Takes scikit-learn's keywords (``labels`` chooses the report's rows, as there; it does not
+    fix the label space) plus ``num_classes`` / ``multilabel`` / ``threshold`` as
+    :func:`confusion_matrix`. Returns the text, or the dict with ``output_dict=True``.
+
+    >>> import dask.array as da
+    >>> from confstream.adapters.dask import classification_report
+    >>> y = da.from_array([0, 1, 1, 0, 1], chunks=2)
+    >>> print(classification_report(y, y, output_dict=True)["accuracy"])
+    1.0
+    """
+    acc = confusion_matrix(y_true, y_pred, num_classes=num_classes, sample_weight=sample_weight,
+                           multilabel=multilabel, threshold=threshold, split_every=split_every)
+    report = acc.report(labels=None if labels is None else list(labels),
+                        target_names=None if target_names is None else list(target_names),
+                        digits=digits, zero_division=zero_division)
+    return report.to_dict() if output_dict else str(report)
+
+
+# --------------------------------------------------------------------------------------------
+# tasks (run on workers: module-level and small, so they pickle by reference)
+
+class _Spec:
+    """How to build each partition's accumulator; the same for all of them."""
+
+    def __init__(self, multilabel: bool, num_classes: int | None, labels: list | None,
+                 threshold: Any, ignore_index: Any) -> None:
+        self.multilabel = multilabel
+        self.num_classes = num_classes
+        self.labels = labels
+        self.threshold = threshold
+        self.ignore_index = ignore_index
+
+    def new(self) -> Any:
+        import confstream
+        if self.multilabel:
+            if self.num_classes is None:
+                raise ValueError("multilabel=True needs num_classes when y_true's width is "
+                                 "unknown")
+            return confstream.MultilabelConfusionMatrix(self.num_classes,
+                                                        threshold=self.threshold)
+        return confstream.ConfusionMatrix(self.num_classes, labels=self.labels,
+                                          threshold=self.threshold,
+                                          ignore_index=self.ignore_index)
+
+    def __dask_tokenize__(self) -> tuple:
+        return ("confstream-dask-spec", self.multilabel, self.num_classes,
+                None if self.labels is None else tuple(map(repr, self.labels)),
+                repr(self.threshold), repr(self.ignore_index))
+
+
+def _count(spec: _Spec, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
+    return spec.new().update(_host(y_true), _host(y_pred),
+                             sample_weight=None if sample_weight is None else _host(sample_weight))
+
+
+def _merge(*accs: Any) -> Any:
+    out = accs[0].copy()
+    for acc in accs[1:]:
+        out += acc
+    return out
+
+
+def _host(x: Any) -> Any:
+    """A pandas partition as numpy; a categorical column as its values."""
+    if type(x).__module__.split(".")[0] != "pandas":
+        return x
+    dtype = getattr(x, "dtype", None)
+    if getattr(dtype, "name", "") == "category":
+        x = x.astype(dtype.categories.dtype)
+    return x.to_numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# partition alignment
+
+def _is_frame(x: Any) -> bool:
+    """A Dask Series or DataFrame."""
+    return hasattr(x, "npartitions") and hasattr(x, "to_delayed") and hasattr(x, "divisions")
+
+
+def _is_array(x: Any) -> bool:
+    import dask.array as da
+    return isinstance(x, da.Array)
+
+
+def _aligned_partitions(y_true: Any, y_pred: Any, sample_weight: Any) -> list[tuple]:
+    """One ``(y_true, y_pred, weight)`` triple of delayed partitions per partition."""
+    import dask.array as da
+    inputs = [y_true, y_pred] + ([] if sample_weight is None else [sample_weight])
+    names = ["y_true", "y_pred", "sample_weight"]
+    if all(_is_frame(x) for x in inputs):
+        counts = [x.npartitions for x in inputs]
+        if len(set(counts)) > 1:
+            detail = ", ".join(f"{n} has {c}" for n, c in zip(names, counts))
+            raise ValueError(f"partitions differ ({detail}): take the columns from one "
+                             f"DataFrame, or repartition them alike")
+        delayed = [list(x.to_delayed()) for x in inputs]
+    else:
+        arrays = []
+        for x in inputs:
+            if _is_frame(x):
+                x = x.to_dask_array(lengths=True)
+            elif not _is_array(x):
+                x = _as_numpy(x)
+            arrays.append(x)
+        ref = next((a for a in arrays if _is_array(a)), None)
+        if ref is None:
+            ref = arrays[0] = da.from_array(arrays[0], chunks=_default_rows(arrays[0]))
+        if ref.ndim == 0:
+            raise ValueError("y_true must have at least one dimension")
+        ref = _known(ref)
+        rows = ref.chunks[0]
+        aligned = []
+        for name, a in zip(names, arrays):
+            if not _is_array(a):
+                a = da.from_array(a, chunks=(rows,) + tuple(-1 for _ in a.shape[1:]))
+            a = _known(a)
+            if a.ndim == 0 or a.shape[0] != ref.shape[0]:
+                raise ValueError(f"{name} has {a.shape[0] if a.ndim else 0} rows but "
+                                 f"y_true has {ref.shape[0]}")
+            want = (rows,) + tuple((n,) for n in a.shape[1:])
+            if a.chunks != want:
+                a = a.rechunk(want)
+            aligned.append(a)
+        delayed = [list(a.to_delayed().ravel()) for a in aligned]
+    if sample_weight is None:
+        delayed.append([None] * len(delayed[0]))
+    return list(zip(*delayed))
+
+
+def _known(a: Any) -> Any:
+    """``a`` with its chunk sizes known (computing them when a filter left them NaN)."""
+    if any(math.isnan(c) for dim in a.chunks for c in dim):
+        a = a.compute_chunk_sizes()
+    return a
+
+
+def _as_numpy(x: Any) -> Any:
+    import numpy as np
+    return np.asarray(x.to_numpy() if hasattr(x, "to_numpy") else x)
+
+
+def _default_rows(x: Any) -> tuple:
+    return (max(1, min(len(x), 1_000_000)),) + tuple(-1 for _ in x.shape[1:])
+
+
+def _width(y_true: Any) -> int | None:
+    shape = getattr(y_true, "shape", None)
+    if _is_frame(y_true):
+        cols = getattr(y_true, "columns", None)
+        return None if cols is None else len(cols)
+    if shape is not None and len(shape) == 2 and not math.isnan(shape[1]):
+        return int(shape[1])
+    return None

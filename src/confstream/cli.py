@@ -1,0 +1,493 @@
+"""The ``confstream`` command.
+
+``confstream report FILE --true COL --pred COL`` streams two label columns of a CSV, Parquet,
+``.npy`` or ``.npz`` file through a :class:`~confstream.ConfusionMatrix`, chunk by chunk, and
+prints the classification report; its text is byte-identical to scikit-learn's
+``classification_report`` on the same columns. Memory does not grow with the file.
+
+Errors in the input (a missing file or column, an unreadable file, a bad label) end the command
+with status 2 and one line on stderr: ``confstream: error: ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._files import Chunk, InputError, TableReader, first_bad_row, open_table
+
+__all__ = ["main", "build_parser", "normalized", "plot_confusion"]
+
+PROG = "confstream"
+EXIT_USAGE = 2
+
+_ZERO_DIVISION = {"warn": "warn", "0": 0.0, "1": 1.0, "nan": np.nan}
+
+
+# --------------------------------------------------------------------------------------------
+# arguments
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Incremental confusion matrices; reports identical to scikit-learn's.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    rep = sub.add_parser(
+        "report", help="classification report of two label columns of a file",
+        description="Print the classification report of the label columns of FILE (CSV, "
+                    "TSV, Parquet, .npy or .npz), read in chunks. The text output is "
+                    "byte-identical to sklearn.metrics.classification_report.")
+    rep.add_argument("file", metavar="FILE",
+                     help="a .csv/.tsv (optionally .gz/.bz2/.zst), .parquet, .npy or .npz file")
+    rep.add_argument("--true", required=True, metavar="COL",
+                     help="column of true labels (.npz: array name; 2-D .npy: column number)")
+    rep.add_argument("--pred", required=True, metavar="COL",
+                     help="column of predicted labels (or, in a .npz, an (N, C) score array)")
+    rep.add_argument("--weight", metavar="COL", help="column of sample weights")
+    rep.add_argument("--labels", nargs="+", metavar="LABEL",
+                     help="labels to report, in order (read as the true column's type)")
+    rep.add_argument("--target-names", nargs="+", metavar="NAME",
+                     help="names printed for the labels")
+    rep.add_argument("--digits", type=_non_negative_int, default=2, metavar="N",
+                     help="digits after the decimal point (default 2)")
+    rep.add_argument("--zero-division", choices=list(_ZERO_DIVISION), default="warn",
+                     help="value for 0/0 metrics; 'warn' means 0 with a warning (default)")
+    rep.add_argument("--format", choices=["text", "json", "csv", "markdown"], default="text",
+                     help="text (scikit-learn's), json (its output_dict), csv or markdown")
+    rep.add_argument("--plot", metavar="PNG", help="also write a confusion-matrix heatmap")
+    rep.add_argument("--normalize", choices=["true", "pred", "all"],
+                     help="normalise the heatmap over true rows, predicted columns or all")
+    rep.add_argument("--chunksize", type=_positive_int, default=1_000_000, metavar="N",
+                     help="rows per chunk (default 1000000; about that many for CSV)")
+    rep.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (it is only shown when stderr is a terminal)")
+
+    demo = sub.add_parser("demo", help="train a toy model and plot per-class recall by epoch",
+                          description="A demonstration: a per-epoch report on a stream.")
+    demo.add_argument("--epochs", type=_positive_int, default=10, metavar="N")
+    demo.add_argument("--samples", type=_positive_int, default=1_000_000, metavar="N",
+                      help="samples per epoch (default 1000000)")
+    demo.add_argument("--seed", type=int, default=None, metavar="N")
+    demo.add_argument("--plot", default="recall.png", metavar="PATH",
+                      help="where to write the recall plot (default recall.png)")
+    demo.add_argument("--no-plot", action="store_true", help="write no plot")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from confstream import demo
+        return demo.main(args)
+    try:
+        return _report(args)
+    except InputError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:                                 # `confstream report ... | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _report(args: argparse.Namespace) -> int:
+    import confstream
+
+    if args.normalize and not args.plot:
+        raise InputError("--normalize applies to the heatmap: give --plot PNG too")
+    if args.plot:
+        _need_matplotlib()                                  # fail before reading a big file
+    names = {"y_true": args.true, "y_pred": args.pred}
+    if args.weight is not None:
+        names["sample_weight"] = args.weight
+
+    acc = confstream.ConfusionMatrix()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = 0
+        with open_table(args.file, list(names.values()), args.chunksize) as reader, \
+                _progress(reader, args) as bar:
+            for chunk in reader:
+                _update(acc, chunk, names)
+                rows += len(chunk)
+                bar(reader.done())
+        if rows == 0:
+            raise InputError(f"{args.file!r} has no rows")
+        labels = _parse_labels(args.labels, reader.kinds, names) if args.labels else None
+        try:
+            report = acc.report(labels=labels, target_names=args.target_names,
+                                digits=args.digits,
+                                zero_division=_ZERO_DIVISION[args.zero_division])
+        except (ValueError, TypeError) as e:
+            raise InputError(_one_line(e)) from None
+        out = _render(report, args.format)
+        if args.plot:
+            plot_labels = labels if labels is not None else list(report.labels)
+            plot_names = _axis_names(plot_labels, args.target_names)
+            cm = _counts_for(acc, plot_labels)
+            try:
+                plot_confusion(cm, plot_names, args.plot, normalize=args.normalize,
+                               title=os.path.basename(args.file))
+            except OSError as e:
+                raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
+    _print_warnings(caught)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    return 0
+
+
+def _update(acc: Any, chunk: Chunk, names: dict[str, str]) -> None:
+    cols = {key: chunk.columns[col] for key, col in names.items()}
+    w = cols.get("sample_weight")
+    if w is not None and w.dtype.kind not in "biuf":
+        k = next((i for i, v in enumerate(w.tolist()) if not _is_number(v)), 0)
+        raise InputError(f"row {chunk.start + k}: weight {w[k]!r} in column "
+                         f"{names['sample_weight']!r} is not a number")
+    try:
+        acc.update(cols["y_true"], cols["y_pred"], sample_weight=cols.get("sample_weight"))
+    except (ValueError, TypeError) as e:
+        raise InputError(_locate(acc, chunk, cols, names, e)) from None
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _locate(acc: Any, chunk: Chunk, cols: dict[str, np.ndarray], names: dict[str, str],
+            error: Exception) -> str:
+    """The core's message with the file's row number in place of the position in the chunk."""
+    message = _one_line(error)
+    m = re.search(r"\b(y_true|y_pred|sample_weight)\[(\d+)", message)
+    if m:
+        row = chunk.start + int(m.group(2))
+        message = re.sub(r"\b(y_true|y_pred|sample_weight)\[\d+(, \d+)*\]",
+                         lambda g: f"column {names[g.group(1)]!r}", message)
+        return f"row {row}: {message}"
+    # No position in the message (a label of another type than the earlier ones, say):
+    # find the first row whose prefix the accumulator refuses. State is all-or-nothing, so
+    # trying on copies leaves ``acc`` untouched.
+    n = len(chunk)
+    failures: dict[int, str] = {}
+
+    def ok(k: int) -> bool:
+        try:
+            acc.copy().update(*(c[:k] for c in (cols["y_true"], cols["y_pred"])),
+                              sample_weight=None if "sample_weight" not in cols
+                              else cols["sample_weight"][:k])
+            return True
+        except (ValueError, TypeError) as e:
+            failures[k] = _one_line(e)
+            return False
+
+    if n == 0 or ok(n):
+        return message
+    k = first_bad_row(n, ok)
+    return f"row {chunk.start + k}: {failures.get(k + 1, message)}"
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    if isinstance(error, KeyError) and text.startswith(("'", '"')):
+        text = text[1:-1]
+    return " ".join(text.split())
+
+
+def _parse_labels(texts: list[str], kinds: dict[str, str], names: dict[str, str]) -> list:
+    """``--labels`` values as the true column's label type."""
+    col = names["y_true"]
+    kind = kinds.get(col, "str")
+    out: list = []
+    for text in texts:
+        try:
+            if kind == "int":
+                out.append(int(text))
+            elif kind == "float":
+                out.append(float(text))
+            elif kind == "bool":
+                out.append({"true": True, "false": False}[text.strip().lower()])
+            else:
+                out.append(text)
+        except (ValueError, KeyError):
+            word = {"int": "an integer", "float": "a number", "bool": "True or False"}[kind]
+            raise InputError(f"--labels: {text!r} is not {word}, like the labels in column "
+                             f"{col!r}") from None
+    return out
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    seen = set()
+    for w in caught:
+        text = _one_line(w.message) if isinstance(w.message, Warning) else str(w.message)
+        if text not in seen:
+            seen.add(text)
+            print(f"{PROG}: warning: {text}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# progress
+
+class _NoBar:
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def __call__(self, done: int) -> None:
+        pass
+
+
+class _Bar(_NoBar):
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.close()
+
+    def __call__(self, done: int) -> None:
+        if done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+
+def _progress(reader: TableReader, args: argparse.Namespace) -> _NoBar:
+    """A tqdm bar on stderr, only when stderr is a terminal (and tqdm is installed)."""
+    if args.no_progress or not _isatty(sys.stderr):
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    # delay: short files finish before the bar would appear.
+    return _Bar(tqdm(total=reader.total, unit=reader.unit, unit_scale=True, unit_divisor=1000,
+                     desc=os.path.basename(args.file), file=sys.stderr, delay=0.5,
+                     leave=False, dynamic_ncols=True))
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# output formats
+
+_COLUMNS = ["precision", "recall", "f1-score", "support"]
+
+
+def _render(report: Any, fmt: str) -> str:
+    if fmt == "text":
+        return str(report)
+    d = report.to_dict()
+    if fmt == "json":
+        return json.dumps(d, indent=2) + "\n"
+    total = _total_support(d)
+    rows = []
+    for name, row in d.items():
+        if isinstance(row, dict):
+            rows.append((name, [row[c] for c in _COLUMNS]))
+        else:                                  # "accuracy": a bare float, as in sklearn
+            rows.append((name, [None, None, row, total]))
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["class"] + _COLUMNS)
+        for name, values in rows:
+            w.writerow([name] + [_csv_value(v, c) for v, c in zip(values, _COLUMNS)])
+        return buf.getvalue()
+    digits = report.digits
+    lines = ["| class | " + " | ".join(_COLUMNS) + " |",
+             "|:--|" + "--:|" * len(_COLUMNS)]
+    for name, values in rows:
+        cells = [_md_value(v, c, digits) for v, c in zip(values, _COLUMNS)]
+        lines.append(f"| {_md_escape(name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _total_support(d: dict) -> Any:
+    for key in ("weighted avg", "macro avg"):
+        if isinstance(d.get(key), dict):
+            return d[key]["support"]
+    return None
+
+
+def _support_text(v: Any) -> str:
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    v = float(v)
+    return str(int(v)) if v.is_integer() else repr(v)
+
+
+def _csv_value(v: Any, column: str) -> str:
+    if v is None:
+        return ""
+    if column == "support":
+        return _support_text(v)
+    return repr(float(v))
+
+
+def _md_value(v: Any, column: str, digits: int) -> str:
+    if v is None:
+        return ""
+    if column == "support":
+        return _support_text(v)
+    return f"{float(v):.{digits}f}"
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+# --------------------------------------------------------------------------------------------
+# heatmap
+
+def _need_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'confstream[plot]'") from None
+
+
+def _axis_names(labels: list, target_names: list[str] | None) -> list[str]:
+    if target_names is not None and len(target_names) == len(labels):
+        return list(target_names)
+    return ["%s" % (lab,) for lab in labels]
+
+
+def _counts_for(acc: Any, labels: list) -> np.ndarray:
+    """``acc.counts`` with rows and columns in the order of ``labels`` (zeros for unseen ones),
+    like ``sklearn.metrics.confusion_matrix(..., labels=labels)``."""
+    counts = np.asarray(acc.counts)
+    index = {_key(lab): i for i, lab in enumerate(acc.labels)}
+    pos = np.array([index.get(_key(lab), -1) for lab in labels], dtype=np.int64)
+    out = np.zeros((len(labels), len(labels)), dtype=counts.dtype)
+    have = pos >= 0
+    out[np.ix_(have, have)] = counts[np.ix_(pos[have], pos[have])]
+    return out
+
+
+def _key(label: Any) -> Any:
+    if isinstance(label, np.generic):
+        label = label.item()
+    if isinstance(label, float) and label.is_integer():
+        return int(label)
+    return label
+
+
+def normalized(cm: np.ndarray, normalize: str | None) -> np.ndarray:
+    """``cm`` normalised as ``sklearn.metrics.confusion_matrix(..., normalize=...)`` does:
+    over true rows, predicted columns or the whole matrix; 0/0 gives 0."""
+    if normalize is None:
+        return cm
+    cm = np.asarray(cm, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        if normalize == "true":
+            out = cm / cm.sum(axis=1, keepdims=True)
+        elif normalize == "pred":
+            out = cm / cm.sum(axis=0, keepdims=True)
+        elif normalize == "all":
+            out = cm / cm.sum()
+        else:
+            raise ValueError(f"normalize must be 'true', 'pred', 'all' or None, got {normalize!r}")
+    return np.nan_to_num(out)
+
+
+def plot_confusion(cm: np.ndarray, names: Sequence[str], path: str, *,
+                   normalize: str | None = None, title: str | None = None) -> None:
+    """Write a heatmap of the confusion matrix ``cm`` (rows true, columns predicted) to ``path``.
+
+    Readable from 2 to about 50 classes: the figure grows with the class count, cells carry
+    their values up to 20 classes, and tick labels shrink and turn as classes multiply.
+    """
+    from matplotlib.figure import Figure               # no pyplot: no global state, no GUI
+
+    values = normalized(cm, normalize)
+    c = len(names)
+    side = min(max(4.5, 0.32 * c + 2.5), 22.0)
+    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
+    ax = fig.add_subplot()
+    im = ax.imshow(values, cmap="Blues", interpolation="nearest",
+                   vmin=0.0, vmax=1.0 if normalize else None)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="fraction" if normalize else "count")
+    tick_size = 10 if c <= 12 else 8 if c <= 25 else 6
+    ax.set_xticks(range(c), labels=[str(n) for n in names], fontsize=tick_size,
+                  rotation=45 if c > 6 or max((len(str(n)) for n in names), default=0) > 6
+                  else 0, ha="right" if c > 6 else "center", rotation_mode="anchor")
+    ax.set_yticks(range(c), labels=[str(n) for n in names], fontsize=tick_size)
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    title_text = "Confusion matrix" + (f" (normalised over {normalize})" if normalize else "")
+    ax.set_title(f"{title_text}\n{title}" if title else title_text)
+    if c <= 20:
+        top = float(np.max(values)) if values.size else 0.0
+        size = 9 if c <= 10 else 7
+        for i in range(c):
+            for j in range(c):
+                v = values[i, j]
+                text = _cell_text(v, normalize)
+                ax.text(j, i, text, ha="center", va="center", fontsize=size,
+                        color="white" if top > 0 and v > 0.6 * top else "black")
+    fig.savefig(path, dpi=100)
+
+
+def _cell_text(v: float, normalize: str | None) -> str:
+    if normalize:
+        return f"{v:.2f}"
+    if float(v).is_integer():
+        return str(int(v))
+    return f"{v:.4g}" if not math.isnan(v) else "nan"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
