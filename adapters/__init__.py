@@ -1,0 +1,1 @@
+"""Thin glue between frameworks and the confstream engine; each imports its framework lazily."""

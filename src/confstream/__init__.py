@@ -1,0 +1,44 @@
+"""confstream: incremental confusion matrices; reports identical to scikit-learn's.
+
+>>> import confstream
+>>> acc = confstream.ConfusionMatrix()
+>>> for y_true, y_pred in [([0, 1, 1], [0, 1, 0]), ([2, 2], [2, 1])]:
+...     _ = acc.update(y_true, y_pred)
+>>> print(acc.report().to_dict()["accuracy"])
+0.6
+"""
+
+from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
+from .history import History
+from .metrics import UndefinedMetricWarning
+from .report import Report
+from .sklearn import (
+    balanced_accuracy_score,
+    classification_report,
+    cohen_kappa_score,
+    confusion_matrix,
+    jaccard_score,
+    matthews_corrcoef,
+    multilabel_confusion_matrix,
+    precision_recall_fscore_support,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfusionMatrix",
+    "MultilabelConfusionMatrix",
+    "Report",
+    "History",
+    "UndefinedMetricWarning",
+    "LabelTypeError",
+    "from_dict",
+    "classification_report",
+    "confusion_matrix",
+    "multilabel_confusion_matrix",
+    "precision_recall_fscore_support",
+    "balanced_accuracy_score",
+    "cohen_kappa_score",
+    "matthews_corrcoef",
+    "jaccard_score",
+]

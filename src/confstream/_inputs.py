@@ -1,0 +1,314 @@
+"""Array-likes to numpy views, and the label spaces that map label values to indices.
+
+No framework is imported here: tensors are recognised by their type's module and read
+through their own zero-copy exits (``Tensor.numpy()``, ``__array__``, DLPack).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _kernels as K
+
+_SHOW = 8  # how many labels an error message lists
+
+
+# --------------------------------------------------------------------------------------------
+# array-likes
+
+
+def _module(x) -> str:
+    return type(x).__module__ or ""
+
+
+def is_device_tensor(x) -> bool:
+    """A torch tensor that does not live in host memory (CUDA, MPS, ...)."""
+    return _module(x).startswith("torch") and hasattr(x, "device") and x.device.type != "cpu"
+
+
+def as_array(x, name: str) -> np.ndarray:
+    """A numpy view of ``x`` without copying where the memory allows."""
+    if isinstance(x, np.ndarray):
+        return x
+    mod = _module(x)
+    if mod.startswith("torch"):
+        t = x.detach()
+        if t.is_conj():
+            t = t.resolve_conj()
+        if t.is_neg():
+            t = t.resolve_neg()
+        if str(t.dtype) == "torch.bfloat16":
+            t = t.float()
+        return t.numpy()
+    if mod.startswith("tensorflow") or mod.startswith("tf"):
+        if hasattr(x, "numpy"):
+            return np.asarray(x.numpy())
+    if mod.startswith(("pandas", "polars", "pyarrow")) and hasattr(x, "to_numpy"):
+        return np.asarray(x.to_numpy())
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype == object:
+        arr = _object_array(arr, name)
+    return arr
+
+
+def _object_array(arr: np.ndarray, name: str) -> np.ndarray:
+    flat = arr.ravel()
+    if flat.size == 0:
+        return arr.astype(np.int64)
+    kinds = {_kind_of_scalar(v) for v in flat[: min(flat.size, 1_000_000)]}
+    if len(kinds) > 1 or (kinds and "str" in kinds and len(kinds) > 1):
+        raise TypeError(
+            f"Mix of label input types (string and number) in {name}: "
+            f"{sorted(kinds)}"
+        )
+    kind = kinds.pop()
+    if kind == "str":
+        return arr.astype(str)
+    if kind == "other":
+        bad = next(v for v in flat if _kind_of_scalar(v) == "other")
+        raise TypeError(f"{name} holds a value of unsupported type {type(bad).__name__}: {bad!r}")
+    return arr.astype(np.float64 if kind == "float" else np.int64)
+
+
+def _kind_of_scalar(v) -> str:
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, (bool, np.bool_, numbers.Integral)):
+        return "int"
+    if isinstance(v, numbers.Real):
+        return "float"
+    return "other"
+
+
+def as_weights(sample_weight, n: int) -> np.ndarray:
+    w = as_array(sample_weight, "sample_weight")
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    w = w.reshape(-1) if w.ndim == 2 and w.shape[1] == 1 else w
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D, got shape {w.shape}")
+    if w.shape[0] != n:
+        raise ValueError(
+            f"sample_weight has {w.shape[0]} values but y_true has {n} samples"
+        )
+    return np.ascontiguousarray(w, dtype=np.float64)
+
+
+def label_kind(arr: np.ndarray) -> str:
+    """'str', 'bool', 'int' or 'float' for a label array."""
+    k = arr.dtype.kind
+    if k in "US":
+        return "str"
+    if k == "b":
+        return "bool"
+    if k in "iu":
+        return "int"
+    if k == "f":
+        return "float"
+    raise TypeError(f"labels of dtype {arr.dtype} are not supported")
+
+
+def position(shape, flat_index: int):
+    """A flat index written as the index into an array of the given shape."""
+    if len(shape) <= 1:
+        return f"[{flat_index}]"
+    idx = np.unravel_index(flat_index, shape)
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+
+
+def show_labels(labels) -> str:
+    labels = list(labels)
+    head = ", ".join(repr(v) for v in labels[:_SHOW])
+    more = f", ... ({len(labels)} labels)" if len(labels) > _SHOW else ""
+    return f"[{head}{more}]"
+
+
+def describe_value(v) -> str:
+    if isinstance(v, np.generic):
+        v = v.item()
+    return repr(v)
+
+
+# --------------------------------------------------------------------------------------------
+# label spaces
+
+
+class LabelSpace:
+    """Label values <-> indices 0..n-1.
+
+    Numeric labels (ints, bools, integer-valued floats) share one space keyed by int value;
+    strings have their own. A fixed space refuses new labels; a dynamic one appends them.
+    The kernels read numeric spaces through a look-up table over [lo, lo + len(lut)), or,
+    for the space 0..n-1, through no table at all.
+    """
+
+    _MAX_SPAN = 1 << 22  # a look-up table beyond this span falls back to per-batch mapping
+
+    def __init__(self, values=None, *, num_classes=None):
+        self.fixed = values is not None or num_classes is not None
+        self.kind = None  # "num" or "str"
+        self.values: list = []
+        self.index: dict = {}
+        self._identity = False
+        self.lut = np.zeros(0, dtype=np.int64)
+        self.lo = 0
+        self._sparse = False  # values too spread out for a table
+        if num_classes is not None:
+            self.kind = "num"
+            self._extend(range(num_classes))
+            self._identity = True
+        elif values is not None:
+            for v in values:
+                self._add(self._key(v, "labels"))
+            if len(self.values) != len(list(values)):
+                raise ValueError(f"labels has repeated values: {show_labels(values)}")
+            self._rebuild()
+
+    # -- keys --------------------------------------------------------------------------
+    def _key(self, v, where):
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, str):
+            kind, key = "str", v
+        elif isinstance(v, (bool, numbers.Integral)):
+            kind, key = "num", int(v)
+        elif isinstance(v, numbers.Real) and float(v).is_integer():
+            kind, key = "num", int(v)
+        else:
+            raise ValueError(f"{where}: {v!r} is not a valid class label (integers or strings)")
+        self._check_kind(kind, where)
+        return key
+
+    def _check_kind(self, kind, where):
+        if self.kind is None:
+            self.kind = kind
+        elif self.kind != kind:
+            raise TypeError(
+                f"Mix of label input types (string and number): {where} has "
+                f"{'strings' if kind == 'str' else 'numbers'} but the label space "
+                f"{show_labels(self.values)} has "
+                f"{'strings' if self.kind == 'str' else 'numbers'}"
+            )
+
+    def _add(self, key):
+        if key not in self.index:
+            self.index[key] = len(self.values)
+            self.values.append(key)
+
+    def _extend(self, keys):
+        for k in keys:
+            self._add(k)
+
+    def __len__(self):
+        return len(self.values)
+
+    def __eq__(self, other):
+        return isinstance(other, LabelSpace) and self.values == other.values
+
+    def copy(self) -> "LabelSpace":
+        new = LabelSpace.__new__(LabelSpace)
+        new.__dict__.update(self.__dict__)
+        new.values = list(self.values)
+        new.index = dict(self.index)
+        return new
+
+    def _rebuild(self):
+        """Refresh the kernels' look-up table after the space changed."""
+        if self.kind != "num" or not self.values:
+            self.lut = np.zeros(0, dtype=np.int64)
+            self.lo = 0
+            self._sparse = False
+            return
+        self._identity = self.values == list(range(len(self.values)))
+        if self._identity:
+            self.lut = np.zeros(0, dtype=np.int64)
+            self.lo = 0
+            self._sparse = False
+            return
+        lo, hi = min(self.values), max(self.values)
+        if hi - lo + 1 > self._MAX_SPAN:
+            self._sparse = True
+            return
+        self._sparse = False
+        lut = np.full(hi - lo + 1, -1, dtype=np.int64)
+        for i, v in enumerate(self.values):
+            lut[v - lo] = i
+        self.lut, self.lo = lut, lo
+
+    def add_keys(self, keys):
+        """Append label keys not yet in the space."""
+        new = [k for k in keys if k not in self.index]
+        if not new:
+            return
+        self._extend(new)
+        self._rebuild()
+
+    # -- mapping a batch ---------------------------------------------------------------
+    def codes_for_kernel(self, arr: np.ndarray, name: str, shape, grow: bool):
+        """Make ``arr`` readable by the kernels against this space.
+
+        Numeric arrays are returned as they are: the kernel looks them up and reports an
+        unknown value, after which a dynamic space calls ``grow_numeric`` and counts again.
+        Strings, and numbers too spread out for a table, are mapped to int64 indices here;
+        in a dynamic space (``grow``) labels never seen before are added first.
+        """
+        kind = label_kind(arr)
+        if kind == "str":
+            self._check_kind("str", name)
+            uniq, inv = np.unique(arr, return_inverse=True)
+            return self._codes(uniq, inv, arr, name, shape, grow)
+        self._check_kind("num", name)
+        if self._sparse:
+            self._check_integers(arr, name, shape)
+            uniq, inv = np.unique(arr.astype(np.int64), return_inverse=True)
+            return self._codes(uniq, inv, arr, name, shape, grow)
+        return arr
+
+    def _codes(self, uniq, inv, arr, name, shape, grow):
+        keys = uniq.tolist()
+        missing = [u for u in keys if u not in self.index]
+        if missing:
+            if not grow:
+                self._raise_unknown(arr, name, shape, set(missing))
+            self.add_keys(missing)
+        table = np.fromiter((self.index[u] for u in keys), np.int64, len(keys))
+        return table[inv.reshape(-1)]
+
+    def _check_integers(self, arr, name, shape):
+        if arr.dtype.kind == "f":
+            bad = K.first_not_integer(arr)
+            if bad >= 0:
+                raise ValueError(self.not_integer_message(name, shape, bad, arr[bad]))
+
+    def grow_numeric(self, arr, name, shape):
+        """Add the labels of a numeric batch that the space lacks (dynamic spaces)."""
+        if arr.size == 0:
+            return
+        self._check_integers(arr, name, shape)
+        self.add_keys([int(v) for v in np.unique(arr).tolist()])
+
+    @staticmethod
+    def not_integer_message(name, shape, i, v) -> str:
+        return (
+            f"{name}{position(shape, i)} = {describe_value(v)} is not a class label: "
+            f"labels must be integers or strings (continuous values are not supported; "
+            f"binary scores need a space of two classes, e.g. num_classes=2)"
+        )
+
+    def _raise_unknown(self, arr, name, shape, missing):
+        flat = arr.reshape(-1)
+        for i, v in enumerate(flat.tolist()):
+            if v in missing:
+                raise ValueError(self.unknown_message(name, shape, i, v))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def unknown_message(self, name, shape, i, v) -> str:
+        return (
+            f"{name}{position(shape, i)} = {describe_value(v)} is not in the label space "
+            f"{show_labels(self.values)}"
+        )

@@ -1,0 +1,1317 @@
+"""Accumulators: a batch at a time into a confusion matrix, all or nothing, thread-safe.
+
+``ConfusionMatrix`` holds a (C, C) table for single-label data (binary, multi-class, masks);
+``MultilabelConfusionMatrix`` an (L, 2, 2) stack for multi-label data. Both keep what is
+needed to reproduce scikit-learn's numbers exactly: sample counts always, and, once weights
+are used, weighted sums added one sample at a time in input order (as ``np.bincount``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from numba import get_num_threads
+
+from . import _inputs as I
+from . import _kernels as K
+from . import metrics as M
+from .report import Report, build_report
+
+__all__ = ["ConfusionMatrix", "MultilabelConfusionMatrix", "from_dict", "LabelTypeError"]
+
+FORMAT_VERSION = 1
+
+_NO1 = np.zeros(0, dtype=np.float64)
+_NO2 = np.zeros((0, 0), dtype=np.float64)
+_PARALLEL_MIN = 1 << 18  # below this many samples one thread is faster (benchmarks/)
+
+
+class LabelTypeError(TypeError, ValueError):
+    """Labels of incompatible types (strings and numbers). Both a TypeError (what the
+    issue tracker asked for) and a ValueError (what scikit-learn raises)."""
+
+
+def _numba_dtype(arr: np.ndarray) -> np.ndarray:
+    """A view (or, for float16, a copy) that the kernels can read."""
+    if arr.dtype.kind == "b":
+        return arr.view(np.uint8)
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    if not arr.dtype.isnative:
+        return arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _flat(arr: np.ndarray) -> np.ndarray:
+    return _numba_dtype(np.ascontiguousarray(arr).reshape(-1))
+
+
+class _Accumulator:
+    """What both accumulators share: lock, pending device counts, merging, state I/O."""
+
+    _kind = ""
+
+    def _init_common(self):
+        self._lock = threading.RLock()
+        self._pending: list = []
+
+    # -- pending device counts ----------------------------------------------------------
+    def _flush(self):
+        if not self._pending:
+            return
+        with self._lock:
+            while self._pending:
+                item = self._pending.pop(0)
+                self._add_state_arrays(item.collect())
+
+    # -- copying, pickling --------------------------------------------------------------
+    def copy(self):
+        """An independent copy."""
+        self._flush()
+        with self._lock:
+            new = self.__class__.__new__(self.__class__)
+            new.__setstate__(self.__getstate__())
+        return new
+
+    def __getstate__(self):
+        self._flush()
+        with self._lock:
+            state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_pending")}
+            return (FORMAT_VERSION, _deepcopy_state(state))
+
+    def __setstate__(self, state):
+        version, data = state
+        if version != FORMAT_VERSION:
+            raise ValueError(f"unknown pickle format version {version!r}")
+        self.__dict__.update(data)
+        self._init_common()
+
+    # -- merging ------------------------------------------------------------------------
+    def __add__(self, other):
+        if isinstance(other, (int, float)) and other == 0:
+            return self.copy()
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.copy().__iadd__(other)
+
+    def __radd__(self, other):
+        if isinstance(other, (int, float)) and other == 0:  # sum([...]) starts at 0
+            return self.copy()
+        return NotImplemented
+
+    def __iadd__(self, other):
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        other = other.copy() if other is self else other
+        other._flush()
+        self._flush()
+        with self._lock:
+            self._merge(other)
+        return self
+
+    def __eq__(self, other):
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+    @property
+    def weighted(self) -> bool:
+        """True once any batch came with ``sample_weight``."""
+        return self._weighted
+
+    def _warn_kwargs(self):
+        return {}
+
+
+def _deepcopy_state(state: dict) -> dict:
+    out = {}
+    for k, v in state.items():
+        if isinstance(v, np.ndarray):
+            out[k] = v.copy()
+        elif isinstance(v, I.LabelSpace):
+            out[k] = v.copy()
+        elif isinstance(v, (set, list, dict)):
+            out[k] = type(v)(v)
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass
+class _Batch:
+    t: np.ndarray  # 1-D truth (label values, or indices when ``mapped``)
+    form: int
+    p1: np.ndarray
+    p2: np.ndarray
+    tshape: tuple
+    pshape: tuple
+    tkind: str
+    pkind: str
+    width: int = 0  # class columns of a score matrix
+    mapped: bool = False  # t and p1 hold indices into the space (strings, sparse ints)
+
+
+class ConfusionMatrix(_Accumulator):
+    """A streaming multi-class confusion matrix.
+
+    Parameters
+    ----------
+    num_classes : int, optional
+        The label space is the integers ``0 .. num_classes - 1``.
+    labels : sequence, optional
+        The label space is these values (ints, strings or bools), in this order.
+        With neither ``num_classes`` nor ``labels`` the space grows as labels appear.
+    threshold : float
+        Binary scores ``(N,)`` / ``(N, 1)`` (a space of two classes) predict the second
+        class where ``score > threshold``.
+    ignore_index : int, optional
+        Positions whose true label equals this value are skipped (e.g. 255 in masks).
+
+    Examples
+    --------
+    >>> acc = ConfusionMatrix()
+    >>> acc.update([0, 1, 2, 2], [0, 2, 2, 2]).update([1], [1]).counts
+    array([[1, 0, 0],
+           [0, 1, 1],
+           [0, 0, 2]])
+    """
+
+    _kind = "ConfusionMatrix"
+
+    def __init__(self, num_classes=None, *, labels=None, threshold=0.5, ignore_index=None):
+        if num_classes is not None and labels is not None:
+            raise ValueError("give num_classes or labels, not both")
+        if num_classes is not None:
+            if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+                raise TypeError(f"num_classes must be an int, got {num_classes!r}")
+            if num_classes < 1:
+                raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+            space = I.LabelSpace(num_classes=int(num_classes))
+        elif labels is not None:
+            labels = list(I.as_array(labels, "labels").tolist()) if not isinstance(
+                labels, (list, tuple)) else list(labels)
+            if not labels:
+                raise ValueError("labels must not be empty")
+            try:
+                space = I.LabelSpace(labels)
+            except TypeError as exc:
+                raise LabelTypeError(str(exc)) from None
+        else:
+            space = I.LabelSpace()
+        thr = float(threshold)
+        if not math.isfinite(thr):
+            raise ValueError(f"threshold must be finite, got {threshold!r}")
+        if ignore_index is not None and (
+            isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
+        ):
+            raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+        self._space = space
+        self.threshold = thr
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
+        self._init_common()
+        self._reset_state()
+
+    def _reset_state(self):
+        c = len(self._space)
+        self._n = np.zeros((c, c), dtype=np.int64)
+        self._weighted = False
+        self._w = self._tw = self._pw = None
+        self._wsum = 0.0
+        self._tkinds: set = set()
+        self._pkinds: set = set()
+
+    # -- public state ---------------------------------------------------------------------
+    @property
+    def labels(self) -> list:
+        """The label space in index order (rows and columns of ``counts``)."""
+        return list(self._space.values)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self._space)
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the label space was given up front (else it grows as labels appear)."""
+        return self._space.fixed
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(C, C) counts, rows = true, columns = predicted; float64 once weights were used."""
+        self._flush()
+        with self._lock:
+            return (self._w if self._weighted else self._n).copy()
+
+    @property
+    def sample_counts(self) -> np.ndarray:
+        """(C, C) numbers of samples, whatever the weights."""
+        self._flush()
+        with self._lock:
+            return self._n.copy()
+
+    def reset(self):
+        """Forget all counts (and, for a dynamic space, the labels seen)."""
+        with self._lock:
+            self._pending.clear()
+            if not self._space.fixed:
+                self._space = I.LabelSpace()
+            self._reset_state()
+        return self
+
+    def __repr__(self):
+        return (f"ConfusionMatrix(labels={I.show_labels(self.labels)}, "
+                f"samples={int(self._n.sum())}, weighted={self._weighted})")
+
+    # -- update -------------------------------------------------------------------------
+    def update(self, y_true, y_pred, sample_weight=None):
+        """Fold a batch into the matrix; returns ``self``.
+
+        ``y_true``: labels of any shape (e.g. (N,) or (B, H, W) masks), or one-hot (N, C).
+        ``y_pred``: labels of the same shape; scores or one-hot with one more (class) axis
+        (argmax); or binary scores of the same shape, ``> threshold``, in a space of two
+        classes. ``sample_weight``: one non-negative weight per sample.
+        A batch with a bad value raises and changes nothing.
+        """
+        if I.is_device_tensor(y_true) or I.is_device_tensor(y_pred) or (
+            sample_weight is not None and I.is_device_tensor(sample_weight)
+        ):
+            from .adapters import torch as _torch_adapter
+
+            _torch_adapter._device_update(self, y_true, y_pred, sample_weight)
+            return self
+        t = I.as_array(y_true, "y_true")
+        p = I.as_array(y_pred, "y_pred")
+        b = self._prepare(t, p)
+        w = None
+        if sample_weight is not None:
+            w = I.as_weights(sample_weight, b.t.shape[0]) if b.t.ndim == 1 else None
+            if len(b.tshape) > 1 and w is None:  # pragma: no cover - t is always flat
+                raise ValueError("sample_weight must have one value per sample")
+        if b.t.shape[0] == 0:
+            return self
+        self._count(b, w)
+        return self
+
+    def _prepare(self, t: np.ndarray, p: np.ndarray) -> _Batch:
+        """Work out the form of a batch and flatten it, without reading its values."""
+        tshape, pshape = t.shape, p.shape
+        if t.ndim == 0 or p.ndim == 0:
+            raise ValueError(f"y_true and y_pred must be arrays, got shapes {tshape} and {pshape}")
+        # (N, 1) columns are 1-D labels or binary scores.
+        if t.ndim == 2 and t.shape[1] == 1 and (p.ndim == 1 or (p.ndim == 2 and p.shape[1] == 1)):
+            t = t[:, 0]
+        if p.ndim == 2 and p.shape[1] == 1 and t.ndim == 1:
+            p = p[:, 0]
+        space = self._space
+        # One-hot / score truth (N, C) beside labels or a score matrix of the same shape.
+        onehot_truth = t.ndim == 2 and t.shape[1] > 1 and (
+            (p.ndim == 1 and p.shape[0] == t.shape[0])
+            or (p.shape == t.shape and self._is_score_matrix(p))
+        )
+        if onehot_truth:
+            t = self._columns_to_values(self._argmax(t, "y_true"), t.shape[1], "y_true")
+        n = t.shape[0] if t.ndim else 0
+        ign_shape = t.shape
+        if p.ndim == t.ndim + 1:
+            # Scores with a class axis: last for (N, C); axis 1 (torch) or last for masks.
+            if p.shape[:1] + p.shape[2:] == t.shape and t.ndim > 1:
+                p = np.moveaxis(p, 1, -1)
+            elif p.shape[:-1] != t.shape:
+                raise ValueError(
+                    f"y_pred of shape {pshape} does not fit y_true of shape {tshape}: "
+                    f"scores need one class axis more than the labels"
+                )
+            width = p.shape[-1]
+            self._check_width(width)
+            if p.dtype.kind not in "biuf":
+                raise TypeError(f"y_pred scores must be numeric, got dtype {p.dtype}")
+            p2 = _numba_dtype(np.ascontiguousarray(p.reshape(-1, width)))
+            tk = I.label_kind(t)
+            return _Batch(_flat(t), K.PRED_ARGMAX, _NO1, p2, tshape, pshape,
+                          "int" if onehot_truth and tk != "str" else tk, "int", width)
+        if p.shape != t.shape:
+            if p.ndim == t.ndim and p.shape[0] != (t.shape[0] if t.ndim else 0):
+                raise ValueError(
+                    f"y_true and y_pred have different numbers of samples: "
+                    f"{t.shape[0]} and {p.shape[0]}"
+                )
+            raise ValueError(
+                f"y_true of shape {tshape} and y_pred of shape {pshape} do not fit: "
+                f"labels need the same shape, scores one class axis more"
+            )
+        tk, pk = I.label_kind(t), I.label_kind(p)
+        if onehot_truth:
+            tk = "int" if tk != "str" else tk
+        if pk == "float" and space.fixed and len(space) == 2:
+            return _Batch(_flat(t), K.PRED_BINARY, _flat(p), _NO2, tshape, pshape, tk, "int")
+        return _Batch(_flat(t), K.PRED_LABELS, _flat(p), _NO2, tshape, pshape, tk, pk)
+        del n, ign_shape
+
+    def _is_score_matrix(self, p):
+        return p.dtype.kind == "f" or (self._space.fixed and p.shape[1] == len(self._space))
+
+    def _check_width(self, width):
+        if self._space.fixed and width != len(self._space):
+            raise ValueError(
+                f"y_pred has {width} score columns but the label space has "
+                f"{len(self._space)} classes {I.show_labels(self._space.values)}"
+            )
+
+    def _argmax(self, x, name):
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} one-hot / scores must be numeric, got dtype {x.dtype}")
+        self._check_width(x.shape[1])
+        cols, bad = K.argmax_rows(_numba_dtype(np.ascontiguousarray(x)))
+        if bad >= 0:
+            j = int(np.flatnonzero(~np.isfinite(x[bad]))[0])
+            raise ValueError(f"{name}[{bad}, {j}] = {x[bad, j]!r} is not a finite score")
+        return cols
+
+    def _columns_to_values(self, cols, width, name):
+        if self._space.fixed:
+            return np.asarray(self._space.values, dtype=object if self._space.kind == "str"
+                              else np.int64)[cols].astype(
+                str if self._space.kind == "str" else np.int64)
+        return cols
+
+    # -- counting -------------------------------------------------------------------------
+    def _kernel_args(self, space, b: _Batch, grow: bool):
+        """(t, p1, lut, lo, n, ign, has_ign): the batch as the kernels read it for ``space``."""
+        t, p1 = b.t, b.p1
+        has_ign = self.ignore_index is not None
+        ign = self.ignore_index if has_ign else 0
+        need_map = space._sparse or "str" in (b.tkind, b.pkind if b.form == K.PRED_LABELS else "")
+        if need_map:
+            if has_ign and b.tkind != "str":
+                keep = t != ign
+                if not keep.all():
+                    t = t[keep]
+                    p1 = p1[keep] if b.form != K.PRED_ARGMAX else p1
+                    b = _Batch(t, b.form, p1, b.p2[keep] if b.form == K.PRED_ARGMAX else b.p2,
+                               b.tshape, b.pshape, b.tkind, b.pkind, b.width)
+            try:
+                t = space.codes_for_kernel(t, "y_true", b.tshape, grow)
+                if b.form == K.PRED_LABELS:
+                    p1 = space.codes_for_kernel(p1, "y_pred", b.pshape, grow)
+            except TypeError as exc:
+                raise LabelTypeError(str(exc)) from None
+            return b, t, p1, np.zeros(0, np.int64), 0, len(space), 0, False
+        try:
+            space._check_kind("num", "y_true") if grow else None
+        except TypeError as exc:
+            raise LabelTypeError(str(exc)) from None
+        return b, t, p1, space.lut, space.lo, len(space), ign, has_ign
+
+    def _count(self, b: _Batch, w):
+        space = self._space
+        ok = False
+        if space.kind is not None or space.fixed:
+            try:
+                ok = self._count_known(space, b, w)
+            except _Grow:
+                ok = False
+        if not ok:
+            self._count_growing(b, w)
+
+    def _count_known(self, space, b: _Batch, w) -> bool:
+        """Count against the current space; False when a dynamic space must grow first."""
+        if space.kind == "str" and "str" not in (b.tkind, b.pkind):
+            raise self._mix_error(b)
+        if space.kind == "num" and "str" in (b.tkind, b.pkind if b.form == K.PRED_LABELS else ""):
+            raise self._mix_error(b)
+        try:
+            b2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, grow=False)
+        except ValueError:
+            if space.fixed:
+                raise
+            raise _Grow() from None
+        cols_idx = space.fixed
+        if b.form != K.PRED_LABELS and not space.fixed and b2.width and b.width > len(space):
+            raise _Grow()
+        thr = self.threshold
+        size = t.shape[0]
+        if w is None and size * 2 >= n * n:
+            nthreads = get_num_threads()
+            if b.form == K.PRED_LABELS and size >= _PARALLEL_MIN and nthreads > 1:
+                tables = np.zeros((nthreads, n, n), dtype=np.int64)
+                errs = np.zeros((nthreads, 2), dtype=np.int64)
+                K.count_parallel(t, p1, lut, lo, n, ign, has_ign, nthreads, tables, errs)
+                bad = errs[errs[:, 0] >= 0]
+                pos, code = (int(bad[0, 0]), int(bad[0, 1])) if len(bad) else (-1, K.OK)
+                table = tables.sum(axis=0) if pos < 0 else None
+            else:
+                table = np.zeros((n, n), dtype=np.int64)
+                pos, code = K.count(t, b.form, p1, b2.p2, thr, cols_idx, lut, lo, n,
+                                    ign, has_ign, table)
+            if pos >= 0:
+                return self._on_error(space, b2, pos, code, w)
+            with self._lock:
+                self._n[:n, :n] += table
+                self._commit_kinds(b)
+            return True
+        pos, code = K.validate(t, b.form, p1, b2.p2, thr, cols_idx,
+                               w if w is not None else _NO1, w is not None,
+                               lut, lo, n, ign, has_ign)
+        if pos >= 0:
+            return self._on_error(space, b2, pos, code, w)
+        with self._lock:
+            self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, cols_idx)
+        return True
+
+    def _add_validated(self, b, t, p1, w, lut, lo, n, ign, has_ign, cols_idx):
+        if w is not None and not self._weighted:
+            self._to_weighted()
+        if self._weighted:
+            ww = w if w is not None else np.ones(t.shape[0], dtype=np.float64)
+            self._wsum = K.count_into(t, b.form, p1, b.p2, self.threshold, cols_idx, ww, True,
+                                      lut, lo, n, ign, has_ign, self._n, self._w, self._tw,
+                                      self._pw, self._wsum)
+        else:
+            K.count_into(t, b.form, p1, b.p2, self.threshold, cols_idx, _NO1, False,
+                         lut, lo, n, ign, has_ign, self._n, _NO2, _NO1, _NO1, 0.0)
+        self._commit_kinds(b)
+
+    def _on_error(self, space, b, pos, code, w):
+        if not space.fixed and code in (K.ERR_TRUE, K.ERR_PRED):
+            return False  # maybe a new label: grow and count again
+        raise self._error(space, b, pos, code, w)
+
+    def _count_growing(self, b: _Batch, w):
+        """Dynamic space meets new labels: grow a copy of the space, count, then commit."""
+        with self._lock:
+            space = self._space.copy()
+            try:
+                if b.tkind != "str" and not space._sparse:
+                    space.grow_numeric(b.t if self.ignore_index is None
+                                       else b.t[b.t != self.ignore_index], "y_true", b.tshape)
+                if b.form == K.PRED_LABELS and b.pkind != "str" and not space._sparse:
+                    space.grow_numeric(b.p1, "y_pred", b.pshape)
+                elif b.form != K.PRED_LABELS:
+                    space._check_kind("num", "y_pred")
+                    space.add_keys(range(b.width or 2))
+            except TypeError as exc:
+                raise LabelTypeError(str(exc)) from None
+            b2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, grow=True)
+            pos, code = K.validate(t, b.form, p1, b2.p2, self.threshold, False,
+                                   w if w is not None else _NO1, w is not None,
+                                   lut, lo, n, ign, has_ign)
+            if pos >= 0:
+                raise self._error(space, b2, pos, code, w)
+            self._space = space
+            self._resize(len(space))
+            self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, False)
+
+    def _resize(self, c):
+        old = self._n.shape[0]
+        if c == old:
+            return
+        pad = ((0, c - old), (0, c - old))
+        self._n = np.pad(self._n, pad)
+        if self._weighted:
+            self._w = np.pad(self._w, pad)
+            self._tw = np.pad(self._tw, (0, c - old))
+            self._pw = np.pad(self._pw, (0, c - old))
+
+    def _to_weighted(self):
+        self._weighted = True
+        self._w = self._n.astype(np.float64)
+        self._tw = self._n.sum(axis=1).astype(np.float64)
+        self._pw = self._n.sum(axis=0).astype(np.float64)
+        self._wsum = float(self._n.sum())
+
+    def _commit_kinds(self, b):
+        self._tkinds.add(b.tkind)
+        self._pkinds.add(b.pkind)
+
+    def _mix_error(self, b):
+        kinds = "strings" if self._space.kind == "str" else "numbers"
+        return LabelTypeError(
+            f"Mix of label input types (string and number): the label space "
+            f"{I.show_labels(self._space.values)} holds {kinds}, but this batch has "
+            f"y_true of {b.tkind} and y_pred of {b.pkind} labels"
+        )
+
+    def _error(self, space, b: _Batch, pos, code, w):
+        if code == K.ERR_WEIGHT:
+            return ValueError(
+                f"sample_weight[{pos}] = {w[pos]!r}: weights must be non-negative and finite"
+            )
+        if code == K.ERR_SCORE:
+            row = b.p2[pos] if b.form == K.PRED_ARGMAX else b.p1[pos:pos + 1]
+            j = int(np.flatnonzero(~np.isfinite(row))[0])
+            where = (f"{I.position(b.tshape, pos)[:-1]}, {j}]" if b.form == K.PRED_ARGMAX
+                     else I.position(b.pshape, pos))
+            return ValueError(f"y_pred{where} = {row[j]!r} is not a finite score")
+        if code == K.ERR_TRUE:
+            name, arr, shape = "y_true", b.t, b.tshape
+        elif b.form == K.PRED_LABELS:
+            name, arr, shape = "y_pred", b.p1, b.pshape
+        else:
+            return ValueError(
+                f"y_pred{I.position(b.tshape, pos)}: the predicted class column is outside "
+                f"the label space {I.show_labels(space.values)}"
+            )
+        v = arr[pos]
+        if b.mapped:  # pragma: no cover - mapped batches are validated while mapping
+            v = space.values[int(v)]
+        if arr.dtype.kind == "f" and not (np.isfinite(v) and float(v).is_integer()):
+            return ValueError(I.LabelSpace.not_integer_message(name, shape, pos, v))
+        if arr.dtype.kind == "u" and arr.dtype.itemsize == 1 and b.tkind == "bool":
+            v = bool(v)
+        return ValueError(space.unknown_message(name, shape, pos, v))
+
+    # -- merging, state -------------------------------------------------------------------
+    def _merge(self, other: "ConfusionMatrix"):
+        if self.threshold != other.threshold or self.ignore_index != other.ignore_index:
+            raise ValueError(
+                f"Cannot add confusion matrices with different settings: threshold "
+                f"{self.threshold} / ignore_index {self.ignore_index} and threshold "
+                f"{other.threshold} / ignore_index {other.ignore_index}"
+            )
+        a, b = self._space, other._space
+        if len(b) and len(a) and a.kind != b.kind:
+            raise LabelTypeError(
+                f"Cannot add confusion matrices over label spaces of different types: "
+                f"{I.show_labels(a.values)} and {I.show_labels(b.values)}"
+            )
+        if a.fixed and b.fixed and a.values != b.values:
+            raise ValueError(
+                f"Cannot add confusion matrices with different label spaces: "
+                f"{I.show_labels(a.values)} and {I.show_labels(b.values)}"
+            )
+        if a.fixed and not all(v in a.index for v in b.values):
+            extra = [v for v in b.values if v not in a.index]
+            raise ValueError(
+                f"Cannot add confusion matrices with different label spaces: "
+                f"{I.show_labels(a.values)} and {I.show_labels(b.values)} "
+                f"(labels {I.show_labels(extra)} are not in the first)"
+            )
+        if b.fixed and not a.fixed:
+            extra = [v for v in a.values if v not in b.index]
+            if extra:
+                raise ValueError(
+                    f"Cannot add confusion matrices with different label spaces: "
+                    f"{I.show_labels(a.values)} and {I.show_labels(b.values)} "
+                    f"(labels {I.show_labels(extra)} are not in the second)"
+                )
+            # Take the fixed space of the other; re-index our counts into it.
+            mine = self._arrays_in(b)
+            self._space = b.copy()
+            self._reset_counts_keep_kinds()
+            self._add_arrays(mine, np.arange(len(b)))
+        elif not a.fixed:
+            space = a.copy()
+            space.kind = space.kind or b.kind
+            space.add_keys(b.values)
+            self._space = space
+            self._resize(len(space))
+        idx = np.array([self._space.index[v] for v in b.values], dtype=np.int64)
+        self._add_arrays(other._raw_arrays(), idx)
+        self._tkinds |= other._tkinds
+        self._pkinds |= other._pkinds
+
+    def _reset_counts_keep_kinds(self):
+        tk, pk = self._tkinds, self._pkinds
+        self._reset_state()
+        self._tkinds, self._pkinds = tk, pk
+
+    def _raw_arrays(self):
+        d = {"n": self._n}
+        if self._weighted:
+            d.update(w=self._w, true_w=self._tw, pred_w=self._pw, wsum=self._wsum)
+        return d
+
+    def _arrays_in(self, space):
+        """Our arrays re-indexed into ``space`` (a superset of our labels)."""
+        idx = np.array([space.index[v] for v in self._space.values], dtype=np.int64)
+        c = len(space)
+        out = {"n": np.zeros((c, c), np.int64)}
+        out["n"][np.ix_(idx, idx)] = self._n
+        if self._weighted:
+            out["w"] = np.zeros((c, c))
+            out["w"][np.ix_(idx, idx)] = self._w
+            out["true_w"] = np.zeros(c)
+            out["true_w"][idx] = self._tw
+            out["pred_w"] = np.zeros(c)
+            out["pred_w"][idx] = self._pw
+            out["wsum"] = self._wsum
+        return out
+
+    def _add_arrays(self, d, idx):
+        """Add arrays indexed like ``idx`` (their index i -> our index idx[i])."""
+        if "w" in d and not self._weighted:
+            self._to_weighted()
+        ix = np.ix_(idx, idx)
+        self._n[ix] += d["n"]
+        if self._weighted:
+            if "w" in d:
+                self._w[ix] += d["w"]
+                self._tw[idx] += d["true_w"]
+                self._pw[idx] += d["pred_w"]
+                self._wsum += float(d["wsum"])
+            else:
+                self._w[ix] += d["n"]
+                self._tw[idx] += d["n"].sum(axis=1)
+                self._pw[idx] += d["n"].sum(axis=0)
+                self._wsum += float(d["n"].sum())
+
+    # Hooks for adapters (torch.distributed, devices): the additive state as arrays.
+    def _state_arrays(self) -> dict:
+        """The additive state: every entry adds elementwise on merge."""
+        self._flush()
+        with self._lock:
+            c = len(self._space)
+            if self._weighted:
+                w, tw, pw, ws = self._w, self._tw, self._pw, self._wsum
+            else:
+                w, tw, pw = np.zeros((c, c)), np.zeros(c), np.zeros(c)
+                ws = 0.0
+            return {"n": self._n.copy(), "w": w.copy(), "true_w": tw.copy(),
+                    "pred_w": pw.copy(), "wsum": np.array([ws]),
+                    "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
+
+    def _add_state_arrays(self, d: dict):
+        """Add a dict shaped like ``_state_arrays()`` (keys may be missing = zero)."""
+        with self._lock:
+            c = len(self._space)
+            n = np.asarray(d.get("n", np.zeros((c, c), np.int64)), dtype=np.int64)
+            if n.shape != (c, c):
+                raise ValueError(f"state arrays of shape {n.shape} do not fit {c} classes")
+            if int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0:
+                arrays = {"n": n, "w": np.asarray(d["w"], np.float64),
+                          "true_w": np.asarray(d["true_w"], np.float64),
+                          "pred_w": np.asarray(d["pred_w"], np.float64),
+                          "wsum": float(np.asarray(d["wsum"]).reshape(-1)[0])}
+            else:
+                arrays = {"n": n}
+            self._add_arrays(arrays, np.arange(c))
+            kinds = d.get("kinds")
+            if kinds:
+                self._tkinds |= set(kinds[0])
+                self._pkinds |= set(kinds[1])
+            elif n.any():
+                self._tkinds.add("int")
+                self._pkinds.add("int")
+
+    def _replace_state_arrays(self, d: dict):
+        with self._lock:
+            tk, pk = set(self._tkinds), set(self._pkinds)
+            self._reset_state()
+            self._tkinds, self._pkinds = tk, pk
+            self._add_state_arrays(d)
+
+    def _expand(self, labels) -> "ConfusionMatrix":
+        """Grow a dynamic label space to include ``labels`` (appended in the given order)."""
+        with self._lock:
+            if self._space.fixed:
+                missing = [v for v in labels if self._space._key(v, "labels") not in
+                           self._space.index]
+                if missing:
+                    raise ValueError(
+                        f"labels {I.show_labels(missing)} are not in the fixed label space "
+                        f"{I.show_labels(self._space.values)}"
+                    )
+                return self
+            space = self._space.copy()
+            try:
+                space.add_keys([space._key(v, "labels") for v in labels])
+            except TypeError as exc:
+                raise LabelTypeError(str(exc)) from None
+            self._space = space
+            self._resize(len(space))
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-safe state; ``ConfusionMatrix.from_dict`` reads it back."""
+        self._flush()
+        with self._lock:
+            d = {
+                "version": FORMAT_VERSION,
+                "kind": self._kind,
+                "labels": list(self._space.values),
+                "fixed": self._space.fixed,
+                "threshold": self.threshold,
+                "ignore_index": self.ignore_index,
+                "counts": self._n.tolist(),
+                "kinds": [sorted(self._tkinds), sorted(self._pkinds)],
+                "weights": None,
+            }
+            if self._weighted:
+                d["weights"] = {"cells": self._w.tolist(), "true": self._tw.tolist(),
+                                "pred": self._pw.tolist(), "total": self._wsum}
+            return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConfusionMatrix":
+        """Rebuild an accumulator from ``to_dict()`` output, validating every field."""
+        _check_header(d, cls._kind)
+        labels = d.get("labels")
+        if not isinstance(labels, list):
+            raise ValueError("state: 'labels' must be a list")
+        fixed = bool(d.get("fixed"))
+        if fixed:
+            acc = cls(labels=labels, threshold=d.get("threshold", 0.5),
+                      ignore_index=d.get("ignore_index")) if labels else None
+            if acc is None:
+                raise ValueError("state: a fixed label space cannot be empty")
+            if labels == list(range(len(labels))):
+                acc._space = I.LabelSpace(num_classes=len(labels))
+        else:
+            acc = cls(threshold=d.get("threshold", 0.5), ignore_index=d.get("ignore_index"))
+            if labels:
+                acc._expand(labels)
+        c = len(labels)
+        n = _state_array(d.get("counts"), (c, c), "counts", integer=True)
+        kinds = d.get("kinds", [[], []])
+        allowed = {"int", "float", "bool", "str"}
+        if (not isinstance(kinds, list) or len(kinds) != 2
+                or not all(isinstance(k, list) and set(k) <= allowed for k in kinds)):
+            raise ValueError(f"state: 'kinds' must be two lists of {sorted(allowed)}")
+        acc._n = n
+        acc._tkinds, acc._pkinds = set(kinds[0]), set(kinds[1])
+        wd = d.get("weights")
+        if wd is not None:
+            if not isinstance(wd, dict):
+                raise ValueError("state: 'weights' must be a dict or null")
+            acc._weighted = True
+            acc._w = _state_array(wd.get("cells"), (c, c), "weights.cells")
+            acc._tw = _state_array(wd.get("true"), (c,), "weights.true")
+            acc._pw = _state_array(wd.get("pred"), (c,), "weights.pred")
+            acc._wsum = float(_state_array(wd.get("total"), (), "weights.total"))
+        return acc
+
+    # -- reports and metrics --------------------------------------------------------------
+    def _sums(self, labels=None):
+        """Per-label (tp, pred, true) sums as scikit-learn's bincounts give them."""
+        self._flush()
+        with self._lock:
+            n = self._n
+            rows, cols = n.sum(axis=1), n.sum(axis=0)
+            present_true = [v for v, r in zip(self._space.values, rows) if r > 0]
+            present_pred = [v for v, r, c in zip(self._space.values, rows, cols) if c > 0 and r == 0]
+            if not present_true and not present_pred:
+                raise ValueError(
+                    "Found empty input array (e.g., `y_true` or `y_pred`) while a minimum "
+                    "of 1 sample is required."
+                )
+            present = _present_labels(present_true, present_pred, self._tkinds, self._pkinds)
+            if self._weighted:
+                tp_all, pred_all, true_all = np.diag(self._w), self._pw, self._tw
+                total = self._wsum
+            else:
+                tp_all, pred_all, true_all = np.diag(n), cols, rows
+                total = int(n.sum())
+            if np.trace(n) == 0:  # scikit-learn: no sample with y_true == y_pred at all
+                tp_all = np.zeros(len(tp_all))
+            if labels is None:
+                sel = present
+            else:
+                sel = np.asarray(labels)
+                if sel.ndim != 1 or sel.size == 0:
+                    raise ValueError("labels must be a non-empty 1-D list of labels")
+                if present.dtype.kind in "US" and sel.dtype.kind not in "US" or (
+                        present.dtype.kind not in "US" and sel.dtype.kind in "US"):
+                    raise LabelTypeError(
+                        f"labels {I.show_labels(sel.tolist())} and the labels seen "
+                        f"{I.show_labels(present.tolist())} mix strings and numbers"
+                    )
+            idx = []
+            for v in sel.tolist():
+                key = v if isinstance(v, str) else (int(v) if float(v).is_integer() else None)
+                idx.append(self._space.index.get(key, -1))
+            idx = np.array(idx, dtype=np.int64)
+
+            def take(a):
+                out = np.zeros(len(idx), dtype=a.dtype)
+                ok = idx >= 0
+                out[ok] = a[idx[ok]]
+                return out
+
+            return M.Sums(take(tp_all), take(pred_all), take(true_all), total), sel, present
+
+    def report(self, labels=None, target_names=None, digits=2, zero_division="warn") -> Report:
+        """scikit-learn's ``classification_report`` over everything seen so far.
+
+        ``str(report)`` is byte-identical to ``classification_report(all_true, all_pred,
+        sample_weight=all_weights, labels=..., target_names=..., digits=...,
+        zero_division=...)`` and ``report.to_dict()`` equals its ``output_dict=True`` form.
+        """
+        M.check_zero_division(zero_division)
+        sums, sel, present = self._sums(labels)
+        labels_given = labels is not None
+        micro_is_accuracy = not labels_given or set(sel.tolist()) >= set(present.tolist())
+        return build_report(sums, sel, target_names, labels_given, micro_is_accuracy,
+                            digits, zero_division, samples=None)
+
+    def precision_recall_fscore_support(self, *, beta=1.0, labels=None, average=None,
+                                        warn_for=("precision", "recall", "f-score"),
+                                        zero_division="warn"):
+        """scikit-learn's ``precision_recall_fscore_support`` over everything seen so far."""
+        M.check_zero_division(zero_division)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError(f"average must be None, 'micro', 'macro' or 'weighted', got {average!r}")
+        sums, _, _ = self._sums(labels)
+        return M.prfs(sums, beta=beta, average=average, warn_for=warn_for,
+                      zero_division=zero_division)
+
+    def _present_matrix(self, labels=None, weighted=True):
+        """The confusion matrix over ``labels`` (default: sorted labels seen), as sklearn's."""
+        sums, sel, _ = self._sums(labels)
+        del sums
+        self._flush()
+        with self._lock:
+            idx = np.array([self._space.index.get(_key_of(v), -1) for v in sel.tolist()])
+            src = self._w if (weighted and self._weighted) else self._n
+            c = len(idx)
+            out = np.zeros((c, c), dtype=src.dtype)
+            ok = idx >= 0
+            out[np.ix_(ok, ok)] = src[np.ix_(idx[ok], idx[ok])]
+            return out, sel
+
+    def confusion_matrix(self, labels=None, normalize=None) -> np.ndarray:
+        """scikit-learn's ``confusion_matrix``: over the sorted labels seen by default."""
+        cm, _ = self._present_matrix(labels)
+        return M.normalize_confusion(cm, normalize)
+
+    def balanced_accuracy(self, adjusted=False) -> float:
+        cm, _ = self._present_matrix()
+        return M.balanced_accuracy(cm, adjusted)
+
+    def matthews_corrcoef(self) -> float:
+        cm, _ = self._present_matrix()
+        return M.matthews_corrcoef(cm)
+
+    def cohen_kappa(self, weights=None, labels=None) -> float:
+        cm, _ = self._present_matrix(labels)
+        return M.cohen_kappa(cm, weights)
+
+    def jaccard(self, average=None, labels=None, zero_division="warn"):
+        """Per-class IoU (``average=None``), or its micro / macro (mIoU) / weighted mean."""
+        M.check_zero_division(zero_division)
+        sums, _, _ = self._sums(labels)
+        return M.jaccard(sums, average, zero_division)
+
+    def specificity(self, average=None, labels=None, zero_division="warn"):
+        """Per-class true-negative rate tn / (tn + fp), or its micro / macro / weighted mean."""
+        sums, _, _ = self._sums(labels)
+        return M.specificity(sums, average, zero_division)
+
+
+def _key_of(v):
+    if isinstance(v, str):
+        return v
+    f = float(v)
+    return int(f) if f.is_integer() else None
+
+
+def _present_labels(true_keys, pred_keys, tkinds, pkinds) -> np.ndarray:
+    """The sorted labels seen, typed as scikit-learn's ``unique_labels`` would type them.
+
+    It takes y_true's labels first (as the dtype of all y_true concatenated) and adds
+    y_pred's others, then sorts and makes an array: so one float label makes all floats.
+    """
+    def typed(keys, kinds):
+        if "str" in kinds:
+            return list(keys)
+        if "float" in kinds:
+            return [float(k) for k in keys]
+        if kinds == {"bool"}:
+            return [bool(k) for k in keys]
+        return list(keys)
+
+    values = typed(true_keys, tkinds) + typed(pred_keys, pkinds)
+    return np.asarray(sorted(values))
+
+
+class _Grow(Exception):
+    """Internal: a dynamic label space must grow before this batch can be counted."""
+
+
+def _check_header(d, kind):
+    if not isinstance(d, dict):
+        raise TypeError(f"state must be a dict, got {type(d).__name__}")
+    if d.get("version") != FORMAT_VERSION:
+        raise ValueError(f"state: unknown format version {d.get('version')!r} "
+                         f"(this confstream reads version {FORMAT_VERSION})")
+    if d.get("kind") != kind:
+        raise ValueError(f"state: kind {d.get('kind')!r} is not {kind!r}")
+
+
+def _state_array(x, shape, name, integer=False):
+    if x is None:
+        raise ValueError(f"state: '{name}' is missing")
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"state: '{name}' is not numeric") from None
+    if a.shape != tuple(shape):
+        raise ValueError(f"state: '{name}' has shape {a.shape}, expected {tuple(shape)}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"state: '{name}' has values that are not finite")
+    if (a < 0).any():
+        bad = np.argwhere(a < 0)[0] if a.ndim else ()
+        raise ValueError(f"state: '{name}' has a negative value at {tuple(int(i) for i in bad)}")
+    if integer:
+        if (a != np.floor(a)).any():
+            raise ValueError(f"state: '{name}' must hold integers")
+        return a.astype(np.int64)
+    return a
+
+
+class MultilabelConfusionMatrix(_Accumulator):
+    """A streaming stack of per-label 2x2 matrices for multi-label data.
+
+    Parameters
+    ----------
+    num_labels : int
+        Number of labels (columns of the indicator / score matrices).
+    threshold : float or sequence of float
+        Scores ``> threshold`` (one value, or one per label) predict the label.
+
+    Examples
+    --------
+    >>> acc = MultilabelConfusionMatrix(3)
+    >>> acc.update([[1, 0, 1], [0, 1, 0]], [[0.9, 0.2, 0.4], [0.1, 0.7, 0.6]]).counts[0]
+    array([[1, 0],
+           [0, 1]])
+    """
+
+    _kind = "MultilabelConfusionMatrix"
+
+    def __init__(self, num_labels, *, threshold=0.5):
+        if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)):
+            raise TypeError(f"num_labels must be an int, got {num_labels!r}")
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+        self.num_labels = int(num_labels)
+        thr = np.asarray(threshold, dtype=np.float64)
+        if thr.ndim == 0:
+            thr = np.full(self.num_labels, float(thr))
+        if thr.shape != (self.num_labels,):
+            raise ValueError(
+                f"threshold must be one value or {self.num_labels} values, got shape {thr.shape}"
+            )
+        if not np.isfinite(thr).all():
+            raise ValueError(f"threshold must be finite, got {threshold!r}")
+        self._thr = thr
+        self._init_common()
+        self._reset_state()
+
+    @property
+    def threshold(self):
+        return self._thr.copy()
+
+    def _reset_state(self):
+        L = self.num_labels
+        self._tp = np.zeros(L, np.int64)
+        self._pred = np.zeros(L, np.int64)
+        self._true = np.zeros(L, np.int64)
+        self._nsamples = 0
+        self._hp = np.zeros((L + 1, L + 1), np.int64)
+        self._hr = np.zeros((L + 1, L + 1), np.int64)
+        self._hf = np.zeros((L + 1, 2 * L + 1), np.int64)
+        self._weighted = False
+        self._tpw = self._predw = self._truew = None
+        self._whp = self._whr = self._whf = None
+        self._wsum = 0.0
+        self._nzero = 0
+
+    @property
+    def labels(self) -> list:
+        return list(range(self.num_labels))
+
+    @property
+    def fixed(self) -> bool:
+        return True
+
+    def reset(self):
+        with self._lock:
+            self._pending.clear()
+            self._reset_state()
+        return self
+
+    def __repr__(self):
+        return (f"MultilabelConfusionMatrix(num_labels={self.num_labels}, "
+                f"samples={self._nsamples}, weighted={self._weighted})")
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(L, 2, 2) ``[[tn, fp], [fn, tp]]`` per label; float64 once weights were used."""
+        self._flush()
+        with self._lock:
+            if self._weighted:
+                tp, pred, true, total = self._tpw, self._predw, self._truew, self._wsum
+            else:
+                tp, pred, true, total = self._tp, self._pred, self._true, self._nsamples
+            return M.mcm(tp, pred, true, total)
+
+    def update(self, y_true, y_pred, sample_weight=None):
+        """Fold a batch of (N, L) indicator truth and (N, L) indicators or scores.
+
+        Returns ``self``; a batch with a bad value raises and changes nothing.
+        """
+        if I.is_device_tensor(y_true) or I.is_device_tensor(y_pred) or (
+            sample_weight is not None and I.is_device_tensor(sample_weight)
+        ):
+            from .adapters import torch as _torch_adapter
+
+            _torch_adapter._device_update(self, y_true, y_pred, sample_weight)
+            return self
+        t = I.as_array(y_true, "y_true")
+        p = I.as_array(y_pred, "y_pred")
+        L = self.num_labels
+        for name, a in (("y_true", t), ("y_pred", p)):
+            if a.ndim != 2 or a.shape[1] != L:
+                raise ValueError(
+                    f"{name} must have shape (N, {L}) for {L} labels, got {a.shape}"
+                )
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+        if t.shape[0] != p.shape[0]:
+            raise ValueError(
+                f"y_true and y_pred have different numbers of samples: {t.shape[0]} and {p.shape[0]}"
+            )
+        n = t.shape[0]
+        w = I.as_weights(sample_weight, n) if sample_weight is not None else None
+        if n == 0:
+            return self
+        t = _numba_dtype(np.ascontiguousarray(t))
+        form = 1 if p.dtype.kind == "f" else 0
+        p = _numba_dtype(np.ascontiguousarray(p))
+        row, col, code = K.ml_validate(t, p, form, self._thr,
+                                       w if w is not None else _NO1, w is not None)
+        if row >= 0:
+            if code == K.ERR_WEIGHT:
+                raise ValueError(
+                    f"sample_weight[{row}] = {w[row]!r}: weights must be non-negative and finite"
+                )
+            if code == K.ERR_SCORE:
+                raise ValueError(f"y_pred[{row}, {col}] = {p[row, col]!r} is not a finite score")
+            name, arr = ("y_true", t) if code == K.ERR_TRUE_ML else ("y_pred", p)
+            raise ValueError(
+                f"{name}[{row}, {col}] = {arr[row, col].item()!r}: multi-label indicators "
+                f"must be 0 or 1"
+            )
+        with self._lock:
+            if w is not None and not self._weighted:
+                self._to_weighted()
+            has_w = self._weighted
+            ww = w if w is not None else (np.ones(n) if has_w else _NO1)
+            z1 = _NO1
+            z2 = np.zeros((0, 0), np.float64)
+            self._wsum, nz = K.ml_count_into(
+                t, p, form, self._thr, ww, has_w, self._tp, self._pred, self._true,
+                self._tpw if has_w else z1, self._predw if has_w else z1,
+                self._truew if has_w else z1, self._hp, self._hr, self._hf,
+                self._whp if has_w else z2, self._whr if has_w else z2,
+                self._whf if has_w else z2, self._wsum)
+            self._nzero += nz
+            self._nsamples += n
+        return self
+
+    def _to_weighted(self):
+        self._weighted = True
+        self._tpw = self._tp.astype(np.float64)
+        self._predw = self._pred.astype(np.float64)
+        self._truew = self._true.astype(np.float64)
+        self._whp = self._hp.astype(np.float64)
+        self._whr = self._hr.astype(np.float64)
+        self._whf = self._hf.astype(np.float64)
+        self._wsum = float(self._nsamples)
+
+    _INT_KEYS = ("tp", "pred", "true", "hp", "hr", "hf")
+    _FLOAT_KEYS = ("tpw", "predw", "truew", "whp", "whr", "whf")
+
+    def _merge(self, other):
+        if other.num_labels != self.num_labels:
+            raise ValueError(
+                f"Cannot add multi-label confusion matrices with different label spaces: "
+                f"{self.num_labels} labels and {other.num_labels} labels"
+            )
+        if not np.array_equal(self._thr, other._thr):
+            raise ValueError(
+                f"Cannot add multi-label confusion matrices with different thresholds: "
+                f"{self._thr.tolist()} and {other._thr.tolist()}"
+            )
+        self._add_state_arrays(other._state_arrays_unlocked())
+
+    def _state_arrays_unlocked(self):
+        d = {k: getattr(self, "_" + k).copy() for k in self._INT_KEYS}
+        d["nsamples"] = np.array([self._nsamples], np.int64)
+        d["nzero"] = np.array([self._nzero], np.int64)
+        d["weighted"] = np.array([1 if self._weighted else 0], np.int64)
+        d["wsum"] = np.array([self._wsum])
+        for k, ik in zip(self._FLOAT_KEYS, self._INT_KEYS):
+            v = getattr(self, "_" + k)
+            d[k] = v.copy() if self._weighted else d[ik].astype(np.float64)
+        if not self._weighted:
+            d["wsum"] = np.array([float(self._nsamples)])
+        return d
+
+    def _state_arrays(self) -> dict:
+        self._flush()
+        with self._lock:
+            return self._state_arrays_unlocked()
+
+    def _add_state_arrays(self, d: dict):
+        with self._lock:
+            if int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0 and not self._weighted:
+                self._to_weighted()
+            for k in self._INT_KEYS:
+                if k in d:
+                    getattr(self, "_" + k)[...] += np.asarray(d[k], np.int64)
+            self._nsamples += int(np.asarray(d.get("nsamples", [0])).reshape(-1)[0])
+            self._nzero += int(np.asarray(d.get("nzero", [0])).reshape(-1)[0])
+            if self._weighted:
+                for k, ik in zip(self._FLOAT_KEYS, self._INT_KEYS):
+                    src = d.get(k, d.get(ik))
+                    if src is not None:
+                        getattr(self, "_" + k)[...] += np.asarray(src, np.float64)
+                self._wsum += float(np.asarray(d.get("wsum", [0.0])).reshape(-1)[0])
+
+    def _replace_state_arrays(self, d: dict):
+        with self._lock:
+            self._reset_state()
+            self._add_state_arrays(d)
+
+    def _expand(self, labels):
+        bad = [v for v in labels if v not in range(self.num_labels)]
+        if bad:
+            raise ValueError(f"labels {bad} are outside 0..{self.num_labels - 1}")
+        return self
+
+    def to_dict(self) -> dict:
+        self._flush()
+        with self._lock:
+            d = {"version": FORMAT_VERSION, "kind": self._kind, "num_labels": self.num_labels,
+                 "threshold": self._thr.tolist(), "samples": self._nsamples,
+                 "weights": None}
+            for k in self._INT_KEYS:
+                d[k] = getattr(self, "_" + k).tolist()
+            if self._weighted:
+                d["weights"] = {k: getattr(self, "_" + k).tolist() for k in self._FLOAT_KEYS}
+                d["weights"]["total"] = self._wsum
+                d["weights"]["zero_weight_samples"] = self._nzero
+            return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MultilabelConfusionMatrix":
+        _check_header(d, cls._kind)
+        L = d.get("num_labels")
+        if not isinstance(L, int) or L < 1:
+            raise ValueError(f"state: 'num_labels' must be a positive int, got {L!r}")
+        acc = cls(L, threshold=d.get("threshold", 0.5))
+        shapes = {"tp": (L,), "pred": (L,), "true": (L,), "hp": (L + 1, L + 1),
+                  "hr": (L + 1, L + 1), "hf": (L + 1, 2 * L + 1)}
+        for k, shape in shapes.items():
+            setattr(acc, "_" + k, _state_array(d.get(k), shape, k, integer=True))
+        acc._nsamples = int(_state_array(d.get("samples"), (), "samples", integer=True))
+        wd = d.get("weights")
+        if wd is not None:
+            if not isinstance(wd, dict):
+                raise ValueError("state: 'weights' must be a dict or null")
+            acc._weighted = True
+            for k, ik in zip(cls._FLOAT_KEYS, cls._INT_KEYS):
+                setattr(acc, "_" + k, _state_array(wd.get(k), shapes[ik], "weights." + k))
+            acc._wsum = float(_state_array(wd.get("total"), (), "weights.total"))
+            acc._nzero = int(_state_array(wd.get("zero_weight_samples"), (),
+                                          "weights.zero_weight_samples", integer=True))
+        return acc
+
+    # -- reports --------------------------------------------------------------------------
+    def _sums(self, labels=None):
+        self._flush()
+        with self._lock:
+            if self._nsamples == 0:
+                raise ValueError(
+                    "Found empty input array (e.g., `y_true` or `y_pred`) while a minimum "
+                    "of 1 sample is required."
+                )
+            L = self.num_labels
+            if labels is None:
+                sel = np.arange(L)
+            else:
+                sel = np.asarray(labels)
+                if sel.ndim != 1 or sel.size == 0 or sel.dtype.kind not in "iu":
+                    raise ValueError("labels must be a non-empty list of label indices")
+                if sel.max() >= L:
+                    raise ValueError(
+                        f"All labels must be in [0, n labels) for multilabel targets. "
+                        f"Got {sel.max()} > {L - 1}"
+                    )
+                if sel.min() < 0:
+                    raise ValueError(
+                        f"All labels must be in [0, n labels) for multilabel targets. "
+                        f"Got {sel.min()} < 0"
+                    )
+            if self._weighted:
+                tp, pred, true, total = self._tpw, self._predw, self._truew, self._wsum
+            else:
+                tp, pred, true, total = self._tp, self._pred, self._true, self._nsamples
+            sums = M.Sums(tp[sel].copy(), pred[sel].copy(), true[sel].copy(), total)
+            samples = M.SampleStats(
+                self._hp.copy(), self._hr.copy(), self._hf.copy(),
+                None if not self._weighted else (self._whp.copy(), self._whr.copy(),
+                                                 self._whf.copy()),
+                self._nzero, self._nsamples) if labels is None else None
+            return sums, sel, samples
+
+    def report(self, labels=None, target_names=None, digits=2, zero_division="warn") -> Report:
+        """scikit-learn's ``classification_report`` for multi-label data seen so far.
+
+        Samples avg is computed from exact per-sample statistics; it needs all labels
+        (with ``labels`` given it is not available and raises, as the statistics would
+        have to be kept per subset).
+        """
+        M.check_zero_division(zero_division)
+        sums, sel, samples = self._sums(labels)
+        if labels is not None:
+            raise ValueError(
+                "MultilabelConfusionMatrix.report(labels=...) cannot compute 'samples avg' "
+                "for a subset of labels; build the accumulator on the columns you need"
+            )
+        return build_report(sums, sel, target_names, labels is not None, False, digits,
+                            zero_division, samples=samples)
+
+    def precision_recall_fscore_support(self, *, beta=1.0, labels=None, average=None,
+                                        warn_for=("precision", "recall", "f-score"),
+                                        zero_division="warn"):
+        M.check_zero_division(zero_division)
+        if average not in (None, "micro", "macro", "weighted", "samples"):
+            raise ValueError(f"average must be None, 'micro', 'macro', 'weighted' or "
+                             f"'samples', got {average!r}")
+        sums, _, samples = self._sums(labels)
+        if average == "samples":
+            if samples is None:
+                raise ValueError("average='samples' needs all labels (labels=None)")
+            return M.samples_prfs(samples, beta=beta, warn_for=warn_for,
+                                  zero_division=zero_division)
+        return M.prfs(sums, beta=beta, average=average, warn_for=warn_for,
+                      zero_division=zero_division)
+
+    def jaccard(self, average=None, labels=None, zero_division="warn"):
+        M.check_zero_division(zero_division)
+        sums, _, samples = self._sums(labels)
+        if average == "samples":
+            return M.samples_jaccard(samples, zero_division)
+        return M.jaccard(sums, average, zero_division)
+
+    def specificity(self, average=None, labels=None, zero_division="warn"):
+        sums, _, _ = self._sums(labels)
+        return M.specificity(sums, average, zero_division)
+
+
+def from_dict(d: dict):
+    """Rebuild either accumulator from its ``to_dict()`` output."""
+    if not isinstance(d, dict):
+        raise TypeError(f"state must be a dict, got {type(d).__name__}")
+    kind = d.get("kind")
+    for cls in (ConfusionMatrix, MultilabelConfusionMatrix):
+        if kind == cls._kind:
+            return cls.from_dict(d)
+    raise ValueError(f"state: unknown kind {kind!r}")

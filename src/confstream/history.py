@@ -1,0 +1,124 @@
+"""History: one Report per epoch, and the per-class trends across them."""
+
+from __future__ import annotations
+
+from typing import Iterator, List, Optional
+
+from .report import Report
+
+__all__ = ["History"]
+
+_METRICS = ("precision", "recall", "f1-score", "support")
+
+
+def _metric_name(metric: str) -> str:
+    m = {"f1": "f1-score", "f1_score": "f1-score", "f": "f1-score"}.get(metric, metric)
+    if m not in _METRICS and m != "accuracy":
+        raise KeyError(f"unknown metric {metric!r}; one of {list(_METRICS)} or 'accuracy'")
+    return m
+
+
+class History:
+    """Per-epoch reports.
+
+    >>> import confstream
+    >>> h = confstream.History()
+    >>> for epoch in range(3):
+    ...     acc = confstream.ConfusionMatrix().update([0, 1, 1, 1], [0, 1, 0 if epoch else 1, 1])
+    ...     h.append(acc.report())
+    >>> h.get("recall", 1)
+    [1.0, 0.6666666666666666, 0.6666666666666666]
+    """
+
+    def __init__(self, reports=None):
+        self._reports: List[Report] = list(reports or [])
+
+    def append(self, report: Report) -> "History":
+        if not isinstance(report, Report):
+            raise TypeError(f"History holds Report objects, got {type(report).__name__}")
+        self._reports.append(report)
+        return self
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return History(self._reports[i])
+        return self._reports[i]
+
+    def __len__(self) -> int:
+        return len(self._reports)
+
+    def __iter__(self) -> Iterator[Report]:
+        return iter(self._reports)
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs)"
+
+    def get(self, metric: str, of_class=None) -> list:
+        """``metric`` of one class (label value or row name) for every epoch.
+
+        ``get("accuracy")`` and ``get("f1-score", "macro avg")`` read the summary rows.
+        """
+        metric = _metric_name(metric)
+        return [r.get(metric, of_class) for r in self._reports]
+
+    def classes(self) -> list:
+        """Row names seen in any epoch, in first-seen order."""
+        seen = {}
+        for r in self._reports:
+            for name in r.target_names:
+                seen.setdefault(name, None)
+        return list(seen)
+
+    def to_pandas(self):
+        """A long DataFrame: one row per (epoch, class or average) with the four columns."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - exercised without pandas only
+            raise ImportError(
+                'History.to_pandas() needs pandas: pip install "confstream[pandas]"'
+            ) from None
+        records = []
+        for epoch, r in enumerate(self._reports):
+            for name, values in r.to_dict().items():
+                if name == "accuracy":
+                    records.append({"epoch": epoch, "class": name, "precision": None,
+                                    "recall": None, "f1-score": values, "support": None})
+                else:
+                    records.append({"epoch": epoch, "class": name, **values})
+        return pd.DataFrame.from_records(
+            records, columns=["epoch", "class", "precision", "recall", "f1-score", "support"])
+
+    def plot(self, metric: str = "recall", classes: Optional[list] = None, path=None, ax=None):
+        """Plot ``metric`` per class across epochs; save to ``path`` if given.
+
+        Returns the matplotlib Axes. Needs matplotlib (``pip install "confstream[plot]"``).
+        """
+        try:
+            import matplotlib
+
+            if path is not None and ax is None:
+                matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError:  # pragma: no cover
+            raise ImportError(
+                'History.plot() needs matplotlib: pip install "confstream[plot]"'
+            ) from None
+        metric = _metric_name(metric)
+        names = classes if classes is not None else self.classes()
+        fig = None
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(7, 4))
+        epochs = list(range(1, len(self) + 1))
+        for name in names:
+            ax.plot(epochs, self.get(metric, name), marker="o", label=str(name))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_ylim(-0.02, 1.02) if metric != "support" else None
+        ax.set_title(f"per-class {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend(title="class")
+        if path is not None:
+            (fig or ax.figure).savefig(path, dpi=110, bbox_inches="tight")
+            if fig is not None:
+                plt.close(fig)
+        return ax
