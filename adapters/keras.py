@@ -452,7 +452,10 @@ class ConfusionCallback(keras.callbacks.Callback):
                     )
             for start in range(0, n, self.batch_size):
                 cut = slice(start, start + self.batch_size)
-                yield keras.tree.map_structure(lambda a: a[cut], (x, y, sw))
+                yield tuple(
+                    None if part is None else keras.tree.map_structure(lambda a: a[cut], part)
+                    for part in (x, y, sw)
+                )
             return
         if isinstance(data, keras.utils.PyDataset):
             n = data.num_batches

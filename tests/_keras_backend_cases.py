@@ -1,0 +1,341 @@
+"""Real ``model.fit`` runs for confstream.adapters.keras, on whichever backend KERAS_BACKEND names.
+
+Not collected by the main run (the name does not start with ``test_``): tests/test_keras.py runs
+this file once per backend in a subprocess, since a process can hold only one Keras backend.
+Run it alone with e.g. ``KERAS_BACKEND=torch python -m pytest tests/_keras_backend_cases.py``.
+
+Every value is checked against scikit-learn on ``model.predict`` of the same validation data:
+ClassMetrics (float32, in the graph) to rel 1e-6, ConfusionCallback (the core engine) to
+rel 1e-12 and its report byte for byte.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+]
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+keras = pytest.importorskip("keras")
+from sklearn.metrics import classification_report, precision_recall_fscore_support  # noqa: E402
+
+from confstream.adapters.keras import ClassMetrics, ConfusionCallback  # noqa: E402
+
+BACKEND = keras.backend.backend()
+METRIC_REL = 1e-6  # float32 division in the graph
+ENGINE_REL = 1e-12  # the core engine computes in float64, like scikit-learn
+PRF = ("precision", "recall", "f1")
+
+
+# --------------------------------------------------------------------------- helpers
+def expected(y_true, y_hat, *, prefix="", num_classes=None, names=None, weights=None, metrics=PRF):
+    """scikit-learn's per-class values, keyed as the adapter writes them into the logs."""
+    labels = None if num_classes is None else list(range(num_classes))
+    p, r, f, s = precision_recall_fscore_support(
+        y_true, y_hat, labels=labels, sample_weight=weights, zero_division=0, average=None
+    )
+    columns = {"precision": p, "recall": r, "f1": f, "support": s}
+    names = names or [str(i) for i in range(len(p))]
+    return {f"{prefix}{m}_{n}": float(columns[m][i]) for m in metrics for i, n in enumerate(names)}
+
+
+def assert_matches(got, want, rel):
+    missing = sorted(set(want) - set(got))
+    assert not missing, f"missing keys: {missing[:5]}"
+    wrong = {k: (got[k], want[k]) for k in want if got[k] != pytest.approx(want[k], rel=rel, abs=0)}
+    assert not wrong, f"{len(wrong)} values differ from scikit-learn, e.g. {list(wrong.items())[:3]}"
+
+
+def last_epoch(history):
+    return {k: v[-1] for k, v in history.history.items()}
+
+
+def mlp(n_in, n_out, activation):
+    return keras.Sequential(
+        [keras.Input((n_in,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(n_out, activation=activation)]
+    )
+
+
+def blobs(n, num_classes, *, dim=6, seed=0, spread=1.5):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=spread, size=(num_classes, dim))
+    y = rng.integers(0, num_classes, n)
+    return (centres[y] + rng.normal(size=(n, dim))).astype("float32"), y
+
+
+def predict_labels(model, x, *, threshold=None):
+    scores = model.predict(x, batch_size=32, verbose=0)
+    if threshold is not None:
+        return (scores > threshold).astype(int)
+    return scores.argmax(axis=1)
+
+
+def keys(prefixes, metrics, names):
+    return {f"{p}{m}_{n}" for p in prefixes for m in metrics for n in names}
+
+
+def not_vacuous(y_hat, num_classes):
+    # The fixtures are tuned so that the model predicts every class: a test of zeros proves little.
+    assert len(np.unique(y_hat)) == num_classes, np.bincount(y_hat, minlength=num_classes)
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    keras.utils.set_random_seed(1)
+
+
+# --------------------------------------------------------------------------- binary
+@pytest.fixture(scope="module")
+def imbalanced():
+    rng = np.random.default_rng(7)
+    y = (rng.random(800) < 0.15).astype("int64")  # ~15 % positives
+    x = rng.normal(size=(800, 4)).astype("float32")
+    x[:, 0] += 2.0 * y
+    return x[:600], y[:600, None], x[600:], y[600:, None]  # (N, 1) labels
+
+
+def test_binary_imbalanced_sigmoid(imbalanced):
+    x, y, xv, yv = imbalanced
+    model = mlp(4, 1, "sigmoid")
+    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=[ClassMetrics(2)])
+    cb = ConfusionCallback((xv, yv), log_prefix="cb_")
+    hist = model.fit(x, y, validation_data=(xv, yv), epochs=3, batch_size=32, callbacks=[cb], verbose=0)
+
+    assert set(hist.history) == {"loss", "val_loss"} | keys(["", "val_", "cb_"], PRF, "01")
+    assert all(len(v) == 3 for v in hist.history.values())
+    y_hat = predict_labels(model, xv, threshold=0.5)[:, 0]
+    not_vacuous(y_hat, 2)
+    got = last_epoch(hist)
+    assert_matches(got, expected(yv[:, 0], y_hat, prefix="val_", num_classes=2), METRIC_REL)
+    assert_matches(got, expected(yv[:, 0], y_hat, prefix="cb_", num_classes=2), ENGINE_REL)
+    assert str(cb.history[-1]) == classification_report(yv[:, 0], y_hat, zero_division=0)
+    assert len(cb.history) == 3
+    assert cb.history.get("recall", 1) == pytest.approx(hist.history["cb_recall_1"], rel=ENGINE_REL)
+
+    # The training-side keys come from the same update_state: check them through evaluate().
+    train = model.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    y_hat_train = predict_labels(model, x, threshold=0.5)[:, 0]
+    assert_matches(train, expected(y[:, 0], y_hat_train, num_classes=2), METRIC_REL)
+
+
+def test_threshold_is_strict_and_configurable(imbalanced):
+    x, y, xv, yv = imbalanced
+    model = mlp(4, 1, "sigmoid")
+    model.compile("adam", "binary_crossentropy", metrics=[ClassMetrics(2, threshold=0.3)])
+    cb = ConfusionCallback((xv, yv), threshold=0.3, log_prefix="cb_")
+    hist = model.fit(x, y, validation_data=(xv, yv), epochs=1, callbacks=[cb], verbose=0)
+    y_hat = predict_labels(model, xv, threshold=0.3)[:, 0]
+    assert_matches(last_epoch(hist), expected(yv[:, 0], y_hat, prefix="val_", num_classes=2), METRIC_REL)
+    assert str(cb.history[-1]) == classification_report(yv[:, 0], y_hat, zero_division=0)
+
+
+def test_early_stopping_and_every(imbalanced):
+    x, y, xv, yv = imbalanced
+    model = mlp(4, 1, "sigmoid")
+    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=[ClassMetrics(2)])
+    every2 = ConfusionCallback((xv, yv), every=2, log_prefix="cb2_", metrics=("recall",))
+    each = ConfusionCallback((xv, yv), log_prefix="cb_", metrics=("recall",))
+    # A monitor missing from the logs makes Keras warn, which this suite turns into an error.
+    stop_metric = keras.callbacks.EarlyStopping(monitor="val_recall_1", mode="max", patience=10)
+    stop_callback = keras.callbacks.EarlyStopping(monitor="cb_recall_1", mode="max", patience=10)
+    hist = model.fit(
+        x, y, validation_data=(xv, yv), epochs=4, verbose=0,
+        callbacks=[every2, each, stop_metric, stop_callback],
+    )
+    assert len(hist.history["val_recall_1"]) == 4
+    assert stop_metric.best == max(hist.history["val_recall_1"])
+    assert stop_callback.best == max(hist.history["cb_recall_1"]) == max(each.history.get("recall", 1))
+    assert len(every2.history) == 2 and len(hist.history["cb2_recall_1"]) == 2
+    assert hist.history["cb2_recall_1"] == [hist.history["cb_recall_1"][1], hist.history["cb_recall_1"][3]]
+
+
+def test_early_stopping_stops_on_class_recall():
+    # Labels are pure noise: the recall of class 1 cannot keep improving, so training stops.
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(256, 4)).astype("float32"), rng.integers(0, 2, 256)
+    model = mlp(4, 1, "sigmoid")
+    model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy", metrics=[ClassMetrics(2)])
+    stop = keras.callbacks.EarlyStopping(monitor="val_recall_1", mode="max", patience=1)
+    hist = model.fit(x[:128], y[:128], validation_data=(x[128:], y[128:]), epochs=30, callbacks=[stop], verbose=0)
+    assert stop.stopped_epoch > 0 and len(hist.history["val_recall_1"]) < 30
+
+
+# --------------------------------------------------------------------------- multi-class
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_softmax_one_hot_three_classes(jit_compile):
+    if jit_compile and BACKEND == "torch":
+        pytest.skip("torch.compile of a train step takes about a minute on CPU; run by hand")
+    x, y = blobs(500, 3, seed=2)
+    onehot = np.eye(3, dtype="float32")[y]
+    xv, yv, ov = x[350:], y[350:], onehot[350:]
+    names = ["ant", "bee", "cat"]
+    model = mlp(6, 3, "softmax")
+    model.compile(
+        keras.optimizers.Adam(0.01), "categorical_crossentropy",
+        metrics=[ClassMetrics(3, class_names=names)], jit_compile=jit_compile,
+    )
+    cb = ConfusionCallback((xv, ov), target_names=names, log_prefix="cb_")
+    hist = model.fit(x[:350], onehot[:350], validation_data=(xv, ov), epochs=2, callbacks=[cb], verbose=0)
+
+    assert set(hist.history) == {"loss", "val_loss"} | keys(["", "val_", "cb_"], PRF, names)
+    y_hat = predict_labels(model, xv)
+    not_vacuous(y_hat, 3)
+    got = last_epoch(hist)
+    assert_matches(got, expected(yv, y_hat, prefix="val_", num_classes=3, names=names), METRIC_REL)
+    assert_matches(got, expected(yv, y_hat, prefix="cb_", num_classes=3, names=names), ENGINE_REL)
+    assert str(cb.history[-1]) == classification_report(yv, y_hat, target_names=names, zero_division=0)
+    assert cb.history.get("f1-score", "bee") == pytest.approx(hist.history["cb_f1_bee"], rel=ENGINE_REL)
+
+
+def test_sparse_labels_with_sample_weights():
+    x, y = blobs(600, 4, seed=5)
+    rng = np.random.default_rng(5)
+    w = rng.integers(1, 9, len(y)) / 4.0  # exact in float32: only the final division rounds
+    xv, yv, wv = x[400:], y[400:], w[400:]
+    model = mlp(6, 4, "softmax")
+    all4 = ("precision", "recall", "f1", "support")
+    model.compile(
+        keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+        weighted_metrics=[ClassMetrics(4, metrics=all4)],
+    )
+    cb = ConfusionCallback((xv, yv, wv), log_prefix="cb_", metrics=all4, batch_size=48)
+    hist = model.fit(
+        x[:400], y[:400], sample_weight=w[:400], validation_data=(xv, yv, wv), epochs=2, callbacks=[cb], verbose=0
+    )
+    y_hat = predict_labels(model, xv)
+    not_vacuous(y_hat, 4)
+    got = last_epoch(hist)
+    assert_matches(got, expected(yv, y_hat, prefix="val_", num_classes=4, weights=wv, metrics=all4), METRIC_REL)
+    assert_matches(got, expected(yv, y_hat, prefix="cb_", num_classes=4, weights=wv, metrics=all4), ENGINE_REL)
+    # Weighted supports print as floats: the engine must sum them exactly as scikit-learn does.
+    assert str(cb.history[-1]) == classification_report(yv, y_hat, sample_weight=wv, zero_division=0)
+
+
+# --------------------------------------------------------------------------- multi-label
+def test_multilabel_39_sigmoids():
+    rng = np.random.default_rng(11)
+    n, dim, n_labels = 600, 12, 39
+    x = rng.normal(size=(n, dim)).astype("float32")
+    logits = x @ rng.normal(size=(dim, n_labels)) + rng.normal(size=(n, n_labels))
+    y = (logits > np.quantile(logits, 0.75, axis=0)).astype("int32")  # ~25 % of each label
+    xv, yv = x[400:], y[400:]
+    model = mlp(dim, n_labels, "sigmoid")
+    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=[ClassMetrics(n_labels, multilabel=True)])
+    cb = ConfusionCallback((xv, yv), multilabel=True, log_prefix="cb_")
+    hist = model.fit(x[:400], y[:400], validation_data=(xv, yv), epochs=2, callbacks=[cb], verbose=0)
+
+    labels = [str(i) for i in range(n_labels)]
+    assert set(hist.history) == {"loss", "val_loss"} | keys(["", "val_", "cb_"], PRF, labels)
+    y_hat = predict_labels(model, xv, threshold=0.5)
+    assert 0 < y_hat.sum() < y_hat.size
+    got = last_epoch(hist)
+    assert_matches(got, expected(yv, y_hat, prefix="val_"), METRIC_REL)
+    assert_matches(got, expected(yv, y_hat, prefix="cb_"), ENGINE_REL)
+    assert str(cb.history[-1]) == classification_report(yv, y_hat, zero_division=0)
+
+
+# --------------------------------------------------------------------------- data forms
+class Batches(keras.utils.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        cut = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        return self.x[cut], self.y[cut]
+
+
+def test_generator_validation_data():
+    x, y = blobs(500, 3, seed=9)
+    xv, yv = x[350:], y[350:]
+
+    def batches():
+        for start in range(0, len(xv), 40):
+            yield xv[start : start + 40], yv[start : start + 40]
+
+    callbacks = [
+        ConfusionCallback(batches, log_prefix="gen_"),  # a callable: a fresh generator each time
+        ConfusionCallback(Batches(xv, yv, 64), log_prefix="pyd_"),
+        ConfusionCallback(itertools.cycle(list(batches())), steps=4, log_prefix="endless_"),
+        ConfusionCallback(list(batches()), num_classes=3, log_prefix="list_"),
+    ]
+    try:
+        import tensorflow as tf
+
+        tf_batches = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(33)
+        callbacks.append(ConfusionCallback(tf_batches, log_prefix="tfd_"))
+    except ImportError:  # pragma: no cover - tensorflow is in the test extra
+        pass
+    prefixes = [cb.log_prefix for cb in callbacks]
+    model = mlp(6, 3, "softmax")
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=[ClassMetrics(3)])
+    # Keras' own validation from a PyDataset feeds ClassMetrics batch by batch too.
+    hist = model.fit(x[:350], y[:350], validation_data=Batches(xv, yv, 50), epochs=2, callbacks=callbacks, verbose=0)
+
+    y_hat = predict_labels(model, xv)
+    not_vacuous(y_hat, 3)
+    got = last_epoch(hist)
+    assert_matches(got, expected(yv, y_hat, prefix="val_", num_classes=3), METRIC_REL)
+    report = classification_report(yv, y_hat, zero_division=0)
+    for cb in callbacks:
+        assert len(cb.history) == 2, cb.log_prefix
+        assert str(cb.history[-1]) == report, cb.log_prefix
+        assert_matches(got, expected(yv, y_hat, prefix=cb.log_prefix, num_classes=3), ENGINE_REL)
+    assert {k.split("_")[0] + "_" for k in got} >= set(prefixes)
+
+
+def test_one_shot_generator_is_refused_when_used_up():
+    x, y = blobs(200, 3, seed=4)
+    gen = ((x[i : i + 50], y[i : i + 50]) for i in range(0, 200, 50))
+    model = mlp(6, 3, "softmax")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = ConfusionCallback(gen)
+    with pytest.raises(ValueError, match="yielded no batches.*one-shot generator"):
+        model.fit(x, y, epochs=2, callbacks=[cb], verbose=0)
+    assert len(cb.history) == 1
+
+
+def test_callback_rejects_bad_batches():
+    x, y = blobs(100, 3, seed=4)
+    model = mlp(6, 3, "softmax")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="x has 100 rows but y has 99"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback((x, y[:99]))])
+    with pytest.raises(ValueError, match="must carry labels"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback([x[:10]])])
+
+
+def test_verbose_prints_the_report(capsys):
+    x, y = blobs(120, 3, seed=4)
+    model = mlp(6, 3, "softmax")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = ConfusionCallback((x, y), verbose=True)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    out = capsys.readouterr().out
+    assert str(cb.history[-1]) in out and "Epoch 1" in out
+
+
+# --------------------------------------------------------------------------- saving
+def test_save_and_load(tmp_path):
+    x, y = blobs(300, 3, seed=6)
+    names = ["a", "b", "c"]
+    model = mlp(6, 3, "softmax")
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[ClassMetrics(3, class_names=names, metrics=("recall",))])
+    model.fit(x, y, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)  # no custom_objects: the class is registered
+    before = model.evaluate(x, y, verbose=0, return_dict=True)
+    after = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(after) == {"loss", "recall_a", "recall_b", "recall_c"}
+    assert after == pytest.approx(before, rel=1e-6)
+    assert_matches(after, expected(y, predict_labels(loaded, x), num_classes=3, names=names, metrics=("recall",)), METRIC_REL)
