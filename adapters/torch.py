@@ -1,0 +1,1046 @@
+"""PyTorch glue: tensors counted on their device, ``evaluate()`` and ``sync()``.
+
+- CPU tensors need nothing from here: the core reads them zero-copy (``.detach().numpy()``).
+- Tensors on a GPU are counted on the GPU (``update`` below; the core's ``update()`` sends
+  them here): only the C×C counts ever reach the host, and only when the state is read.
+- ``evaluate(model, loader)`` runs a model over a loader into a new accumulator.
+- ``sync(acc)`` sums accumulators over the ranks of ``torch.distributed``.
+
+torch is imported lazily; ``pip install "confstream[torch]"`` installs it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["evaluate", "sync", "update"]
+
+# Error codes, as the core's kernels number them (confstream._kernels), plus one of ours.
+_ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE, _ERR_TRUE_ML, _ERR_PRED_ML = 1, 2, 3, 4, 5, 6
+_ERR_TRUE_SCORE = 7  # a non-finite value in one-hot / score truth
+
+# Forms of a single-label batch's prediction (as confstream._kernels.PRED_*).
+_LABELS, _ARGMAX, _BINARY = 0, 1, 2
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is installed for the tests
+        raise ImportError(
+            'confstream.adapters.torch needs PyTorch: pip install "confstream[torch]"'
+        ) from exc
+    return torch
+
+
+# ============================================================================================
+# evaluate
+
+
+def evaluate(
+    model,
+    loader: Iterable[Any],
+    *,
+    num_classes: int | None = None,
+    labels: Sequence[Any] | None = None,
+    multilabel: bool = False,
+    threshold: float | Sequence[float] = 0.5,
+    device=None,
+    progress: bool = True,
+):
+    """Run ``model`` over every batch of ``loader`` and count its predictions.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Called as ``model(x)``; it must return the predictions as one tensor: logits or
+        scores ``(N, C)`` (argmax), binary scores ``(N,)`` / ``(N, 1)`` (``> threshold``),
+        labels, segmentation scores ``(N, C, H, W)`` beside ``(N, H, W)`` masks, or, with
+        ``multilabel=True``, ``(N, L)`` scores. It runs under ``model.eval()`` and
+        ``torch.inference_mode()``; every submodule's training flag is restored afterwards,
+        also when a batch raises.
+    loader : iterable
+        A ``DataLoader`` or any iterable of ``(x, y)`` or ``(x, y, sample_weight)``. ``x``
+        (a tensor, or a tuple / list / dict of them) is moved to ``device``; ``y`` and the
+        weights are moved to the predictions' device by the counting itself.
+    num_classes, labels : optional
+        The label space (see ``ConfusionMatrix``). When neither is given, float predictions
+        fix it from their shape: ``(N, C)`` scores give ``num_classes=C`` (a label outside
+        ``0..C-1`` then raises), binary scores ``num_classes=2``. A fixed space of integers
+        is what lets GPU batches be counted on the GPU; other spaces are counted on the host.
+        With ``multilabel=True``, ``num_classes`` is the number of labels (default: the width
+        of the first output).
+    multilabel : bool
+        Count into a ``MultilabelConfusionMatrix``.
+    threshold : float or sequence of float
+        Binary and multi-label scores are positive when strictly above it (use 0.0 for
+        logits).
+    device : torch.device or str, optional
+        Where ``x`` goes; default the device of the model's first parameter (or buffer),
+        else the CPU. The model itself is not moved.
+    progress : bool
+        A tqdm progress bar, when tqdm is installed.
+
+    Returns
+    -------
+    ConfusionMatrix or MultilabelConfusionMatrix
+        Its ``report()`` equals ``classification_report`` on all ``y`` against the model's
+        predictions. GPU counts stay on the GPU until the accumulator is first read.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> from confstream.adapters.torch import evaluate
+    >>> x = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 2.0]])
+    >>> y = torch.tensor([0, 1, 1, 1])
+    >>> acc = evaluate(torch.nn.Identity(), DataLoader(TensorDataset(x, y), batch_size=2),
+    ...                progress=False)
+    >>> acc.counts
+    array([[1, 0],
+           [1, 2]])
+    """
+    torch = _torch()
+    from .generators import _run, _Spec
+
+    spec = _Spec(num_classes, labels, multilabel, threshold, infer_classes=True)
+    if device is None:
+        device = _model_device(model)
+    device = torch.device(device)
+    modes = [(m, m.training) for m in model.modules()]
+
+    def predict(x):
+        out = model(_to_device(x, device))
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"model(x) returned a {type(out).__name__}; evaluate() needs the predictions "
+                f"as one tensor (wrap the model to pick them out)"
+            )
+        return out
+
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return _run(predict, loader, spec, progress=progress)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def _model_device(model):
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return "cpu"
+
+
+def _to_device(x, device):
+    torch = _torch()
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_device(v, device) for v in x)
+    if isinstance(x, dict):
+        return {k: _to_device(v, device) for k, v in x.items()}
+    return x
+
+
+# ============================================================================================
+# sync
+
+
+def sync(acc, group=None):
+    """The sum of ``acc`` over all ranks of a ``torch.distributed`` process group.
+
+    **Every rank of the group must call it** (it is a collective, like ``all_reduce``);
+    a rank that does not call it makes the others wait until the group's timeout.
+
+    Works on gloo (CPU) and NCCL (the sums travel on ``torch.cuda.current_device()``, as
+    NCCL requires; set it per rank first). First the ranks exchange their label spaces: for
+    dynamic spaces the result's labels are the union over the ranks, in rank order (rank
+    0's labels first, then labels only rank 1 saw, ...), so ranks that saw different
+    classes neither hang nor mis-align. Fixed label spaces, thresholds and
+    ``ignore_index`` must agree on every rank. Then each array of the additive state is
+    summed with one ``all_reduce`` per dtype.
+
+    Parameters
+    ----------
+    acc : ConfusionMatrix or MultilabelConfusionMatrix
+        This rank's accumulator. It is not changed (pending GPU counts are folded into it,
+        as any read does).
+    group : ProcessGroup, optional
+        Default: the world.
+
+    Returns
+    -------
+    ConfusionMatrix or MultilabelConfusionMatrix
+        A new accumulator, the same on every rank, equal to one accumulator over all ranks'
+        data. Sample counts are exact; with sample weights, the weighted sums are sums of
+        per-rank sums, so they may differ from scikit-learn on the concatenated data in the
+        last bit (scikit-learn adds one sample at a time).
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank alike when the ranks' accumulators cannot be added (kinds, label
+        spaces, settings), or when reading any rank's accumulator fails (e.g. a bad GPU
+        batch): the failing rank raises its own error, the others a ``RuntimeError`` that
+        names it.
+    RuntimeError
+        When ``torch.distributed`` is not initialised.
+
+    Examples
+    --------
+    In every process of a ``torchrun`` job, after ``dist.init_process_group("gloo")``::
+
+        acc = ConfusionMatrix()
+        for x, y in shard_loader:
+            acc.update(y, model(x))
+        total = sync(acc)            # the same on every rank
+        if dist.get_rank() == 0:
+            print(total.report())
+    """
+    torch = _torch()
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError(
+            "sync() needs torch.distributed: call torch.distributed.init_process_group first"
+        )
+    world = dist.get_world_size(group)
+
+    def agree(local_error, payload):
+        """All-gather (error, payload); raise on every rank if any rank failed."""
+        gathered = [None] * world
+        dist.all_gather_object(gathered, (None if local_error is None else
+                                          f"{type(local_error).__name__}: {local_error}",
+                                          payload), group=group)
+        if local_error is not None:
+            raise local_error
+        for rank, (err, _) in enumerate(gathered):
+            if err is not None:
+                raise RuntimeError(f"sync(): rank {rank} failed: {err}")
+        return [p for _, p in gathered]
+
+    local = error = None
+    try:
+        local = acc.copy()
+        info = _sync_info(local)
+    except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or they hang
+        error, info = exc, None
+    infos = agree(error, info)
+    union, any_weighted = _agree_on_space(infos)  # raises alike on every rank
+
+    try:
+        target = _empty_like(local)._expand(union)
+        target += local
+        arrays = target._state_arrays()
+        if any_weighted:
+            arrays = _as_weighted(arrays)
+        layout = sorted((k, v.dtype.str, v.shape) for k, v in arrays.items())
+        error = None
+    except Exception as exc:  # noqa: BLE001
+        error, layout = exc, None
+    layouts = agree(error, layout)
+    if any(other != layout for other in layouts):
+        raise RuntimeError(f"sync(): the ranks' state arrays differ: {layouts}")
+
+    summed = _all_reduce(torch, dist, arrays, group)
+    kinds = [sorted(set().union(*(i["kinds"][0] for i in infos))),
+             sorted(set().union(*(i["kinds"][1] for i in infos)))]
+    if kinds[0] or kinds[1]:
+        summed["kinds"] = kinds
+    out = _empty_like(local)._expand(union)
+    out._add_state_arrays(summed)
+    return out
+
+
+def _sync_info(acc) -> dict:
+    info = {"kind": type(acc).__name__, "fixed": acc.fixed, "labels": acc.labels,
+            "weighted": acc.weighted,
+            "kinds": [sorted(getattr(acc, "_tkinds", ())), sorted(getattr(acc, "_pkinds", ()))]}
+    if hasattr(acc, "ignore_index"):
+        info["settings"] = {"threshold": acc.threshold, "ignore_index": acc.ignore_index}
+    else:
+        info["settings"] = {"threshold": np.asarray(acc.threshold).tolist()}
+    return info
+
+
+def _agree_on_space(infos):
+    """The label list every rank expands to, and whether any rank is weighted.
+
+    Runs on every rank with the same gathered ``infos``, so it raises alike everywhere.
+    """
+    first = infos[0]
+    for rank, info in enumerate(infos[1:], start=1):
+        for what in ("kind", "settings", "fixed"):
+            if info[what] != first[what]:
+                raise ValueError(
+                    f"sync(): rank 0 and rank {rank} have accumulators with different "
+                    f"{what}: {first[what]!r} and {info[what]!r}"
+                )
+        if first["fixed"] and info["labels"] != first["labels"]:
+            raise ValueError(
+                f"sync(): rank 0 and rank {rank} have different fixed label spaces: "
+                f"{first['labels']!r} and {info['labels']!r}"
+            )
+    union, seen = [], set()
+    for info in infos:
+        for v in info["labels"]:
+            if v not in seen:
+                seen.add(v)
+                union.append(v)
+    if len({isinstance(v, str) for v in union}) > 1:
+        from confstream import LabelTypeError
+
+        raise LabelTypeError(
+            f"sync(): the ranks' labels mix strings and numbers: "
+            + "; ".join(f"rank {r}: {i['labels'][:8]!r}" for r, i in enumerate(infos))
+        )
+    return union, any(i["weighted"] for i in infos)
+
+
+def _empty_like(acc):
+    """An empty accumulator with ``acc``'s settings (and, if fixed, its label space)."""
+    return acc.copy().reset()
+
+
+def _as_weighted(arrays: dict) -> dict:
+    """An unweighted ConfusionMatrix state with its weighted sums filled in (weight 1 each),
+    so that adding it to weighted ranks' states counts its samples there too."""
+    if "n" not in arrays or int(arrays["weighted"][0]):
+        return arrays  # weighted already; the multi-label state always carries its sums
+    n = arrays["n"]
+    out = dict(arrays)
+    out["w"] = n.astype(np.float64)
+    out["true_w"] = n.sum(axis=1).astype(np.float64)
+    out["pred_w"] = n.sum(axis=0).astype(np.float64)
+    out["wsum"] = np.array([float(n.sum())])
+    out["weighted"] = np.array([1], dtype=np.int64)
+    return out
+
+
+def _all_reduce(torch, dist, arrays: dict, group) -> dict:
+    """Sum every array over the group: one all_reduce per dtype, on the backend's device."""
+    backend = str(dist.get_backend(group))
+    on_gpu = backend == "nccl" or ("gloo" not in backend and "mpi" not in backend
+                                   and torch.cuda.is_available())
+    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    keys = sorted(arrays)
+    out = {}
+    for dtype in sorted({arrays[k].dtype.str for k in keys}):
+        ks = [k for k in keys if arrays[k].dtype.str == dtype]
+        flat = np.concatenate([np.ascontiguousarray(arrays[k]).reshape(-1) for k in ks])
+        buf = torch.from_numpy(flat).to(device)
+        dist.all_reduce(buf, op=dist.ReduceOp.SUM, group=group)
+        flat = buf.cpu().numpy()
+        start = 0
+        for k in ks:
+            size = arrays[k].size
+            out[k] = flat[start:start + size].reshape(arrays[k].shape)
+            start += size
+    return out
+
+
+# ============================================================================================
+# counting tensors on their device
+
+
+def update(acc, y_true, y_pred, sample_weight=None, *, validate: bool = False):
+    """Count a batch of tensors into ``acc`` on the tensors' device; returns ``acc``.
+
+    ``acc.update(...)`` calls this for GPU tensors; call it yourself for ``validate=True``.
+
+    The forms are those of ``acc.update``. Inputs not on the GPU (e.g. ``y`` straight from
+    a ``DataLoader``) are moved to the GPU tensor's device. On a GPU the counts are made
+    with torch ops into a C×C table that stays on the device: nothing waits for the GPU
+    until the accumulator is read (``counts``, ``report()``, ``copy()``, ``+``, ...), when
+    one copy brings the tables to the host.
+
+    Bad values
+        Shapes and dtypes are checked at once, and a bad one raises ``ValueError`` /
+        ``TypeError`` with the state unchanged. Values (a label outside the space, a NaN
+        score, a negative weight) cannot be seen without waiting for the GPU, so by default
+        (``validate=False``) a batch holding one is left out of the counts on the device,
+        and the error, naming the value and its position, is raised by the next read of
+        the accumulator; after that, the accumulator holds every good batch. With
+        ``validate=True`` the batch is checked before it is counted, at the cost of one
+        host synchronisation, and a bad batch raises here with the state unchanged.
+
+    Where counting happens
+        On the device: a fixed label space of integers (``num_classes``, or integer
+        ``labels``) and every ``MultilabelConfusionMatrix``, for tensors on CUDA (or the CPU
+        when called directly). Otherwise (a dynamic label space, which must see the values
+        to grow; string labels; another device type) the batch is copied to the host and
+        counted by the core, one synchronisation per batch.
+
+    Weighted sums
+        Are added with ``index_add_``. On the CPU it adds one sample at a time in input
+        order, like ``np.bincount`` and the core, so the sums equal scikit-learn's to the
+        last bit. On a GPU the additions are atomic and their order is not fixed: the
+        weighted sums (not the sample counts) may differ from scikit-learn's in the last bit,
+        which shows only where the report prints a weighted support in full.
+    """
+    torch = _torch()
+    with torch.inference_mode():
+        dev = _device_of(torch, y_true, y_pred, sample_weight)
+        batch = _device_batch(torch, acc, dev, y_true, y_pred, sample_weight)
+        if batch is None:
+            acc.update(_host(torch, y_true), _host(torch, y_pred), _host(torch, sample_weight))
+            return acc
+        if batch.size == 0:
+            return acc
+        if validate:
+            record = batch.first_error(torch, 0)
+            if bool(record.any_bad):
+                raise ValueError(_message(acc, batch.meta, record.to_host(), dev, validate=True))
+        with acc._lock:
+            stretch = _stretch_for(acc, dev)
+            stretch.add(torch, batch)
+    return acc
+
+
+def _device_update(acc, y_true, y_pred, sample_weight=None):
+    """The core's hook for tensors that are not on the CPU (see ``update``)."""
+    update(acc, y_true, y_pred, sample_weight)
+
+
+def _device_of(torch, *xs):
+    for x in xs:
+        if isinstance(x, torch.Tensor) and x.device.type != "cpu":
+            return x.device
+    return torch.device("cpu")
+
+
+def _host(torch, x):
+    return x.detach().cpu() if isinstance(x, torch.Tensor) else x
+
+
+def _kind(torch, t) -> str:
+    if t.dtype == torch.bool:
+        return "bool"
+    if t.is_floating_point():
+        return "float"
+    if t.is_complex():
+        raise TypeError(f"labels of dtype {t.dtype} are not supported")
+    return "int"
+
+
+def _as_tensor(torch, x, name, device):
+    """``x`` as a numeric tensor on ``device``, or None when only the host can read it."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        from confstream import _inputs
+
+        a = _inputs.as_array(x, name)
+        if a.dtype.kind not in "biuf":
+            return None  # strings and the like: the core's business
+        t = torch.from_numpy(np.ascontiguousarray(a))
+    if t.is_complex():
+        raise TypeError(f"{name} must be numeric, got dtype {t.dtype}")
+    return _to_dev(torch, t, device)
+
+
+def _to_dev(torch, t, device):
+    """``t`` on ``device`` without waiting for the GPU: host memory is pinned first, so the
+    copy is queued rather than made at once (from pageable memory CUDA may sync)."""
+    if t.device == device:
+        return t
+    if device.type == "cuda" and t.device.type == "cpu" and not t.is_pinned():
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
+
+class _Meta:
+    """What the host knows of a batch (shapes, forms, kinds): enough to word its error."""
+
+    __slots__ = ("tshape", "pshape", "tkind", "pkind", "form", "wkind", "multilabel")
+
+    def __init__(self, tshape, pshape, tkind, pkind, form, multilabel=False):
+        self.tshape, self.pshape = tuple(tshape), tuple(pshape)
+        self.tkind, self.pkind, self.form = tkind, pkind, form
+        self.multilabel = multilabel
+
+    def key(self):
+        return (self.tshape, self.pshape, self.tkind, self.pkind, self.form, self.multilabel)
+
+
+class _Batch:
+    """A batch validated for shape and counted into device tensors, not yet committed.
+
+    ``cells`` etc. are index tensors where a position that is ignored (or, once
+    ``keep`` is applied, belongs to a bad batch) points at a trash slot past the end.
+    """
+
+    def __init__(self, meta, size, codes, values_i, values_f, cols):
+        self.meta, self.size = meta, size
+        self.codes = codes          # (M,) int64, 0 where fine (M: positions in check order)
+        self.values_i = values_i    # (M,) int64 value to show for each position's error
+        self.values_f = values_f    # (M,) float64 value to show
+        self.cols = cols            # (M,) int64 column to show (scores, multi-label)
+        self.any_bad = None
+
+    def first_error(self, torch, batch_no):
+        bad = self.codes > 0
+        any_bad = bad.any()
+        pos = torch.argmax(bad.to(torch.int32)).reshape(1)
+        ints = torch.stack([
+            torch.full((), batch_no, dtype=torch.int64, device=bad.device), pos[0],
+            self.codes.index_select(0, pos)[0], self.values_i.index_select(0, pos)[0],
+            self.cols.index_select(0, pos)[0]])
+        return _Record(any_bad, ints, self.values_f.index_select(0, pos))
+
+
+class _Record:
+    """The first error of a batch (or a stretch of batches), as device tensors."""
+
+    def __init__(self, any_bad, ints, floats, n_bad=None):
+        self.any_bad, self.ints, self.floats = any_bad, ints, floats
+        self.n_bad = any_bad.to(ints.dtype) if n_bad is None else n_bad
+
+    def merge(self, torch, new):
+        """Keep the first error seen; count the bad batches."""
+        first = new.any_bad & (self.n_bad == 0)
+        self.ints = torch.where(first, new.ints, self.ints)
+        self.floats = torch.where(first, new.floats, self.floats)
+        self.n_bad = self.n_bad + new.any_bad.to(self.n_bad.dtype)
+        self.any_bad = self.any_bad | new.any_bad
+
+    def to_host(self):
+        b, pos, code, vi, col = (int(v) for v in self.ints.cpu().tolist())
+        return {"batch": b, "pos": pos, "code": code, "int": vi, "col": col,
+                "float": float(self.floats.cpu()[0]), "n_bad": int(self.n_bad.cpu())}
+
+
+def _device_batch(torch, acc, dev, y_true, y_pred, sample_weight):
+    """A ``_Batch`` on ``dev``, or None when the batch must be counted on the host."""
+    if dev.type not in ("cuda", "cpu"):
+        return None  # mps has no float64; others untried
+    multilabel = not hasattr(acc, "ignore_index")
+    if not multilabel:
+        space = acc._space
+        if not space.fixed or space.kind != "num" or space._sparse:
+            return None
+    t = _as_tensor(torch, y_true, "y_true", dev)
+    p = _as_tensor(torch, y_pred, "y_pred", dev)
+    if t is None or p is None:
+        return None
+    w = None
+    if sample_weight is not None:
+        w = _as_tensor(torch, sample_weight, "sample_weight", dev)
+        if w is None:
+            return None
+    if multilabel:
+        return _multilabel_batch(torch, acc, t, p, w)
+    return _single_label_batch(torch, acc, t, p, w)
+
+
+# -- single-label batches ----------------------------------------------------------------------
+
+
+def _single_label_batch(torch, acc, t, p, w):
+    """Mirror of ``ConfusionMatrix._prepare`` and of the kernels' checks, in torch ops."""
+    C = acc.num_classes
+    tshape, pshape = tuple(t.shape), tuple(p.shape)
+    if t.ndim == 0 or p.ndim == 0:
+        raise ValueError(f"y_true and y_pred must be arrays, got shapes {tshape} and {pshape}")
+    if t.ndim == 2 and t.shape[1] == 1 and (p.ndim == 1 or (p.ndim == 2 and p.shape[1] == 1)):
+        t = t[:, 0]
+    if p.ndim == 2 and p.shape[1] == 1 and t.ndim == 1:
+        p = p[:, 0]
+    onehot_truth = t.ndim == 2 and t.shape[1] > 1 and (
+        (p.ndim == 1 and p.shape[0] == t.shape[0])
+        or (p.shape == t.shape and (p.is_floating_point() or p.shape[1] == C))
+    )
+    tkind = _kind(torch, t)
+    t_bad_score = t_col = None
+    if onehot_truth:
+        _check_width(acc, t.shape[1])
+        t2 = t.to(torch.uint8) if t.dtype == torch.bool else t
+        t_finite = _finite_rows(torch, t2)
+        t_bad_score = ~t_finite.all(dim=1)
+        t_col = _first_false(torch, t_finite)
+        t_idx_raw = t2.argmax(dim=1)
+        t = t_idx_raw if acc._space._identity else _values_tensor(torch, acc, t.device)[t_idx_raw]
+        tkind = "int"
+    tshape_flat = tuple(t.shape)
+    if p.ndim == t.ndim + 1:
+        if p.shape[:1] + p.shape[2:] == t.shape and t.ndim > 1:
+            p = p.movedim(1, -1)
+        elif p.shape[:-1] != t.shape:
+            raise ValueError(
+                f"y_pred of shape {pshape} does not fit y_true of shape {tuple(t.shape)}: "
+                f"scores need one class axis more than the labels"
+            )
+        _check_width(acc, p.shape[-1])
+        if p.is_complex():
+            raise TypeError(f"y_pred scores must be numeric, got dtype {p.dtype}")
+        form, pkind = _ARGMAX, "int"
+    else:
+        if p.shape != t.shape:
+            if p.ndim == t.ndim and p.shape[0] != t.shape[0]:
+                raise ValueError(
+                    f"y_true and y_pred have different numbers of samples: "
+                    f"{t.shape[0]} and {p.shape[0]}"
+                )
+            raise ValueError(
+                f"y_true of shape {tshape} and y_pred of shape {pshape} do not fit: "
+                f"labels need the same shape, scores one class axis more"
+            )
+        pkind = _kind(torch, p)
+        form = _BINARY if pkind == "float" and C == 2 else _LABELS
+        if form == _BINARY:
+            pkind = "int"
+    tv = t.reshape(-1)
+    n = tv.shape[0]
+    w = _weights(torch, w, n)
+    meta = _Meta(tshape if not onehot_truth else tshape_flat, pshape, tkind, pkind, form)
+    meta.wkind = None if w is None else "float"
+    if n == 0:
+        return _Batch(meta, 0, None, None, None, None)
+
+    t_idx, t_ok = _label_index(torch, acc, tv)
+    if acc.ignore_index is not None:
+        ign = (tv.double() if tv.is_floating_point() else tv.to(torch.int64)) == acc.ignore_index
+    else:
+        ign = torch.zeros(n, dtype=torch.bool, device=tv.device)
+    zero_col = torch.zeros(n, dtype=torch.int64, device=tv.device)
+    if form == _ARGMAX:
+        p2 = p.reshape(n, p.shape[-1])
+        p2 = p2.to(torch.uint8) if p2.dtype == torch.bool else p2
+        finite = _finite_rows(torch, p2)
+        p_score_bad = ~finite.all(dim=1)
+        p_ok = torch.ones(n, dtype=torch.bool, device=tv.device)
+        p_idx = p2.argmax(dim=1)
+        p_col = _first_false(torch, finite)
+        p_show = p2.gather(1, p_col.unsqueeze(1))[:, 0]
+    elif form == _BINARY:
+        pv = p.reshape(-1)
+        p_score_bad = ~torch.isfinite(pv)
+        p_ok = torch.ones(n, dtype=torch.bool, device=tv.device)
+        p_idx = (pv > acc.threshold).to(torch.int64)
+        p_col, p_show = zero_col, pv
+    else:
+        pv = p.reshape(-1)
+        p_idx, p_ok = _label_index(torch, acc, pv)
+        p_score_bad = torch.zeros(n, dtype=torch.bool, device=tv.device)
+        p_col, p_show = zero_col, pv
+    w_bad = (~((w >= 0) & torch.isfinite(w))) if w is not None else None
+
+    # The kernels' order at each position: truth, prediction, weight.
+    F = torch.int64
+    codes = torch.zeros(n, dtype=F, device=tv.device)
+    if w_bad is not None:
+        codes = torch.where(w_bad, _ERR_WEIGHT, codes)
+    codes = torch.where(p_score_bad, _ERR_SCORE, codes)
+    codes = torch.where(~p_ok, _ERR_PRED, codes)
+    codes = torch.where(~t_ok, _ERR_TRUE, codes)
+    codes = torch.where(ign, 0, codes)
+    if t_bad_score is not None:  # the core's argmax of one-hot truth comes first
+        codes = torch.where(t_bad_score, _ERR_TRUE_SCORE, codes)
+    vf = torch.where(codes == _ERR_TRUE, tv.to(torch.float64), _f64(p_show))
+    vf = torch.where(codes == _ERR_WEIGHT, w if w is not None else vf, vf)
+    vi = torch.where(codes == _ERR_TRUE, _i64(torch, tv), _i64(torch, p_show))
+    cols = torch.where(codes == _ERR_SCORE, p_col, zero_col)
+    if t_bad_score is not None:
+        t_show = t2.gather(1, t_col.unsqueeze(1))[:, 0]
+        vf = torch.where(codes == _ERR_TRUE_SCORE, _f64(t_show), vf)
+        cols = torch.where(codes == _ERR_TRUE_SCORE, t_col, cols)
+    batch = _Batch(meta, n, codes, vi, vf, cols)
+    batch.keep = ~ign
+    batch.t_idx = torch.where(t_ok, t_idx, 0)
+    batch.p_idx = torch.where(p_ok & ~p_score_bad, p_idx, 0)
+    batch.w = None if w is None else torch.where(w_bad, 0.0, w)
+    return batch
+
+
+def _f64(x):
+    return x.double()
+
+
+def _i64(torch, x):
+    if x.is_floating_point():
+        x = torch.where(torch.isfinite(x), x, 0).clamp(-(2.0 ** 62), 2.0 ** 62)
+    return x.to(torch.int64)
+
+
+def _finite_rows(torch, x):
+    return torch.isfinite(x) if x.is_floating_point() else torch.ones_like(x, dtype=torch.bool)
+
+
+def _first_false(torch, ok):
+    """Per row, the first column where ``ok`` is False (0 when none is)."""
+    return torch.argmax((~ok).to(torch.int32), dim=1)
+
+
+def _check_width(acc, width):
+    if width != acc.num_classes:
+        from confstream import _inputs
+
+        raise ValueError(
+            f"y_pred has {width} score columns but the label space has {acc.num_classes} "
+            f"classes {_inputs.show_labels(acc.labels)}"
+        )
+
+
+def _values_tensor(torch, acc, device):
+    return _to_dev(torch, torch.tensor(acc.labels, dtype=torch.int64), device)
+
+
+def _label_index(torch, acc, v):
+    """(index into the label space, valid) for a flat tensor of label values."""
+    space = acc._space
+    if v.dtype == torch.bool:
+        v = v.to(torch.int64)
+    if v.is_floating_point():
+        integral = torch.isfinite(v) & (torch.floor(v) == v)
+        vi = torch.where(integral, v, 0).clamp(-(2.0 ** 62), 2.0 ** 62).to(torch.int64)
+    else:
+        integral = None
+        vi = v.to(torch.int64)
+    if space._identity:
+        ok = (vi >= 0) & (vi < len(space))
+        idx = vi
+    else:
+        lut = _to_dev(torch, torch.from_numpy(space.lut), v.device)
+        k = vi - space.lo
+        inside = (k >= 0) & (k < lut.shape[0])
+        idx = lut[torch.where(inside, k, 0)]
+        ok = inside & (idx >= 0)
+    if integral is not None:
+        ok = ok & integral
+    return torch.where(ok, idx, 0), ok
+
+
+def _weights(torch, w, n):
+    """Mirror of ``_inputs.as_weights`` for a tensor: (n,) float64 or None."""
+    if w is None:
+        return None
+    if w.is_complex():
+        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    w = w.reshape(-1) if w.ndim == 2 and w.shape[1] == 1 else w
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D, got shape {tuple(w.shape)}")
+    if w.shape[0] != n:
+        raise ValueError(f"sample_weight has {w.shape[0]} values but y_true has {n} samples")
+    return w.to(torch.float64)
+
+
+# -- multi-label batches -----------------------------------------------------------------------
+
+
+def _multilabel_batch(torch, acc, t, p, w):
+    """Mirror of ``MultilabelConfusionMatrix.update``'s checks, in torch ops."""
+    L = acc.num_labels
+    for name, a in (("y_true", t), ("y_pred", p)):
+        if a.ndim != 2 or a.shape[1] != L:
+            raise ValueError(f"{name} must have shape (N, {L}) for {L} labels, got {tuple(a.shape)}")
+        if a.is_complex():
+            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+    if t.shape[0] != p.shape[0]:
+        raise ValueError(
+            f"y_true and y_pred have different numbers of samples: {t.shape[0]} and {p.shape[0]}"
+        )
+    n = t.shape[0]
+    w = _weights(torch, w, n)
+    scores = p.is_floating_point()
+    meta = _Meta(t.shape, p.shape, _kind(torch, t), _kind(torch, p), int(scores), multilabel=True)
+    if n == 0:
+        return _Batch(meta, 0, None, None, None, None)
+    t_one, t_zero = t == 1, t == 0
+    t_bad = ~(t_one | t_zero)
+    if scores:
+        p_bad = ~torch.isfinite(p)
+        thr = _to_dev(torch, torch.from_numpy(acc._thr), p.device)
+        p_one = p > thr
+        p_code = _ERR_SCORE
+    else:
+        p_one = p == 1
+        p_bad = ~(p_one | (p == 0))
+        p_code = _ERR_PRED_ML
+    # Check order of the kernel: row by row, each column's truth then prediction, then the
+    # row's weight; one extra column holds the weight check.
+    F = torch.int64
+    codes = torch.zeros((n, L + 1), dtype=F, device=t.device)
+    codes[:, :L] = torch.where(t_bad, _ERR_TRUE_ML, torch.where(p_bad, p_code, 0))
+    if w is not None:
+        codes[:, L] = torch.where((w >= 0) & torch.isfinite(w), 0, _ERR_WEIGHT)
+    vf = torch.zeros((n, L + 1), dtype=torch.float64, device=t.device)
+    vf[:, :L] = torch.where(t_bad, _f64(t), _f64(p))
+    if w is not None:
+        vf[:, L] = w
+    vi = torch.zeros((n, L + 1), dtype=F, device=t.device)
+    vi[:, :L] = torch.where(t_bad, _i64(torch, t), _i64(torch, p))
+    cols = torch.arange(L + 1, dtype=F, device=t.device).expand(n, L + 1)
+    batch = _Batch(meta, n, codes.reshape(-1), vi.reshape(-1), vf.reshape(-1),
+                   cols.reshape(-1))
+    batch.t_one, batch.p_one = t_one & ~t_bad, p_one & ~p_bad
+    batch.w = None if w is None else torch.where(codes[:, L] > 0, 0.0, w)
+    return batch
+
+
+# -- the pending state: counts that stay on the device until read ------------------------------
+
+
+def _stretch_for(acc, dev):
+    """The open ``_Stretch`` at the end of ``acc._pending`` for ``dev``, or a new one."""
+    if acc._pending:
+        last = acc._pending[-1]
+        if isinstance(last, _Stretch) and last.device == dev and last.is_open():
+            return last
+    stretch = _Stretch(acc, dev)
+    acc._pending.append(stretch)
+    return stretch
+
+
+class _Stretch:
+    """The device-side state of consecutive device batches of one accumulator.
+
+    Its tensors hold the additive state laid out as ``acc._state_arrays()`` (plus a trash
+    slot per index, where ignored positions and bad batches go). The core folds it in
+    through ``collect()`` before anything reads the accumulator.
+    """
+
+    def __init__(self, acc, device):
+        self.device = device
+        self._acc = weakref.ref(acc)
+        self._lock = threading.Lock()
+        self._open = True
+        self._reported = False
+        self._batches = 0
+        self._metas: list = []     # (first batch number, _Meta) for each change of form
+        self._kinds: dict = {}     # (tkind, pkind) -> device count of good batches
+        self._record = None
+        self._weighted = False
+        self._multilabel = not hasattr(acc, "ignore_index")
+        self._s: dict = {}
+        self._size = acc.num_labels if self._multilabel else acc.num_classes
+
+    def is_open(self) -> bool:
+        return self._open
+
+    # -- adding ----------------------------------------------------------------------------
+    def add(self, torch, batch: _Batch):
+        with self._lock:
+            record = batch.first_error(torch, self._batches)
+            ok = ~record.any_bad
+            if self._record is None:
+                self._record = record
+            else:
+                self._record.merge(torch, record)
+            if not self._metas or self._metas[-1][1].key() != batch.meta.key():
+                self._metas.append((self._batches, batch.meta))
+            self._batches += 1
+            if batch.w is not None and not self._weighted:
+                self._to_weighted(torch)
+            if self._multilabel:
+                self._add_multilabel(torch, batch, ok)
+            else:
+                self._add_single_label(torch, batch, ok)
+            kinds = (batch.meta.tkind, batch.meta.pkind)
+            good = ok.to(torch.int64)
+            self._kinds[kinds] = self._kinds[kinds] + good if kinds in self._kinds else good
+
+    def _zeros(self, torch, shape, dtype):
+        return torch.zeros(shape, dtype=dtype, device=self.device)
+
+    def _add_single_label(self, torch, batch, ok):
+        C, s = self._size, self._s
+        if not s:
+            s["n"] = self._zeros(torch, C * C + 1, torch.int64)
+        keep = batch.keep & ok
+        cell = torch.where(keep, batch.t_idx * C + batch.p_idx, C * C)
+        s["n"].index_add_(0, cell, torch.ones_like(cell))
+        if self._weighted:
+            w = batch.w if batch.w is not None else torch.ones(
+                batch.size, dtype=torch.float64, device=self.device)
+            s["w"].index_add_(0, cell, w)
+            s["true_w"].index_add_(0, torch.where(keep, batch.t_idx, C), w)
+            s["pred_w"].index_add_(0, torch.where(keep, batch.p_idx, C), w)
+            s["wsum"].index_add_(0, (~keep).to(torch.int64), w)
+
+    def _add_multilabel(self, torch, batch, ok):
+        L, s = self._size, self._s
+        if not s:
+            self._init_multilabel(torch)
+        okl = ok.to(torch.int64)
+        t1 = batch.t_one.to(torch.int64) * okl
+        p1 = batch.p_one.to(torch.int64) * okl
+        tp = t1 * p1
+        s["tp"] += tp.sum(dim=0)
+        s["pred"] += p1.sum(dim=0)
+        s["true"] += t1.sum(dim=0)
+        ntp, npred, ntrue = tp.sum(dim=1), p1.sum(dim=1), t1.sum(dim=1)
+        cells = {
+            "hp": torch.where(ok, ntp * (L + 1) + npred, (L + 1) * (L + 1)),
+            "hr": torch.where(ok, ntp * (L + 1) + ntrue, (L + 1) * (L + 1)),
+            "hf": torch.where(ok, ntp * (2 * L + 1) + npred + ntrue, (L + 1) * (2 * L + 1)),
+        }
+        for k, cell in cells.items():
+            s[k].index_add_(0, cell, torch.ones_like(cell))
+        s["nsamples"] += batch.size * okl
+        if self._weighted:
+            w = batch.w if batch.w is not None else torch.ones(
+                batch.size, dtype=torch.float64, device=self.device)
+            w = torch.where(ok, w, 0.0)
+            cols = torch.arange(L, device=self.device).expand(batch.size, L)
+            for key, on in (("tpw", tp), ("predw", p1), ("truew", t1)):
+                # Flattened row by row, so each label's sum is added in sample order.
+                idx = torch.where(on > 0, cols, L).reshape(-1)
+                s[key].index_add_(0, idx, w.unsqueeze(1).expand(batch.size, L).reshape(-1))
+            for key, hk in (("whp", "hp"), ("whr", "hr"), ("whf", "hf")):
+                s[key].index_add_(0, cells[hk], w)
+            s["wsum"].index_add_(0, (~ok).to(torch.int64).expand(batch.size), w)
+            if batch.w is not None:
+                s["nzero"] += ((batch.w == 0) & ok).sum()
+
+    def _to_weighted(self, torch):
+        """Mirror of the core's ``_to_weighted``: the counts so far become weight sums."""
+        self._weighted = True
+        s = self._s
+        if self._multilabel:
+            L = self._size
+            if not s:
+                self._init_multilabel(torch)
+            s["tpw"] = self._zeros(torch, L + 1, torch.float64)
+            s["predw"] = self._zeros(torch, L + 1, torch.float64)
+            s["truew"] = self._zeros(torch, L + 1, torch.float64)
+            s["tpw"][:L] = s["tp"].double()
+            s["predw"][:L] = s["pred"].double()
+            s["truew"][:L] = s["true"].double()
+            for key, ik in (("whp", "hp"), ("whr", "hr"), ("whf", "hf")):
+                s[key] = s[ik].double()
+            s["wsum"] = self._zeros(torch, 2, torch.float64)
+            s["wsum"][0] = s["nsamples"][0].double()
+            return
+        C = self._size
+        if not s:
+            s["n"] = self._zeros(torch, C * C + 1, torch.int64)
+        n = s["n"]
+        table = n[:C * C].reshape(C, C)
+        s["w"] = n.double()
+        s["true_w"] = self._zeros(torch, C + 1, torch.float64)
+        s["true_w"][:C] = table.sum(dim=1).double()
+        s["pred_w"] = self._zeros(torch, C + 1, torch.float64)
+        s["pred_w"][:C] = table.sum(dim=0).double()
+        s["wsum"] = self._zeros(torch, 2, torch.float64)
+        s["wsum"][0] = table.sum().double()
+
+    def _init_multilabel(self, torch):
+        L, s = self._size, self._s
+        for k in ("tp", "pred", "true"):
+            s[k] = self._zeros(torch, L, torch.int64)
+        s["hp"] = self._zeros(torch, (L + 1) * (L + 1) + 1, torch.int64)
+        s["hr"] = self._zeros(torch, (L + 1) * (L + 1) + 1, torch.int64)
+        s["hf"] = self._zeros(torch, (L + 1) * (2 * L + 1) + 1, torch.int64)
+        s["nsamples"] = self._zeros(torch, 1, torch.int64)
+        s["nzero"] = self._zeros(torch, 1, torch.int64)
+
+    # -- reading ---------------------------------------------------------------------------
+    def collect(self) -> dict:
+        """The state as host arrays (one copy per array; this is where the GPU is waited on).
+
+        If a batch was left out for a bad value, the first call raises its ``ValueError``
+        (and puts this stretch back in line), the next returns the good batches' counts.
+        """
+        with self._lock:
+            self._open = False
+            if self._record is not None and not self._reported:
+                err = self._record.to_host()
+                if err["n_bad"]:
+                    self._reported = True
+                    acc = self._acc()
+                    if acc is not None:
+                        if not any(p is self for p in acc._pending):
+                            acc._pending.insert(0, self)
+                        raise ValueError(_message(acc, self._meta_of(err["batch"]), err,
+                                                  self.device))
+            return self._host_state()
+
+    def _meta_of(self, batch_no):
+        i = bisect.bisect_right([b for b, _ in self._metas], batch_no) - 1
+        return self._metas[max(i, 0)][1]
+
+    def _host_state(self) -> dict:
+        out = {}
+        for k, v in self._s.items():
+            a = v.cpu().numpy()
+            if self._multilabel:
+                out[k] = _ml_shape(k, a, self._size)
+            else:
+                out[k] = _cm_shape(k, a, self._size)
+        out["weighted"] = np.array([1 if self._weighted else 0], dtype=np.int64)
+        if self._multilabel and not self._weighted and "nsamples" in out:
+            # A weighted accumulator adds "wsum" (weight 1 per sample) even from us.
+            out["wsum"] = out["nsamples"].astype(np.float64)
+        kinds = [(k, int(v.cpu())) for k, v in self._kinds.items()]
+        good = [k for k, count in kinds if count > 0]
+        if good:
+            out["kinds"] = [sorted({k[0] for k in good}), sorted({k[1] for k in good})]
+        return out
+
+
+def _cm_shape(key, a, C):
+    if key in ("n", "w"):
+        return a[:C * C].reshape(C, C)
+    if key in ("true_w", "pred_w"):
+        return a[:C]
+    if key == "wsum":
+        return a[:1]
+    return a
+
+
+def _ml_shape(key, a, L):
+    if key in ("hp", "hr", "whp", "whr"):
+        return a[:(L + 1) * (L + 1)].reshape(L + 1, L + 1)
+    if key in ("hf", "whf"):
+        return a[:(L + 1) * (2 * L + 1)].reshape(L + 1, 2 * L + 1)
+    if key in ("tpw", "predw", "truew"):
+        return a[:L]
+    if key == "wsum":
+        return a[:1]
+    return a
+
+
+def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
+    """The core's wording for a bad value, plus where the batch was counted."""
+    from confstream import _inputs as I
+
+    code, pos, col = err["code"], err["pos"], err["col"]
+    where = ("" if validate else
+             f" (device batch {err['batch']} since the last read, counted on {device}; "
+             f"{err['n_bad']} bad batch{'es were' if err['n_bad'] != 1 else ' was'} "
+             f"left out of the counts)")
+    if meta.multilabel:
+        row, col = divmod(pos, acc.num_labels + 1)
+        if code == _ERR_WEIGHT:
+            return f"sample_weight[{row}] = {err['float']!r}: weights must be non-negative and finite{where}"
+        if code == _ERR_SCORE:
+            return f"y_pred[{row}, {col}] = {err['float']!r} is not a finite score{where}"
+        name, kind = ("y_true", meta.tkind) if code == _ERR_TRUE_ML else ("y_pred", meta.pkind)
+        v = err["float"] if kind == "float" else err["int"]
+        return f"{name}[{row}, {col}] = {v!r}: multi-label indicators must be 0 or 1{where}"
+    if code == _ERR_WEIGHT:
+        return f"sample_weight[{pos}] = {err['float']!r}: weights must be non-negative and finite{where}"
+    if code == _ERR_TRUE_SCORE:
+        return f"y_true[{pos}, {col}] = {err['float']!r} is not a finite score{where}"
+    if code == _ERR_SCORE:
+        at = (f"{I.position(meta.tshape, pos)[:-1]}, {col}]" if meta.form == _ARGMAX
+              else I.position(meta.pshape, pos))
+        return f"y_pred{at} = {err['float']!r} is not a finite score{where}"
+    name, shape, kind = (("y_true", meta.tshape, meta.tkind) if code == _ERR_TRUE
+                         else ("y_pred", meta.pshape, meta.pkind))
+    if kind == "float":
+        v = err["float"]
+        if not (np.isfinite(v) and float(v).is_integer()):
+            return I.LabelSpace.not_integer_message(name, shape, pos, v) + where
+    else:
+        v = bool(err["int"]) if kind == "bool" else err["int"]
+    return acc._space.unknown_message(name, shape, pos, v) + where
