@@ -287,6 +287,7 @@ class LabelSpace:
 
     def grow_numeric(self, arr, name, shape):
         """Add the labels of a numeric batch that the space lacks (dynamic spaces)."""
+        self._check_kind("num", name)
         if arr.size == 0:
             return
         self._check_integers(arr, name, shape)

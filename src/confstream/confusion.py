@@ -154,6 +154,7 @@ class _Batch:
     pkind: str
     width: int = 0  # class columns of a score matrix
     mapped: bool = False  # t and p1 hold indices into the space (strings, sparse ints)
+    thr: object = 0.0  # the threshold in the scores' dtype (as numpy compares them)
 
 
 class ConfusionMatrix(_Accumulator):
@@ -348,7 +349,9 @@ class ConfusionMatrix(_Accumulator):
         if onehot_truth:
             tk = "int" if tk != "str" else tk
         if pk == "float" and space.fixed and len(space) == 2:
-            return _Batch(_flat(t), K.PRED_BINARY, _flat(p), _NO2, tshape, pshape, tk, "int")
+            p1 = _flat(p)
+            return _Batch(_flat(t), K.PRED_BINARY, p1, _NO2, tshape, pshape, tk, "int",
+                          thr=p1.dtype.type(self.threshold))
         return _Batch(_flat(t), K.PRED_LABELS, _flat(p), _NO2, tshape, pshape, tk, pk)
         del n, ign_shape
 
@@ -393,7 +396,7 @@ class ConfusionMatrix(_Accumulator):
                     t = t[keep]
                     p1 = p1[keep] if b.form != K.PRED_ARGMAX else p1
                     b = _Batch(t, b.form, p1, b.p2[keep] if b.form == K.PRED_ARGMAX else b.p2,
-                               b.tshape, b.pshape, b.tkind, b.pkind, b.width)
+                               b.tshape, b.pshape, b.tkind, b.pkind, b.width, thr=b.thr)
             try:
                 t = space.codes_for_kernel(t, "y_true", b.tshape, grow)
                 if b.form == K.PRED_LABELS:
@@ -433,7 +436,7 @@ class ConfusionMatrix(_Accumulator):
         cols_idx = space.fixed
         if b.form != K.PRED_LABELS and not space.fixed and b2.width and b.width > len(space):
             raise _Grow()
-        thr = self.threshold
+        thr = b.thr
         size = t.shape[0]
         if w is None and size * 2 >= n * n:
             nthreads = get_num_threads()
@@ -468,11 +471,11 @@ class ConfusionMatrix(_Accumulator):
             self._to_weighted()
         if self._weighted:
             ww = w if w is not None else np.ones(t.shape[0], dtype=np.float64)
-            self._wsum = K.count_into(t, b.form, p1, b.p2, self.threshold, cols_idx, ww, True,
+            self._wsum = K.count_into(t, b.form, p1, b.p2, b.thr, cols_idx, ww, True,
                                       lut, lo, n, ign, has_ign, self._n, self._w, self._tw,
                                       self._pw, self._wsum)
         else:
-            K.count_into(t, b.form, p1, b.p2, self.threshold, cols_idx, _NO1, False,
+            K.count_into(t, b.form, p1, b.p2, b.thr, cols_idx, _NO1, False,
                          lut, lo, n, ign, has_ign, self._n, _NO2, _NO1, _NO1, 0.0)
         self._commit_kinds(b)
 
@@ -497,7 +500,7 @@ class ConfusionMatrix(_Accumulator):
             except TypeError as exc:
                 raise LabelTypeError(str(exc)) from None
             b2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, grow=True)
-            pos, code = K.validate(t, b.form, p1, b2.p2, self.threshold, False,
+            pos, code = K.validate(t, b.form, p1, b2.p2, b.thr, False,
                                    w if w is not None else _NO1, w is not None,
                                    lut, lo, n, ign, has_ign)
             if pos >= 0:
@@ -800,6 +803,7 @@ class ConfusionMatrix(_Accumulator):
                     "of 1 sample is required."
                 )
             present = _present_labels(present_true, present_pred, self._tkinds, self._pkinds)
+            _check_weights_total(self._weighted, self._wsum)
             if self._weighted:
                 tp_all, pred_all, true_all = np.diag(self._w), self._pw, self._tw
                 total = self._wsum
@@ -926,6 +930,12 @@ def _present_labels(true_keys, pred_keys, tkinds, pkinds) -> np.ndarray:
 
     values = typed(true_keys, tkinds) + typed(pred_keys, pkinds)
     return np.asarray(sorted(values))
+
+
+def _check_weights_total(weighted, total):
+    # Weights are non-negative, so a zero total means every weight was zero.
+    if weighted and total == 0:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
 
 
 class _Grow(Exception):
@@ -1083,7 +1093,8 @@ class MultilabelConfusionMatrix(_Accumulator):
         t = _numba_dtype(np.ascontiguousarray(t))
         form = 1 if p.dtype.kind == "f" else 0
         p = _numba_dtype(np.ascontiguousarray(p))
-        row, col, code = K.ml_validate(t, p, form, self._thr,
+        thr = self._thr.astype(p.dtype) if form else self._thr  # compared as numpy would
+        row, col, code = K.ml_validate(t, p, form, thr,
                                        w if w is not None else _NO1, w is not None)
         if row >= 0:
             if code == K.ERR_WEIGHT:
@@ -1105,7 +1116,7 @@ class MultilabelConfusionMatrix(_Accumulator):
             z1 = _NO1
             z2 = np.zeros((0, 0), np.float64)
             self._wsum, nz = K.ml_count_into(
-                t, p, form, self._thr, ww, has_w, self._tp, self._pred, self._true,
+                t, p, form, thr, ww, has_w, self._tp, self._pred, self._true,
                 self._tpw if has_w else z1, self._predw if has_w else z1,
                 self._truew if has_w else z1, self._hp, self._hr, self._hf,
                 self._whp if has_w else z2, self._whr if has_w else z2,
@@ -1232,6 +1243,7 @@ class MultilabelConfusionMatrix(_Accumulator):
                     "Found empty input array (e.g., `y_true` or `y_pred`) while a minimum "
                     "of 1 sample is required."
                 )
+            _check_weights_total(self._weighted, self._wsum)
             L = self.num_labels
             if labels is None:
                 sel = np.arange(L)
