@@ -190,9 +190,13 @@ def _host(x: Any) -> Any:
     """A pandas partition as numpy; a categorical column as its values."""
     if type(x).__module__.split(".")[0] != "pandas":
         return x
+    import pandas as pd
     dtype = getattr(x, "dtype", None)
-    if getattr(dtype, "name", "") == "category":
+    if isinstance(dtype, pd.CategoricalDtype):
         x = x.astype(dtype.categories.dtype)
+        dtype = x.dtype
+    if isinstance(dtype, pd.StringDtype) and not x.isna().any():
+        return x.to_numpy(dtype=str)          # fixed-width unicode, not one object per row
     return x.to_numpy()
 
 

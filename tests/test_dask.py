@@ -1,0 +1,163 @@
+"""The Dask adapter on a LocalCluster of 2 worker processes, against scikit-learn."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+pd = pytest.importorskip("pandas")
+skm = pytest.importorskip("sklearn.metrics")
+
+from confstream.adapters import dask as cdask  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes: accumulators really are pickled, counted and merged apart."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # distributed's start-up chatter (ports, etc.)
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=50)
+        c = distributed.Client(cluster)
+    try:
+        yield c
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c.close()
+            cluster.close()
+
+
+def data(n: int, kind: str = "int", seed: int = 0):
+    rng = np.random.default_rng(seed)
+    classes = np.array([0, 1, 2, 5]) if kind == "int" else np.array(["ant", "bee", "cow", "dog"])
+    t = classes[rng.choice(4, n, p=[0.6, 0.25, 0.1, 0.05])]
+    p = np.where(rng.random(n) < 0.35, classes[rng.integers(0, 4, n)], t)
+    return t, p
+
+
+def sk(*args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", skm._classification.UndefinedMetricWarning)
+        return skm.classification_report(*args, **kw)
+
+
+def ran_on_workers(client, fn):
+    """Run ``fn`` and return the names of the task groups the cluster ran meanwhile."""
+    with distributed.get_task_stream(client) as ts:
+        result = fn()
+    return result, {t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in ts.data}
+
+
+def test_arrays_with_unaligned_chunks(client):
+    t, p = data(20_000, seed=1)
+    y_true = da.from_array(t, chunks=3_000)
+    y_pred = da.from_array(p, chunks=4_500)                  # rechunked to y_true's
+    acc, keys = ran_on_workers(client, lambda: cdask.confusion_matrix(y_true, y_pred))
+    assert str(acc.report()) == sk(t, p)
+    assert any(str(k).startswith("_count") for k in keys)    # counted on the cluster
+    assert any(str(k).startswith("_merge") for k in keys)    # and merged there
+
+
+def test_dataframe_series_with_string_labels_and_weights(client):
+    t, p = data(12_000, "str", seed=2)
+    rng = np.random.default_rng(3)
+    w = rng.integers(1, 17, len(t)) / 8.0         # dyadic: partition sums are exact
+    df = dd.from_pandas(pd.DataFrame({"t": t, "p": p, "w": w}), npartitions=7)
+    text = cdask.classification_report(df["t"], df["p"], sample_weight=df["w"], digits=4)
+    assert text == sk(t, p, sample_weight=w, digits=4)
+    d = cdask.classification_report(df["t"], df["p"], sample_weight=df["w"], output_dict=True)
+    assert d == sk(t, p, sample_weight=w, output_dict=True)
+
+
+def test_float_weights_agree_to_rounding(client):
+    t, p = data(9_000, seed=4)
+    w = np.random.default_rng(5).random(len(t))
+    acc = cdask.confusion_matrix(da.from_array(t, chunks=1000), da.from_array(p, chunks=1000),
+                                 sample_weight=da.from_array(w, chunks=1000))
+    np.testing.assert_allclose(acc.counts, skm.confusion_matrix(t, p, labels=acc.labels, sample_weight=w),
+                               rtol=1e-12)
+
+
+def test_report_options_match_sklearn(client):
+    t, p = data(5_000, seed=6)
+    y_true, y_pred = da.from_array(t, chunks=600), da.from_array(p, chunks=600)
+    kw = dict(labels=[5, 0, 9], target_names=["five", "zero", "nine"], zero_division=0.0)
+    assert cdask.classification_report(y_true, y_pred, **kw) == sk(t, p, **kw)
+    d = cdask.classification_report(y_true, y_pred, output_dict=True, **kw)
+    assert d == sk(t, p, output_dict=True, **kw)
+
+
+def test_fixed_label_space_and_scores(client):
+    rng = np.random.default_rng(7)
+    scores = rng.random((6_000, 5))
+    t = rng.integers(0, 5, 6_000)
+    acc = cdask.confusion_matrix(da.from_array(t, chunks=1_000),
+                                 da.from_array(scores, chunks=(700, 2)), num_classes=5)
+    np.testing.assert_array_equal(acc.counts,
+                                  skm.confusion_matrix(t, scores.argmax(1), labels=range(5)))
+    assert acc.labels == list(range(5))
+
+
+def test_multilabel(client):
+    rng = np.random.default_rng(8)
+    t = (rng.random((4_000, 3)) < 0.3).astype(int)
+    s = rng.random((4_000, 3))
+    acc = cdask.confusion_matrix(da.from_array(t, chunks=(500, 3)),
+                                 da.from_array(s, chunks=(800, 3)), multilabel=True)
+    pred = (s > 0.5).astype(int)
+    np.testing.assert_array_equal(acc.counts, skm.multilabel_confusion_matrix(t, pred))
+    assert str(acc.report(zero_division=0.0)) == sk(t, pred, zero_division=0.0)
+
+
+def test_series_with_array_and_numpy(client):
+    t, p = data(3_000, seed=9)
+    s = dd.from_pandas(pd.Series(t), npartitions=4)
+    acc = cdask.confusion_matrix(s, da.from_array(p, chunks=1_000))
+    assert str(acc.report()) == sk(t, p)
+    acc = cdask.confusion_matrix(da.from_array(t, chunks=500), p)       # numpy y_pred
+    assert str(acc.report()) == sk(t, p)
+
+
+def test_mismatched_partitions_are_refused(client):
+    t, p = data(1_000, seed=10)
+    a = dd.from_pandas(pd.Series(t), npartitions=3)
+    b = dd.from_pandas(pd.Series(p), npartitions=4)
+    with pytest.raises(ValueError, match="partitions differ"):
+        cdask.confusion_matrix(a, b)
+    with pytest.raises(ValueError, match="rows"):
+        cdask.confusion_matrix(da.from_array(t, chunks=100), da.from_array(p[:-1], chunks=100))
+
+
+def test_bad_label_raises_from_the_worker(client):
+    t = np.arange(1_000) % 3 * 1.0
+    p = t.copy()
+    p[777] = 0.25
+    with pytest.raises(ValueError, match="0.25"):
+        cdask.confusion_matrix(da.from_array(t, chunks=100), da.from_array(p, chunks=100))
+
+
+def test_lazy_and_tree_shape(client):
+    t, p = data(2_000, seed=11)
+    lazy = cdask.confusion_matrix(da.from_array(t, chunks=50), da.from_array(p, chunks=50),
+                                  compute=False, split_every=3)
+    graph = dict(lazy.__dask_graph__())
+    merges = [k for k in graph if str(k).startswith("_merge")]
+    assert len(merges) == 14 + 5 + 2 + 1                      # 40 -> 14 -> 5 -> 2 -> 1
+    assert str(lazy.compute().report()) == sk(t, p)
+
+
+def test_without_a_cluster_too():
+    # The local threaded scheduler: same answer, no client needed.
+    import dask
+    t, p = data(3_000, seed=12)
+    with dask.config.set(scheduler="threads"):
+        acc = cdask.confusion_matrix(da.from_array(t, chunks=700), da.from_array(p, chunks=700))
+    assert str(acc.report()) == sk(t, p)
+    assert math.isclose(acc.report().to_dict()["accuracy"], skm.accuracy_score(t, p))
