@@ -372,7 +372,7 @@ class ConfusionMatrix(_Accumulator):
         cols, bad = K.argmax_rows(_numba_dtype(np.ascontiguousarray(x)))
         if bad >= 0:
             j = int(np.flatnonzero(~np.isfinite(x[bad]))[0])
-            raise ValueError(f"{name}[{bad}, {j}] = {x[bad, j]!r} is not a finite score")
+            raise ValueError(f"{name}[{bad}, {j}] = {I.describe_value(x[bad, j])} is not a finite score")
         return cols
 
     def _columns_to_values(self, cols, width, name):
@@ -542,14 +542,14 @@ class ConfusionMatrix(_Accumulator):
     def _error(self, space, b: _Batch, pos, code, w):
         if code == K.ERR_WEIGHT:
             return ValueError(
-                f"sample_weight[{pos}] = {w[pos]!r}: weights must be non-negative and finite"
+                f"sample_weight[{pos}] = {I.describe_value(w[pos])}: weights must be non-negative and finite"
             )
         if code == K.ERR_SCORE:
             row = b.p2[pos] if b.form == K.PRED_ARGMAX else b.p1[pos:pos + 1]
             j = int(np.flatnonzero(~np.isfinite(row))[0])
             where = (f"{I.position(b.tshape, pos)[:-1]}, {j}]" if b.form == K.PRED_ARGMAX
                      else I.position(b.pshape, pos))
-            return ValueError(f"y_pred{where} = {row[j]!r} is not a finite score")
+            return ValueError(f"y_pred{where} = {I.describe_value(row[j])} is not a finite score")
         if code == K.ERR_TRUE:
             name, arr, shape = "y_true", b.t, b.tshape
         elif b.form == K.PRED_LABELS:
@@ -1099,10 +1099,11 @@ class MultilabelConfusionMatrix(_Accumulator):
         if row >= 0:
             if code == K.ERR_WEIGHT:
                 raise ValueError(
-                    f"sample_weight[{row}] = {w[row]!r}: weights must be non-negative and finite"
+                    f"sample_weight[{row}] = {I.describe_value(w[row])}: weights must be non-negative and finite"
                 )
             if code == K.ERR_SCORE:
-                raise ValueError(f"y_pred[{row}, {col}] = {p[row, col]!r} is not a finite score")
+                raise ValueError(
+                    f"y_pred[{row}, {col}] = {I.describe_value(p[row, col])} is not a finite score")
             name, arr = ("y_true", t) if code == K.ERR_TRUE_ML else ("y_pred", p)
             raise ValueError(
                 f"{name}[{row}, {col}] = {arr[row, col].item()!r}: multi-label indicators "
