@@ -667,7 +667,7 @@ def _f64(x):
 
 def _i64(torch, x):
     if x.is_floating_point():
-        x = torch.where(torch.isfinite(x), x, 0).clamp(-(2.0 ** 62), 2.0 ** 62)
+        x = torch.where(torch.isfinite(x), x.double(), 0.0).clamp(-(2.0 ** 62), 2.0 ** 62)
     return x.to(torch.int64)
 
 
@@ -701,7 +701,7 @@ def _label_index(torch, acc, v):
         v = v.to(torch.int64)
     if v.is_floating_point():
         integral = torch.isfinite(v) & (torch.floor(v) == v)
-        vi = torch.where(integral, v, 0).clamp(-(2.0 ** 62), 2.0 ** 62).to(torch.int64)
+        vi = torch.where(integral, v.double(), 0.0).clamp(-(2.0 ** 62), 2.0 ** 62).to(torch.int64)
     else:
         integral = None
         vi = v.to(torch.int64)
@@ -818,7 +818,8 @@ class _Stretch:
         self._metas: list = []     # (first batch number, _Meta) for each change of form
         self._kinds: dict = {}     # (tkind, pkind) -> device count of good batches
         self._record = None
-        self._weighted = False
+        self._weighted = False     # the tensors hold weight sums
+        self._wgood = None         # device flag: a good batch came with weights
         self._multilabel = not hasattr(acc, "ignore_index")
         self._s: dict = {}
         self._size = acc.num_labels if self._multilabel else acc.num_classes
@@ -838,8 +839,11 @@ class _Stretch:
             if not self._metas or self._metas[-1][1].key() != batch.meta.key():
                 self._metas.append((self._batches, batch.meta))
             self._batches += 1
-            if batch.w is not None and not self._weighted:
-                self._to_weighted(torch)
+            if batch.w is not None:
+                if not self._weighted:
+                    self._to_weighted(torch)
+                # Weighted only once a weighted batch is counted: a bad one changes nothing.
+                self._wgood = ok if self._wgood is None else self._wgood | ok
             if self._multilabel:
                 self._add_multilabel(torch, batch, ok)
             else:
@@ -976,8 +980,9 @@ class _Stretch:
                 out[k] = _ml_shape(k, a, self._size)
             else:
                 out[k] = _cm_shape(k, a, self._size)
-        out["weighted"] = np.array([1 if self._weighted else 0], dtype=np.int64)
-        if self._multilabel and not self._weighted and "nsamples" in out:
+        weighted = self._weighted and bool(self._wgood.cpu())
+        out["weighted"] = np.array([1 if weighted else 0], dtype=np.int64)
+        if self._multilabel and not weighted and "nsamples" in out:
             # A weighted accumulator adds "wsum" (weight 1 per sample) even from us.
             out["wsum"] = out["nsamples"].astype(np.float64)
         kinds = [(k, int(v.cpu())) for k, v in self._kinds.items()]
