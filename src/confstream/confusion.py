@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -875,7 +876,12 @@ class ConfusionMatrix(_Accumulator):
             out = np.zeros((c, c), dtype=src.dtype)
             ok = idx >= 0
             out[np.ix_(ok, ok)] = src[np.ix_(idx[ok], idx[ok])]
-            return out, sel
+        if out.shape == (1, 1):  # scikit-learn's confusion_matrix warns, and so its users
+            warnings.warn(
+                "A single label was found in 'y_true' and 'y_pred'. For the confusion matrix "
+                "to have the correct shape, use the 'labels' parameter to pass all known "
+                "labels.", UserWarning, stacklevel=3)
+        return out, sel
 
     def confusion_matrix(self, labels=None, normalize=None) -> np.ndarray:
         """scikit-learn's ``confusion_matrix``: over the sorted labels seen by default."""

@@ -153,13 +153,7 @@ def confusion_matrix(y_true, y_pred, *, labels=None, sample_weight=None, normali
     cm, _ = acc._present_matrix(labels)
     if sample_weight is not None and np.asarray(sample_weight).dtype.kind in "iub":
         cm = cm.astype(np.int64)
-    cm = M.normalize_confusion(cm, normalize)
-    if cm.shape == (1, 1):
-        warnings.warn(
-            "A single label was found in 'y_true' and 'y_pred'. For the confusion matrix to "
-            "have the correct shape, use the 'labels' parameter to pass all known labels.",
-            UserWarning, stacklevel=2)
-    return cm
+    return M.normalize_confusion(cm, normalize)
 
 
 def multilabel_confusion_matrix(y_true, y_pred, *, sample_weight=None, labels=None,
