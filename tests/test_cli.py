@@ -548,3 +548,41 @@ def test_demo_subcommand_calls_the_leads_demo(monkeypatch):
     a, b = calls
     assert (a.epochs, a.samples, a.seed, a.plot, a.no_plot) == (3, 1000, None, "recall.png", True)
     assert (b.epochs, b.samples, b.seed, b.plot, b.no_plot) == (10, 1_000_000, 7, "r.png", False)
+
+
+# --------------------------------------------------------------------------------------------
+# progress bar: only on a terminal; it reaches the file's end
+
+@pytest.mark.parametrize("fmt, unit", [("csv", "B"), ("parquet", "rows"), ("npz", "rows")])
+def test_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch, fmt, unit):
+    tqdm = pytest.importorskip("tqdm")
+    bars = []
+
+    class Spy:
+        def __init__(self, total, unit, file, **kw):
+            self.total, self.unit, self.file, self.n = total, unit, file, 0
+            bars.append(self)
+
+        def update(self, k):
+            assert k > 0
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm, "tqdm", Spy)
+    t, p, w = make_data(3000, "int", seed=30)
+    path, (ct, cp, _) = write(tmp_path, fmt, t, p, w)
+    argv = ["report", path, "--true", ct, "--pred", cp, "--chunksize", 200]
+
+    assert run(capsys, *argv)[0] == 0
+    assert bars == []                                   # stderr is not a terminal here
+
+    monkeypatch.setattr(cli, "_isatty", lambda stream: True)
+    assert run(capsys, *argv, "--no-progress")[0] == 0
+    assert bars == []
+
+    assert run(capsys, *argv)[0] == 0
+    (bar,) = bars
+    assert bar.unit == unit and bar.file is sys.stderr and bar.closed
+    assert bar.n == bar.total == (os.path.getsize(path) if unit == "B" else 3000)

@@ -349,11 +349,11 @@ def _open_parquet(path: str, columns: list[str], chunksize: int) -> TableReader:
         try:
             for batch in pf.iter_batches(batch_size=chunksize, columns=columns):
                 n = batch.num_rows
+                out = {c: _arrow_to_numpy(batch.column(c), c, start, None) for c in columns}
+                done[0] = start + n
                 if n:
-                    out = {c: _arrow_to_numpy(batch.column(c), c, start, None) for c in columns}
                     yield Chunk(start, out)
                 start += n
-                done[0] = start
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(f"cannot read {path!r} as Parquet after row {start - 1}: "
                              f"{_first_line(e)}") from None
@@ -564,8 +564,9 @@ def _lockstep(feeds: list[Iterator[dict[str, np.ndarray]]], n: int, kinds: dict[
             out: dict[str, np.ndarray] = {}
             for p in parts:
                 out.update(p)
+            n = len(next(iter(out.values())))
+            done[0] = start + n
             yield Chunk(start, out)
-            start += len(next(iter(out.values())))
-            done[0] = start
+            start += n
 
     return TableReader(chunks(), kinds, total=n, unit="rows", done=lambda: done[0], close=close)
