@@ -176,11 +176,9 @@ class ClassMetrics(keras.metrics.Metric):
                     f"y_pred must be (N, {c}) scores for multilabel=True with "
                     f"num_classes={c}, got shape {tuple(y_pred.shape)}"
                 )
-            thr = ops.convert_to_tensor(np.asarray(self.threshold, dtype=np.float32))
-            return ops.greater(ops.cast(y_pred, "float32"), thr)
+            return self._above_threshold(y_pred)
         if c == 2 and (rank == 1 or (rank == 2 and width == 1)):
-            scores = ops.reshape(ops.cast(y_pred, "float32"), (-1,))
-            pred = ops.cast(ops.greater(scores, self.threshold), "int32")
+            pred = ops.cast(self._above_threshold(ops.reshape(y_pred, (-1,))), "int32")
         elif rank == 2 and (width is None or width == c):
             pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
         else:
@@ -190,6 +188,16 @@ class ClassMetrics(keras.metrics.Metric):
                 f"{tuple(y_pred.shape)}"
             )
         return ops.equal(ops.expand_dims(pred, -1), ops.arange(c, dtype="int32"))
+
+    def _above_threshold(self, scores: Any) -> Any:
+        # Compare in the scores' own dtype, as numpy (and the core engine) do for
+        # `scores > threshold`: a float32 0.3 is not above a threshold of 0.3.
+        dtype = keras.backend.standardize_dtype(scores.dtype)
+        if "float" not in dtype:
+            scores, dtype = ops.cast(scores, "float32"), "float32"
+        wide = np.float64 if dtype == "float64" else np.float32
+        thr = ops.cast(ops.convert_to_tensor(np.asarray(self.threshold, dtype=wide)), dtype)
+        return ops.greater(scores, thr)
 
     def _true_matrix(self, y_true: Any) -> tuple[Any, Any]:
         """(N, C) 0/1 matrix of true classes and the number of invalid sparse labels."""
@@ -214,7 +222,7 @@ class ClassMetrics(keras.metrics.Metric):
                 f"num_classes={c}, got shape {tuple(y_true.shape)}"
             )
         values = ops.reshape(y_true, (-1,))
-        if "int" in str(values.dtype) or "bool" in str(values.dtype):
+        if "float" not in keras.backend.standardize_dtype(values.dtype):
             values = ops.cast(values, "int32")
             bad = ops.logical_or(ops.less(values, 0), ops.greater_equal(values, c))
             labels = values

@@ -19,10 +19,7 @@ import numpy as np
 import pytest
 
 pytestmark = [
-    # Third-party noise at import / first use, not confstream's.
-    pytest.mark.filterwarnings("ignore:.*np.object.*:FutureWarning"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:tensorflow.*"),
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:keras.*"),
+    # torch's pytree trips over numpy 2's copy keyword when Keras runs on the torch backend.
     pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
 ]
 
@@ -285,3 +282,48 @@ def test_fit_cases_on_backend(backend, backend_runs):
         pytest.fail(f"{backend} cases timed out:\n{out[-6000:]}")
     assert proc.returncode == 0, f"KERAS_BACKEND={backend} cases failed:\n{out[-8000:]}"
     assert " passed" in out and "no tests ran" not in out, out[-2000:]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threshold_compares_in_the_scores_dtype(dtype):
+    # numpy and the core engine compare float32 scores with the threshold rounded to float32,
+    # so float32(0.3) is not above 0.3 while float64(float32(0.3)) is.
+    scores = np.array([np.float32(0.3), 0.2, 0.9, np.float32(0.3)], dtype=dtype)
+    y = np.array([1, 0, 1, 0])
+    metric = ClassMetrics(2, metrics=ALL, threshold=0.3)
+    got = run_metric(metric, [(y, scores)])
+    y_hat = (scores > 0.3).astype(int)
+    assert y_hat.tolist() == ([0, 0, 1, 0] if dtype == "float32" else [1, 0, 1, 1])
+    assert_close(got, reference(y, y_hat, 2))
+    multi = ClassMetrics(2, metrics=ALL, multilabel=True, threshold=[0.3, 0.3])
+    got = run_metric(multi, [(np.stack([y, 1 - y], 1), np.stack([scores, scores], 1))])
+    assert_close(got, reference(np.stack([y, 1 - y], 1), np.stack([y_hat, y_hat], 1), 2, multilabel=True))
+
+
+# --------------------------------------------------------------------------- callback arguments
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        (((1, 2, 3, 4),), {}, r"\(x, y\) or \(x, y, sample_weight\), got a tuple of 4"),
+        (((1, 2),), dict(every=0), "every must be a positive int"),
+        (((1, 2),), dict(batch_size=0), "batch_size must be a positive int"),
+        (((1, 2),), dict(steps=0), "steps must be a positive int"),
+        (((1, 2),), dict(num_classes=1), "num_classes must be >= 2"),
+        (((1, 2),), dict(num_classes=3, labels=[0, 1]), "labels has 2 entries but num_classes=3"),
+        (((1, 2),), dict(multilabel=True, labels=[0, 1]), "labels is for single-label problems"),
+        (((1, 2),), dict(metrics=("recall", "auc")), "metrics must be"),
+        (((1, 2),), dict(log_prefix=None), "log_prefix must be a str"),
+    ],
+)
+def test_callback_bad_arguments(args, kwargs, match):
+    from confstream.adapters.keras import ConfusionCallback
+
+    with pytest.raises(ValueError, match=match):
+        ConfusionCallback(*args, **kwargs)
+
+
+def test_callback_without_model():
+    from confstream.adapters.keras import ConfusionCallback
+
+    with pytest.raises(ValueError, match="has no model"):
+        ConfusionCallback((np.zeros((2, 1)), np.zeros(2))).evaluate()
