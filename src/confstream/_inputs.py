@@ -31,7 +31,7 @@ def is_device_tensor(x) -> bool:
 def as_array(x, name: str) -> np.ndarray:
     """A numpy view of ``x`` without copying where the memory allows."""
     if isinstance(x, np.ndarray):
-        return x
+        return _object_array(x, name) if x.dtype == object else x
     mod = _module(x)
     if mod.startswith("torch"):
         t = x.detach()
@@ -46,7 +46,8 @@ def as_array(x, name: str) -> np.ndarray:
         if hasattr(x, "numpy"):
             return np.asarray(x.numpy())
     if mod.startswith(("pandas", "polars", "pyarrow")) and hasattr(x, "to_numpy"):
-        return np.asarray(x.to_numpy())
+        arr = np.asarray(x.to_numpy())
+        return _object_array(arr, name) if arr.dtype == object else arr
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -60,13 +61,12 @@ def _object_array(arr: np.ndarray, name: str) -> np.ndarray:
     flat = arr.ravel()
     if flat.size == 0:
         return arr.astype(np.int64)
-    kinds = {_kind_of_scalar(v) for v in flat[: min(flat.size, 1_000_000)]}
-    if len(kinds) > 1 or (kinds and "str" in kinds and len(kinds) > 1):
+    kinds = {_kind_of_scalar(v) for v in flat}
+    if "str" in kinds and len(kinds) > 1:
         raise TypeError(
-            f"Mix of label input types (string and number) in {name}: "
-            f"{sorted(kinds)}"
+            f"Mix of label input types (string and number) in {name}: {sorted(kinds)}"
         )
-    kind = kinds.pop()
+    kind = "float" if kinds == {"int", "float"} else ("other" if "other" in kinds else kinds.pop())
     if kind == "str":
         return arr.astype(str)
     if kind == "other":

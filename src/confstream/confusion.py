@@ -286,8 +286,13 @@ class ConfusionMatrix(_Accumulator):
 
             _torch_adapter._device_update(self, y_true, y_pred, sample_weight)
             return self
-        t = I.as_array(y_true, "y_true")
-        p = I.as_array(y_pred, "y_pred")
+        try:
+            t = I.as_array(y_true, "y_true")
+            p = I.as_array(y_pred, "y_pred")
+        except TypeError as exc:
+            if "Mix of label" in str(exc):
+                raise LabelTypeError(str(exc)) from None
+            raise
         b = self._prepare(t, p)
         w = None
         if sample_weight is not None:
