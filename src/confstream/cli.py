@@ -460,10 +460,12 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: str, *,
     im = ax.imshow(values, cmap="Blues", interpolation="nearest",
                    vmin=0.0, vmax=1.0 if normalize else None)
     fig.colorbar(im, ax=ax, shrink=0.8, label="fraction" if normalize else "count")
-    tick_size = 10 if c <= 12 else 8 if c <= 25 else 6
+    tick_size = 10 if c <= 12 else 8 if c <= 25 else 7
+    longest = max((len(str(n)) for n in names), default=0)
+    rotation = 90 if c > 25 else 45 if c > 6 or longest > 6 else 0
     ax.set_xticks(range(c), labels=[str(n) for n in names], fontsize=tick_size,
-                  rotation=45 if c > 6 or max((len(str(n)) for n in names), default=0) > 6
-                  else 0, ha="right" if c > 6 else "center", rotation_mode="anchor")
+                  rotation=rotation, ha="right" if rotation else "center",
+                  va="center" if rotation == 90 else "top", rotation_mode="anchor")
     ax.set_yticks(range(c), labels=[str(n) for n in names], fontsize=tick_size)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
