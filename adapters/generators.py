@@ -32,7 +32,8 @@ def evaluate(
         ``y_pred`` (labels, one-hot, scores, binary scores, masks; numpy, lists, torch, TF, JAX).
     batches : iterable
         Yields ``(x, y)`` or ``(x, y, sample_weight)``. Read once, one batch at a time; the
-        batches are never concatenated.
+        batches are never concatenated. A batch with no samples (``len(y) == 0``) is
+        skipped without calling ``predict``.
     num_classes, labels : optional
         The label space, as for ``ConfusionMatrix``; neither means a dynamic space that grows
         as labels appear. With ``multilabel=True``, ``num_classes`` is the number of labels
@@ -98,7 +99,7 @@ class _Spec:
             return self.num_classes is None
         return self.infer_classes and self.num_classes is None and self.labels is None
 
-    def build(self, y_pred=None):
+    def build(self, y_true=None, y_pred=None):
         from confstream import ConfusionMatrix, MultilabelConfusionMatrix
 
         if self.multilabel:
@@ -114,7 +115,7 @@ class _Spec:
             return MultilabelConfusionMatrix(n, threshold=self.threshold)
         num_classes = self.num_classes
         if num_classes is None and self.labels is None and y_pred is not None:
-            num_classes = _classes_from_scores(y_pred)
+            num_classes = _classes_from_scores(y_true, y_pred)
         return ConfusionMatrix(num_classes, labels=self.labels, threshold=self.threshold)
 
 
@@ -123,9 +124,12 @@ def _run(predict, batches, spec: _Spec, *, progress: bool, desc: str = "evaluate
     with _progress(batches, progress, desc) as stream:
         for i, batch in enumerate(stream):
             x, y, w = _unpack(batch, i)
+            shape = _shape(y)
+            if shape and shape[0] == 0:
+                continue  # many predict()s refuse empty input; there is nothing to count
             y_pred = predict(x)
             if acc is None:
-                acc = spec.build(y_pred)
+                acc = spec.build(y, y_pred)
             try:
                 acc.update(y, y_pred, w)
             except (ValueError, TypeError) as exc:
@@ -202,13 +206,21 @@ def _is_float(a) -> bool:
         return False
 
 
-def _classes_from_scores(y_pred) -> int | None:
-    """C for float (N, C) scores (argmax over C columns), 2 for binary scores, else None."""
-    shape = _shape(y_pred)
-    if shape is None or not _is_float(y_pred):
+def _classes_from_scores(y_true, y_pred) -> int | None:
+    """The number of classes that float predictions imply, read as the core reads them:
+    the width of their class axis beside labels ((N, C) / (N, C, H, W) / (N, H, W, C)) or
+    beside one-hot truth; 2 for binary scores shaped like the labels. None otherwise."""
+    p, t = _shape(y_pred), _shape(y_true)
+    if p is None or t is None or not _is_float(y_pred):
         return None
-    if len(shape) == 2 and shape[1] >= 2:
-        return shape[1]
-    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
-        return 2
-    return None
+    if len(p) == 2 and p[1] == 1 and len(t) <= 2:  # (N, 1) columns: binary scores
+        p = p[:1]
+    if len(t) == 2 and t[1] == 1 and len(p) == 1:
+        t = t[:1]
+    if len(p) == len(t) + 1:
+        if len(t) > 1 and p[:1] + p[2:] == t:
+            return p[1]
+        return p[-1] if p[:-1] == t else None
+    if p != t:
+        return None
+    return p[1] if len(p) == 2 and p[1] > 1 else 2

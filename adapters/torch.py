@@ -70,9 +70,10 @@ def evaluate(
         (a tensor, or a tuple / list / dict of them) is moved to ``device``; ``y`` and the
         weights are moved to the predictions' device by the counting itself.
     num_classes, labels : optional
-        The label space (see ``ConfusionMatrix``). When neither is given, float predictions
-        fix it from their shape: ``(N, C)`` scores give ``num_classes=C`` (a label outside
-        ``0..C-1`` then raises), binary scores ``num_classes=2``. A fixed space of integers
+        The label space (see ``ConfusionMatrix``). When neither is given, the first batch's
+        float predictions fix it: scores with a class axis (``(N, C)``, ``(N, C, H, W)``)
+        give ``num_classes=C`` (a label outside ``0..C-1`` then raises), binary scores
+        shaped like the labels ``num_classes=2``. A fixed space of integers
         is what lets GPU batches be counted on the GPU; other spaces are counted on the host.
         With ``multilabel=True``, ``num_classes`` is the number of labels (default: the width
         of the first output).
