@@ -1,0 +1,232 @@
+"""``confstream.adapters.torch.sync`` in a real two-process gloo group on 127.0.0.1.
+
+Each rank sees part of the data and a different subset of the labels (in a different order
+of appearance); every rank's synced report must equal scikit-learn on all the data. Ranks
+whose accumulators cannot be added must all raise, not hang. The whole run is bounded in
+time, so a hang fails the test instead of stalling CI.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import time
+import traceback
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+dist = pytest.importorskip("torch.distributed")
+
+# scikit-learn and the helpers are imported where the parent needs them: the spawned ranks
+# import this module too, and each second of their start-up counts twice.
+
+pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
+                                reason="torch.distributed with gloo is needed")
+
+WORLD = 2
+TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_cases(seed=0):
+    """{name: (per-rank batches, sklearn's view of all data, accumulator factory args)}."""
+    rng = np.random.default_rng(seed)
+    cases = {}
+    # Dynamic integer labels: rank 0 sees {5, 0, 2}, rank 1 sees {2, 7, -1}; their
+    # predictions stay within what each rank saw, so the label spaces truly differ.
+    per_rank = []
+    for own in ([5, 0, 2], [7, 2, -1]):
+        n = 60
+        y = rng.choice(own, n)
+        p = np.where(rng.random(n) < 0.6, y, rng.choice(own, n))
+        per_rank.append((y, p, None))
+    cases["dynamic_int"] = (per_rank, {"kind": "cm"})
+    # Dynamic strings, rank 1 with sample weights in quarters (sums exact in any order).
+    per_rank = []
+    for own, weighted in ((["dog", "cat"], False), (["emu", "dog", "ant"], True)):
+        n = 50
+        y = rng.choice(own, n)
+        p = np.where(rng.random(n) < 0.5, y, rng.choice(own, n))
+        w = rng.integers(1, 12, n) / 4 if weighted else None
+        per_rank.append((y, p, w))
+    cases["dynamic_str_weighted"] = (per_rank, {"kind": "cm"})
+    # Fixed space of 5 classes, logits as CPU tensors and device-path counting (called
+    # directly, on CPU tensors), rank 0 sees only classes 0-2.
+    per_rank = []
+    for hi in (3, 5):
+        n = 40
+        y = rng.integers(0, hi, n)
+        s = rng.normal(size=(n, 5))
+        per_rank.append((y, s, None))
+    cases["fixed_logits"] = (per_rank, {"kind": "cm", "num_classes": 5})
+    # Multi-label, weights on rank 0 only.
+    per_rank = []
+    for weighted in (True, False):
+        n = 30
+        per_rank.append((rng.integers(0, 2, (n, 3)), rng.random((n, 3)),
+                         rng.integers(1, 8, n) / 2 if weighted else None))
+    cases["multilabel"] = (per_rank, {"kind": "ml", "num_labels": 3})
+    # Rank 1 saw nothing at all.
+    y = rng.integers(0, 3, 20)
+    cases["one_rank_empty"] = ([(y, y[::-1].copy(), None), (y[:0], y[:0], None)], {"kind": "cm"})
+    return cases
+
+
+def build(rank, args, data):
+    import confstream as cs
+    from confstream.adapters import torch as ta
+
+    if args["kind"] == "ml":
+        acc = cs.MultilabelConfusionMatrix(args["num_labels"])
+    else:
+        acc = cs.ConfusionMatrix(args.get("num_classes"))
+    y, p, w = data
+    for a in range(0, len(y), 16):  # batches
+        wb = None if w is None else torch.from_numpy(w[a:a + 16])
+        if args.get("num_classes") and a % 32 == 0:
+            ta._device_update(acc, torch.from_numpy(y[a:a + 16]), torch.from_numpy(p[a:a + 16]), wb)
+        elif y.dtype.kind == "U":
+            acc.update(y[a:a + 16], p[a:a + 16], None if w is None else w[a:a + 16])
+        else:
+            acc.update(torch.from_numpy(y[a:a + 16]), torch.from_numpy(p[a:a + 16]), wb)
+    return acc
+
+
+def worker(rank, port, cases, out_dir):
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    import confstream as cs
+    from confstream.adapters import torch as ta
+
+    results = {"t0": time.monotonic()}
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=WORLD, timeout=timedelta(seconds=60))
+    try:
+        for name, (per_rank, args) in cases.items():
+            acc = build(rank, args, per_rank[rank])
+            before = acc.to_dict()
+            total = ta.sync(acc)
+            assert acc.to_dict() == before, "sync() changed its input"
+            with np.errstate(all="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    rep = total.report(zero_division=0)
+            results[name] = ("ok", str(rep), rep.to_dict(), total.labels, total.to_dict(),
+                             acc.labels)
+
+        def attempt(name, fn):
+            try:
+                fn()
+                results[name] = ("no error",)
+            except Exception as exc:  # noqa: BLE001
+                results[name] = ("raised", type(exc).__name__, str(exc))
+
+        # Different fixed spaces: both ranks raise the same error, nobody hangs.
+        attempt("fixed_mismatch", lambda: ta.sync(cs.ConfusionMatrix(3 + rank)))
+        # Strings on one rank, numbers on the other.
+        mixed = cs.ConfusionMatrix().update(["a"] if rank else [1], ["a"] if rank else [1])
+        attempt("mixed_types", lambda: ta.sync(mixed))
+        # A bad device batch on rank 1 only: it raises its own error, rank 0 names rank 1.
+        bad = cs.ConfusionMatrix(3)
+        ta._device_update(bad, torch.tensor([0, 7 if rank else 1]), torch.tensor([0, 1]))
+        attempt("bad_batch", lambda: ta.sync(bad))
+        # The group still works after all that.
+        ok = ta.sync(cs.ConfusionMatrix(2).update([rank], [1]))
+        results["after_errors"] = ("ok", ok.counts.tolist())
+    except Exception:  # noqa: BLE001
+        results["crash"] = traceback.format_exc()
+    finally:
+        results["t1"] = time.monotonic()
+        dist.destroy_process_group()
+    with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as f:
+        pickle.dump(results, f)
+
+
+def run_group(tmp_path, cases):
+    import torch.multiprocessing as mp
+
+    ctx = mp.start_processes(worker, args=(free_port(), cases, str(tmp_path)), nprocs=WORLD,
+                             join=False, start_method="spawn")
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while not ctx.join(timeout=0.1):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the gloo group did not finish within {TIMEOUT_S} s (a hang?)")
+    finally:
+        for p in ctx.processes:
+            if p.is_alive():
+                p.terminate()
+    out = []
+    for rank in range(WORLD):
+        with open(tmp_path / f"rank{rank}.pkl", "rb") as f:
+            out.append(pickle.load(f))
+    return out
+
+
+def reference(per_rank, args):
+    from sklearn.metrics import classification_report
+
+    y = np.concatenate([d[0] for d in per_rank])
+    p = np.concatenate([d[1] for d in per_rank])
+    ws = [d[2] if d[2] is not None else np.ones(len(d[0])) for d in per_rank]
+    w = np.concatenate(ws) if any(d[2] is not None for d in per_rank) else None
+    if args["kind"] == "ml":
+        p = (p > 0.5).astype(int)
+    elif p.ndim == 2:
+        p = p.argmax(axis=1)
+    kw = {"sample_weight": w, "zero_division": 0}
+    return (classification_report(y, p, **kw),
+            classification_report(y, p, output_dict=True, **kw))
+
+
+def test_two_process_gloo_sync(tmp_path):
+    from _reference import same
+
+    cases = make_cases()
+    results = run_group(tmp_path, cases)
+    for rank, res in enumerate(results):
+        assert "crash" not in res, res["crash"]
+    for name, (per_rank, args) in cases.items():
+        text, ref = reference(per_rank, args)
+        for rank in range(WORLD):
+            status, got_text, got_dict, labels, state, _ = results[rank][name]
+            assert status == "ok"
+            assert got_text == text, (name, rank)
+            assert same(got_dict, ref, approx_keys=("samples avg",)), (name, rank)
+        assert results[0][name][3:5] == results[1][name][3:5]  # same labels, same state
+    # the union of labels: rank 0's, then those only rank 1 saw, in rank 1's order
+    own0, own1 = results[0]["dynamic_int"][5], results[1]["dynamic_int"][5]
+    assert sorted(own0) == [0, 2, 5] and sorted(own1) == [-1, 2, 7]
+    assert results[0]["dynamic_int"][3] == own0 + [v for v in own1 if v not in own0]
+    # errors: raised on every rank, never a hang
+    for rank in range(WORLD):
+        status, kind, msg = results[rank]["fixed_mismatch"]
+        assert (status, kind) == ("raised", "ValueError")
+        assert "different fixed label spaces: [0, 1, 2] and [0, 1, 2, 3]" in msg
+        status, kind, msg = results[rank]["mixed_types"]
+        assert status == "raised" and kind == "LabelTypeError" and "mix strings and numbers" in msg
+    assert results[1]["bad_batch"][:2] == ("raised", "ValueError")
+    assert "y_true[1] = 7" in results[1]["bad_batch"][2]
+    assert results[0]["bad_batch"][:2] == ("raised", "RuntimeError")
+    assert "rank 1 failed: ValueError: y_true[1] = 7" in results[0]["bad_batch"][2]
+    assert results[0]["after_errors"] == results[1]["after_errors"] == ("ok", [[0, 1], [0, 1]])
+
+
+def test_sync_needs_an_initialised_group():
+    import confstream as cs
+    from confstream.adapters import torch as ta
+
+    if dist.is_initialized():  # pragma: no cover
+        pytest.skip("a process group is already initialised here")
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        ta.sync(cs.ConfusionMatrix(2))
