@@ -115,6 +115,9 @@ class ClassMetrics(keras.metrics.Metric):
         Names used in the keys instead of the class index.
     name : str
         The metric's name (Keras needs one; the result keys do not include it).
+    prefix : str
+        Put before every key, for two ClassMetrics on one model (e.g. one per output, or a
+        weighted and a plain one): ``prefix="w_"`` gives ``w_recall_0``, ``val_w_recall_0``.
 
     Notes
     -----
@@ -143,6 +146,7 @@ class ClassMetrics(keras.metrics.Metric):
         threshold: float | Sequence[float] = 0.5,
         class_names: Sequence[str] | None = None,
         name: str = "class_metrics",
+        prefix: str = "",
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name, dtype=dtype)
@@ -157,6 +161,9 @@ class ClassMetrics(keras.metrics.Metric):
         self.metric_names = tuple(dict.fromkeys(metrics))
         self.threshold = _check_threshold(threshold, self.num_classes, self.multilabel)
         self.class_names = _check_names(class_names, self.num_classes)
+        if not isinstance(prefix, str):
+            raise ValueError(f"prefix must be a str, got {prefix!r}")
+        self.prefix = prefix
         c = self.num_classes
         self.true_positives = self.add_variable((c,), "zeros", dtype=self.dtype, name="true_positives")
         self.true_sum = self.add_variable((c,), "zeros", dtype=self.dtype, name="true_sum")
@@ -286,7 +293,7 @@ class ClassMetrics(keras.metrics.Metric):
         for metric in self.metric_names:
             column = ops.where(poisoned, ops.full_like(values[metric], float("nan")), values[metric])
             for i, cls in enumerate(names):
-                out[f"{metric}_{cls}"] = column[i]
+                out[f"{self.prefix}{metric}_{cls}"] = column[i]
         return out
 
     @staticmethod
@@ -304,6 +311,7 @@ class ClassMetrics(keras.metrics.Metric):
             "multilabel": self.multilabel,
             "threshold": list(self.threshold) if isinstance(self.threshold, tuple) else self.threshold,
             "class_names": list(self.class_names) if self.class_names is not None else None,
+            "prefix": self.prefix,
         }
 
 

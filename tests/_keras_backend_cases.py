@@ -203,7 +203,8 @@ def test_sparse_labels_with_sample_weights():
     all4 = ("precision", "recall", "f1", "support")
     model.compile(
         keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
-        weighted_metrics=[ClassMetrics(4, metrics=all4)],
+        metrics=[ClassMetrics(4, metrics=all4)],  # Keras gives these no weights
+        weighted_metrics=[ClassMetrics(4, metrics=all4, prefix="w_", name="weighted")],
     )
     cb = ConfusionCallback((xv, yv, wv), log_prefix="cb_", metrics=all4, batch_size=48)
     rows = []  # the callback predicts batch by batch, never the whole set at once
@@ -216,7 +217,9 @@ def test_sparse_labels_with_sample_weights():
     y_hat = predict_labels(model, xv)
     not_vacuous(y_hat, 4)
     got = last_epoch(hist)
-    assert_matches(got, expected(yv, y_hat, prefix="val_", num_classes=4, weights=wv, metrics=all4), METRIC_REL)
+    assert set(got) == {"loss", "val_loss"} | keys(["", "val_", "w_", "val_w_", "cb_"], all4, "0123")
+    assert_matches(got, expected(yv, y_hat, prefix="val_", num_classes=4, metrics=all4), METRIC_REL)
+    assert_matches(got, expected(yv, y_hat, prefix="val_w_", num_classes=4, weights=wv, metrics=all4), METRIC_REL)
     assert_matches(got, expected(yv, y_hat, prefix="cb_", num_classes=4, weights=wv, metrics=all4), ENGINE_REL)
     # Weighted supports print as floats: the engine must sum them exactly as scikit-learn does.
     assert str(cb.history[-1]) == classification_report(yv, y_hat, sample_weight=wv, zero_division=0)
@@ -344,3 +347,16 @@ def test_save_and_load(tmp_path):
     assert set(after) == {"loss", "recall_a", "recall_b", "recall_c"}
     assert after == pytest.approx(before, rel=1e-6)
     assert_matches(after, expected(y, predict_labels(loaded, x), num_classes=3, names=names, metrics=("recall",)), METRIC_REL)
+
+
+# --------------------------------------------------------------------------- docs
+def test_docs_example_runs(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "keras.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    assert "ConfusionCallback" in code
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/keras.md", "exec"), {"__name__": "docs_keras"})  # it asserts parity itself
+    assert (tmp_path / "recall.png").stat().st_size > 0

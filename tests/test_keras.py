@@ -89,7 +89,8 @@ def test_softmax_matches_sklearn(n, c, form, weighted, cuts, seed):
         "float": y.astype("float32"),
         "onehot": np.eye(c, dtype="float32")[y],
     }[form]
-    w = rng.integers(0, 9, n) / 8.0  # exact in float32
+    w = rng.integers(0, 9, n) / 8.0  # exact in float32; zeros included
+    w[0] = 0.5  # scikit-learn refuses weights that are all zero
     w_in = {None: None, "vector": w, "column": w.reshape(-1, 1)}[weighted]
     batches = [
         (y_in[a:b], scores[a:b]) + (() if w_in is None else (w_in[a:b],)) for a, b in splits(n, cuts)
@@ -207,6 +208,7 @@ def test_invalid_sparse_labels_poison_result(y_true):
         (dict(num_classes=3, multilabel=True, threshold=[0.5, 0.5]), "threshold has 2 values"),
         (dict(num_classes=2, threshold=float("nan")), "threshold must be finite"),
         (dict(num_classes=2, threshold="high"), "threshold must be a number"),
+        (dict(num_classes=2, prefix=1), "prefix must be a str"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -235,7 +237,7 @@ def test_bad_inputs(metric, y_true, y_pred, sample_weight, match):
 def test_config_round_trip():
     metric = ClassMetrics(
         4, metrics=("f1", "recall"), multilabel=True, threshold=[0.1, 0.2, 0.3, 0.4],
-        class_names=["a", "b", "c", "d"], name="per_label",
+        class_names=["a", "b", "c", "d"], name="per_label", prefix="ml_",
     )
     blob = keras.saving.serialize_keras_object(metric)
     assert blob["registered_name"] == "confstream>ClassMetrics"
@@ -243,6 +245,7 @@ def test_config_round_trip():
     assert isinstance(again, ClassMetrics)
     assert again.get_config() == metric.get_config()
     assert list(again.result()) == list(metric.result())
+    assert list(again.result())[:2] == ["ml_f1_a", "ml_f1_b"]
 
 
 # --------------------------------------------------------------------------- model.fit
