@@ -161,3 +161,20 @@ def test_without_a_cluster_too():
         acc = cdask.confusion_matrix(da.from_array(t, chunks=700), da.from_array(p, chunks=700))
     assert str(acc.report()) == sk(t, p)
     assert math.isclose(acc.report().to_dict()["accuracy"], skm.accuracy_score(t, p))
+
+
+def test_docs_example(client, tmp_path, capsys, monkeypatch):
+    """docs/cli.md's Dask example prints what the page shows, on the cluster."""
+    import os
+    import re
+    monkeypatch.chdir(tmp_path)
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "cli.md")
+    with open(path, encoding="utf-8") as f:
+        blocks = re.findall(r"```(\w+)\n(.*?)```", f.read(), re.S)
+    setup = next(body for lang, body in blocks if lang == "python" and "dask" not in body)
+    i = next(i for i, (lang, body) in enumerate(blocks) if lang == "python" and "dask" in body)
+    assert blocks[i + 1][0] == "text"
+    exec(compile(setup, path, "exec"), {})
+    capsys.readouterr()
+    exec(compile(blocks[i][1], path, "exec"), {})
+    assert capsys.readouterr().out == blocks[i + 1][1]
