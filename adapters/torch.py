@@ -486,7 +486,6 @@ class _Batch:
         self.values_i = values_i    # (M,) int64 value to show for each position's error
         self.values_f = values_f    # (M,) float64 value to show
         self.cols = cols            # (M,) int64 column to show (scores, multi-label)
-        self.any_bad = None
 
     def first_error(self, torch, batch_no):
         bad = self.codes > 0

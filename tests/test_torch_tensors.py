@@ -179,6 +179,17 @@ def test_any_split_equals_sklearn(data, form, weighted):
     assert_report(acc, rt, rp, w)
 
 
+def test_cpu_tensors_are_read_without_a_copy():
+    from confstream._inputs import as_array
+
+    logits = torch.randn(6, 3, requires_grad=True) * 1.0  # a non-leaf requiring grad
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    for t in (logits, y, torch.zeros(4, dtype=torch.bool)):
+        assert np.shares_memory(as_array(t, "y"), t.detach().numpy())
+    acc = cs.ConfusionMatrix(3).update(y, logits)
+    assert acc.counts.sum() == 6 and logits.requires_grad
+
+
 def test_weighted_then_unweighted_batches():
     rng = np.random.default_rng(5)
     y, s = rng.integers(0, C, 80), rng.normal(size=(80, C))
@@ -224,14 +235,15 @@ def test_multilabel_forms_equal_sklearn_and_core_state():
     P = (S > np.array(thr, dtype=np.float32)).astype(np.int64)
     w = rng.random(70)
     parts = split(70, [0, 33, 40])
-    for pred, weights in ((S, None), (S, w), (P, None), (P.astype(bool), w)):
-        for tt in (T, T.astype(bool), T.astype(np.float64)):
-            args = (torch.from_numpy(tt), torch.from_numpy(pred))
-            wt = None if weights is None else torch.from_numpy(weights)
-            core = feed(core_update, cs.MultilabelConfusionMatrix(5, threshold=thr), *args, parts, wt)
-            dev = feed(device_update, cs.MultilabelConfusionMatrix(5, threshold=thr), *args, parts, wt)
-            assert dev.to_dict() == core.to_dict()
-            assert_report(dev, T, P, weights)
+    # each dtype of truth and prediction once (each pair is a numba compile for the core)
+    for tt, pred, weights in ((T, S, None), (T.astype(bool), P, w),
+                              (T.astype(np.float64), P.astype(bool), None), (T, S, w)):
+        args = (torch.from_numpy(tt), torch.from_numpy(pred))
+        wt = None if weights is None else torch.from_numpy(weights)
+        core = feed(core_update, cs.MultilabelConfusionMatrix(5, threshold=thr), *args, parts, wt)
+        dev = feed(device_update, cs.MultilabelConfusionMatrix(5, threshold=thr), *args, parts, wt)
+        assert dev.to_dict() == core.to_dict()
+        assert_report(dev, T, P, weights)
     # weights arriving after unweighted batches
     dev = cs.MultilabelConfusionMatrix(5, threshold=thr)
     ta._device_update(dev, torch.from_numpy(T[:30]), torch.from_numpy(S[:30]))
