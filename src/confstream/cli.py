@@ -267,6 +267,8 @@ def _parse_labels(texts: list[str], kinds: dict[str, str], names: dict[str, str]
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
     seen = set()
     for w in caught:
+        if not issubclass(w.category, UserWarning):     # library internals: not the user's
+            continue
         text = _one_line(w.message) if isinstance(w.message, Warning) else str(w.message)
         if text not in seen:
             seen.add(text)
@@ -331,7 +333,7 @@ def _render(report: Any, fmt: str) -> str:
         return str(report)
     d = report.to_dict()
     if fmt == "json":
-        return json.dumps(d, indent=2) + "\n"
+        return json.dumps(d, indent=2, default=_json_scalar) + "\n"
     total = _total_support(d)
     rows = []
     for name, row in d.items():
@@ -353,6 +355,12 @@ def _render(report: Any, fmt: str) -> str:
         cells = [_md_value(v, c, digits) for v, c in zip(values, _COLUMNS)]
         lines.append(f"| {_md_escape(name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _json_scalar(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"{type(v).__name__} is not JSON serializable")
 
 
 def _total_support(d: dict) -> Any:
