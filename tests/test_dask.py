@@ -178,3 +178,9 @@ def test_docs_example(client, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     exec(compile(blocks[i][1], path, "exec"), {})
     assert capsys.readouterr().out == blocks[i + 1][1]
+
+
+def test_docstring_examples(client):
+    import doctest
+    result = doctest.testmod(cdask, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0

@@ -206,13 +206,10 @@ def _is_number(v: Any) -> bool:
 def _locate(acc: Any, chunk: Chunk, cols: dict[str, np.ndarray], names: dict[str, str],
             error: Exception) -> str:
     """The core's message with the file's row number in place of the position in the chunk."""
-    message = _one_line(error)
-    m = re.search(r"\b(y_true|y_pred|sample_weight)\[(\d+)", message)
+    message = _columns_named(_one_line(error), names)
+    m = re.search(r"\b(y_true|y_pred|sample_weight)\[(\d+)", _one_line(error))
     if m:
-        row = chunk.start + int(m.group(2))
-        message = re.sub(r"\b(y_true|y_pred|sample_weight)\[\d+(, \d+)*\]",
-                         lambda g: f"column {names[g.group(1)]!r}", message)
-        return f"row {row}: {message}"
+        return f"row {chunk.start + int(m.group(2))}: {message}"
     # No position in the message (a label of another type than the earlier ones, say):
     # find the first row whose prefix the accumulator refuses. State is all-or-nothing, so
     # trying on copies leaves ``acc`` untouched.
@@ -226,13 +223,20 @@ def _locate(acc: Any, chunk: Chunk, cols: dict[str, np.ndarray], names: dict[str
                               else cols["sample_weight"][:k])
             return True
         except (ValueError, TypeError) as e:
-            failures[k] = _one_line(e)
+            failures[k] = _columns_named(_one_line(e), names)
             return False
 
     if n == 0 or ok(n):
         return message
     k = first_bad_row(n, ok)
     return f"row {chunk.start + k}: {failures.get(k + 1, message)}"
+
+
+def _columns_named(message: str, names: dict[str, str]) -> str:
+    """The core's argument names (``y_pred[17]``, ``sample_weight``) as the file's columns."""
+    return re.sub(r"\b(y_true|y_pred|sample_weight)\b(\[\d+(, \d+)*\])?",
+                  lambda g: f"column {names[g.group(1)]!r}" if g.group(1) in names
+                  else g.group(0), message)
 
 
 def _one_line(error: BaseException) -> str:
