@@ -129,6 +129,8 @@ class ClassMetrics(keras.metrics.Metric):
     A sparse label that is not an integer in ``[0, num_classes)`` cannot raise inside a
     compiled step; it is counted instead, and every value of ``result()`` becomes NaN until
     ``reset_state()``, so bad labels never go unnoticed (nor are they silently dropped).
+    Samples of weight 0 are left out, bad label or not (padding such as label -1 with weight
+    0 is fine). One-hot and multi-label indicators count a value above 0.5 as 1.
 
     Examples
     --------
@@ -207,12 +209,13 @@ class ClassMetrics(keras.metrics.Metric):
         return ops.greater(scores, thr)
 
     def _true_matrix(self, y_true: Any) -> tuple[Any, Any]:
-        """(N, C) 0/1 matrix of true classes and the number of invalid sparse labels."""
+        """(N, C) 0/1 matrix of true classes, and a (N, 1) mask of invalid sparse labels
+        (None for indicator forms, which cannot be out of range)."""
         c = self.num_classes
         y_true = ops.convert_to_tensor(y_true)
         rank = len(y_true.shape)
         width = _static_width(y_true)
-        none_invalid = ops.zeros((), dtype=self.dtype)
+        none_invalid = None
         if self.multilabel:
             if rank != 2 or (width is not None and width != c):
                 raise ValueError(
@@ -242,12 +245,12 @@ class ClassMetrics(keras.metrics.Metric):
             )
             # NaN compares unequal to itself, so it lands in `bad`; zero it before the cast.
             labels = ops.cast(ops.where(bad, ops.zeros_like(rounded), rounded), "int32")
-        invalid = ops.sum(ops.cast(bad, self.dtype))
+        bad = ops.expand_dims(bad, -1)
         onehot = ops.logical_and(
             ops.equal(ops.expand_dims(labels, -1), ops.arange(c, dtype="int32")),
-            ops.expand_dims(ops.logical_not(bad), -1),
+            ops.logical_not(bad),
         )
-        return onehot, invalid
+        return onehot, bad
 
     def _weights(self, sample_weight: Any) -> Any:
         w = ops.cast(ops.convert_to_tensor(sample_weight), self.dtype)
@@ -267,17 +270,21 @@ class ClassMetrics(keras.metrics.Metric):
     # ------------------------------------------------------------------ keras API
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         pred = ops.cast(self._pred_matrix(y_pred), self.dtype)
-        true, invalid = self._true_matrix(y_true)
+        true, bad = self._true_matrix(y_true)
         true = ops.cast(true, self.dtype)
-        if sample_weight is not None:
-            true = true * self._weights(sample_weight)
         hits = true * pred
         if sample_weight is not None:
-            pred = pred * self._weights(sample_weight)
+            w = self._weights(sample_weight)
+            true, pred, hits = true * w, pred * w, hits * w
         self.true_positives.assign_add(ops.sum(hits, axis=0))
         self.true_sum.assign_add(ops.sum(true, axis=0))
         self.pred_sum.assign_add(ops.sum(pred, axis=0))
-        self.invalid.assign_add(invalid)
+        if bad is not None:
+            bad = ops.cast(bad, self.dtype)
+            if sample_weight is not None:
+                # Zero-weight samples are masked out (Keras pads that way, e.g. label -1).
+                bad = bad * ops.cast(ops.not_equal(w, 0), self.dtype)
+            self.invalid.assign_add(ops.sum(bad))
 
     def result(self) -> dict[str, Any]:
         tp, t, p = self.true_positives, self.true_sum, self.pred_sum
@@ -375,7 +382,9 @@ class ConfusionCallback(keras.callbacks.Callback):
     metrics : sequence of str
         Which per-class values go into ``logs``: any of precision, recall, f1, support.
     target_names : sequence of str, optional
-        Row names for the reports; also used in the log keys.
+        One name per class of the label space, for the reports' rows and the log keys. The
+        reports then list every class, even one absent from an epoch (as
+        ``classification_report(labels=..., target_names=...)`` does).
     zero_division : {0, 1, "warn", nan}
         Passed to the report and to the logged values.
     batch_size : int
@@ -495,10 +504,20 @@ class ConfusionCallback(keras.callbacks.Callback):
 
         width = 1 if y_pred.ndim == 1 else int(y_pred.shape[-1])
         if self.multilabel:
-            return MultilabelConfusionMatrix(self.num_classes or width, threshold=self.threshold)
-        if self.labels is not None:
-            return ConfusionMatrix(labels=self.labels, threshold=self.threshold)
-        return ConfusionMatrix(self.num_classes or max(width, 2), threshold=self.threshold)
+            acc = MultilabelConfusionMatrix(self.num_classes or width, threshold=self.threshold)
+            size = len(acc.labels)
+        elif self.labels is not None:
+            acc = ConfusionMatrix(labels=self.labels, threshold=self.threshold)
+            size = acc.num_classes
+        else:
+            acc = ConfusionMatrix(self.num_classes or max(width, 2), threshold=self.threshold)
+            size = acc.num_classes
+        if self.target_names is not None and len(self.target_names) != size:
+            raise ValueError(
+                f"target_names has {len(self.target_names)} names but the label space has {size} "
+                "classes (give num_classes or labels to fix the label space)"
+            )
+        return acc
 
     def _shape_batch(self, y: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if len(y) != len(y_pred):
@@ -539,6 +558,9 @@ class ConfusionCallback(keras.callbacks.Callback):
             )
             raise ValueError(f"validation_data yielded no batches{hint}")
         self.confusion = acc
+        if self.target_names is not None and not self.multilabel:
+            # Names belong to classes, not to whichever labels this epoch happened to see.
+            return acc.report(labels=acc.labels, target_names=self.target_names, zero_division=self.zero_division)
         return acc.report(target_names=self.target_names, zero_division=self.zero_division)
 
     def _log_values(self, acc: Any) -> dict[str, float]:
@@ -550,7 +572,7 @@ class ConfusionCallback(keras.callbacks.Callback):
             p, r, f, s = acc.precision_recall_fscore_support(
                 labels=labels, average=None, zero_division=self.zero_division
             )
-        names = self.target_names if self.target_names is not None and len(self.target_names) == len(labels) else [str(lab) for lab in labels]
+        names = self.target_names if self.target_names is not None else [str(lab) for lab in labels]
         columns = {"precision": p, "recall": r, "f1": f, "support": s}
         return {
             f"{self.log_prefix}{metric}_{name}": float(columns[metric][i])

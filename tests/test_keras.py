@@ -330,3 +330,14 @@ def test_callback_without_model():
 
     with pytest.raises(ValueError, match="has no model"):
         ConfusionCallback((np.zeros((2, 1)), np.zeros(2))).evaluate()
+
+
+def test_zero_weight_samples_are_masked_out():
+    # Keras pads with sample_weight 0; a padding label such as -1 must not poison the result.
+    y = np.array([0, 1, -1, 2, 7])
+    scores = np.eye(3, dtype="float32")[[0, 1, 2, 2, 0]]
+    w = np.array([1.0, 1.0, 0.0, 1.0, 0.0])
+    got = run_metric(ClassMetrics(3, metrics=ALL), [(y, scores, w)])
+    assert_close(got, reference(y[w > 0], scores[w > 0].argmax(1), 3))
+    poisoned = run_metric(ClassMetrics(3), [(y, scores, np.ones(5))])
+    assert all(np.isnan(v) for v in poisoned.values())
