@@ -35,9 +35,10 @@ PRF = ("precision", "recall", "f1")
 
 
 # --------------------------------------------------------------------------- helpers
-def expected(y_true, y_hat, *, prefix="", num_classes=None, names=None, weights=None, metrics=PRF):
+def expected(y_true, y_hat, *, prefix="", num_classes=None, labels=None, names=None, weights=None, metrics=PRF):
     """scikit-learn's per-class values, keyed as the adapter writes them into the logs."""
-    labels = None if num_classes is None else list(range(num_classes))
+    if labels is None and num_classes is not None:
+        labels = list(range(num_classes))
     p, r, f, s = precision_recall_fscore_support(
         y_true, y_hat, labels=labels, sample_weight=weights, zero_division=0, average=None
     )
@@ -320,6 +321,29 @@ def test_callback_rejects_bad_batches():
         model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback((x, y[:99]))])
     with pytest.raises(ValueError, match="must carry labels"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback([x[:10]])])
+
+
+def test_target_names_and_labels():
+    x, y = blobs(96, 3, seed=4)
+    y = np.where(y == 2, 0, y)  # class 2 never occurs in y
+    names = ["a", "b", "c"]
+    values = np.array([10, 20, 30])
+    model = mlp(6, 3, "softmax")
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    named = ConfusionCallback((x, y), target_names=names, log_prefix="named_")
+    valued = ConfusionCallback((x, values[y]), labels=[10, 20, 30], log_prefix="valued_")
+    hist = model.fit(x, y, epochs=1, verbose=0, callbacks=[named, valued])
+    y_hat = predict_labels(model, x)
+    # Names stay with their classes: every class is listed, even one absent from the epoch.
+    assert str(named.history[-1]) == classification_report(
+        y, y_hat, labels=[0, 1, 2], target_names=names, zero_division=0
+    )
+    assert str(valued.history[-1]) == classification_report(values[y], values[y_hat], zero_division=0)
+    got = last_epoch(hist)
+    assert_matches(got, expected(y, y_hat, prefix="named_", num_classes=3, names=names), ENGINE_REL)
+    assert_matches(got, expected(values[y], values[y_hat], prefix="valued_", labels=[10, 20, 30], names=["10", "20", "30"]), ENGINE_REL)
+    with pytest.raises(ValueError, match="target_names has 2 names but the label space has 3"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback((x, y), target_names=["a", "b"])])
 
 
 def test_verbose_prints_the_report(capsys):
