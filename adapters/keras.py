@@ -333,9 +333,11 @@ def _to_numpy(a: Any) -> Any:
 
 
 def _for_model(a: Any) -> Any:
-    # Batches from tf.data are TF tensors; only the TF backend takes them as they are.
-    if type(a).__module__.startswith("tensorflow") and keras.backend.backend() != "tensorflow":
-        return a.numpy()
+    # A batch from another framework (tf.data under torch, a torch DataLoader under
+    # TensorFlow, ...) goes to the model as numpy; the backend's own tensors go as they are.
+    root = type(a).__module__.split(".")[0]
+    if root in ("tensorflow", "torch", "jax", "jaxlib") and not root.startswith(keras.backend.backend()):
+        return _to_numpy(a)
     return a
 
 

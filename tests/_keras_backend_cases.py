@@ -250,6 +250,12 @@ def test_multilabel_39_sigmoids():
 
 
 # --------------------------------------------------------------------------- data forms
+def torch_tensor(a):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
 class Batches(keras.utils.PyDataset):
     def __init__(self, x, y, batch_size):
         super().__init__()
@@ -283,6 +289,13 @@ def test_generator_validation_data():
         tf_batches = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(33)
         callbacks.append(ConfusionCallback(tf_batches, log_prefix="tfd_"))
     except ImportError:  # pragma: no cover - tensorflow is in the test extra
+        pass
+    try:
+        import torch.utils.data as tud
+
+        loader = tud.DataLoader(tud.TensorDataset(torch_tensor(xv), torch_tensor(yv)), batch_size=30)
+        callbacks.append(ConfusionCallback(loader, log_prefix="torch_"))
+    except ImportError:  # pragma: no cover - torch is in the test extra
         pass
     prefixes = [cb.log_prefix for cb in callbacks]
     model = mlp(6, 3, "softmax")
