@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -45,8 +46,10 @@ def test_merged_partitions_equal_one_pass(n, kind, weighted, data):
     # Integer weights: every summation order gives the same sums, so the text is exact.
     assert str(merged.report(digits=4, zero_division=0)) == ref
     assert str(merged_iadd.report(digits=4, zero_division=0)) == ref
-    assert np.array_equal(merged.confusion_matrix(),
-                          factory().update(t, p, sample_weight=w).confusion_matrix())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "A single label was found", as sklearn
+        assert np.array_equal(merged.confusion_matrix(),
+                              factory().update(t, p, sample_weight=w).confusion_matrix())
 
 
 def test_fixed_plus_dynamic_and_commutativity():

@@ -222,9 +222,12 @@ def test_multilabel(case, data):
     stream(acc, split(len(t), c), t, pred if indicator else scores, w=w)
     kw = {"digits": data.draw(st.integers(0, 6)), "zero_division": data.draw(ZERO_DIVISION)}
     if data.draw(st.booleans()):
+        kw["labels"] = data.draw(st.permutations(range(L)))  # every label, in any order
+    if data.draw(st.booleans()):
         kw["target_names"] = [f"label-{i}" for i in range(L)]
     rep = check(acc, t, pred, w, approx_keys=("samples avg",), **kw)
-    assert rep.to_dict().keys() >= {"micro avg", "macro avg", "weighted avg", "samples avg"}
+    if rep is not None:  # None: both raised (all weights zero)
+        assert rep.to_dict().keys() >= {"micro avg", "macro avg", "weighted avg", "samples avg"}
 
 
 def test_float_support_when_no_true_positive():
@@ -256,3 +259,9 @@ def test_mixed_int_float_inputs_name_like_sklearn():
     check(cs.ConfusionMatrix().update(t[:2], p[:2]).update(t[2:], p[2:]), t, p)
     p2 = np.array([0.0, 1.0, 3.0, 2.0])  # a label only in the float predictions
     check(cs.ConfusionMatrix().update(t, p2), t, p2)
+
+
+def test_multilabel_subset_of_labels_is_refused_with_a_reason():
+    acc = cs.MultilabelConfusionMatrix(3).update([[1, 0, 1]], [[1, 1, 0]])
+    with pytest.raises(ValueError, match="needs every label"):
+        acc.report(labels=[0, 2])

@@ -322,8 +322,6 @@ class ConfusionMatrix(_Accumulator):
         )
         if onehot_truth:
             t = self._columns_to_values(self._argmax(t, "y_true"), t.shape[1], "y_true")
-        n = t.shape[0] if t.ndim else 0
-        ign_shape = t.shape
         if p.ndim == t.ndim + 1:
             # Scores with a class axis: last for (N, C); axis 1 (torch) or last for masks.
             if p.shape[:1] + p.shape[2:] == t.shape and t.ndim > 1:
@@ -359,7 +357,6 @@ class ConfusionMatrix(_Accumulator):
             return _Batch(_flat(t), K.PRED_BINARY, p1, _NO2, tshape, pshape, tk, "int",
                           thr=p1.dtype.type(self.threshold))
         return _Batch(_flat(t), K.PRED_LABELS, _flat(p), _NO2, tshape, pshape, tk, pk)
-        del n, ign_shape
 
     def _is_score_matrix(self, p):
         return p.dtype.kind == "f" or (self._space.fixed and p.shape[1] == len(self._space))
@@ -443,25 +440,23 @@ class ConfusionMatrix(_Accumulator):
         if b.form != K.PRED_LABELS and not space.fixed and b2.width and b.width > len(space):
             raise _Grow()
         thr = b.thr
-        size = t.shape[0]
-        if w is None and size * 2 >= n * n:
-            nthreads = get_num_threads()
-            if b.form == K.PRED_LABELS and size >= _PARALLEL_MIN and nthreads > 1:
-                tables = np.zeros((nthreads, n, n), dtype=np.int64)
-                errs = np.zeros((nthreads, 2), dtype=np.int64)
-                K.count_parallel(t, p1, lut, lo, n, ign, has_ign, nthreads, tables, errs)
-                bad = errs[errs[:, 0] >= 0]
-                pos, code = (int(bad[0, 0]), int(bad[0, 1])) if len(bad) else (-1, K.OK)
-                table = tables.sum(axis=0) if pos < 0 else None
-            else:
-                table = np.zeros((n, n), dtype=np.int64)
-                pos, code = K.count(t, b.form, p1, b2.p2, thr, cols_idx, lut, lo, n,
-                                    ign, has_ign, table)
+        # Unweighted data into the state's integer counts: one validating pass into a table
+        # of the batch's own (per thread, merged), added under the lock. Not when the table
+        # would be much bigger than the batch, nor once the state is weighted (its sums take
+        # the samples one at a time, in input order).
+        if w is None and not self._weighted and t.shape[0] * 2 >= n * n:
+            colmap = (K.NO_COLS if b.form == K.PRED_LABELS
+                      else K.column_map(b2.width or 2, cols_idx, lut, lo, n))
+            table, pos, code = K.count_table(t, b.form, p1, b2.p2, thr, colmap, lut, lo, n,
+                                             ign, has_ign, get_num_threads())
             if pos >= 0:
                 return self._on_error(space, b2, pos, code, w)
             with self._lock:
-                self._n[:n, :n] += table
-                self._commit_kinds(b)
+                if self._weighted:  # another thread's weighted batch came first
+                    self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, cols_idx)
+                else:
+                    self._n[:n, :n] += table
+                    self._commit_kinds(b)
             return True
         pos, code = K.validate(t, b.form, p1, b2.p2, thr, cols_idx,
                                w if w is not None else _NO1, w is not None,
@@ -1278,11 +1273,12 @@ class MultilabelConfusionMatrix(_Accumulator):
             else:
                 tp, pred, true, total = self._tp, self._pred, self._true, self._nsamples
             sums = M.Sums(tp[sel].copy(), pred[sel].copy(), true[sel].copy(), total)
+            # Per-sample statistics are kept over all labels: they serve any order of them.
             samples = M.SampleStats(
                 self._hp.copy(), self._hr.copy(), self._hf.copy(),
                 None if not self._weighted else (self._whp.copy(), self._whr.copy(),
                                                  self._whf.copy()),
-                self._nzero, self._nsamples) if labels is None else None
+                self._nzero, self._nsamples) if sorted(sel.tolist()) == list(range(L)) else None
             return sums, sel, samples
 
     def report(self, labels=None, target_names=None, digits=2, zero_division="warn") -> Report:
@@ -1294,10 +1290,11 @@ class MultilabelConfusionMatrix(_Accumulator):
         """
         M.check_zero_division(zero_division)
         sums, sel, samples = self._sums(labels)
-        if labels is not None:
+        if samples is None:
             raise ValueError(
-                "MultilabelConfusionMatrix.report(labels=...) cannot compute 'samples avg' "
-                "for a subset of labels; build the accumulator on the columns you need"
+                "MultilabelConfusionMatrix.report(labels=...) needs every label (in any "
+                "order): 'samples avg' over a subset would need that subset's per-sample "
+                "statistics; build the accumulator on the columns you need instead"
             )
         return build_report(sums, sel, target_names, labels is not None, False, digits,
                             zero_division, samples=samples)
@@ -1312,7 +1309,7 @@ class MultilabelConfusionMatrix(_Accumulator):
         sums, _, samples = self._sums(labels)
         if average == "samples":
             if samples is None:
-                raise ValueError("average='samples' needs all labels (labels=None)")
+                raise ValueError("average='samples' needs every label (in any order)")
             return M.samples_prfs(samples, beta=beta, warn_for=warn_for,
                                   zero_division=zero_division)
         return M.prfs(sums, beta=beta, average=average, warn_for=warn_for,

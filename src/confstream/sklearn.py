@@ -71,15 +71,8 @@ def classification_report(y_true, y_pred, *, labels=None, target_names=None, sam
                           digits=2, output_dict=False, zero_division="warn"):
     """``sklearn.metrics.classification_report``, computed by the engine."""
     acc = _accumulate(y_true, y_pred, sample_weight)
-    if isinstance(acc, MultilabelConfusionMatrix) and labels is not None:
-        sel = np.asarray(labels)
-        if sorted(sel.tolist()) != list(range(acc.num_labels)):
-            raise ValueError("classification_report(labels=...) on multi-label data supports "
-                             "all labels only (samples avg needs per-sample statistics)")
-        rep = acc.report(target_names=target_names, digits=digits, zero_division=zero_division)
-    else:
-        rep = acc.report(labels=labels, target_names=target_names, digits=digits,
-                         zero_division=zero_division)
+    rep = acc.report(labels=labels, target_names=target_names, digits=digits,
+                     zero_division=zero_division)
     return rep.to_dict() if output_dict else str(rep)
 
 
@@ -126,10 +119,6 @@ def precision_recall_fscore_support(y_true, y_pred, *, beta=1.0, labels=None, po
         sums, _, _ = acc._sums(labels)
         return M.prfs(sums, beta=beta, average="binary", warn_for=warn_for,
                       zero_division=zero_division)
-    if isinstance(acc, MultilabelConfusionMatrix) and average == "samples" and labels is not None:
-        if sorted(np.asarray(labels).tolist()) != list(range(acc.num_labels)):
-            raise ValueError("average='samples' with a subset of labels is not supported")
-        labels = None
     return acc.precision_recall_fscore_support(beta=beta, labels=labels, average=average,
                                                warn_for=warn_for, zero_division=zero_division)
 
