@@ -23,6 +23,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 pd = pytest.importorskip("pandas")
 skm = pytest.importorskip("sklearn.metrics")
+from sklearn.exceptions import UndefinedMetricWarning  # noqa: E402
 
 from confstream import cli  # noqa: E402
 
@@ -89,7 +90,7 @@ def read_back(path: str, cols):
 
 def sklearn_report(y_true, y_pred, **kw):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", skm._classification.UndefinedMetricWarning)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         return skm.classification_report(y_true, y_pred, **kw)
 
 
@@ -406,6 +407,12 @@ def test_unreadable_format(tmp_path, capsys, name, content):
     path.write_bytes(content)
     err = fails(capsys, "report", path, "--true", "a", "--pred", "b")
     assert name in err
+
+
+def test_npz_arrays_of_different_lengths(tmp_path, capsys):
+    np.savez(tmp_path / "l.npz", a=np.zeros(10, int), b=np.zeros(9, int))
+    err = fails(capsys, "report", tmp_path / "l.npz", "--true", "a", "--pred", "b")
+    assert "10 rows" in err and "9" in err
 
 
 def test_object_npz_is_refused(tmp_path, capsys):

@@ -13,6 +13,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 skm = pytest.importorskip("sklearn.metrics")
+from sklearn.exceptions import UndefinedMetricWarning  # noqa: E402
 
 from confstream.adapters import dask as cdask  # noqa: E402
 
@@ -44,7 +45,7 @@ def data(n: int, kind: str = "int", seed: int = 0):
 
 def sk(*args, **kw):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", skm._classification.UndefinedMetricWarning)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         return skm.classification_report(*args, **kw)
 
 
