@@ -11,11 +11,15 @@ Codes returned with a position: see ``ERR_*`` below.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 # One jit policy for every kernel: compiled once, cached on disk, GIL released.
 _jit = njit(nogil=True, cache=True)
 _pjit = njit(nogil=True, cache=True, parallel=True)
+# Helpers called inside hot loops are inlined by numba itself: a call that is left to LLVM
+# passes arrays by reference count, and the atomic increments cost more than the work.
+_ijit = njit(nogil=True, cache=True, inline="always")
 
 OK = 0
 ERR_TRUE = 1  # y_true value not a valid label
@@ -31,23 +35,58 @@ PRED_ARGMAX = 1  # argmax of p2[i, :]
 PRED_BINARY = 2  # p1[i] > threshold
 
 
-@_jit
+_I64_MAX_U = np.uint64(2**63 - 1)
+_F_LO = -9.2e18  # floats strictly inside (_F_LO, _F_HI) convert to int64 without overflow
+_F_HI = 9.2e18
+
+
+def _int_of(v):  # pragma: no cover - only its jitted overload below runs
+    """(v as int64, whether v is an integer that int64 holds): one body per input dtype."""
+    raise NotImplementedError
+
+
+@overload(_int_of, jit_options={"nogil": True})
+def _int_of_impl(v):
+    if isinstance(v, types.Boolean):
+        return lambda v: (np.int64(v), True)
+    if isinstance(v, types.Integer):
+        if v.signed or v.bitwidth < 64:
+            return lambda v: (np.int64(v), True)
+        return lambda v: (np.int64(v), v <= _I64_MAX_U)
+
+    def from_float(v):
+        inside = (v > _F_LO) & (v < _F_HI)  # False for NaN and infinities
+        iv = np.int64(v if inside else 0.0)
+        return iv, inside & (np.float64(iv) == v)
+
+    if isinstance(v, types.Float):
+        return from_float
+    return None
+
+
+@_ijit
+def _idx(v, lut, lo, n):
+    """(index of label value ``v`` in the space, whether it is in it), without branches.
+
+    The index is meaningless when the flag is False; callers select a dump cell instead.
+    """
+    iv, ok = _int_of(v)
+    if lut.shape[0] == 0:  # identity space 0..n-1 (or indices already mapped)
+        return iv, ok & (np.uint64(iv) < np.uint64(n))
+    k = iv - lo
+    ok = ok & (np.uint64(k) < np.uint64(lut.shape[0]))
+    r = lut[k if ok else 0]
+    return r, ok & (r >= 0)
+
+
+@_ijit
 def _index(v, lut, lo, n):
     """Index of label value ``v`` in the space, -1 if not in it (or not an integer)."""
-    iv = np.int64(v)
-    if iv != v:
-        return -1
-    if lut.shape[0] == 0:  # identity space 0..n-1
-        if iv < 0 or iv >= n:
-            return -1
-        return iv
-    k = iv - lo
-    if k < 0 or k >= lut.shape[0]:
-        return -1
-    return lut[k]
+    r, ok = _idx(v, lut, lo, n)
+    return r if ok else -1
 
 
-@_jit
+@_ijit
 def _column(c, cols_idx, lut, lo, n):
     """Index of class column c: the column itself in a fixed space, else the label value c."""
     if cols_idx:
@@ -55,7 +94,7 @@ def _column(c, cols_idx, lut, lo, n):
     return _index(c, lut, lo, n)
 
 
-@_jit
+@_ijit
 def _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n):
     """Index of the prediction of sample i; -1 for a bad label, -2 for a bad score."""
     if form == PRED_LABELS:
@@ -173,6 +212,267 @@ def count_parallel(t, p, lut, lo, n, ign, has_ign, nchunks, tables, errs):
             tab[a, b] += 1
 
 
+# ---------------------------------------------------------------------------------------------
+# Fast single-label counting: one pass that validates and counts, branch-free per sample.
+#
+# A chunk of samples is counted into ``nsub`` interleaved sub-tables (sample i into sub-table
+# i % nsub), so that runs of samples hitting the same cell (a mask's background, a confident
+# model) do not wait on each other's store. Each sub-table has n*n cells and one dump cell
+# where ignored and bad samples go; a bad sample also sets a flag, checked once per block of
+# ``_BLOCK`` samples, after which the block is scanned again, slowly, for the first bad one.
+# Chunks run on separate threads, each into its own tables; the caller sums them.
+
+_BLOCK = 4096
+
+
+@_jit
+def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign):
+    """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none."""
+    for i in range(i0, i1):
+        tv = t[i]
+        if has_ign and tv == ign:
+            continue
+        if _index(tv, lut, lo, n) < 0:
+            return i, ERR_TRUE
+        if form == PRED_LABELS:
+            if _index(p1[i], lut, lo, n) < 0:
+                return i, ERR_PRED
+            continue
+        if form == PRED_BINARY:
+            s = p1[i]
+            if not np.isfinite(s):
+                return i, ERR_SCORE
+            c = 1 if s > thr else 0
+        else:
+            best = p2[i, 0]
+            c = 0
+            for j in range(p2.shape[1]):
+                s = p2[i, j]
+                if not np.isfinite(s):
+                    return i, ERR_SCORE
+                if s > best:
+                    best = s
+                    c = j
+        if colmap[c] < 0:
+            return i, ERR_PRED
+    return -1, OK
+
+
+# The block kernels loop over slices from 0 and index the tables with unsigned integers, so
+# that numba emits no negative-index wrap-around and LLVM keeps the loop tight.
+
+
+@_jit
+def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride):
+    """Labels into the flat sub-tables ``tab``; True if a sample was bad."""
+    dump = n * n
+    bad = False
+    if has_ign:
+        for j in range(t.shape[0]):
+            tv = t[j]
+            a, oka = _idx(tv, lut, lo, n)
+            b, okb = _idx(p1[j], lut, lo, n)
+            keep = tv != ign
+            good = oka & okb
+            bad |= keep & (not good)
+            tab[np.uint64((j & mask) * stride + (a * n + b if (keep & good) else dump))] += 1
+    else:
+        for j in range(t.shape[0]):
+            a, oka = _idx(t[j], lut, lo, n)
+            b, okb = _idx(p1[j], lut, lo, n)
+            good = oka & okb
+            bad |= not good
+            tab[np.uint64((j & mask) * stride + (a * n + b if good else dump))] += 1
+    return bad
+
+
+@_jit
+def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
+    """Binary scores ``> thr`` into the flat sub-tables; True if a sample was bad."""
+    dump = n * n
+    bad = False
+    c0 = colmap[0]
+    c1 = colmap[1]
+    for j in range(t.shape[0]):
+        tv = t[j]
+        a, oka = _idx(tv, lut, lo, n)
+        s = p1[j]
+        b = c1 if s > thr else c0
+        keep = not (has_ign and tv == ign)
+        good = oka & ((s - s) == 0) & (b >= 0)  # s - s is NaN for NaN and infinities
+        bad |= keep & (not good)
+        tab[np.uint64((j & mask) * stride + (a * n + b if (keep & good) else dump))] += 1
+    return bad
+
+
+@_ijit
+def _argmax_put(tv, c, fin, colmap, lut, lo, n, ign, has_ign, tab, at):
+    """Count one argmax sample at flat offset ``at``; True if it was bad."""
+    a, oka = _idx(tv, lut, lo, n)
+    b = colmap[c]
+    keep = not (has_ign and tv == ign)
+    good = oka & fin & (b >= 0)
+    tab[np.uint64(at + (a * n + b if (keep & good) else n * n))] += 1
+    return keep & (not good)
+
+
+@_jit
+def _argmax_block(t, p2, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
+    """Row-wise argmax of scores into the flat sub-tables; True if a sample was bad.
+
+    Ties go to the first column, as ``np.argmax``; a NaN or infinity anywhere in a row
+    makes the sample bad. Four rows are scanned side by side: each row's running maximum
+    is a chain of dependent compares, and four independent chains keep the core busy.
+    """
+    bad = False
+    width = p2.shape[1]
+    m = t.shape[0]
+    j = 0
+    while j + 4 <= m:
+        b0 = p2[j, 0]
+        b1 = p2[j + 1, 0]
+        b2 = p2[j + 2, 0]
+        b3 = p2[j + 3, 0]
+        z0 = b0 - b0  # stays 0 while the row is finite; NaN after a NaN or an infinity
+        z1 = b1 - b1
+        z2 = b2 - b2
+        z3 = b3 - b3
+        c0 = 0
+        c1 = 0
+        c2 = 0
+        c3 = 0
+        for k in range(1, width):
+            s0 = p2[j, k]
+            s1 = p2[j + 1, k]
+            s2 = p2[j + 2, k]
+            s3 = p2[j + 3, k]
+            z0 += s0 - s0
+            z1 += s1 - s1
+            z2 += s2 - s2
+            z3 += s3 - s3
+            g0 = s0 > b0
+            g1 = s1 > b1
+            g2 = s2 > b2
+            g3 = s3 > b3
+            b0 = s0 if g0 else b0
+            b1 = s1 if g1 else b1
+            b2 = s2 if g2 else b2
+            b3 = s3 if g3 else b3
+            c0 = k if g0 else c0
+            c1 = k if g1 else c1
+            c2 = k if g2 else c2
+            c3 = k if g3 else c3
+        bad |= _argmax_put(t[j], c0, z0 == 0, colmap, lut, lo, n, ign, has_ign, tab,
+                           (j & mask) * stride)
+        bad |= _argmax_put(t[j + 1], c1, z1 == 0, colmap, lut, lo, n, ign, has_ign, tab,
+                           ((j + 1) & mask) * stride)
+        bad |= _argmax_put(t[j + 2], c2, z2 == 0, colmap, lut, lo, n, ign, has_ign, tab,
+                           ((j + 2) & mask) * stride)
+        bad |= _argmax_put(t[j + 3], c3, z3 == 0, colmap, lut, lo, n, ign, has_ign, tab,
+                           ((j + 3) & mask) * stride)
+        j += 4
+    while j < m:
+        best = p2[j, 0]
+        z = best - best
+        c = 0
+        for k in range(1, width):
+            s = p2[j, k]
+            z += s - s
+            g = s > best
+            best = s if g else best
+            c = k if g else c
+        bad |= _argmax_put(t[j], c, z == 0, colmap, lut, lo, n, ign, has_ign, tab,
+                           (j & mask) * stride)
+        j += 1
+    return bad
+
+
+@_jit
+def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab):
+    """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code)."""
+    mask = tab.shape[0] - 1
+    stride = tab.shape[1]
+    flat = tab.reshape(-1)
+    i = i0
+    while i < i1:
+        end = min(i1, i + _BLOCK)
+        if form == PRED_LABELS:
+            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, flat, mask,
+                                stride)
+        elif form == PRED_BINARY:
+            bad = _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign,
+                                flat, mask, stride)
+        else:
+            bad = _argmax_block(t[i:end], p2[i:end], colmap, lut, lo, n, ign, has_ign, flat,
+                                mask, stride)
+        if bad:
+            return _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign)
+        i = end
+    return -1, OK
+
+
+@_jit
+def count_serial(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, tables, errs):
+    """One thread: ``tables`` (1, nsub, stride), ``errs`` (1, 2)."""
+    pos, code = _count_chunk(t, form, p1, p2, 0, t.shape[0], thr, colmap, lut, lo, n,
+                             ign, has_ign, tables[0])
+    errs[0, 0] = pos
+    errs[0, 1] = code
+
+
+@_pjit
+def count_chunks(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, tables, errs):
+    """``tables.shape[0]`` contiguous chunks counted on separate threads, one table each.
+
+    ``tables`` is (nchunks, nsub, stride); ``errs`` (nchunks, 2) receives each chunk's first
+    error (position -1 when the chunk was valid).
+    """
+    nchunks = tables.shape[0]
+    size = t.shape[0]
+    step = (size + nchunks - 1) // nchunks
+    for k in prange(nchunks):
+        pos, code = _count_chunk(t, form, p1, p2, k * step, min(size, (k + 1) * step), thr,
+                                 colmap, lut, lo, n, ign, has_ign, tables[k])
+        errs[k, 0] = pos
+        errs[k, 1] = code
+
+
+NO_COLS = np.zeros(0, dtype=np.int64)  # the column map of a batch of labels: none
+
+
+@_jit
+def column_map(width, cols_idx, lut, lo, n):
+    """Index in the space of each class column of a score matrix, -1 where there is none."""
+    out = np.empty(width, dtype=np.int64)
+    for c in range(width):
+        out[c] = _column(c, cols_idx, lut, lo, n)
+    return out
+
+
+PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
+
+
+def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads):
+    """A batch's own (n, n) int64 table, or None with the first bad (position, code).
+
+    Picks one thread or ``nthreads`` by size, and the number of interleaved sub-tables by
+    how many cells there are (several small tables stay in L1; big ones would not).
+    """
+    cells = n * n
+    nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
+    stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
+    nchunks = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
+    tables = np.zeros((nchunks, nsub, stride), dtype=np.int64)
+    errs = np.empty((nchunks, 2), dtype=np.int64)
+    kernel = count_chunks if nchunks > 1 else count_serial
+    kernel(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, tables, errs)
+    for k in range(nchunks):  # chunks are in input order: the first error is the earliest
+        if errs[k, 0] >= 0:
+            return None, int(errs[k, 0]), int(errs[k, 1])
+    table = tables[0, 0] if nchunks == 1 and nsub == 1 else tables.sum(axis=(0, 1))
+    return table[:cells].reshape(n, n), -1, OK
+
+
 @_jit
 def argmax_rows(x):
     """Row-wise argmax of a 2-D score or one-hot matrix; (-1, row) on a NaN or infinity."""
@@ -220,7 +520,7 @@ def min_max(x):
 # Multi-label: per-label [[tn, fp], [fn, tp]] plus per-sample (tp, n_pred, n_true) histograms.
 
 
-@_jit
+@_ijit
 def _ml_row(t, p, i, form, thr, L):
     """Per-sample tp, n_pred, n_true of row i, or a negative code for a bad value."""
     tp = 0
@@ -315,3 +615,125 @@ def ml_count_into(t, p, form, thr, w, has_w, tp_n, pred_n, true_n, tp_w, pred_w,
             if wi == 0.0:
                 nzero += 1
     return wsum, nzero
+
+
+# Multi-label, unweighted: one validating pass into tables of the batch's own, split across
+# threads; the accumulator adds them to its state under its lock only if the batch was valid.
+
+_ML_BLOCK = 1024  # rows between checks of the error flag
+
+
+@_jit
+def _ml_block(t, p, form, thr, sums, hp, hr, hf):
+    """Count rows of ``t``, ``p`` into sums (3, L) = tp, pred, true and the histograms.
+
+    True if a row held a bad value. One inner loop per prediction form, without branches,
+    so that LLVM can vectorise it across labels.
+    """
+    L = t.shape[1]
+    tp = sums[0]
+    pr = sums[1]
+    tr = sums[2]
+    bad = False
+    for i in range(t.shape[0]):
+        ntp = 0
+        npred = 0
+        ntrue = 0
+        ok = True
+        if form == 0:
+            for j in range(L):
+                a = t[i, j]
+                b = p[i, j]
+                ta = a == 1
+                pb = b == 1
+                ok &= (ta | (a == 0)) & (pb | (b == 0))
+                x = ta & pb
+                tp[j] += x
+                pr[j] += pb
+                tr[j] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        else:
+            for j in range(L):
+                a = t[i, j]
+                s = p[i, j]
+                ta = a == 1
+                pb = s > thr[j]
+                ok &= (ta | (a == 0)) & ((s - s) == 0)
+                x = ta & pb
+                tp[j] += x
+                pr[j] += pb
+                tr[j] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        hp[np.uint64(ntp), np.uint64(npred)] += 1
+        hr[np.uint64(ntp), np.uint64(ntrue)] += 1
+        hf[np.uint64(ntp), np.uint64(npred + ntrue)] += 1
+        bad |= not ok
+    return bad
+
+
+@_jit
+def _ml_chunk(t, p, r0, r1, form, thr, sums, hp, hr, hf, err):
+    """Rows [r0, r1) into one thread's tables; err = (row, column, code) of the first bad."""
+    err[0] = -1
+    err[1] = 0
+    err[2] = OK
+    r = r0
+    while r < r1:
+        end = min(r1, r + _ML_BLOCK)
+        if _ml_block(t[r:end], p[r:end], form, thr, sums, hp, hr, hf):
+            row, col, code = ml_validate(t[r:end], p[r:end], form, thr, _NOW, False)
+            err[0] = r + row
+            err[1] = col
+            err[2] = code
+            return
+        r = end
+
+
+_NOW = np.zeros(0, dtype=np.float64)
+
+
+@_jit
+def ml_count_serial(t, p, form, thr, sums, hp, hr, hf, errs):
+    """One thread: tables with a leading axis of 1, as ``ml_count_chunks``."""
+    _ml_chunk(t, p, 0, t.shape[0], form, thr, sums[0], hp[0], hr[0], hf[0], errs[0])
+
+
+@_pjit
+def ml_count_chunks(t, p, form, thr, sums, hp, hr, hf, errs):
+    """``sums.shape[0]`` contiguous chunks of rows on separate threads, tables of their own.
+
+    sums (nchunks, 3, L); hp, hr (nchunks, L+1, L+1); hf (nchunks, L+1, 2L+1); errs (nchunks, 3).
+    """
+    nchunks = sums.shape[0]
+    size = t.shape[0]
+    step = (size + nchunks - 1) // nchunks
+    for k in prange(nchunks):
+        _ml_chunk(t, p, k * step, min(size, (k + 1) * step), form, thr, sums[k], hp[k], hr[k],
+                  hf[k], errs[k])
+
+
+ML_PARALLEL_MIN = 1 << 12  # rows; below this one thread is faster (benchmarks/run.py)
+
+
+def ml_count_tables(t, p, form, thr, nthreads):
+    """A multi-label batch's own counts: ((tp, pred, true, hp, hr, hf), None) when valid,
+    else (None, (row, column, code)) of the first bad value. Unweighted only.
+    """
+    n, L = t.shape
+    nchunks = nthreads if (nthreads > 1 and n >= ML_PARALLEL_MIN) else 1
+    sums = np.zeros((nchunks, 3, L), dtype=np.int64)
+    hp = np.zeros((nchunks, L + 1, L + 1), dtype=np.int64)
+    hr = np.zeros((nchunks, L + 1, L + 1), dtype=np.int64)
+    hf = np.zeros((nchunks, L + 1, 2 * L + 1), dtype=np.int64)
+    errs = np.empty((nchunks, 3), dtype=np.int64)
+    kernel = ml_count_chunks if nchunks > 1 else ml_count_serial
+    kernel(t, p, form, thr, sums, hp, hr, hf, errs)
+    for k in range(nchunks):
+        if errs[k, 0] >= 0:
+            return None, (int(errs[k, 0]), int(errs[k, 1]), int(errs[k, 2]))
+    s = sums.sum(axis=0)
+    return (s[0], s[1], s[2], hp.sum(axis=0), hr.sum(axis=0), hf.sum(axis=0)), None

@@ -1006,6 +1006,9 @@ class MultilabelConfusionMatrix(_Accumulator):
             raise ValueError(f"num_labels must be at least 1, got {num_labels}")
         self.num_labels = int(num_labels)
         thr = np.asarray(threshold, dtype=np.float64)
+        # numpy compares scores with a scalar threshold in the scores' dtype, and with an
+        # array of thresholds in the promoted dtype: keep to that.
+        self._thr_scalar = thr.ndim == 0
         if thr.ndim == 0:
             thr = np.full(self.num_labels, float(thr))
         if thr.shape != (self.num_labels,):
@@ -1099,9 +1102,16 @@ class MultilabelConfusionMatrix(_Accumulator):
         t = _numba_dtype(np.ascontiguousarray(t))
         form = 1 if p.dtype.kind == "f" else 0
         p = _numba_dtype(np.ascontiguousarray(p))
-        thr = self._thr.astype(p.dtype) if form else self._thr  # compared as numpy would
-        row, col, code = K.ml_validate(t, p, form, thr,
-                                       w if w is not None else _NO1, w is not None)
+        thr = self._thr.astype(p.dtype) if form and self._thr_scalar else self._thr
+        # Unweighted into unweighted state: one validating pass into counts of the batch's
+        # own (per thread, merged); else validate, then add one sample at a time in order.
+        counted = None
+        if w is None and not self._weighted:
+            counted, err = K.ml_count_tables(t, p, form, thr, get_num_threads())
+            row, col, code = err if err is not None else (-1, 0, K.OK)
+        else:
+            row, col, code = K.ml_validate(t, p, form, thr,
+                                           w if w is not None else _NO1, w is not None)
         if row >= 0:
             if code == K.ERR_WEIGHT:
                 raise ValueError(
@@ -1116,6 +1126,12 @@ class MultilabelConfusionMatrix(_Accumulator):
                 f"must be 0 or 1"
             )
         with self._lock:
+            if counted is not None and not self._weighted:
+                for state, add in zip((self._tp, self._pred, self._true, self._hp, self._hr,
+                                       self._hf), counted):
+                    state += add
+                self._nsamples += n
+                return self
             if w is not None and not self._weighted:
                 self._to_weighted()
             has_w = self._weighted
