@@ -130,7 +130,7 @@ class ClassMetrics(keras.metrics.Metric):
     compiled step; it is counted instead, and every value of ``result()`` becomes NaN until
     ``reset_state()``, so bad labels never go unnoticed (nor are they silently dropped).
     Samples of weight 0 are left out, bad label or not (padding such as label -1 with weight
-    0 is fine). One-hot and multi-label indicators count a value above 0.5 as 1.
+    0 is fine). One-hot y_true is argmaxed; a multi-label indicator counts a value above 0.5 as 1.
 
     Examples
     --------
