@@ -462,7 +462,7 @@ def _to_dev(torch, t, device):
 class _Meta:
     """What the host knows of a batch (shapes, forms, kinds): enough to word its error."""
 
-    __slots__ = ("tshape", "pshape", "tkind", "pkind", "form", "wkind", "multilabel")
+    __slots__ = ("tshape", "pshape", "tkind", "pkind", "form", "multilabel")
 
     def __init__(self, tshape, pshape, tkind, pkind, form, multilabel=False):
         self.tshape, self.pshape = tuple(tshape), tuple(pshape)
@@ -474,18 +474,23 @@ class _Meta:
 
 
 class _Batch:
-    """A batch validated for shape and counted into device tensors, not yet committed.
+    """A batch checked for shape and turned into device index tensors, not yet counted.
 
-    ``cells`` etc. are index tensors where a position that is ignored (or, once
-    ``keep`` is applied, belongs to a bad batch) points at a trash slot past the end.
+    The per-position checks are kept as data (``codes``: 0 where fine, else an error code)
+    so that the whole batch can be left out on the device if any position is bad.
     """
 
     def __init__(self, meta, size, codes, values_i, values_f, cols):
         self.meta, self.size = meta, size
-        self.codes = codes          # (M,) int64, 0 where fine (M: positions in check order)
+        self.codes = codes          # (M,) int64 error code per position, in check order
         self.values_i = values_i    # (M,) int64 value to show for each position's error
         self.values_f = values_f    # (M,) float64 value to show
         self.cols = cols            # (M,) int64 column to show (scores, multi-label)
+        self.w = None               # (N,) float64 weights, 0 where bad; None: unweighted
+        # single-label: row / column indices (0 where bad) and the positions not ignored
+        self.t_idx = self.p_idx = self.keep = None
+        # multi-label: (N, L) truth and predictions as booleans
+        self.t_one = self.p_one = None
 
     def first_error(self, torch, batch_no):
         bad = self.codes > 0
@@ -602,7 +607,6 @@ def _single_label_batch(torch, acc, t, p, w):
     n = tv.shape[0]
     w = _weights(torch, w, n)
     meta = _Meta(tshape if not onehot_truth else tshape_flat, pshape, tkind, pkind, form)
-    meta.wkind = None if w is None else "float"
     if n == 0:
         return _Batch(meta, 0, None, None, None, None)
 
@@ -645,13 +649,13 @@ def _single_label_batch(torch, acc, t, p, w):
     codes = torch.where(ign, 0, codes)
     if t_bad_score is not None:  # the core's argmax of one-hot truth comes first
         codes = torch.where(t_bad_score, _ERR_TRUE_SCORE, codes)
-    vf = torch.where(codes == _ERR_TRUE, tv.to(torch.float64), _f64(p_show))
+    vf = torch.where(codes == _ERR_TRUE, tv.to(torch.float64), p_show.double())
     vf = torch.where(codes == _ERR_WEIGHT, w if w is not None else vf, vf)
     vi = torch.where(codes == _ERR_TRUE, _i64(torch, tv), _i64(torch, p_show))
     cols = torch.where(codes == _ERR_SCORE, p_col, zero_col)
     if t_bad_score is not None:
         t_show = t2.gather(1, t_col.unsqueeze(1))[:, 0]
-        vf = torch.where(codes == _ERR_TRUE_SCORE, _f64(t_show), vf)
+        vf = torch.where(codes == _ERR_TRUE_SCORE, t_show.double(), vf)
         cols = torch.where(codes == _ERR_TRUE_SCORE, t_col, cols)
     batch = _Batch(meta, n, codes, vi, vf, cols)
     batch.keep = ~ign
@@ -659,10 +663,6 @@ def _single_label_batch(torch, acc, t, p, w):
     batch.p_idx = torch.where(p_ok & ~p_score_bad, p_idx, 0)
     batch.w = None if w is None else torch.where(w_bad, 0.0, w)
     return batch
-
-
-def _f64(x):
-    return x.double()
 
 
 def _i64(torch, x):
@@ -773,7 +773,7 @@ def _multilabel_batch(torch, acc, t, p, w):
     if w is not None:
         codes[:, L] = torch.where((w >= 0) & torch.isfinite(w), 0, _ERR_WEIGHT)
     vf = torch.zeros((n, L + 1), dtype=torch.float64, device=t.device)
-    vf[:, :L] = torch.where(t_bad, _f64(t), _f64(p))
+    vf[:, :L] = torch.where(t_bad, t.double(), p.double())
     if w is not None:
         vf[:, L] = w
     vi = torch.zeros((n, L + 1), dtype=F, device=t.device)
