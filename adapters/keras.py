@@ -47,7 +47,9 @@ def _check_num_classes(num_classes: Any, multilabel: bool) -> int:
     return int(num_classes)
 
 
-def _check_threshold(threshold: Any, num_classes: int, multilabel: bool) -> float | tuple[float, ...]:
+def _check_threshold(
+    threshold: Any, num_classes: int, multilabel: bool
+) -> float | tuple[float, ...]:
     if np.ndim(threshold) == 0:
         try:
             value = float(threshold)
@@ -167,10 +169,14 @@ class ClassMetrics(keras.metrics.Metric):
             raise ValueError(f"prefix must be a str, got {prefix!r}")
         self.prefix = prefix
         c = self.num_classes
-        self.true_positives = self.add_variable((c,), "zeros", dtype=self.dtype, name="true_positives")
-        self.true_sum = self.add_variable((c,), "zeros", dtype=self.dtype, name="true_sum")
-        self.pred_sum = self.add_variable((c,), "zeros", dtype=self.dtype, name="pred_sum")
-        self.invalid = self.add_variable((), "zeros", dtype=self.dtype, name="invalid_labels")
+        # Additive state only (aggregation "sum"): per-class hits, true and predicted totals.
+        def state(shape, name):
+            return self.add_variable(shape, "zeros", dtype=self.dtype, name=name)
+
+        self.true_positives = state((c,), "true_positives")
+        self.true_sum = state((c,), "true_sum")
+        self.pred_sum = state((c,), "pred_sum")
+        self.invalid = state((), "invalid_labels")
 
     # ------------------------------------------------------------------ input forms
     def _pred_matrix(self, y_pred: Any) -> Any:
@@ -225,7 +231,8 @@ class ClassMetrics(keras.metrics.Metric):
             return ops.greater(ops.cast(y_true, "float32"), 0.5), none_invalid
         if rank == 2 and width == c:
             labels = ops.cast(ops.argmax(y_true, axis=-1), "int32")
-            return ops.equal(ops.expand_dims(labels, -1), ops.arange(c, dtype="int32")), none_invalid
+            onehot = ops.equal(ops.expand_dims(labels, -1), ops.arange(c, dtype="int32"))
+            return onehot, none_invalid
         if not (rank == 1 or (rank == 2 and width == 1)):
             raise ValueError(
                 f"y_true must be sparse labels (N,) / (N, 1) or one-hot (N, {c}) for "
@@ -298,7 +305,8 @@ class ClassMetrics(keras.metrics.Metric):
         names = self.class_names or tuple(str(i) for i in range(self.num_classes))
         out = {}
         for metric in self.metric_names:
-            column = ops.where(poisoned, ops.full_like(values[metric], float("nan")), values[metric])
+            column = values[metric]
+            column = ops.where(poisoned, ops.full_like(column, float("nan")), column)
             for i, cls in enumerate(names):
                 out[f"{self.prefix}{metric}_{cls}"] = column[i]
         return out
@@ -311,12 +319,13 @@ class ClassMetrics(keras.metrics.Metric):
         return ops.where(defined, ops.divide(num, safe), ops.zeros_like(num))
 
     def get_config(self) -> dict[str, Any]:
+        threshold = self.threshold
         return {
             **super().get_config(),
             "num_classes": self.num_classes,
             "metrics": list(self.metric_names),
             "multilabel": self.multilabel,
-            "threshold": list(self.threshold) if isinstance(self.threshold, tuple) else self.threshold,
+            "threshold": list(threshold) if isinstance(threshold, tuple) else threshold,
             "class_names": list(self.class_names) if self.class_names is not None else None,
             "prefix": self.prefix,
         }
@@ -336,9 +345,16 @@ def _for_model(a: Any) -> Any:
     # A batch from another framework (tf.data under torch, a torch DataLoader under
     # TensorFlow, ...) goes to the model as numpy; the backend's own tensors go as they are.
     root = type(a).__module__.split(".")[0]
-    if root in ("tensorflow", "torch", "jax", "jaxlib") and not root.startswith(keras.backend.backend()):
+    foreign = root in ("tensorflow", "torch", "jax", "jaxlib")
+    if foreign and not root.startswith(keras.backend.backend()):
         return _to_numpy(a)
     return a
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def _num_rows(a: Any) -> int:
@@ -422,20 +438,17 @@ class ConfusionCallback(keras.callbacks.Callback):
         super().__init__()
         from confstream import History
 
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if steps is not None and (
-            isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1
-        ):
-            raise ValueError(f"steps must be a positive int or None, got {steps!r}")
+        every = _positive_int("every", every)
+        batch_size = _positive_int("batch_size", batch_size)
+        steps = None if steps is None else _positive_int("steps", steps)
         self.multilabel = bool(multilabel)
         if num_classes is not None:
             num_classes = _check_num_classes(num_classes, self.multilabel)
         if labels is not None:
             if self.multilabel:
-                raise ValueError("labels is for single-label problems; use num_classes with multilabel=True")
+                raise ValueError(
+                    "labels is for single-label problems; use num_classes with multilabel=True"
+                )
             labels = list(labels)
             if num_classes is not None and len(labels) != num_classes:
                 raise ValueError(f"labels has {len(labels)} entries but num_classes={num_classes}")
@@ -523,7 +536,9 @@ class ConfusionCallback(keras.callbacks.Callback):
 
     def _shape_batch(self, y: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if len(y) != len(y_pred):
-            raise ValueError(f"a validation batch has {len(y)} labels but {len(y_pred)} predictions")
+            raise ValueError(
+                f"a validation batch has {len(y)} labels but {len(y_pred)} predictions"
+            )
         if not self.multilabel:
             # (N, 1) labels and sigmoid outputs are per-sample values, not 1-column matrices.
             if y.ndim == 2 and y.shape[1] == 1:
@@ -543,7 +558,9 @@ class ConfusionCallback(keras.callbacks.Callback):
         for batch in self._batches():
             x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
             if y is None:
-                raise ValueError("validation batches must carry labels: (x, y) or (x, y, sample_weight)")
+                raise ValueError(
+                    "validation batches must carry labels: (x, y) or (x, y, sample_weight)"
+                )
             y_pred = _to_numpy(self.model.predict_on_batch(keras.tree.map_structure(_for_model, x)))
             if isinstance(y_pred, (list, tuple, dict)):
                 raise ValueError("ConfusionCallback needs a model with a single output")
@@ -560,14 +577,17 @@ class ConfusionCallback(keras.callbacks.Callback):
             )
             raise ValueError(f"validation_data yielded no batches{hint}")
         self.confusion = acc
+        kwargs = {"target_names": self.target_names, "zero_division": self.zero_division}
         if self.target_names is not None and not self.multilabel:
             # Names belong to classes, not to whichever labels this epoch happened to see.
-            return acc.report(labels=acc.labels, target_names=self.target_names, zero_division=self.zero_division)
-        return acc.report(target_names=self.target_names, zero_division=self.zero_division)
+            kwargs["labels"] = acc.labels
+        return acc.report(**kwargs)
 
     def _log_values(self, acc: Any) -> dict[str, float]:
         if self.multilabel:
-            p, r, f, s = acc.precision_recall_fscore_support(average=None, zero_division=self.zero_division)
+            p, r, f, s = acc.precision_recall_fscore_support(
+                average=None, zero_division=self.zero_division
+            )
             labels = list(range(len(s)))
         else:
             labels = list(acc.labels)
@@ -590,4 +610,4 @@ class ConfusionCallback(keras.callbacks.Callback):
         if logs is not None:
             logs.update(self._log_values(self.confusion))
         if self.verbose:
-            print(f"\nEpoch {epoch + 1}: classification report ({self.log_prefix or 'callback'})\n{report}")
+            print(f"\nEpoch {epoch + 1}: classification report\n{report}")
