@@ -452,14 +452,16 @@ def column_map(width, cols_idx, lut, lo, n):
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
 
-def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads):
+def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads, nsub=0):
     """A batch's own (n, n) int64 table, or None with the first bad (position, code).
 
-    Picks one thread or ``nthreads`` by size, and the number of interleaved sub-tables by
-    how many cells there are (several small tables stay in L1; big ones would not).
+    Picks one thread or ``nthreads`` by size, and the number of interleaved sub-tables
+    (``nsub``, a power of two; 0: by how many cells there are, as several small tables stay
+    in L1 and big ones would not).
     """
     cells = n * n
-    nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
+    if nsub <= 0:
+        nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
     stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
     nchunks = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
     tables = np.zeros((nchunks, nsub, stride), dtype=np.int64)

@@ -1,0 +1,528 @@
+"""confstream side by side with what users would otherwise run, on the same arrays, in one process.
+
+    python benchmarks/run.py            # the full run: sizes of the goals in benchmarks/README.md
+    python benchmarks/run.py --quick    # small sizes, a few seconds: checks answers, not speed
+
+Every timing is the median of several repeats (after one untimed call), and every result is
+asserted equal to its reference before anything is timed. Ratios are "their time / our time"
+(higher is better for confstream), except the read limit: "read-limit time / our time", the
+share of memory speed that confstream reaches. The last table says which goals are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+import confstream as cs
+from confstream import _kernels as K
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+@njit(nogil=True, cache=True, parallel=True)
+def _xor_words(words, nchunks):
+    out = np.zeros(nchunks, dtype=np.uint64)
+    size = words.shape[0]
+    step = (size + nchunks - 1) // nchunks
+    for k in prange(nchunks):
+        acc = np.uint64(0)
+        for i in range(k * step, min(size, (k + 1) * step)):
+            acc ^= words[i]
+        out[k] = acc
+    return out
+
+
+def read_limit(*arrays):
+    """A parallel pass that only reads the arrays' bytes (as 8-byte words): memory speed."""
+    nthreads = get_num_threads()
+    acc = np.uint64(0)
+    for a in arrays:
+        raw = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+        whole = raw[: raw.shape[0] // 8 * 8].view(np.uint64)
+        acc ^= np.bitwise_xor.reduce(_xor_words(whole, nthreads))
+        acc ^= np.uint64(int(raw[whole.shape[0] * 8:].sum()))
+    return acc
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class Row:
+    workload: str
+    who: str
+    seconds: float
+    items: int  # samples (or rows) per call
+    nbytes: int  # bytes of input per call
+
+
+@dataclass
+class Goal:
+    text: str
+    value: float
+    target: float
+    kind: str = ">="  # value >= target, or "<=": value <= target
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.target if self.kind == ">=" else self.value <= self.target
+
+
+@dataclass
+class Results:
+    rows: list = field(default_factory=list)
+    goals: list = field(default_factory=list)
+
+    def time(self, workload, who, fn, repeats, items, nbytes):
+        s = median_time(fn, repeats)
+        self.rows.append(Row(workload, who, s, items, nbytes))
+        return s
+
+    def goal(self, text, value, target, kind=">=", unit="x"):
+        self.goals.append(Goal(text, value, target, kind, unit))
+
+
+def check_equal(name, got, ref):
+    got, ref = np.asarray(got), np.asarray(ref)
+    if got.shape != ref.shape or not np.array_equal(got, ref):
+        raise AssertionError(f"{name}: result differs from the reference\n{got}\n!=\n{ref}")
+
+
+def _torchmetrics():
+    try:
+        import torch
+        from torchmetrics.functional.classification import (
+            multiclass_confusion_matrix,
+            multilabel_confusion_matrix,
+        )
+    except ImportError:  # optional competitor
+        return None
+    return torch, multiclass_confusion_matrix, multilabel_confusion_matrix
+
+
+# ---------------------------------------------------------------------------------------------
+# workloads
+
+
+def bench_labels(res: Results, n: int, repeats: int, slow_repeats: int):
+    """int64 labels, 10 classes."""
+    from sklearn.metrics import confusion_matrix
+
+    C = 10
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, C, n)
+    p = np.where(rng.random(n) < 0.8, t, rng.integers(0, C, n))
+    name = f"int64 labels, {C} classes, {n:.0e}"
+    ref = np.bincount(t * C + p, minlength=C * C).reshape(C, C)
+    acc = cs.ConfusionMatrix(num_classes=C)
+    check_equal("confstream", cs.ConfusionMatrix(num_classes=C).update(t, p).counts, ref)
+    check_equal("sklearn", confusion_matrix(t, p, labels=range(C)), ref)
+    ours = res.time(name, "confstream", lambda: acc.update(t, p), repeats, n, t.nbytes + p.nbytes)
+    bc = res.time(name, "np.bincount(t*C+p)", lambda: np.bincount(t * C + p, minlength=C * C),
+                  repeats, n, t.nbytes + p.nbytes)
+    sk = res.time(name, "sklearn confusion_matrix",
+                  lambda: confusion_matrix(t, p, labels=range(C)), slow_repeats, n,
+                  t.nbytes + p.nbytes)
+    rl = res.time(name, "read limit", lambda: read_limit(t, p), repeats, n, t.nbytes + p.nbytes)
+    res.goal(f"{name}: vs np.bincount", bc / ours, 3)
+    tm = _torchmetrics()
+    if tm is not None:
+        torch, mcm, _ = tm
+        tt, pt = torch.from_numpy(t), torch.from_numpy(p)
+        check_equal("torchmetrics", mcm(pt, tt, C, validate_args=False).numpy(), ref)
+        tmt = res.time(name, "torchmetrics (validate_args=False)",
+                       lambda: mcm(pt, tt, C, validate_args=False), slow_repeats, n,
+                       t.nbytes + p.nbytes)
+        res.goal(f"{name}: vs torchmetrics", tmt / ours, 8)
+    res.goal(f"{name}: share of the read limit", rl / ours * 100, 50, unit="%")
+    del sk
+
+
+def bench_argmax(res: Results, n: int, repeats: int):
+    """float32 scores (n, 10), argmax fused into the count."""
+    C = 10
+    rng = np.random.default_rng(1)
+    t = rng.integers(0, C, n)
+    s = rng.random((n, C), dtype=np.float32)
+    s[np.arange(n), t] += np.where(rng.random(n) < 0.7, 0.5, 0).astype(np.float32)
+    name = f"float32 scores ({n:.0e}, {C}), argmax"
+    ref = np.bincount(t * C + s.argmax(axis=1), minlength=C * C).reshape(C, C)
+    acc = cs.ConfusionMatrix(num_classes=C)
+    check_equal("confstream", cs.ConfusionMatrix(num_classes=C).update(t, s).counts, ref)
+    nbytes = t.nbytes + s.nbytes
+    ours = res.time(name, "confstream", lambda: acc.update(t, s), repeats, n, nbytes)
+    npt = res.time(name, "np.argmax + np.bincount",
+                   lambda: np.bincount(t * C + s.argmax(axis=1), minlength=C * C), repeats, n,
+                   nbytes)
+    rl = res.time(name, "read limit", lambda: read_limit(t, s), repeats, n, nbytes)
+    res.goal(f"{name}: vs np.argmax + np.bincount", npt / ours, 8)
+    del rl
+
+
+def bench_multilabel(res: Results, n: int, repeats: int, slow_repeats: int):
+    """Multi-label: uint8 truth, float32 scores (n, 39), threshold 0.5."""
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    L = 39
+    rng = np.random.default_rng(2)
+    t = (rng.random((n, L)) < 0.2).astype(np.uint8)
+    s = np.clip(t * 0.4 + rng.random((n, L), dtype=np.float32) * 0.6, 0, 1).astype(np.float32)
+    name = f"multi-label float32 scores ({n:.0e}, {L})"
+    ref = multilabel_confusion_matrix(t, (s > 0.5).astype(np.uint8))
+
+    def numpy_sums():
+        pb = s > 0.5
+        tb = t.view(bool)
+        tp = np.count_nonzero(tb & pb, axis=0)
+        pred = np.count_nonzero(pb, axis=0)
+        true = np.count_nonzero(tb, axis=0)
+        return np.stack([np.stack([n - pred - true + tp, pred - tp], -1),
+                         np.stack([true - tp, tp], -1)], 1)
+
+    check_equal("numpy", numpy_sums(), ref)
+    check_equal("confstream", cs.MultilabelConfusionMatrix(L).update(t, s).counts, ref)
+    acc = cs.MultilabelConfusionMatrix(L)
+    nbytes = t.nbytes + s.nbytes
+    ours = res.time(name, "confstream", lambda: acc.update(t, s), repeats, n, nbytes)
+    npt = res.time(name, "numpy vectorised sums", numpy_sums, repeats, n, nbytes)
+    sk = res.time(name, "sklearn multilabel_confusion_matrix",
+                  lambda: multilabel_confusion_matrix(t, (s > 0.5).astype(np.uint8)),
+                  slow_repeats, n, nbytes)
+    res.time(name, "read limit", lambda: read_limit(t, s), repeats, n, nbytes)
+    tm = _torchmetrics()
+    if tm is not None:
+        torch, _, mlcm = tm
+        tt, st = torch.from_numpy(t), torch.from_numpy(s)
+        check_equal("torchmetrics", mlcm(st, tt, L, validate_args=False).numpy(), ref)
+        res.time(name, "torchmetrics (validate_args=False)",
+                 lambda: mlcm(st, tt, L, validate_args=False), slow_repeats, n, nbytes)
+    res.goal(f"{name}: vs numpy vectorised sums", npt / ours, 5)
+    res.goal(f"{name}: vs sklearn multilabel_confusion_matrix", sk / ours, 50)
+
+
+def make_masks(b: int, h: int, w: int, classes: int, seed: int = 3):
+    """Segmentation-like masks: blocky regions, a thin 255 border between regions in the truth,
+    a prediction that gets most regions right and some pixels wrong."""
+    rng = np.random.default_rng(seed)
+    cell = 16
+    small = rng.integers(0, classes, (b, h // cell, w // cell))
+    small[rng.random(small.shape) < 0.5] = 0  # background dominates
+    t = np.repeat(np.repeat(small, cell, axis=1), cell, axis=2).astype(np.uint8)
+    pred_small = np.where(rng.random(small.shape) < 0.85, small,
+                          rng.integers(0, classes, small.shape))
+    p = np.repeat(np.repeat(pred_small, cell, axis=1), cell, axis=2).astype(np.uint8)
+    noise = rng.random(p.shape) < 0.02
+    p[noise] = rng.integers(0, classes, int(noise.sum()))
+    border = np.zeros(t.shape, dtype=bool)
+    border[:, :, 1:] |= t[:, :, 1:] != t[:, :, :-1]
+    border[:, 1:, :] |= t[:, 1:, :] != t[:, :-1, :]
+    t[border] = 255
+    return t, p
+
+
+def bench_masks(res: Results, b: int, hw: int, repeats: int):
+    C = 21
+    t, p = make_masks(b, hw, hw, C)
+    name = f"uint8 masks {b}x{hw}x{hw}, {C} classes, ignore 255"
+
+    def numpy_masked():
+        keep = t != 255
+        return np.bincount(t[keep].astype(np.intp) * C + p[keep], minlength=C * C)
+
+    ref = numpy_masked().reshape(C, C)
+    check_equal("confstream", cs.ConfusionMatrix(C, ignore_index=255).update(t, p).counts, ref)
+    acc = cs.ConfusionMatrix(C, ignore_index=255)
+    nbytes = t.nbytes + p.nbytes
+    ours = res.time(name, "confstream", lambda: acc.update(t, p), repeats, t.size, nbytes)
+    npt = res.time(name, "numpy masked bincount", numpy_masked, repeats, t.size, nbytes)
+    res.time(name, "read limit", lambda: read_limit(t, p), repeats, t.size, nbytes)
+    tm = _torchmetrics()
+    if tm is not None:
+        torch, mcm, _ = tm
+        tt, pt = torch.from_numpy(t.astype(np.int64)), torch.from_numpy(p.astype(np.int64))
+        check_equal("torchmetrics",
+                    mcm(pt, tt, C, ignore_index=255, validate_args=False).numpy(), ref)
+        res.time(name, "torchmetrics (validate_args=False, int64 input)",
+                 lambda: mcm(pt, tt, C, ignore_index=255, validate_args=False), repeats,
+                 t.size, nbytes)
+    res.goal(f"{name}: vs numpy masked bincount", npt / ours, 8)
+
+
+def bench_one_shot(res: Results, n: int, repeats: int, slow_repeats: int):
+    from sklearn.metrics import classification_report
+
+    C = 10
+    rng = np.random.default_rng(4)
+    t = rng.integers(0, C, n)
+    p = np.where(rng.random(n) < 0.8, t, rng.integers(0, C, n))
+    name = f"one-shot classification_report, {n:.0e} labels"
+    if cs.classification_report(t, p) != classification_report(t, p):
+        raise AssertionError("classification_report: text differs from scikit-learn's")
+    ours = res.time(name, "confstream.classification_report",
+                    lambda: cs.classification_report(t, p), repeats, n, t.nbytes + p.nbytes)
+    sk = res.time(name, "sklearn classification_report",
+                  lambda: classification_report(t, p), slow_repeats, n, t.nbytes + p.nbytes)
+    res.goal(f"{name}: vs scikit-learn", sk / ours, 50)
+
+
+def bench_report_text(res: Results, classes: int, n: int, repeats: int):
+    from sklearn.metrics import classification_report
+
+    rng = np.random.default_rng(5)
+    t = rng.integers(0, classes, n)
+    p = np.where(rng.random(n) < 0.6, t, rng.integers(0, classes, n))
+    acc = cs.ConfusionMatrix(num_classes=classes).update(t, p)
+    name = f"report() text, {classes} classes"
+    if str(acc.report()) != classification_report(t, p):
+        raise AssertionError("report(): text differs from scikit-learn's")
+    ours = res.time(name, "str(acc.report())", lambda: str(acc.report()), repeats, 1, 0)
+    res.goal(f"{name} (ms)", ours * 1e3, 20, "<=", "ms")
+
+
+_FIRST_UPDATE = textwrap.dedent("""
+    import time
+    t0 = time.perf_counter()
+    import numpy as np
+    import confstream
+    acc = confstream.ConfusionMatrix(num_classes=10)
+    acc.update(np.arange(10) % 10, np.arange(10)[::-1] % 10)
+    print(time.perf_counter() - t0)
+""")
+
+
+def _first_update_seconds(env) -> float:
+    r = subprocess.run([sys.executable, "-c", _FIRST_UPDATE], capture_output=True, text=True,
+                       env=env, timeout=600)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr)
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def bench_first_update(res: Results, repeats: int):
+    name = "import + first update()"
+    env = dict(os.environ)
+    _first_update_seconds(env)  # makes sure the cache is warm
+    warm = float(np.median([_first_update_seconds(env) for _ in range(repeats)]))
+    res.rows.append(Row(name, "warm numba cache", warm, 1, 0))
+    with tempfile.TemporaryDirectory() as cache:
+        env["NUMBA_CACHE_DIR"] = cache  # an empty cache: everything compiles
+        cold = _first_update_seconds(env)
+    res.rows.append(Row(name, "cold (empty numba cache)", cold, 1, 0))
+    res.goal(f"{name}, warm cache (s)", warm, 1.0, "<=", "s")
+
+
+_STREAM = textwrap.dedent("""
+    import resource, sys, tracemalloc
+    import numpy as np
+    import confstream
+    total, batch = int(sys.argv[1]), int(sys.argv[2])
+    rng = np.random.default_rng(6)
+    batches = [(rng.integers(0, 10, batch), rng.integers(0, 10, batch)) for _ in range(4)]
+    acc = confstream.ConfusionMatrix(num_classes=10)
+    acc.update(batches[0][0][:1000], batches[0][1][:1000])  # kernels loaded, pools started
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    for i in range(total // batch):
+        acc.update(*batches[i % 4])
+    traced = tracemalloc.get_traced_memory()[1]
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert int(acc.sample_counts.sum()) == total + 1000
+    print(rss1 - rss0, traced)
+""")
+
+
+def bench_stream_memory(res: Results, total: int, batch: int):
+    name = f"streaming {total:.0e} labels in batches of {batch:.0e}"
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", _STREAM, str(total), str(batch)],
+                       capture_output=True, text=True, timeout=1200)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr)
+    seconds = time.perf_counter() - t0
+    rss, traced = (int(v) for v in r.stdout.split())
+    batch_bytes = 2 * 8 * batch  # one batch: int64 y_true and y_pred
+    res.rows.append(Row(name, "confstream (whole child process)", seconds, total, 0))
+    res.rows.append(Row(name, f"peak RSS growth {rss / 2**20:.1f} MiB, numpy peak "
+                        f"{traced / 2**20:.2f} MiB", 0.0, 0, 0))
+    res.goal(f"{name}: peak RSS growth (batch sizes)", max(rss, traced) / batch_bytes, 3,
+             "<=", " batches")
+
+
+# ---------------------------------------------------------------------------------------------
+# ways there, each measured: threads, sub-tables, dtypes, fused argmax
+
+
+def bench_ways(res: Results, quick: bool, repeats: int):
+    NO2 = np.zeros((0, 0))
+    no = K.NO_COLS
+    rng = np.random.default_rng(7)
+    nthreads = get_num_threads()
+    # Threads: one against all, by batch size; where they cross is K.PARALLEL_MIN.
+    sizes = [1 << k for k in ((10, 14) if quick else (12, 14, 16, 18, 20, 22))]
+    for size in sizes:
+        t = rng.integers(0, 10, size)
+        p = rng.integers(0, 10, size)
+        name = f"threads: int64 labels, batch {size}"
+        one = res.time(name, "1 thread", lambda: K.count_table(t, 0, p, NO2, 0.0, no, no, 0, 10,
+                                                               0, False, 1), repeats, size, 0)
+        many = res.time(name, f"{nthreads} threads",
+                        lambda: K.count_table(t, 0, p, NO2, 0.0, no, no, 0, 10, 0, False,
+                                              nthreads), repeats, size, 0)
+        del one, many
+    # Interleaved sub-tables on masks, where neighbouring pixels hit the same cell.
+    t, p = make_masks(2 if quick else 16, 128 if quick else 512, 128 if quick else 512, 21)
+    tf, pf = t.reshape(-1), p.reshape(-1)
+    for nsub in (1, 2, 4, 8):
+        res.time("sub-tables: uint8 masks, 1 thread", f"{nsub} sub-table(s)",
+                 lambda: K.count_table(tf, 0, pf, NO2, 0.0, no, no, 0, 21, 255, True, 1, nsub),
+                 repeats, tf.size, 0)
+    # One specialisation per dtype against a cast to int64 first.
+    res.time("dtypes: uint8 masks", "counted as uint8",
+             lambda: K.count_table(tf, 0, pf, NO2, 0.0, no, no, 0, 21, 255, True, nthreads),
+             repeats, tf.size, 0)
+    res.time("dtypes: uint8 masks", "cast to int64, then counted",
+             lambda: K.count_table(tf.astype(np.int64), 0, pf.astype(np.int64), NO2, 0.0, no,
+                                   no, 0, 21, 255, True, nthreads), repeats, tf.size, 0)
+    # Argmax fused into the count against argmax first, then count the labels.
+    n = 20_000 if quick else 2_000_000
+    tl = rng.integers(0, 10, n)
+    s = rng.random((n, 10), dtype=np.float32)
+    cm = np.arange(10)
+    res.time("argmax: float32 (N, 10)", "fused in the counting pass",
+             lambda: K.count_table(tl, 1, np.zeros(0, np.float32), s, 0.0, cm, no, 0, 10, 0,
+                                   False, nthreads), repeats, n, 0)
+    res.time("argmax: float32 (N, 10)", "argmax_rows, then count labels",
+             lambda: K.count_table(tl, 0, K.argmax_rows(s)[0], NO2, 0.0, no, no, 0, 10, 0,
+                                   False, nthreads), repeats, n, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+def print_rows(rows):
+    print(f"{'workload':52s} {'who':44s} {'median':>10s} {'Msamples/s':>11s} {'GB/s':>7s}"
+          f" {'ratio':>7s}")
+    ours = {}
+    for r in rows:
+        if r.who.startswith("confstream") and r.seconds > 0:
+            ours.setdefault(r.workload, r.seconds)
+    last = None
+    for r in rows:
+        if r.workload != last:
+            print()
+            last = r.workload
+        if r.seconds <= 0:
+            print(f"{r.workload:52s} {r.who}")
+            continue
+        ms = f"{r.seconds * 1e3:9.2f}ms"
+        rate = f"{r.items / r.seconds / 1e6:11.1f}" if r.items > 1 else " " * 11
+        gbs = f"{r.nbytes / r.seconds / 1e9:7.2f}" if r.nbytes else " " * 7
+        ratio = ""
+        if r.workload in ours and not r.who.startswith("confstream"):
+            ratio = f"{r.seconds / ours[r.workload]:7.2f}"
+        print(f"{r.workload:52s} {r.who:44s} {ms:>10s} {rate} {gbs} {ratio:>7s}")
+
+
+def print_goals(goals):
+    print()
+    print(f"{'goal':84s} {'measured':>12s} {'target':>12s}  met")
+    for g in goals:
+        meas = f"{g.value:.2f}{g.unit}"
+        tgt = f"{g.kind} {g.target:g}{g.unit}"
+        print(f"{g.text:84s} {meas:>12s} {tgt:>12s}  {'yes' if g.met else 'NO'}")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numba
+    import numpy
+    return (f"{cpu}, {os.cpu_count()} cores, numba {numba.__version__} "
+            f"({get_num_threads()} threads), numpy {numpy.__version__}, "
+            f"Python {platform.python_version()}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes: checks every answer in a few seconds; timings mean little")
+    ap.add_argument("--repeats", type=int, default=0, help="timed calls per measurement")
+    ap.add_argument("--only", default="", help="comma-separated workloads: labels, argmax, "
+                    "multilabel, masks, oneshot, report, import, stream, ways")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    repeats = args.repeats or (2 if quick else 7)
+    slow = args.repeats or (1 if quick else 3)
+    only = set(filter(None, args.only.split(",")))
+
+    def want(k):
+        return not only or k in only
+
+    warnings.simplefilter("ignore")  # sklearn's UndefinedMetricWarning on small quick data
+    res = Results()
+    print(f"confstream benchmarks{' (quick: sizes too small for the goals)' if quick else ''}")
+    print(machine())
+    print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    if want("labels"):
+        bench_labels(res, 100_000 if quick else 10_000_000, repeats, slow)
+    if want("argmax"):
+        bench_argmax(res, 20_000 if quick else 2_000_000, repeats)
+    if want("multilabel"):
+        bench_multilabel(res, 10_000 if quick else 1_000_000, repeats, slow)
+    if want("masks"):
+        bench_masks(res, 2 if quick else 16, 64 if quick else 512, repeats)
+    if want("oneshot"):
+        bench_one_shot(res, 20_000 if quick else 2_000_000, repeats, slow)
+    if want("report"):
+        bench_report_text(res, 50 if quick else 1000, 5_000 if quick else 1_000_000, repeats)
+    if want("import") and not quick:
+        bench_first_update(res, 3)
+    if want("stream"):
+        bench_stream_memory(res, *((1_000_000, 100_000) if quick else (100_000_000, 1_000_000)))
+    if want("ways"):
+        bench_ways(res, quick, repeats)
+    print_rows(res.rows)
+    print_goals(res.goals)
+    missed = [g for g in res.goals if not g.met]
+    print(f"\n{len(res.goals) - len(missed)} of {len(res.goals)} goals met"
+          f"{' (quick mode: sizes too small for the goals to mean anything)' if quick else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
