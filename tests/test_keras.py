@@ -20,7 +20,9 @@ import pytest
 
 pytestmark = [
     # torch's pytree trips over numpy 2's copy keyword when Keras runs on the torch backend.
-    pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+    ),
 ]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -93,10 +95,12 @@ def test_softmax_matches_sklearn(n, c, form, weighted, cuts, seed):
     w[0] = 0.5  # scikit-learn refuses weights that are all zero
     w_in = {None: None, "vector": w, "column": w.reshape(-1, 1)}[weighted]
     batches = [
-        (y_in[a:b], scores[a:b]) + (() if w_in is None else (w_in[a:b],)) for a, b in splits(n, cuts)
+        (y_in[a:b], scores[a:b]) + (() if w_in is None else (w_in[a:b],))
+        for a, b in splits(n, cuts)
     ]
     got = run_metric(ClassMetrics(c, metrics=ALL), batches)
-    assert_close(got, reference(y, scores.argmax(1), c, sample_weight=None if weighted is None else w))
+    want = reference(y, scores.argmax(1), c, sample_weight=None if weighted is None else w)
+    assert_close(got, want)
 
 
 @settings(max_examples=50, deadline=None)
@@ -113,7 +117,8 @@ def test_sigmoid_binary_matches_sklearn(n, threshold, shape, label_shape, cuts, 
     y = (rng.random(n) < 0.2).astype("int64")  # imbalanced
     # Scores on the threshold itself must go to class 0 (strict >).
     scores = rng.choice(np.array([0.1, 0.25, 0.5, 0.75, 0.9, threshold], dtype="float32"), n)
-    y_in = {"sparse": y, "column": y.reshape(-1, 1), "onehot": np.eye(2, dtype="float32")[y]}[label_shape]
+    y_in = {"sparse": y, "column": y.reshape(-1, 1), "onehot": np.eye(2, dtype="float32")[y]}
+    y_in = y_in[label_shape]
     s_in = scores.reshape(-1, 1) if shape == "column" else scores
     batches = [(y_in[a:b], s_in[a:b]) for a, b in splits(n, cuts)]
     got = run_metric(ClassMetrics(2, metrics=ALL, threshold=threshold), batches)
@@ -138,9 +143,8 @@ def test_multilabel_matches_sklearn(n, n_labels, per_label, weighted, cuts, seed
     batches = [(y[a:b], scores[a:b]) + ((w[a:b],) if weighted else ()) for a, b in splits(n, cuts)]
     metric = ClassMetrics(n_labels, metrics=ALL, multilabel=True, threshold=threshold)
     got = run_metric(metric, batches)
-    want = reference(
-        y, (scores > threshold).astype(int), n_labels, multilabel=True, sample_weight=w if weighted else None
-    )
+    y_hat = (scores > threshold).astype(int)
+    want = reference(y, y_hat, n_labels, multilabel=True, sample_weight=w if weighted else None)
     assert_close(got, want)
 
 
@@ -148,7 +152,8 @@ def test_arbitrary_weights_close_to_sklearn():
     # Weights that float32 cannot hold exactly: the sums round, so the tolerance is wider.
     rng = np.random.default_rng(1)
     y, scores, w = rng.integers(0, 3, 200), rng.random((200, 3)), rng.random(200)
-    got = run_metric(ClassMetrics(3, metrics=ALL), [(y[:90], scores[:90], w[:90]), (y[90:], scores[90:], w[90:])])
+    batches = [(y[:90], scores[:90], w[:90]), (y[90:], scores[90:], w[90:])]
+    got = run_metric(ClassMetrics(3, metrics=ALL), batches)
     want = reference(y, scores.argmax(1), 3, sample_weight=w)
     for key in want:
         assert got[key] == pytest.approx(want[key], rel=1e-5), key
@@ -178,7 +183,12 @@ def test_keys_and_class_names():
 
 @pytest.mark.parametrize(
     "y_true",
-    [np.array([0, 3]), np.array([-1, 0]), np.array([0.5, 1.0], dtype="float32"), np.array([[0], [7]])],
+    [
+        np.array([0, 3]),
+        np.array([-1, 0]),
+        np.array([0.5, 1.0], dtype="float32"),
+        np.array([[0], [7]]),
+    ],
     ids=["too-big", "negative", "non-integer", "column"],
 )
 def test_invalid_sparse_labels_poison_result(y_true):
@@ -216,19 +226,24 @@ def test_bad_arguments(kwargs, match):
         ClassMetrics(**kwargs)
 
 
+def _zeros(*shape):
+    return np.zeros(shape, "float32")
+
+
 @pytest.mark.parametrize(
-    "metric, y_true, y_pred, sample_weight, match",
+    "kwargs, y_true, y_pred, sample_weight, match",
     [
-        (ClassMetrics(3), [0, 1], np.zeros((2, 4), "float32"), None, r"y_pred must be \(N, 3\).*\(2, 4\)"),
-        (ClassMetrics(3), [0, 1], np.zeros((2, 1), "float32"), None, r"y_pred must be \(N, 3\)"),
-        (ClassMetrics(2), [0, 1], np.zeros((2, 3), "float32"), None, r"or 1 for a binary sigmoid"),
-        (ClassMetrics(3), np.zeros((2, 2)), np.zeros((2, 3), "float32"), None, r"y_true must be sparse labels"),
-        (ClassMetrics(3, multilabel=True), np.zeros((2, 2)), np.zeros((2, 3), "float32"), None, r"y_true must be a \(N, 3\)"),
-        (ClassMetrics(3, multilabel=True), np.zeros((2, 3)), np.zeros((2, 2), "float32"), None, r"y_pred must be \(N, 3\)"),
-        (ClassMetrics(3), [0, 1], np.zeros((2, 3), "float32"), np.ones((2, 3)), r"sample_weight must be"),
+        ({}, [0, 1], _zeros(2, 4), None, r"y_pred must be \(N, 3\).*\(2, 4\)"),
+        ({}, [0, 1], _zeros(2, 1), None, r"y_pred must be \(N, 3\)"),
+        ({"num_classes": 2}, [0, 1], _zeros(2, 3), None, r"or 1 for a binary sigmoid"),
+        ({}, _zeros(2, 2), _zeros(2, 3), None, r"y_true must be sparse labels"),
+        ({"multilabel": True}, _zeros(2, 2), _zeros(2, 3), None, r"y_true must be a \(N, 3\)"),
+        ({"multilabel": True}, _zeros(2, 3), _zeros(2, 2), None, r"y_pred must be \(N, 3\)"),
+        ({}, [0, 1], _zeros(2, 3), _zeros(2, 3), r"sample_weight must be"),
     ],
 )
-def test_bad_inputs(metric, y_true, y_pred, sample_weight, match):
+def test_bad_inputs(kwargs, y_true, y_pred, sample_weight, match):
+    metric = ClassMetrics(**{"num_classes": 3, **kwargs})
     with pytest.raises(ValueError, match=match):
         metric.update_state(np.asarray(y_true), y_pred, sample_weight)
 
@@ -300,7 +315,8 @@ def test_threshold_compares_in_the_scores_dtype(dtype):
     assert_close(got, reference(y, y_hat, 2))
     multi = ClassMetrics(2, metrics=ALL, multilabel=True, threshold=[0.3, 0.3])
     got = run_metric(multi, [(np.stack([y, 1 - y], 1), np.stack([scores, scores], 1))])
-    assert_close(got, reference(np.stack([y, 1 - y], 1), np.stack([y_hat, y_hat], 1), 2, multilabel=True))
+    want = reference(np.stack([y, 1 - y], 1), np.stack([y_hat, y_hat], 1), 2, multilabel=True)
+    assert_close(got, want)
 
 
 # --------------------------------------------------------------------------- callback arguments
