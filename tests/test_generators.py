@@ -154,3 +154,11 @@ def test_progress_bar(capsys):
     assert "evaluate: 3batch" in capsys.readouterr().err
     evaluate(lambda x: x % 2, [(X, X % 2)] * 3)
     assert capsys.readouterr().err == ""
+
+
+def test_docstring_example():
+    import doctest
+
+    import confstream.adapters.generators as mod
+
+    assert doctest.testmod(mod).failed == 0

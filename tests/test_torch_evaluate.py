@@ -160,3 +160,12 @@ def test_cuda_model_counts_on_the_device():
     assert len(acc._pending) == 1 and acc._pending[0].device.type == "cuda"
     pred = reference(model, x.cuda()).argmax(dim=1).cpu().numpy()
     assert_report(acc, y.numpy(), pred)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import confstream.adapters.torch as mod
+
+    result = doctest.testmod(mod)
+    assert result.attempted > 0 and result.failed == 0
