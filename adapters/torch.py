@@ -610,7 +610,8 @@ def _single_label_batch(torch, acc, t, p, w):
     if n == 0:
         return _Batch(meta, 0, None, None, None, None)
 
-    t_idx, t_ok = _label_index(torch, acc, tv)
+    lut = _lut(torch, acc, tv.device)
+    t_idx, t_ok = _label_index(torch, acc, tv, lut)
     if acc.ignore_index is not None:
         ign = (tv.double() if tv.is_floating_point() else tv.to(torch.int64)) == acc.ignore_index
     else:
@@ -633,7 +634,7 @@ def _single_label_batch(torch, acc, t, p, w):
         p_col, p_show = zero_col, pv
     else:
         pv = p.reshape(-1)
-        p_idx, p_ok = _label_index(torch, acc, pv)
+        p_idx, p_ok = _label_index(torch, acc, pv, lut)
         p_score_bad = torch.zeros(n, dtype=torch.bool, device=tv.device)
         p_col, p_show = zero_col, pv
     w_bad = (~((w >= 0) & torch.isfinite(w))) if w is not None else None
@@ -694,7 +695,13 @@ def _values_tensor(torch, acc, device):
     return _to_dev(torch, torch.tensor(acc.labels, dtype=torch.int64), device)
 
 
-def _label_index(torch, acc, v):
+def _lut(torch, acc, device):
+    """The space's value -> index table on ``device`` (None for the space 0..C-1)."""
+    space = acc._space
+    return None if space._identity else _to_dev(torch, torch.from_numpy(space.lut), device)
+
+
+def _label_index(torch, acc, v, lut):
     """(index into the label space, valid) for a flat tensor of label values."""
     space = acc._space
     if v.dtype == torch.bool:
@@ -705,11 +712,10 @@ def _label_index(torch, acc, v):
     else:
         integral = None
         vi = v.to(torch.int64)
-    if space._identity:
+    if lut is None:
         ok = (vi >= 0) & (vi < len(space))
         idx = vi
     else:
-        lut = _to_dev(torch, torch.from_numpy(space.lut), v.device)
         k = vi - space.lo
         inside = (k >= 0) & (k < lut.shape[0])
         idx = lut[torch.where(inside, k, 0)]
