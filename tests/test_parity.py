@@ -30,10 +30,31 @@ def check(acc, y_true, y_pred, w=None, approx_keys=(), **kw):
     ref_dict, _ = recorded(classification_report, y_true, y_pred, sample_weight=w,
                            output_dict=True, **kw)
     rep, got_warn = recorded(acc.report, **kw)
-    assert str(rep) == ref_text
+    if "samples avg" in approx_keys:
+        assert_text_equal_but_samples_tie(str(rep), ref_text, kw.get("digits", 2))
+    else:
+        assert str(rep) == ref_text
     assert got_warn == ref_warn
     assert same(rep.to_dict(), ref_dict, approx_keys), (rep.to_dict(), ref_dict)
     return rep
+
+
+def assert_text_equal_but_samples_tie(got: str, ref: str, digits: int):
+    """Byte-identical except that the samples avg row may differ by one unit in the last digit.
+
+    scikit-learn's samples avg is numpy's pairwise sum over the samples in their order, which a
+    stream does not keep; ours is the correctly rounded mean. The two are within an ulp or so,
+    and print alike unless the mean lies on a decimal rounding tie (seen: 0.2515625 at 6 digits).
+    """
+    g_lines, r_lines = got.splitlines(), ref.splitlines()
+    assert len(g_lines) == len(r_lines)
+    for g, r in zip(g_lines, r_lines):
+        if g == r:
+            continue
+        assert g.lstrip().startswith("samples avg") and r.lstrip().startswith("samples avg"), (g, r)
+        assert len(g) == len(r)
+        for a, b in zip(g.split()[2:], r.split()[2:]):
+            assert abs(float(a) - float(b)) <= 1.5 * 10.0 ** -digits, (g, r)
 
 
 def stream(acc, parts, *arrays, w=None):
