@@ -550,8 +550,20 @@ def _device_batch(torch, acc, dev, y_true, y_pred, sample_weight):
 # -- single-label batches ----------------------------------------------------------------------
 
 
-def _single_label_batch(torch, acc, t, p, w):
-    """Mirror of ``ConfusionMatrix._prepare`` and of the kernels' checks, in torch ops."""
+class _Truth:
+    """One-hot / score truth, arg-maxed: what its non-finite values need for the error."""
+
+    def __init__(self, torch, t):
+        self.scores = t.to(torch.uint8) if t.dtype == torch.bool else t
+        finite = _finite_rows(torch, self.scores)
+        self.bad = ~finite.all(dim=1)
+        self.col = _first_false(torch, finite)
+        self.argmax = self.scores.argmax(dim=1)
+
+
+def _single_label_form(torch, acc, t, p):
+    """Mirror of ``ConfusionMatrix._prepare``: the form of a batch from shapes and dtypes
+    only (no values, so nothing waits for the GPU). Returns (t, p, form, meta, truth)."""
     C = acc.num_classes
     tshape, pshape = tuple(t.shape), tuple(p.shape)
     if t.ndim == 0 or p.ndim == 0:
@@ -564,18 +576,13 @@ def _single_label_batch(torch, acc, t, p, w):
         (p.ndim == 1 and p.shape[0] == t.shape[0])
         or (p.shape == t.shape and (p.is_floating_point() or p.shape[1] == C))
     )
-    tkind = _kind(torch, t)
-    t_bad_score = t_col = None
+    tkind, truth = _kind(torch, t), None
     if onehot_truth:
         _check_width(acc, t.shape[1])
-        t2 = t.to(torch.uint8) if t.dtype == torch.bool else t
-        t_finite = _finite_rows(torch, t2)
-        t_bad_score = ~t_finite.all(dim=1)
-        t_col = _first_false(torch, t_finite)
-        t_idx_raw = t2.argmax(dim=1)
-        t = t_idx_raw if acc._space._identity else _values_tensor(torch, acc, t.device)[t_idx_raw]
-        tkind = "int"
-    tshape_flat = tuple(t.shape)
+        truth = _Truth(torch, t)
+        t = truth.argmax if acc._space._identity else _values_tensor(torch, acc, t.device)[
+            truth.argmax]
+        tkind, tshape = "int", tuple(t.shape)
     if p.ndim == t.ndim + 1:
         if p.shape[:1] + p.shape[2:] == t.shape and t.ndim > 1:
             p = p.movedim(1, -1)
@@ -603,61 +610,64 @@ def _single_label_batch(torch, acc, t, p, w):
         form = _BINARY if pkind == "float" and C == 2 else _LABELS
         if form == _BINARY:
             pkind = "int"
+    return t, p, form, _Meta(tshape, pshape, tkind, pkind, form), truth
+
+
+def _single_label_batch(torch, acc, t, p, w):
+    """A batch as row / column indices, with the kernels' checks as per-position codes."""
+    t, p, form, meta, truth = _single_label_form(torch, acc, t, p)
     tv = t.reshape(-1)
     n = tv.shape[0]
     w = _weights(torch, w, n)
-    meta = _Meta(tshape if not onehot_truth else tshape_flat, pshape, tkind, pkind, form)
     if n == 0:
         return _Batch(meta, 0, None, None, None, None)
+    dev = tv.device
 
-    lut = _lut(torch, acc, tv.device)
+    lut = _lut(torch, acc, dev)
     t_idx, t_ok = _label_index(torch, acc, tv, lut)
+    none = torch.zeros(n, dtype=torch.bool, device=dev)
+    ign = none
     if acc.ignore_index is not None:
         ign = (tv.double() if tv.is_floating_point() else tv.to(torch.int64)) == acc.ignore_index
-    else:
-        ign = torch.zeros(n, dtype=torch.bool, device=tv.device)
-    zero_col = torch.zeros(n, dtype=torch.int64, device=tv.device)
+    zero_col = torch.zeros(n, dtype=torch.int64, device=dev)
+    p_ok, p_score_bad, p_col = ~none, none, zero_col
     if form == _ARGMAX:
         p2 = p.reshape(n, p.shape[-1])
         p2 = p2.to(torch.uint8) if p2.dtype == torch.bool else p2
         finite = _finite_rows(torch, p2)
         p_score_bad = ~finite.all(dim=1)
-        p_ok = torch.ones(n, dtype=torch.bool, device=tv.device)
         p_idx = p2.argmax(dim=1)
         p_col = _first_false(torch, finite)
         p_show = p2.gather(1, p_col.unsqueeze(1))[:, 0]
     elif form == _BINARY:
-        pv = p.reshape(-1)
-        p_score_bad = ~torch.isfinite(pv)
-        p_ok = torch.ones(n, dtype=torch.bool, device=tv.device)
-        p_idx = (pv > acc.threshold).to(torch.int64)
-        p_col, p_show = zero_col, pv
+        p_show = p.reshape(-1)
+        p_score_bad = ~torch.isfinite(p_show)
+        p_idx = (p_show > acc.threshold).to(torch.int64)
     else:
-        pv = p.reshape(-1)
-        p_idx, p_ok = _label_index(torch, acc, pv, lut)
-        p_score_bad = torch.zeros(n, dtype=torch.bool, device=tv.device)
-        p_col, p_show = zero_col, pv
+        p_show = p.reshape(-1)
+        p_idx, p_ok = _label_index(torch, acc, p_show, lut)
     w_bad = (~((w >= 0) & torch.isfinite(w))) if w is not None else None
 
-    # The kernels' order at each position: truth, prediction, weight.
-    F = torch.int64
-    codes = torch.zeros(n, dtype=F, device=tv.device)
+    # The kernels' order at each position: truth, prediction, weight; ignored positions
+    # are not checked; the core arg-maxes one-hot truth (and refuses NaN there) first.
+    codes = torch.zeros(n, dtype=torch.int64, device=dev)
     if w_bad is not None:
         codes = torch.where(w_bad, _ERR_WEIGHT, codes)
     codes = torch.where(p_score_bad, _ERR_SCORE, codes)
     codes = torch.where(~p_ok, _ERR_PRED, codes)
     codes = torch.where(~t_ok, _ERR_TRUE, codes)
     codes = torch.where(ign, 0, codes)
-    if t_bad_score is not None:  # the core's argmax of one-hot truth comes first
-        codes = torch.where(t_bad_score, _ERR_TRUE_SCORE, codes)
-    vf = torch.where(codes == _ERR_TRUE, tv.to(torch.float64), p_show.double())
-    vf = torch.where(codes == _ERR_WEIGHT, w if w is not None else vf, vf)
+    if truth is not None:
+        codes = torch.where(truth.bad, _ERR_TRUE_SCORE, codes)
+    vf = torch.where(codes == _ERR_TRUE, tv.double(), p_show.double())
+    if w is not None:
+        vf = torch.where(codes == _ERR_WEIGHT, w, vf)
     vi = torch.where(codes == _ERR_TRUE, _i64(torch, tv), _i64(torch, p_show))
     cols = torch.where(codes == _ERR_SCORE, p_col, zero_col)
-    if t_bad_score is not None:
-        t_show = t2.gather(1, t_col.unsqueeze(1))[:, 0]
+    if truth is not None:
+        t_show = truth.scores.gather(1, truth.col.unsqueeze(1))[:, 0]
         vf = torch.where(codes == _ERR_TRUE_SCORE, t_show.double(), vf)
-        cols = torch.where(codes == _ERR_TRUE_SCORE, t_col, cols)
+        cols = torch.where(codes == _ERR_TRUE_SCORE, truth.col, cols)
     batch = _Batch(meta, n, codes, vi, vf, cols)
     batch.keep = ~ign
     batch.t_idx = torch.where(t_ok, t_idx, 0)
