@@ -252,6 +252,34 @@ def test_multilabel_forms_equal_sklearn_and_core_state():
     assert_report(dev, T, P, np.r_[np.ones(30), w[30:]])
 
 
+def test_reads_between_batches_and_threads():
+    """Reads in the middle of a stream close the device stretch; counting goes on in a new
+    one. Threads updating and reading one accumulator lose nothing."""
+    import threading
+
+    rng = np.random.default_rng(8)
+    y, s = rng.integers(0, C, (8, 25, 30)), rng.normal(size=(8, 25, 30, C))
+    acc = cs.ConfusionMatrix(C)
+    errors = []
+
+    def work(k):
+        try:
+            for j in range(25):
+                ta._device_update(acc, torch.from_numpy(y[k, j]), torch.from_numpy(s[k, j]))
+                if j % 7 == k % 7:
+                    acc.counts  # a read: folds the pending counts
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert_report(acc, y.reshape(-1), s.reshape(-1, C).argmax(axis=1))
+
+
 # --------------------------------------------------------------------------------------------
 # bad input
 
