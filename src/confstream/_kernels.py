@@ -272,10 +272,10 @@ def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride):
             tv = t[j]
             a, oka = _idx(tv, lut, lo, n)
             b, okb = _idx(p1[j], lut, lo, n)
-            keep = tv != ign
+            skip = tv == ign
             good = oka & okb
-            bad |= keep & (not good)
-            tab[np.uint64((j & mask) * stride + (a * n + b if (keep & good) else dump))] += 1
+            bad |= not (skip | good)
+            tab[np.uint64((j & mask) * stride + (a * n + b if (good & (not skip)) else dump))] += 1
     else:
         for j in range(t.shape[0]):
             a, oka = _idx(t[j], lut, lo, n)
@@ -298,93 +298,141 @@ def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, strid
         a, oka = _idx(tv, lut, lo, n)
         s = p1[j]
         b = c1 if s > thr else c0
-        keep = not (has_ign and tv == ign)
+        skip = has_ign & (tv == ign)
         good = oka & ((s - s) == 0) & (b >= 0)  # s - s is NaN for NaN and infinities
-        bad |= keep & (not good)
-        tab[np.uint64((j & mask) * stride + (a * n + b if (keep & good) else dump))] += 1
+        bad |= not (skip | good)
+        tab[np.uint64((j & mask) * stride + (a * n + b if (good & (not skip)) else dump))] += 1
     return bad
 
 
+def _nonfinite(x):  # pragma: no cover - only its jitted overload below runs
+    """How many NaNs and infinities a contiguous 1-D array holds: one body per dtype."""
+    raise NotImplementedError
+
+
+@overload(_nonfinite, jit_options={"nogil": True})
+def _nonfinite_impl(x):
+    # Exponent bits all ones: the integer test vectorises, the float one would not.
+    if x.dtype == types.float32:
+        def f32(x):
+            bits = x.view(np.uint32)
+            c = 0
+            for i in range(bits.shape[0]):
+                c += (bits[i] & _EXP32) == _EXP32
+            return c
+        return f32
+    if x.dtype == types.float64:
+        def f64(x):
+            bits = x.view(np.uint64)
+            c = 0
+            for i in range(bits.shape[0]):
+                c += (bits[i] & _EXP64) == _EXP64
+            return c
+        return f64
+    return lambda x: 0  # integers and booleans
+
+
+_EXP32 = np.uint32(0x7F800000)
+_EXP64 = np.uint64(0x7FF0000000000000)
+
+
 @_ijit
-def _argmax_put(tv, c, fin, colmap, lut, lo, n, ign, has_ign, tab, at):
-    """Count one argmax sample at flat offset ``at``; True if it was bad."""
-    a, oka = _idx(tv, lut, lo, n)
-    b = colmap[c]
-    keep = not (has_ign and tv == ign)
-    good = oka & fin & (b >= 0)
-    tab[np.uint64(at + (a * n + b if (keep & good) else n * n))] += 1
-    return keep & (not good)
+def _argmax4(p2, j, width, check):
+    """Argmax of rows j..j+3 side by side, and, if ``check``, whether each row is finite.
+
+    Each row's running maximum is a chain of dependent compares; four independent chains
+    keep the core busy. Ties go to the first column, as ``np.argmax``.
+    """
+    b0 = p2[j, 0]
+    b1 = p2[j + 1, 0]
+    b2 = p2[j + 2, 0]
+    b3 = p2[j + 3, 0]
+    z0 = b0 - b0  # stays 0 while the row is finite; NaN after a NaN or an infinity
+    z1 = b1 - b1
+    z2 = b2 - b2
+    z3 = b3 - b3
+    c0 = 0
+    c1 = 0
+    c2 = 0
+    c3 = 0
+    for k in range(1, width):
+        s0 = p2[j, k]
+        s1 = p2[j + 1, k]
+        s2 = p2[j + 2, k]
+        s3 = p2[j + 3, k]
+        if check:
+            z0 += s0 - s0
+            z1 += s1 - s1
+            z2 += s2 - s2
+            z3 += s3 - s3
+        g0 = s0 > b0
+        g1 = s1 > b1
+        g2 = s2 > b2
+        g3 = s3 > b3
+        b0 = s0 if g0 else b0
+        b1 = s1 if g1 else b1
+        b2 = s2 if g2 else b2
+        b3 = s3 if g3 else b3
+        c0 = k if g0 else c0
+        c1 = k if g1 else c1
+        c2 = k if g2 else c2
+        c3 = k if g3 else c3
+    return c0, c1, c2, c3, z0 == 0, z1 == 0, z2 == 0, z3 == 0
+
+
+@_ijit
+def _argmax_rows_into(t, p2, check, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
+    """Count rows by their argmax; True if a sample was bad. The per-sample code is written
+    out here, not called: arrays handed to a helper cost reference counting per sample."""
+    bad = False
+    width = p2.shape[1]
+    m = t.shape[0]
+    dump = n * n
+    j = 0
+    while j < m:
+        if j + 4 <= m:
+            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, j, width, check)
+            rows = 4
+        else:  # the last rows, one at a time
+            best = p2[j, 0]
+            z = best - best
+            c0 = 0
+            for k in range(1, width):
+                s = p2[j, k]
+                z += s - s
+                g = s > best
+                best = s if g else best
+                c0 = k if g else c0
+            c1 = c2 = c3 = 0
+            f0 = z == 0
+            f1 = f2 = f3 = True
+            rows = 1
+        for r in range(rows):
+            c = c0 if r == 0 else (c1 if r == 1 else (c2 if r == 2 else c3))
+            fin = f0 if r == 0 else (f1 if r == 1 else (f2 if r == 2 else f3))
+            tv = t[j + r]
+            a, oka = _idx(tv, lut, lo, n)
+            b = colmap[c]
+            skip = has_ign & (tv == ign)  # bitwise: a short-circuit would stop if-conversion
+            good = oka & fin & (b >= 0)
+            bad |= not (skip | good)
+            tab[np.uint64(((j + r) & mask) * stride
+                          + (a * n + b if (good & (not skip)) else dump))] += 1
+        j += rows
+    return bad
 
 
 @_jit
 def _argmax_block(t, p2, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
     """Row-wise argmax of scores into the flat sub-tables; True if a sample was bad.
 
-    Ties go to the first column, as ``np.argmax``; a NaN or infinity anywhere in a row
-    makes the sample bad. Four rows are scanned side by side: each row's running maximum
-    is a chain of dependent compares, and four independent chains keep the core busy.
+    A NaN or infinity anywhere in a row makes the sample bad. The block is first checked
+    for them as a whole (vectorised); only a block that holds one checks row by row.
     """
-    bad = False
-    width = p2.shape[1]
-    m = t.shape[0]
-    j = 0
-    while j + 4 <= m:
-        b0 = p2[j, 0]
-        b1 = p2[j + 1, 0]
-        b2 = p2[j + 2, 0]
-        b3 = p2[j + 3, 0]
-        z0 = b0 - b0  # stays 0 while the row is finite; NaN after a NaN or an infinity
-        z1 = b1 - b1
-        z2 = b2 - b2
-        z3 = b3 - b3
-        c0 = 0
-        c1 = 0
-        c2 = 0
-        c3 = 0
-        for k in range(1, width):
-            s0 = p2[j, k]
-            s1 = p2[j + 1, k]
-            s2 = p2[j + 2, k]
-            s3 = p2[j + 3, k]
-            z0 += s0 - s0
-            z1 += s1 - s1
-            z2 += s2 - s2
-            z3 += s3 - s3
-            g0 = s0 > b0
-            g1 = s1 > b1
-            g2 = s2 > b2
-            g3 = s3 > b3
-            b0 = s0 if g0 else b0
-            b1 = s1 if g1 else b1
-            b2 = s2 if g2 else b2
-            b3 = s3 if g3 else b3
-            c0 = k if g0 else c0
-            c1 = k if g1 else c1
-            c2 = k if g2 else c2
-            c3 = k if g3 else c3
-        bad |= _argmax_put(t[j], c0, z0 == 0, colmap, lut, lo, n, ign, has_ign, tab,
-                           (j & mask) * stride)
-        bad |= _argmax_put(t[j + 1], c1, z1 == 0, colmap, lut, lo, n, ign, has_ign, tab,
-                           ((j + 1) & mask) * stride)
-        bad |= _argmax_put(t[j + 2], c2, z2 == 0, colmap, lut, lo, n, ign, has_ign, tab,
-                           ((j + 2) & mask) * stride)
-        bad |= _argmax_put(t[j + 3], c3, z3 == 0, colmap, lut, lo, n, ign, has_ign, tab,
-                           ((j + 3) & mask) * stride)
-        j += 4
-    while j < m:
-        best = p2[j, 0]
-        z = best - best
-        c = 0
-        for k in range(1, width):
-            s = p2[j, k]
-            z += s - s
-            g = s > best
-            best = s if g else best
-            c = k if g else c
-        bad |= _argmax_put(t[j], c, z == 0, colmap, lut, lo, n, ign, has_ign, tab,
-                           (j & mask) * stride)
-        j += 1
-    return bad
+    if _nonfinite(p2.reshape(-1)) == 0:
+        return _argmax_rows_into(t, p2, False, colmap, lut, lo, n, ign, has_ign, tab, mask,
+                                 stride)
+    return _argmax_rows_into(t, p2, True, colmap, lut, lo, n, ign, has_ign, tab, mask, stride)
 
 
 @_jit
@@ -449,6 +497,79 @@ def column_map(width, cols_idx, lut, lo, n):
     return out
 
 
+# Byte labels (uint8 / int8 / bool masks): count the 65536 possible (truth, prediction) byte
+# pairs with no check at all, then fold the pairs into the table, checking each distinct pair
+# once. Only for big batches: the pair tables cost a fixed 512 KiB per thread and sub-table.
+
+_PAIR_SUB = 2
+
+
+@_jit
+def _pairs_chunk(t, p, tab):
+    """Histogram of (t << 8 | p) for byte arrays into tab (_PAIR_SUB, 65536)."""
+    flat = tab.reshape(-1)
+    for j in range(t.shape[0]):
+        key = (np.uint32(t[j]) << np.uint32(8)) | np.uint32(p[j])
+        flat[np.uint64((j & (_PAIR_SUB - 1)) * 65536 + key)] += 1
+
+
+@_pjit
+def count_pairs(t, p, tables):
+    """Byte pairs of ``tables.shape[0]`` chunks on separate threads: (nchunks, _PAIR_SUB, 65536)."""
+    nchunks = tables.shape[0]
+    size = t.shape[0]
+    step = (size + nchunks - 1) // nchunks
+    for k in prange(nchunks):
+        i0 = k * step
+        i1 = min(size, i0 + step)
+        _pairs_chunk(t[i0:i1], p[i0:i1], tables[k])
+
+
+@_jit
+def fold_pairs(pairs, signed, lut, lo, n, ign, has_ign, table):
+    """Add byte-pair counts into ``table`` (n, n); False if a pair was not in the space."""
+    for key in range(65536):
+        c = pairs[key]
+        if c == 0:
+            continue
+        tv = key >> 8
+        pv = key & 255
+        if signed:  # the bytes were int8
+            tv = tv - 256 if tv >= 128 else tv
+            pv = pv - 256 if pv >= 128 else pv
+        if has_ign and tv == ign:
+            continue
+        a = _index(tv, lut, lo, n)
+        b = _index(pv, lut, lo, n)
+        if a < 0 or b < 0:
+            return False
+        table[a, b] += c
+    return True
+
+
+PAIRS_MIN = 1 << 20  # samples: below this the pair tables cost more than they save
+
+
+def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
+    nchunks = nthreads if nthreads > 1 else 1
+    tables = np.zeros((nchunks, _PAIR_SUB, 65536), dtype=np.int64)
+    if nchunks > 1:
+        count_pairs(t.view(np.uint8), p.view(np.uint8), tables)
+    else:
+        _pairs_chunk(t.view(np.uint8), p.view(np.uint8), tables[0])
+    table = np.zeros((n, n), dtype=np.int64)
+    if fold_pairs(tables.sum(axis=(0, 1)), t.dtype == np.int8, lut, lo, n, ign, has_ign,
+                  table):
+        return table, -1, OK
+    pos, code = _first_bad(t, PRED_LABELS, p, _NO2F, 0, t.shape[0], 0.0, NO_COLS, lut, lo, n,
+                           ign, has_ign)
+    return None, pos, code
+
+
+_NO2F = np.zeros((0, 0), dtype=np.float64)
+_BYTES = (np.dtype(np.uint8), np.dtype(np.int8))
+
+
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
 
@@ -459,6 +580,9 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     (``nsub``, a power of two; 0: by how many cells there are, as several small tables stay
     in L1 and big ones would not).
     """
+    if (form == PRED_LABELS and nsub <= 0 and t.dtype in _BYTES and p1.dtype == t.dtype
+            and t.shape[0] >= PAIRS_MIN):
+        return _count_byte_pairs(t, p1, lut, lo, n, ign, has_ign, nthreads)
     cells = n * n
     if nsub <= 0:
         nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
@@ -516,6 +640,28 @@ def min_max(x):
         elif v > hi:
             hi = v
     return lo, hi
+
+
+@_jit
+def distinct_ints(x, max_span):
+    """Sorted distinct values of an integer array through a table over [min, max], and True;
+    or (empty, False) when they span more than ``max_span`` (then ``np.unique`` does better).
+
+    Two reads of the data and no sort: what a dynamic label space needs when it grows.
+    """
+    out = np.empty(0, dtype=np.int64)
+    if x.shape[0] == 0:
+        return out, True
+    lo, hi = min_max(x)
+    ilo, ok_lo = _int_of(lo)
+    ihi, ok_hi = _int_of(hi)
+    span = ihi - ilo
+    if not (ok_lo and ok_hi) or span < 0 or span >= max_span:
+        return out, False
+    seen = np.zeros(span + 1, dtype=np.bool_)
+    for i in range(x.shape[0]):
+        seen[np.uint64(np.int64(x[i]) - ilo)] = True
+    return np.flatnonzero(seen) + ilo, True
 
 
 # ---------------------------------------------------------------------------------------------
