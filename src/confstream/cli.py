@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--plot", metavar="PNG", help="also write a confusion-matrix heatmap")
     rep.add_argument("--normalize", choices=["true", "pred", "all"],
                      help="normalise the heatmap over true rows, predicted columns or all")
-    rep.add_argument("--chunksize", type=_positive_int, default=1_000_000, metavar="N",
-                     help="rows per chunk (default 1000000; about that many for CSV)")
+    rep.add_argument("--chunksize", type=_positive_int, default=250_000, metavar="N",
+                     help="rows per chunk (default 250000; about that many for CSV)")
     rep.add_argument("--no-progress", action="store_true",
                      help="no progress bar (it is only shown when stderr is a terminal)")
 
