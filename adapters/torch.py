@@ -757,7 +757,8 @@ def _multilabel_batch(torch, acc, t, p, w):
     L = acc.num_labels
     for name, a in (("y_true", t), ("y_pred", p)):
         if a.ndim != 2 or a.shape[1] != L:
-            raise ValueError(f"{name} must have shape (N, {L}) for {L} labels, got {tuple(a.shape)}")
+            raise ValueError(
+                f"{name} must have shape (N, {L}) for {L} labels, got {tuple(a.shape)}")
         if a.is_complex():
             raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
     if t.shape[0] != p.shape[0]:
@@ -1030,6 +1031,9 @@ def _ml_shape(key, a, L):
     return a
 
 
+_BAD_WEIGHT = "weights must be non-negative and finite"
+
+
 def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
     """The core's wording for a bad value, plus where the batch was counted."""
     from confstream import _inputs as I
@@ -1042,14 +1046,14 @@ def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
     if meta.multilabel:
         row, col = divmod(pos, acc.num_labels + 1)
         if code == _ERR_WEIGHT:
-            return f"sample_weight[{row}] = {err['float']!r}: weights must be non-negative and finite{where}"
+            return f"sample_weight[{row}] = {err['float']!r}: {_BAD_WEIGHT}{where}"
         if code == _ERR_SCORE:
             return f"y_pred[{row}, {col}] = {err['float']!r} is not a finite score{where}"
         name, kind = ("y_true", meta.tkind) if code == _ERR_TRUE_ML else ("y_pred", meta.pkind)
         v = err["float"] if kind == "float" else err["int"]
         return f"{name}[{row}, {col}] = {v!r}: multi-label indicators must be 0 or 1{where}"
     if code == _ERR_WEIGHT:
-        return f"sample_weight[{pos}] = {err['float']!r}: weights must be non-negative and finite{where}"
+        return f"sample_weight[{pos}] = {err['float']!r}: {_BAD_WEIGHT}{where}"
     if code == _ERR_TRUE_SCORE:
         return f"y_true[{pos}, {col}] = {err['float']!r} is not a finite score{where}"
     if code == _ERR_SCORE:

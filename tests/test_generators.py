@@ -125,7 +125,8 @@ def test_never_concatenates_and_reads_once():
 
 def test_errors_name_the_batch_and_the_state_stops_there():
     X = np.arange(10)
-    with pytest.raises(TypeError, match=r"batch 1: expected \(x, y\) or \(x, y, sample_weight\), got a tuple of length 1"):
+    with pytest.raises(TypeError, match=r"batch 1: expected \(x, y\) or \(x, y, "
+                                        r"sample_weight\), got a tuple of length 1"):
         evaluate(lambda x: x, [(X, X), (X,)])
     with pytest.raises(TypeError, match="batch 0: .*got a ndarray"):
         evaluate(lambda x: x, [X])

@@ -169,8 +169,8 @@ def test_any_split_equals_sklearn(data, form, weighted):
     t, p, rt, rp, kw = form_data(form, rng, n)
     w = weights_for(form, t, rng, 2.0) if weighted else None
     wt = None if w is None else torch.from_numpy(w)
-    acc = feed(device_update, cs.ConfusionMatrix(**kw), t, p, split(len(t), data.draw(cuts(len(t)))),
-               wt)
+    parts = split(len(t), data.draw(cuts(len(t))))
+    acc = feed(device_update, cs.ConfusionMatrix(**kw), t, p, parts, wt)
     if form.startswith("mask"):
         keep = t.reshape(-1).numpy() != 255
         w = None if w is None else w.reshape(-1)[keep]
@@ -311,16 +311,21 @@ def test_shape_errors_raise_at_once_and_change_nothing():
 
 BAD_BATCHES = [
     # (kwargs, y_true, y_pred, weights, words that the error must hold)
-    ({"num_classes": 3}, [0, 1, 7, 2], [0, 1, 1, 2], None, r"y_true\[2\] = 7 is not in the label space"),
-    ({"num_classes": 3}, [0, 1, 2, 2], [0, -1, 1, 2], None, r"y_pred\[1\] = -1 is not in the label space"),
-    ({"num_classes": 3}, [0.0, 1.5, 2.0], [0, 1, 1], None, r"y_true\[1\] = 1.5 is not a class label"),
+    ({"num_classes": 3}, [0, 1, 7, 2], [0, 1, 1, 2], None,
+     r"y_true\[2\] = 7 is not in the label space"),
+    ({"num_classes": 3}, [0, 1, 2, 2], [0, -1, 1, 2], None,
+     r"y_pred\[1\] = -1 is not in the label space"),
+    ({"num_classes": 3}, [0.0, 1.5, 2.0], [0, 1, 1], None,
+     r"y_true\[1\] = 1.5 is not a class label"),
     ({"num_classes": 3}, [0, 1, 2], [[0.1, 0.2, 0.3], [0.0, float("nan"), 1.0], [1.0, 0, 0]],
      None, r"y_pred\[1, 1\] = nan is not a finite score"),
-    ({"num_classes": 2}, [0, 1, 1], [0.2, float("inf"), 0.9], None, r"y_pred\[1\] = inf is not a finite score"),
+    ({"num_classes": 2}, [0, 1, 1], [0.2, float("inf"), 0.9], None,
+     r"y_pred\[1\] = inf is not a finite score"),
     ({"num_classes": 3}, [0, 1, 2], [0, 1, 2], [1.0, -2.0, 1.0], r"sample_weight\[1\] = -2.0"),
     ({"num_classes": 3, "ignore_index": 255}, [[0, 255], [9, 1]], [[0, 9], [1, 1]], None,
      r"y_true\[1, 0\] = 9 is not in the label space"),
-    ({"labels": [3, 5, 8]}, [3, 5, 4], [3, 5, 8], None, r"y_true\[2\] = 4 is not in the label space"),
+    ({"labels": [3, 5, 8]}, [3, 5, 4], [3, 5, 8], None,
+     r"y_true\[2\] = 4 is not in the label space"),
     ({"num_classes": 3}, [[0, 1, 0], [float("nan"), 0, 1]], [0, 2], None, r"y_true\[1, 0\] = nan"),
 ]
 
@@ -382,8 +387,10 @@ def test_multilabel_bad_values():
     for t, p, w, words in [
         ([[0, 1], [2, 0]], [[0.1, 0.9], [0.3, 0.2]], None, r"y_true\[1, 0\] = 2: multi-label"),
         ([[0, 1], [1, 0]], [[0, 1], [1, 3]], None, r"y_pred\[1, 1\] = 3: multi-label"),
-        ([[0, 1], [1, 0]], [[0.1, 0.9], [float("nan"), 0.2]], None, r"y_pred\[1, 0\] = nan is not a finite"),
-        ([[0, 1], [1, 0]], [[0.1, 0.9], [0.5, 0.2]], [1.0, float("nan")], r"sample_weight\[1\] = nan"),
+        ([[0, 1], [1, 0]], [[0.1, 0.9], [float("nan"), 0.2]], None,
+         r"y_pred\[1, 0\] = nan is not a finite"),
+        ([[0, 1], [1, 0]], [[0.1, 0.9], [0.5, 0.2]], [1.0, float("nan")],
+         r"sample_weight\[1\] = nan"),
     ]:
         wt = None if w is None else torch.tensor(w)
         acc = cs.MultilabelConfusionMatrix(2, threshold=thr)
