@@ -163,3 +163,20 @@ def test_docstring_example():
     import confstream.adapters.generators as mod
 
     assert doctest.testmod(mod).failed == 0
+
+
+@pytest.mark.parametrize("t_shape, p_shape, p_dtype, expected", [
+    ((8,), (8, 5), np.float32, 5),            # logits
+    ((8, 4, 4), (8, 3, 4, 4), np.float32, 3),  # segmentation scores, class axis 1
+    ((8, 4, 4), (8, 4, 4, 3), np.float64, 3),  # class axis last
+    ((8,), (8,), np.float32, 2),              # binary scores
+    ((8,), (8, 1), np.float32, 2),
+    ((8, 1), (8,), np.float32, 2),
+    ((8, 6), (8, 6), np.float32, 6),          # one-hot truth beside scores
+    ((8,), (8, 5), np.int64, None),           # not scores
+    ((8,), (7, 5), np.float32, None),         # does not fit: the core will say so
+])
+def test_classes_implied_by_float_predictions(t_shape, p_shape, p_dtype, expected):
+    from confstream.adapters.generators import _classes_from_scores
+
+    assert _classes_from_scores(np.zeros(t_shape), np.zeros(p_shape, p_dtype)) == expected
