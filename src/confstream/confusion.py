@@ -65,8 +65,9 @@ class _Accumulator:
             return
         with self._lock:
             while self._pending:
-                item = self._pending.pop(0)
-                self._add_state_arrays(item.collect())
+                item = self._pending[0]
+                self._add_state_arrays(item.collect())  # if this raises, the item stays
+                self._pending.pop(0)
 
     # -- copying, pickling --------------------------------------------------------------
     def copy(self):
@@ -123,7 +124,12 @@ class _Accumulator:
     @property
     def weighted(self) -> bool:
         """True once any batch came with ``sample_weight``."""
+        self._flush()
         return self._weighted
+
+    def _label_kinds(self):
+        """(kinds seen in y_true, kinds seen in y_pred): how labels print (adapters' hook)."""
+        return set(getattr(self, "_tkinds", ())), set(getattr(self, "_pkinds", ()))
 
     def _warn_kwargs(self):
         return {}
@@ -266,6 +272,7 @@ class ConfusionMatrix(_Accumulator):
         return self
 
     def __repr__(self):
+        self._flush()
         return (f"ConfusionMatrix(labels={I.show_labels(self.labels)}, "
                 f"samples={int(self._n.sum())}, weighted={self._weighted})")
 
@@ -672,9 +679,10 @@ class ConfusionMatrix(_Accumulator):
             c = len(self._space)
             if self._weighted:
                 w, tw, pw, ws = self._w, self._tw, self._pw, self._wsum
-            else:
-                w, tw, pw = np.zeros((c, c)), np.zeros(c), np.zeros(c)
-                ws = 0.0
+            else:  # unweighted samples weigh 1: summing states of both kinds stays right
+                w = self._n.astype(np.float64)
+                tw, pw = w.sum(axis=1), w.sum(axis=0)
+                ws = float(self._n.sum())
             return {"n": self._n.copy(), "w": w.copy(), "true_w": tw.copy(),
                     "pred_w": pw.copy(), "wsum": np.array([ws]),
                     "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
@@ -1055,6 +1063,7 @@ class MultilabelConfusionMatrix(_Accumulator):
         return self
 
     def __repr__(self):
+        self._flush()
         return (f"MultilabelConfusionMatrix(num_labels={self.num_labels}, "
                 f"samples={self._nsamples}, weighted={self._weighted})")
 
@@ -1206,7 +1215,8 @@ class MultilabelConfusionMatrix(_Accumulator):
                     src = d.get(k, d.get(ik))
                     if src is not None:
                         getattr(self, "_" + k)[...] += np.asarray(src, np.float64)
-                self._wsum += float(np.asarray(d.get("wsum", [0.0])).reshape(-1)[0])
+                nsamples = np.asarray(d.get("nsamples", [0])).reshape(-1)[0]
+                self._wsum += float(np.asarray(d.get("wsum", [nsamples])).reshape(-1)[0])
 
     def _replace_state_arrays(self, d: dict):
         with self._lock:
