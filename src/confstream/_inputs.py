@@ -7,6 +7,7 @@ through their own zero-copy exits (``Tensor.numpy()``, ``__array__``, DLPack).
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -132,6 +133,58 @@ def describe_value(v) -> str:
     if isinstance(v, np.generic):
         v = v.item()
     return repr(v)
+
+
+# --------------------------------------------------------------------------------------------
+# the form of a batch, from shapes alone
+
+
+@dataclass(frozen=True)
+class Form:
+    """How to read a (y_true, y_pred) batch; decided from shapes and dtypes, no values."""
+
+    squeeze_true: bool  # y_true is an (N, 1) column
+    squeeze_pred: bool  # y_pred is an (N, 1) column
+    onehot_truth: bool  # y_true is one-hot / scores (N, C): arg-max it
+    pred: int  # K.PRED_LABELS, K.PRED_ARGMAX or K.PRED_BINARY
+    move_class_axis: bool  # scores (B, C, ...) beside (B, ...) labels: class axis 1 -> last
+
+
+def batch_form(tshape, pshape, *, pred_is_float: bool, fixed: bool, num_classes: int) -> Form:
+    """The form of a single-label batch (shared by the numpy path and the device path).
+
+    Labels need equal shapes (any rank: masks); scores one (class) axis more, last for
+    (N, C), axis 1 or last beside masks; binary scores need a fixed space of two classes.
+    """
+    tshape, pshape = tuple(tshape), tuple(pshape)
+    if not tshape or not pshape:
+        raise ValueError(f"y_true and y_pred must be arrays, got shapes {tshape} and {pshape}")
+    sq_t = len(tshape) == 2 and tshape[1] == 1 and (
+        len(pshape) == 1 or (len(pshape) == 2 and pshape[1] == 1))
+    t = tshape[:1] if sq_t else tshape
+    sq_p = len(pshape) == 2 and pshape[1] == 1 and len(t) == 1
+    p = pshape[:1] if sq_p else pshape
+    onehot = len(t) == 2 and t[1] > 1 and (
+        (len(p) == 1 and p[0] == t[0])
+        or (p == t and (pred_is_float or (fixed and p[1] == num_classes))))
+    if onehot:
+        t = t[:1]
+    if len(p) == len(t) + 1:
+        move = len(t) > 1 and p[:1] + p[2:] == t
+        if not move and p[:-1] != t:
+            raise ValueError(
+                f"y_pred of shape {pshape} does not fit y_true of shape {tshape}: "
+                f"scores need one class axis more than the labels")
+        return Form(sq_t, sq_p, onehot, K.PRED_ARGMAX, move)
+    if p != t:
+        if len(p) == len(t) and p[0] != t[0]:
+            raise ValueError(
+                f"y_true and y_pred have different numbers of samples: {t[0]} and {p[0]}")
+        raise ValueError(
+            f"y_true of shape {tshape} and y_pred of shape {pshape} do not fit: "
+            f"labels need the same shape, scores one class axis more")
+    binary = pred_is_float and fixed and num_classes == 2
+    return Form(sq_t, sq_p, onehot, K.PRED_BINARY if binary else K.PRED_LABELS, False)
 
 
 # --------------------------------------------------------------------------------------------

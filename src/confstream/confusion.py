@@ -314,59 +314,28 @@ class ConfusionMatrix(_Accumulator):
     def _prepare(self, t: np.ndarray, p: np.ndarray) -> _Batch:
         """Work out the form of a batch and flatten it, without reading its values."""
         tshape, pshape = t.shape, p.shape
-        if t.ndim == 0 or p.ndim == 0:
-            raise ValueError(f"y_true and y_pred must be arrays, got shapes {tshape} and {pshape}")
-        # (N, 1) columns are 1-D labels or binary scores.
-        if t.ndim == 2 and t.shape[1] == 1 and (p.ndim == 1 or (p.ndim == 2 and p.shape[1] == 1)):
-            t = t[:, 0]
-        if p.ndim == 2 and p.shape[1] == 1 and t.ndim == 1:
-            p = p[:, 0]
         space = self._space
-        # One-hot / score truth (N, C) beside labels or a score matrix of the same shape.
-        onehot_truth = t.ndim == 2 and t.shape[1] > 1 and (
-            (p.ndim == 1 and p.shape[0] == t.shape[0])
-            or (p.shape == t.shape and self._is_score_matrix(p))
-        )
-        if onehot_truth:
+        form = I.batch_form(tshape, pshape, pred_is_float=p.dtype.kind == "f",
+                            fixed=space.fixed, num_classes=len(space))
+        t = t[:, 0] if form.squeeze_true else t
+        p = p[:, 0] if form.squeeze_pred else p
+        tk = I.label_kind(t) if not form.onehot_truth else (
+            "str" if space.kind == "str" else "int")
+        if form.onehot_truth:
             t = self._columns_to_values(self._argmax(t, "y_true"), t.shape[1], "y_true")
-        if p.ndim == t.ndim + 1:
-            # Scores with a class axis: last for (N, C); axis 1 (torch) or last for masks.
-            if p.shape[:1] + p.shape[2:] == t.shape and t.ndim > 1:
-                p = np.moveaxis(p, 1, -1)
-            elif p.shape[:-1] != t.shape:
-                raise ValueError(
-                    f"y_pred of shape {pshape} does not fit y_true of shape {tshape}: "
-                    f"scores need one class axis more than the labels"
-                )
+        if form.pred == K.PRED_ARGMAX:
+            p = np.moveaxis(p, 1, -1) if form.move_class_axis else p
             width = p.shape[-1]
             self._check_width(width)
             if p.dtype.kind not in "biuf":
                 raise TypeError(f"y_pred scores must be numeric, got dtype {p.dtype}")
             p2 = _numba_dtype(np.ascontiguousarray(p.reshape(-1, width)))
-            tk = I.label_kind(t)
-            return _Batch(_flat(t), K.PRED_ARGMAX, _NO1, p2, tshape, pshape,
-                          "int" if onehot_truth and tk != "str" else tk, "int", width)
-        if p.shape != t.shape:
-            if p.ndim == t.ndim and p.shape[0] != (t.shape[0] if t.ndim else 0):
-                raise ValueError(
-                    f"y_true and y_pred have different numbers of samples: "
-                    f"{t.shape[0]} and {p.shape[0]}"
-                )
-            raise ValueError(
-                f"y_true of shape {tshape} and y_pred of shape {pshape} do not fit: "
-                f"labels need the same shape, scores one class axis more"
-            )
-        tk, pk = I.label_kind(t), I.label_kind(p)
-        if onehot_truth:
-            tk = "int" if tk != "str" else tk
-        if pk == "float" and space.fixed and len(space) == 2:
-            p1 = _flat(p)
+            return _Batch(_flat(t), K.PRED_ARGMAX, _NO1, p2, tshape, pshape, tk, "int", width)
+        p1 = _flat(p)
+        if form.pred == K.PRED_BINARY:
             return _Batch(_flat(t), K.PRED_BINARY, p1, _NO2, tshape, pshape, tk, "int",
                           thr=p1.dtype.type(self.threshold))
-        return _Batch(_flat(t), K.PRED_LABELS, _flat(p), _NO2, tshape, pshape, tk, pk)
-
-    def _is_score_matrix(self, p):
-        return p.dtype.kind == "f" or (self._space.fixed and p.shape[1] == len(self._space))
+        return _Batch(_flat(t), K.PRED_LABELS, p1, _NO2, tshape, pshape, tk, I.label_kind(p))
 
     def _check_width(self, width):
         if self._space.fixed and width != len(self._space):

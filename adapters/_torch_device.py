@@ -1,0 +1,731 @@
+"""Counting torch tensors on their device: only the C×C counts ever reach the host.
+
+The core's ``update()`` sends tensors that are not on the CPU here (``_device_update``).
+Shapes and forms are decided by the core's own rules (``confstream._inputs.batch_form``);
+values are checked and counted with torch ops into tables that stay on the device until the
+accumulator is read (``_Stretch.collect``, through the core's ``_pending`` hook).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import weakref
+
+import numpy as np
+
+from confstream import _kernels as K
+
+# The core's error codes and prediction forms, plus one code of ours.
+_ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE = K.ERR_TRUE, K.ERR_PRED, K.ERR_WEIGHT, K.ERR_SCORE
+_ERR_TRUE_ML, _ERR_PRED_ML = K.ERR_TRUE_ML, K.ERR_PRED_ML
+_ERR_TRUE_SCORE = 7  # a non-finite value in one-hot / score truth
+_LABELS, _ARGMAX, _BINARY = K.PRED_LABELS, K.PRED_ARGMAX, K.PRED_BINARY
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is installed for the tests
+        raise ImportError(
+            'confstream.adapters.torch needs PyTorch: pip install "confstream[torch]"'
+        ) from exc
+    return torch
+
+
+# ============================================================================================
+# counting tensors on their device
+
+
+def update(acc, y_true, y_pred, sample_weight=None, *, validate: bool = False):
+    """Count a batch of tensors into ``acc`` on the tensors' device; returns ``acc``.
+
+    ``acc.update(...)`` calls this for GPU tensors; call it yourself for ``validate=True``.
+
+    The forms are those of ``acc.update``. Inputs not on the GPU (e.g. ``y`` straight from
+    a ``DataLoader``) are moved to the GPU tensor's device. On a GPU the counts are made
+    with torch ops into a C×C table that stays on the device: nothing waits for the GPU
+    until the accumulator is read (``counts``, ``report()``, ``copy()``, ``+``, ...), when
+    one copy brings the tables to the host.
+
+    Bad values
+        Shapes and dtypes are checked at once, and a bad one raises ``ValueError`` /
+        ``TypeError`` with the state unchanged. Values (a label outside the space, a NaN
+        score, a negative weight) cannot be seen without waiting for the GPU, so by default
+        (``validate=False``) a batch holding one is left out of the counts on the device,
+        and the error, naming the value and its position, is raised by the next read of
+        the accumulator; after that, the accumulator holds every good batch. With
+        ``validate=True`` the batch is checked before it is counted, at the cost of one
+        host synchronisation, and a bad batch raises here with the state unchanged.
+
+    Where counting happens
+        On the device: a fixed label space of integers (``num_classes``, or integer
+        ``labels``) and every ``MultilabelConfusionMatrix``, for tensors on CUDA (or the CPU
+        when called directly). Otherwise (a dynamic label space, which must see the values
+        to grow; string labels; another device type) the batch is copied to the host and
+        counted by the core, one synchronisation per batch.
+
+    Weighted sums
+        Are added with ``index_add_``. On the CPU it adds one sample at a time in input
+        order, like ``np.bincount`` and the core, so the sums equal scikit-learn's to the
+        last bit. On a GPU the additions are atomic and their order is not fixed: the
+        weighted sums (not the sample counts) may differ from scikit-learn's in the last bit,
+        which shows only where the report prints a weighted support in full.
+    """
+    torch = _torch()
+    with torch.inference_mode():
+        dev = _device_of(torch, y_true, y_pred, sample_weight)
+        batch = _device_batch(torch, acc, dev, y_true, y_pred, sample_weight)
+        if batch is None:
+            acc.update(_host(torch, y_true), _host(torch, y_pred), _host(torch, sample_weight))
+            return acc
+        if batch.size == 0:
+            return acc
+        if validate:
+            record = batch.first_error(torch, 0)
+            if bool(record.any_bad):
+                raise ValueError(_message(acc, batch.meta, record.to_host(), dev, validate=True))
+        with acc._lock:
+            stretch = _stretch_for(acc, dev)
+            stretch.add(torch, batch)
+    return acc
+
+
+def _device_update(acc, y_true, y_pred, sample_weight=None):
+    """The core's hook for tensors that are not on the CPU (see ``update``)."""
+    update(acc, y_true, y_pred, sample_weight)
+
+
+def _device_of(torch, *xs):
+    for x in xs:
+        if isinstance(x, torch.Tensor) and x.device.type != "cpu":
+            return x.device
+    return torch.device("cpu")
+
+
+def _host(torch, x):
+    return x.detach().cpu() if isinstance(x, torch.Tensor) else x
+
+
+def _kind(torch, t) -> str:
+    if t.dtype == torch.bool:
+        return "bool"
+    if t.is_floating_point():
+        return "float"
+    if t.is_complex():
+        raise TypeError(f"labels of dtype {t.dtype} are not supported")
+    return "int"
+
+
+def _as_tensor(torch, x, name, device):
+    """``x`` as a numeric tensor on ``device``, or None when only the host can read it."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        from confstream import _inputs
+
+        a = _inputs.as_array(x, name)
+        if a.dtype.kind not in "biuf":
+            return None  # strings and the like: the core's business
+        t = torch.from_numpy(np.ascontiguousarray(a))
+    if t.is_complex():
+        raise TypeError(f"{name} must be numeric, got dtype {t.dtype}")
+    return _to_dev(torch, t, device)
+
+
+def _to_dev(torch, t, device):
+    """``t`` on ``device`` without waiting for the GPU: host memory is pinned first, so the
+    copy is queued rather than made at once (from pageable memory CUDA may sync)."""
+    if t.device == device:
+        return t
+    if device.type == "cuda" and t.device.type == "cpu" and not t.is_pinned():
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
+
+class _Meta:
+    """What the host knows of a batch (shapes, forms, kinds): enough to word its error."""
+
+    __slots__ = ("tshape", "pshape", "tkind", "pkind", "form", "multilabel")
+
+    def __init__(self, tshape, pshape, tkind, pkind, form, multilabel=False):
+        self.tshape, self.pshape = tuple(tshape), tuple(pshape)
+        self.tkind, self.pkind, self.form = tkind, pkind, form
+        self.multilabel = multilabel
+
+    def key(self):
+        return (self.tshape, self.pshape, self.tkind, self.pkind, self.form, self.multilabel)
+
+
+class _Batch:
+    """A batch checked for shape and turned into device index tensors, not yet counted.
+
+    The per-position checks are kept as data (``codes``: 0 where fine, else an error code)
+    so that the whole batch can be left out on the device if any position is bad.
+    """
+
+    def __init__(self, meta, size, codes, values_i, values_f, cols):
+        self.meta, self.size = meta, size
+        self.codes = codes          # (M,) int64 error code per position, in check order
+        self.values_i = values_i    # (M,) int64 value to show for each position's error
+        self.values_f = values_f    # (M,) float64 value to show
+        self.cols = cols            # (M,) int64 column to show (scores, multi-label)
+        self.w = None               # (N,) float64 weights, 0 where bad; None: unweighted
+        # single-label: row / column indices (0 where bad) and the positions not ignored
+        self.t_idx = self.p_idx = self.keep = None
+        # multi-label: (N, L) truth and predictions as booleans
+        self.t_one = self.p_one = None
+
+    def first_error(self, torch, batch_no):
+        bad = self.codes > 0
+        any_bad = bad.any()
+        pos = torch.argmax(bad.to(torch.int32)).reshape(1)
+        ints = torch.stack([
+            torch.full((), batch_no, dtype=torch.int64, device=bad.device), pos[0],
+            self.codes.index_select(0, pos)[0], self.values_i.index_select(0, pos)[0],
+            self.cols.index_select(0, pos)[0]])
+        return _Record(any_bad, ints, self.values_f.index_select(0, pos))
+
+
+class _Record:
+    """The first error of a batch (or a stretch of batches), as device tensors."""
+
+    def __init__(self, any_bad, ints, floats, n_bad=None):
+        self.any_bad, self.ints, self.floats = any_bad, ints, floats
+        self.n_bad = any_bad.to(ints.dtype) if n_bad is None else n_bad
+
+    def merge(self, torch, new):
+        """Keep the first error seen; count the bad batches."""
+        first = new.any_bad & (self.n_bad == 0)
+        self.ints = torch.where(first, new.ints, self.ints)
+        self.floats = torch.where(first, new.floats, self.floats)
+        self.n_bad = self.n_bad + new.any_bad.to(self.n_bad.dtype)
+        self.any_bad = self.any_bad | new.any_bad
+
+    def to_host(self):
+        b, pos, code, vi, col = (int(v) for v in self.ints.cpu().tolist())
+        return {"batch": b, "pos": pos, "code": code, "int": vi, "col": col,
+                "float": float(self.floats.cpu()[0]), "n_bad": int(self.n_bad.cpu())}
+
+
+def _device_batch(torch, acc, dev, y_true, y_pred, sample_weight):
+    """A ``_Batch`` on ``dev``, or None when the batch must be counted on the host."""
+    if dev.type not in ("cuda", "cpu"):
+        return None  # mps has no float64; others untried
+    multilabel = not hasattr(acc, "ignore_index")
+    if not multilabel:
+        space = acc._space
+        if not space.fixed or space.kind != "num" or space._sparse:
+            return None
+    t = _as_tensor(torch, y_true, "y_true", dev)
+    p = _as_tensor(torch, y_pred, "y_pred", dev)
+    if t is None or p is None:
+        return None
+    w = None
+    if sample_weight is not None:
+        w = _as_tensor(torch, sample_weight, "sample_weight", dev)
+        if w is None:
+            return None
+    if multilabel:
+        return _multilabel_batch(torch, acc, t, p, w)
+    return _single_label_batch(torch, acc, t, p, w)
+
+
+# -- single-label batches ----------------------------------------------------------------------
+
+
+class _Truth:
+    """One-hot / score truth, arg-maxed: what its non-finite values need for the error."""
+
+    def __init__(self, torch, t):
+        self.scores = t.to(torch.uint8) if t.dtype == torch.bool else t
+        finite = _finite_rows(torch, self.scores)
+        self.bad = ~finite.all(dim=1)
+        self.col = _first_false(torch, finite)
+        self.argmax = self.scores.argmax(dim=1)
+
+
+def _single_label_form(torch, acc, t, p):
+    """The form of a batch by the core's rules (``batch_form``), from shapes and dtypes only
+    (no values, so nothing waits for the GPU). Returns (t, p, form, meta, truth)."""
+    from confstream import _inputs as I
+
+    tshape, pshape = tuple(t.shape), tuple(p.shape)
+    form = I.batch_form(tshape, pshape, pred_is_float=p.is_floating_point(), fixed=True,
+                        num_classes=acc.num_classes)
+    t = t[:, 0] if form.squeeze_true else t
+    p = p[:, 0] if form.squeeze_pred else p
+    tkind, truth = _kind(torch, t), None
+    if form.onehot_truth:
+        _check_width(acc, t.shape[1])
+        truth = _Truth(torch, t)
+        t = truth.argmax if acc._space._identity else _values_tensor(torch, acc, t.device)[
+            truth.argmax]
+        tkind, tshape = "int", tuple(t.shape)
+    if form.pred == _ARGMAX:
+        p = p.movedim(1, -1) if form.move_class_axis else p
+        _check_width(acc, p.shape[-1])
+        if p.is_complex():
+            raise TypeError(f"y_pred scores must be numeric, got dtype {p.dtype}")
+        pkind = "int"
+    else:
+        pkind = "int" if form.pred == _BINARY else _kind(torch, p)
+    return t, p, form.pred, _Meta(tshape, pshape, tkind, pkind, form.pred), truth
+
+
+def _single_label_batch(torch, acc, t, p, w):
+    """A batch as row / column indices, with the kernels' checks as per-position codes."""
+    t, p, form, meta, truth = _single_label_form(torch, acc, t, p)
+    tv = t.reshape(-1)
+    n = tv.shape[0]
+    w = _weights(torch, w, n)
+    if n == 0:
+        return _Batch(meta, 0, None, None, None, None)
+    dev = tv.device
+
+    lut = _lut(torch, acc, dev)
+    t_idx, t_ok = _label_index(torch, acc, tv, lut)
+    none = torch.zeros(n, dtype=torch.bool, device=dev)
+    ign = none
+    if acc.ignore_index is not None:
+        ign = (tv.double() if tv.is_floating_point() else tv.to(torch.int64)) == acc.ignore_index
+    zero_col = torch.zeros(n, dtype=torch.int64, device=dev)
+    p_ok, p_score_bad, p_col = ~none, none, zero_col
+    if form == _ARGMAX:
+        p2 = p.reshape(n, p.shape[-1])
+        p2 = p2.to(torch.uint8) if p2.dtype == torch.bool else p2
+        finite = _finite_rows(torch, p2)
+        p_score_bad = ~finite.all(dim=1)
+        p_idx = p2.argmax(dim=1)
+        p_col = _first_false(torch, finite)
+        p_show = p2.gather(1, p_col.unsqueeze(1))[:, 0]
+    elif form == _BINARY:
+        p_show = p.reshape(-1)
+        p_score_bad = ~torch.isfinite(p_show)
+        p_idx = (p_show > acc.threshold).to(torch.int64)
+    else:
+        p_show = p.reshape(-1)
+        p_idx, p_ok = _label_index(torch, acc, p_show, lut)
+    w_bad = (~((w >= 0) & torch.isfinite(w))) if w is not None else None
+
+    # The kernels' order at each position: truth, prediction, weight; ignored positions
+    # are not checked; the core arg-maxes one-hot truth (and refuses NaN there) first.
+    codes = torch.zeros(n, dtype=torch.int64, device=dev)
+    if w_bad is not None:
+        codes = torch.where(w_bad, _ERR_WEIGHT, codes)
+    codes = torch.where(p_score_bad, _ERR_SCORE, codes)
+    codes = torch.where(~p_ok, _ERR_PRED, codes)
+    codes = torch.where(~t_ok, _ERR_TRUE, codes)
+    codes = torch.where(ign, 0, codes)
+    if truth is not None:
+        codes = torch.where(truth.bad, _ERR_TRUE_SCORE, codes)
+    vf = torch.where(codes == _ERR_TRUE, tv.double(), p_show.double())
+    if w is not None:
+        vf = torch.where(codes == _ERR_WEIGHT, w, vf)
+    vi = torch.where(codes == _ERR_TRUE, _i64(torch, tv), _i64(torch, p_show))
+    cols = torch.where(codes == _ERR_SCORE, p_col, zero_col)
+    if truth is not None:
+        t_show = truth.scores.gather(1, truth.col.unsqueeze(1))[:, 0]
+        vf = torch.where(codes == _ERR_TRUE_SCORE, t_show.double(), vf)
+        cols = torch.where(codes == _ERR_TRUE_SCORE, truth.col, cols)
+    batch = _Batch(meta, n, codes, vi, vf, cols)
+    batch.keep = ~ign
+    batch.t_idx = torch.where(t_ok, t_idx, 0)
+    batch.p_idx = torch.where(p_ok & ~p_score_bad, p_idx, 0)
+    batch.w = None if w is None else torch.where(w_bad, 0.0, w)
+    return batch
+
+
+def _i64(torch, x):
+    if x.is_floating_point():
+        x = torch.where(torch.isfinite(x), x.double(), 0.0).clamp(-(2.0 ** 62), 2.0 ** 62)
+    return x.to(torch.int64)
+
+
+def _finite_rows(torch, x):
+    return torch.isfinite(x) if x.is_floating_point() else torch.ones_like(x, dtype=torch.bool)
+
+
+def _first_false(torch, ok):
+    """Per row, the first column where ``ok`` is False (0 when none is)."""
+    return torch.argmax((~ok).to(torch.int32), dim=1)
+
+
+def _check_width(acc, width):
+    if width != acc.num_classes:
+        from confstream import _inputs
+
+        raise ValueError(
+            f"y_pred has {width} score columns but the label space has {acc.num_classes} "
+            f"classes {_inputs.show_labels(acc.labels)}"
+        )
+
+
+def _values_tensor(torch, acc, device):
+    return _to_dev(torch, torch.tensor(acc.labels, dtype=torch.int64), device)
+
+
+def _lut(torch, acc, device):
+    """The space's value -> index table on ``device`` (None for the space 0..C-1)."""
+    space = acc._space
+    return None if space._identity else _to_dev(torch, torch.from_numpy(space.lut), device)
+
+
+def _label_index(torch, acc, v, lut):
+    """(index into the label space, valid) for a flat tensor of label values."""
+    space = acc._space
+    if v.dtype == torch.bool:
+        v = v.to(torch.int64)
+    if v.is_floating_point():
+        integral = torch.isfinite(v) & (torch.floor(v) == v)
+        vi = torch.where(integral, v.double(), 0.0).clamp(-(2.0 ** 62), 2.0 ** 62).to(torch.int64)
+    else:
+        integral = None
+        vi = v.to(torch.int64)
+    if lut is None:
+        ok = (vi >= 0) & (vi < len(space))
+        idx = vi
+    else:
+        k = vi - space.lo
+        inside = (k >= 0) & (k < lut.shape[0])
+        idx = lut[torch.where(inside, k, 0)]
+        ok = inside & (idx >= 0)
+    if integral is not None:
+        ok = ok & integral
+    return torch.where(ok, idx, 0), ok
+
+
+def _weights(torch, w, n):
+    """Mirror of ``_inputs.as_weights`` for a tensor: (n,) float64 or None."""
+    if w is None:
+        return None
+    if w.is_complex():
+        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    w = w.reshape(-1) if w.ndim == 2 and w.shape[1] == 1 else w
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be 1-D, got shape {tuple(w.shape)}")
+    if w.shape[0] != n:
+        raise ValueError(f"sample_weight has {w.shape[0]} values but y_true has {n} samples")
+    return w.to(torch.float64)
+
+
+# -- multi-label batches -----------------------------------------------------------------------
+
+
+def _multilabel_batch(torch, acc, t, p, w):
+    """Mirror of ``MultilabelConfusionMatrix.update``'s checks, in torch ops."""
+    L = acc.num_labels
+    for name, a in (("y_true", t), ("y_pred", p)):
+        if a.ndim != 2 or a.shape[1] != L:
+            raise ValueError(
+                f"{name} must have shape (N, {L}) for {L} labels, got {tuple(a.shape)}")
+        if a.is_complex():
+            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+    if t.shape[0] != p.shape[0]:
+        raise ValueError(
+            f"y_true and y_pred have different numbers of samples: {t.shape[0]} and {p.shape[0]}"
+        )
+    n = t.shape[0]
+    w = _weights(torch, w, n)
+    scores = p.is_floating_point()
+    meta = _Meta(t.shape, p.shape, _kind(torch, t), _kind(torch, p), int(scores), multilabel=True)
+    if n == 0:
+        return _Batch(meta, 0, None, None, None, None)
+    t_one, t_zero = t == 1, t == 0
+    t_bad = ~(t_one | t_zero)
+    if scores:
+        p_bad = ~torch.isfinite(p)
+        thr = _to_dev(torch, torch.from_numpy(acc._thr), p.device)
+        p_one = p > thr
+        p_code = _ERR_SCORE
+    else:
+        p_one = p == 1
+        p_bad = ~(p_one | (p == 0))
+        p_code = _ERR_PRED_ML
+    # Check order of the kernel: row by row, each column's truth then prediction, then the
+    # row's weight; one extra column holds the weight check.
+    F = torch.int64
+    codes = torch.zeros((n, L + 1), dtype=F, device=t.device)
+    codes[:, :L] = torch.where(t_bad, _ERR_TRUE_ML, torch.where(p_bad, p_code, 0))
+    if w is not None:
+        codes[:, L] = torch.where((w >= 0) & torch.isfinite(w), 0, _ERR_WEIGHT)
+    vf = torch.zeros((n, L + 1), dtype=torch.float64, device=t.device)
+    vf[:, :L] = torch.where(t_bad, t.double(), p.double())
+    if w is not None:
+        vf[:, L] = w
+    vi = torch.zeros((n, L + 1), dtype=F, device=t.device)
+    vi[:, :L] = torch.where(t_bad, _i64(torch, t), _i64(torch, p))
+    cols = torch.arange(L + 1, dtype=F, device=t.device).expand(n, L + 1)
+    batch = _Batch(meta, n, codes.reshape(-1), vi.reshape(-1), vf.reshape(-1),
+                   cols.reshape(-1))
+    batch.t_one, batch.p_one = t_one & ~t_bad, p_one & ~p_bad
+    batch.w = None if w is None else torch.where(codes[:, L] > 0, 0.0, w)
+    return batch
+
+
+# -- the pending state: counts that stay on the device until read ------------------------------
+
+
+def _stretch_for(acc, dev):
+    """The open ``_Stretch`` at the end of ``acc._pending`` for ``dev``, or a new one."""
+    if acc._pending:
+        last = acc._pending[-1]
+        if isinstance(last, _Stretch) and last.device == dev and last.is_open():
+            return last
+    stretch = _Stretch(acc, dev)
+    acc._pending.append(stretch)
+    return stretch
+
+
+class _Stretch:
+    """The device-side state of consecutive device batches of one accumulator.
+
+    Its tensors hold the additive state laid out as ``acc._state_arrays()`` (plus a trash
+    slot per index, where ignored positions and bad batches go). The core folds it in
+    through ``collect()`` before anything reads the accumulator.
+    """
+
+    def __init__(self, acc, device):
+        self.device = device
+        self._acc = weakref.ref(acc)
+        self._lock = threading.Lock()
+        self._open = True
+        self._reported = False
+        self._batches = 0
+        self._metas: list = []     # (first batch number, _Meta) for each change of form
+        self._kinds: dict = {}     # (tkind, pkind) -> device count of good batches
+        self._record = None
+        self._weighted = False     # the tensors hold weight sums
+        self._wgood = None         # device flag: a good batch came with weights
+        self._multilabel = not hasattr(acc, "ignore_index")
+        self._s: dict = {}
+        self._size = acc.num_labels if self._multilabel else acc.num_classes
+
+    def is_open(self) -> bool:
+        return self._open
+
+    # -- adding ----------------------------------------------------------------------------
+    def add(self, torch, batch: _Batch):
+        with self._lock:
+            record = batch.first_error(torch, self._batches)
+            ok = ~record.any_bad
+            if self._record is None:
+                self._record = record
+            else:
+                self._record.merge(torch, record)
+            if not self._metas or self._metas[-1][1].key() != batch.meta.key():
+                self._metas.append((self._batches, batch.meta))
+            self._batches += 1
+            if batch.w is not None:
+                if not self._weighted:
+                    self._to_weighted(torch)
+                # Weighted only once a weighted batch is counted: a bad one changes nothing.
+                self._wgood = ok if self._wgood is None else self._wgood | ok
+            if self._multilabel:
+                self._add_multilabel(torch, batch, ok)
+            else:
+                self._add_single_label(torch, batch, ok)
+            kinds = (batch.meta.tkind, batch.meta.pkind)
+            good = ok.to(torch.int64)
+            self._kinds[kinds] = self._kinds[kinds] + good if kinds in self._kinds else good
+
+    def _zeros(self, torch, shape, dtype):
+        return torch.zeros(shape, dtype=dtype, device=self.device)
+
+    def _add_single_label(self, torch, batch, ok):
+        C, s = self._size, self._s
+        if not s:
+            s["n"] = self._zeros(torch, C * C + 1, torch.int64)
+        keep = batch.keep & ok
+        cell = torch.where(keep, batch.t_idx * C + batch.p_idx, C * C)
+        s["n"].index_add_(0, cell, torch.ones_like(cell))
+        if self._weighted:
+            w = batch.w if batch.w is not None else torch.ones(
+                batch.size, dtype=torch.float64, device=self.device)
+            s["w"].index_add_(0, cell, w)
+            s["true_w"].index_add_(0, torch.where(keep, batch.t_idx, C), w)
+            s["pred_w"].index_add_(0, torch.where(keep, batch.p_idx, C), w)
+            s["wsum"].index_add_(0, (~keep).to(torch.int64), w)
+
+    def _add_multilabel(self, torch, batch, ok):
+        L, s = self._size, self._s
+        if not s:
+            self._init_multilabel(torch)
+        okl = ok.to(torch.int64)
+        t1 = batch.t_one.to(torch.int64) * okl
+        p1 = batch.p_one.to(torch.int64) * okl
+        tp = t1 * p1
+        s["tp"] += tp.sum(dim=0)
+        s["pred"] += p1.sum(dim=0)
+        s["true"] += t1.sum(dim=0)
+        ntp, npred, ntrue = tp.sum(dim=1), p1.sum(dim=1), t1.sum(dim=1)
+        cells = {
+            "hp": torch.where(ok, ntp * (L + 1) + npred, (L + 1) * (L + 1)),
+            "hr": torch.where(ok, ntp * (L + 1) + ntrue, (L + 1) * (L + 1)),
+            "hf": torch.where(ok, ntp * (2 * L + 1) + npred + ntrue, (L + 1) * (2 * L + 1)),
+        }
+        for k, cell in cells.items():
+            s[k].index_add_(0, cell, torch.ones_like(cell))
+        s["nsamples"] += batch.size * okl
+        if self._weighted:
+            w = batch.w if batch.w is not None else torch.ones(
+                batch.size, dtype=torch.float64, device=self.device)
+            w = torch.where(ok, w, 0.0)
+            cols = torch.arange(L, device=self.device).expand(batch.size, L)
+            for key, on in (("tpw", tp), ("predw", p1), ("truew", t1)):
+                # Flattened row by row, so each label's sum is added in sample order.
+                idx = torch.where(on > 0, cols, L).reshape(-1)
+                s[key].index_add_(0, idx, w.unsqueeze(1).expand(batch.size, L).reshape(-1))
+            for key, hk in (("whp", "hp"), ("whr", "hr"), ("whf", "hf")):
+                s[key].index_add_(0, cells[hk], w)
+            s["wsum"].index_add_(0, (~ok).to(torch.int64).expand(batch.size), w)
+            if batch.w is not None:
+                s["nzero"] += ((batch.w == 0) & ok).sum()
+
+    def _to_weighted(self, torch):
+        """Mirror of the core's ``_to_weighted``: the counts so far become weight sums."""
+        self._weighted = True
+        s = self._s
+        if self._multilabel:
+            L = self._size
+            if not s:
+                self._init_multilabel(torch)
+            s["tpw"] = self._zeros(torch, L + 1, torch.float64)
+            s["predw"] = self._zeros(torch, L + 1, torch.float64)
+            s["truew"] = self._zeros(torch, L + 1, torch.float64)
+            s["tpw"][:L] = s["tp"].double()
+            s["predw"][:L] = s["pred"].double()
+            s["truew"][:L] = s["true"].double()
+            for key, ik in (("whp", "hp"), ("whr", "hr"), ("whf", "hf")):
+                s[key] = s[ik].double()
+            s["wsum"] = self._zeros(torch, 2, torch.float64)
+            s["wsum"][0] = s["nsamples"][0].double()
+            return
+        C = self._size
+        if not s:
+            s["n"] = self._zeros(torch, C * C + 1, torch.int64)
+        n = s["n"]
+        table = n[:C * C].reshape(C, C)
+        s["w"] = n.double()
+        s["true_w"] = self._zeros(torch, C + 1, torch.float64)
+        s["true_w"][:C] = table.sum(dim=1).double()
+        s["pred_w"] = self._zeros(torch, C + 1, torch.float64)
+        s["pred_w"][:C] = table.sum(dim=0).double()
+        s["wsum"] = self._zeros(torch, 2, torch.float64)
+        s["wsum"][0] = table.sum().double()
+
+    def _init_multilabel(self, torch):
+        L, s = self._size, self._s
+        for k in ("tp", "pred", "true"):
+            s[k] = self._zeros(torch, L, torch.int64)
+        s["hp"] = self._zeros(torch, (L + 1) * (L + 1) + 1, torch.int64)
+        s["hr"] = self._zeros(torch, (L + 1) * (L + 1) + 1, torch.int64)
+        s["hf"] = self._zeros(torch, (L + 1) * (2 * L + 1) + 1, torch.int64)
+        s["nsamples"] = self._zeros(torch, 1, torch.int64)
+        s["nzero"] = self._zeros(torch, 1, torch.int64)
+
+    # -- reading ---------------------------------------------------------------------------
+    def collect(self) -> dict:
+        """The state as host arrays (one copy per array; this is where the GPU is waited on).
+
+        If a batch was left out for a bad value, the first call raises its ``ValueError``
+        (and puts this stretch back in line), the next returns the good batches' counts.
+        """
+        with self._lock:
+            self._open = False
+            if self._record is not None and not self._reported:
+                err = self._record.to_host()
+                if err["n_bad"]:
+                    self._reported = True
+                    acc = self._acc()
+                    if acc is not None:
+                        if not any(p is self for p in acc._pending):
+                            acc._pending.insert(0, self)
+                        raise ValueError(_message(acc, self._meta_of(err["batch"]), err,
+                                                  self.device))
+            return self._host_state()
+
+    def _meta_of(self, batch_no):
+        i = bisect.bisect_right([b for b, _ in self._metas], batch_no) - 1
+        return self._metas[max(i, 0)][1]
+
+    def _host_state(self) -> dict:
+        out = {}
+        for k, v in self._s.items():
+            a = v.cpu().numpy()
+            if self._multilabel:
+                out[k] = _ml_shape(k, a, self._size)
+            else:
+                out[k] = _cm_shape(k, a, self._size)
+        weighted = self._weighted and bool(self._wgood.cpu())
+        out["weighted"] = np.array([1 if weighted else 0], dtype=np.int64)
+        if self._multilabel and not weighted and "nsamples" in out:
+            # A weighted accumulator adds "wsum" (weight 1 per sample) even from us.
+            out["wsum"] = out["nsamples"].astype(np.float64)
+        kinds = [(k, int(v.cpu())) for k, v in self._kinds.items()]
+        good = [k for k, count in kinds if count > 0]
+        if good:
+            out["kinds"] = [sorted({k[0] for k in good}), sorted({k[1] for k in good})]
+        return out
+
+
+def _cm_shape(key, a, C):
+    if key in ("n", "w"):
+        return a[:C * C].reshape(C, C)
+    if key in ("true_w", "pred_w"):
+        return a[:C]
+    if key == "wsum":
+        return a[:1]
+    return a
+
+
+def _ml_shape(key, a, L):
+    if key in ("hp", "hr", "whp", "whr"):
+        return a[:(L + 1) * (L + 1)].reshape(L + 1, L + 1)
+    if key in ("hf", "whf"):
+        return a[:(L + 1) * (2 * L + 1)].reshape(L + 1, 2 * L + 1)
+    if key in ("tpw", "predw", "truew"):
+        return a[:L]
+    if key == "wsum":
+        return a[:1]
+    return a
+
+
+_BAD_WEIGHT = "weights must be non-negative and finite"
+
+
+def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
+    """The core's wording for a bad value, plus where the batch was counted."""
+    from confstream import _inputs as I
+
+    code, pos, col = err["code"], err["pos"], err["col"]
+    where = ("" if validate else
+             f" (device batch {err['batch']} since the last read, counted on {device}; "
+             f"{err['n_bad']} bad batch{'es were' if err['n_bad'] != 1 else ' was'} "
+             f"left out of the counts)")
+    if meta.multilabel:
+        row, col = divmod(pos, acc.num_labels + 1)
+        if code == _ERR_WEIGHT:
+            return f"sample_weight[{row}] = {err['float']!r}: {_BAD_WEIGHT}{where}"
+        if code == _ERR_SCORE:
+            return f"y_pred[{row}, {col}] = {err['float']!r} is not a finite score{where}"
+        name, kind = ("y_true", meta.tkind) if code == _ERR_TRUE_ML else ("y_pred", meta.pkind)
+        v = err["float"] if kind == "float" else err["int"]
+        return f"{name}[{row}, {col}] = {v!r}: multi-label indicators must be 0 or 1{where}"
+    if code == _ERR_WEIGHT:
+        return f"sample_weight[{pos}] = {err['float']!r}: {_BAD_WEIGHT}{where}"
+    if code == _ERR_TRUE_SCORE:
+        return f"y_true[{pos}, {col}] = {err['float']!r} is not a finite score{where}"
+    if code == _ERR_SCORE:
+        at = (f"{I.position(meta.tshape, pos)[:-1]}, {col}]" if meta.form == _ARGMAX
+              else I.position(meta.pshape, pos))
+        return f"y_pred{at} = {err['float']!r} is not a finite score{where}"
+    name, shape, kind = (("y_true", meta.tshape, meta.tkind) if code == _ERR_TRUE
+                         else ("y_pred", meta.pshape, meta.pkind))
+    if kind == "float":
+        v = err["float"]
+        if not (np.isfinite(v) and float(v).is_integer()):
+            return I.LabelSpace.not_integer_message(name, shape, pos, v) + where
+    else:
+        v = bool(err["int"]) if kind == "bool" else err["int"]
+    return acc._space.unknown_message(name, shape, pos, v) + where
