@@ -10,13 +10,16 @@ Codes returned with a position: see ``ERR_*`` below.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 # One jit policy for every kernel: compiled once, cached on disk, GIL released.
 _jit = njit(nogil=True, cache=True)
-_pjit = njit(nogil=True, cache=True, parallel=True)
 # Helpers called inside hot loops are inlined by numba itself: a call that is left to LLVM
 # passes arrays by reference count, and the atomic increments cost more than the work.
 _ijit = njit(nogil=True, cache=True, inline="always")
@@ -179,37 +182,6 @@ def count_into(t, form, p1, p2, thr, cols_idx, w, has_w, lut, lo, n, ign, has_ig
             pred_w[b] += wi
             wsum += wi
     return wsum
-
-
-@_pjit
-def count_parallel(t, p, lut, lo, n, ign, has_ign, nchunks, tables, errs):
-    """Labels only, split into ``nchunks`` chunks counted on separate threads.
-
-    ``tables`` is (nchunks, n, n); ``errs`` (nchunks, 2) receives each chunk's first error.
-    """
-    size = t.shape[0]
-    step = (size + nchunks - 1) // nchunks
-    for k in prange(nchunks):
-        start = k * step
-        stop = min(size, start + step)
-        tab = tables[k]
-        errs[k, 0] = -1
-        errs[k, 1] = OK
-        for i in range(start, stop):
-            tv = t[i]
-            if has_ign and tv == ign:
-                continue
-            a = _index(tv, lut, lo, n)
-            if a < 0:
-                errs[k, 0] = i
-                errs[k, 1] = ERR_TRUE
-                break
-            b = _index(p[i], lut, lo, n)
-            if b < 0:
-                errs[k, 0] = i
-                errs[k, 1] = ERR_PRED
-                break
-            tab[a, b] += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,32 +431,6 @@ def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
     return -1, OK
 
 
-@_jit
-def count_serial(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, tables, errs):
-    """One thread: ``tables`` (1, nsub, stride), ``errs`` (1, 2)."""
-    pos, code = _count_chunk(t, form, p1, p2, 0, t.shape[0], thr, colmap, lut, lo, n,
-                             ign, has_ign, tables[0])
-    errs[0, 0] = pos
-    errs[0, 1] = code
-
-
-@_pjit
-def count_chunks(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, tables, errs):
-    """``tables.shape[0]`` contiguous chunks counted on separate threads, one table each.
-
-    ``tables`` is (nchunks, nsub, stride); ``errs`` (nchunks, 2) receives each chunk's first
-    error (position -1 when the chunk was valid).
-    """
-    nchunks = tables.shape[0]
-    size = t.shape[0]
-    step = (size + nchunks - 1) // nchunks
-    for k in prange(nchunks):
-        pos, code = _count_chunk(t, form, p1, p2, k * step, min(size, (k + 1) * step), thr,
-                                 colmap, lut, lo, n, ign, has_ign, tables[k])
-        errs[k, 0] = pos
-        errs[k, 1] = code
-
-
 NO_COLS = np.zeros(0, dtype=np.int64)  # the column map of a batch of labels: none
 
 
@@ -495,6 +441,95 @@ def column_map(width, cols_idx, lut, lo, n):
     for c in range(width):
         out[c] = _column(c, cols_idx, lut, lo, n)
     return out
+
+
+# Threads. Chunks of a batch are claimed by whichever thread is free: this one and up to
+# nthreads - 1 pool threads, each counting into tables of its own (its "slot"). numba's own
+# parallel loops give each thread a fixed share instead, and wait for the slowest: on a busy
+# machine (data loaders, other jobs) a thread that the OS schedules late then costs a whole
+# time slice, ~10 ms, on every batch. Here the calling thread just does the chunks itself.
+
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _forget_pool():  # a forked child has the pool object but none of its threads
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _workers(n):
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="confstream")
+            _pool_size = n
+        return _pool
+
+
+CHUNK_BYTES = 1 << 21  # input bytes per chunk claimed by a thread (benchmarks/run.py)
+
+
+def run_chunks(run, size, nthreads, grain):
+    """Call ``run(i0, i1, slot)`` over [0, size) in chunks of about ``grain`` items.
+
+    Returns the results that were not None (errors), in no particular order. After an error
+    no new chunk is handed out: every chunk before it has been claimed already, so the
+    earliest error is among the results.
+    """
+    nchunks = min(size // max(grain, 1), 16 * nthreads)
+    if nthreads <= 1 or nchunks <= 1:
+        r = run(0, size, 0)
+        return [] if r is None else [r]
+    step = -(-size // nchunks)
+    nchunks = -(-size // step)
+    lock = threading.Lock()
+    settled = threading.Condition(lock)
+    state = [0, 0]  # next chunk to hand out, chunks being counted
+    found = []
+    failed = []
+
+    def work(slot):
+        while True:
+            with lock:
+                k = state[0]
+                if k >= nchunks:
+                    return
+                state[0] = k + 1
+                state[1] += 1
+            r = None
+            try:
+                r = run(k * step, min(size, (k + 1) * step), slot)
+            except BaseException as exc:  # re-raised by the calling thread
+                failed.append(exc)
+            with lock:
+                if r is not None or failed:
+                    if r is not None:
+                        found.append(r)
+                    state[0] = nchunks
+                state[1] -= 1
+                if state[1] == 0:
+                    settled.notify_all()
+
+    pool = _workers(nthreads - 1)
+    for slot in range(1, nthreads):
+        pool.submit(work, slot)
+    work(0)
+    with lock:
+        while state[1] > 0:
+            settled.wait()
+    if failed:
+        raise failed[0]
+    return found
+
+
+def _grain(nbytes_per_item):
+    return max(4096, CHUNK_BYTES // max(1, nbytes_per_item))
 
 
 # Byte labels (uint8 / int8 / bool masks): count the 65536 possible (truth, prediction) byte
@@ -511,18 +546,6 @@ def _pairs_chunk(t, p, tab):
     for j in range(t.shape[0]):
         key = (np.uint32(t[j]) << np.uint32(8)) | np.uint32(p[j])
         flat[np.uint64((j & (_PAIR_SUB - 1)) * 65536 + key)] += 1
-
-
-@_pjit
-def count_pairs(t, p, tables):
-    """Byte pairs of ``tables.shape[0]`` chunks on separate threads: (nchunks, _PAIR_SUB, 65536)."""
-    nchunks = tables.shape[0]
-    size = t.shape[0]
-    step = (size + nchunks - 1) // nchunks
-    for k in prange(nchunks):
-        i0 = k * step
-        i1 = min(size, i0 + step)
-        _pairs_chunk(t[i0:i1], p[i0:i1], tables[k])
 
 
 @_jit
@@ -551,12 +574,10 @@ PAIRS_MIN = 1 << 20  # samples: below this the pair tables cost more than they s
 
 
 def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
-    nchunks = nthreads if nthreads > 1 else 1
-    tables = np.zeros((nchunks, _PAIR_SUB, 65536), dtype=np.int64)
-    if nchunks > 1:
-        count_pairs(t.view(np.uint8), p.view(np.uint8), tables)
-    else:
-        _pairs_chunk(t.view(np.uint8), p.view(np.uint8), tables[0])
+    t8, p8 = t.view(np.uint8), p.view(np.uint8)
+    tables = np.zeros((max(1, nthreads), _PAIR_SUB, 65536), dtype=np.int64)
+    run_chunks(lambda i0, i1, slot: _pairs_chunk(t8[i0:i1], p8[i0:i1], tables[slot]),
+               t.shape[0], nthreads, _grain(2))
     table = np.zeros((n, n), dtype=np.int64)
     if fold_pairs(tables.sum(axis=(0, 1)), t.dtype == np.int8, lut, lo, n, ign, has_ign,
                   table):
@@ -587,15 +608,20 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     if nsub <= 0:
         nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
     stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
-    nchunks = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
-    tables = np.zeros((nchunks, nsub, stride), dtype=np.int64)
-    errs = np.empty((nchunks, 2), dtype=np.int64)
-    kernel = count_chunks if nchunks > 1 else count_serial
-    kernel(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, tables, errs)
-    for k in range(nchunks):  # chunks are in input order: the first error is the earliest
-        if errs[k, 0] >= 0:
-            return None, int(errs[k, 0]), int(errs[k, 1])
-    table = tables[0, 0] if nchunks == 1 and nsub == 1 else tables.sum(axis=(0, 1))
+    nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
+    tables = np.zeros((nslots, nsub, stride), dtype=np.int64)
+
+    def run(i0, i1, slot):
+        pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign,
+                                 has_ign, tables[slot])
+        return (pos, code) if pos >= 0 else None
+
+    item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
+    errors = run_chunks(run, t.shape[0], nslots, _grain(item))
+    if errors:
+        pos, code = min(errors)
+        return None, int(pos), int(code)
+    table = tables[0, 0] if nslots == 1 and nsub == 1 else tables.sum(axis=(0, 1))
     return table[:cells].reshape(n, n), -1, OK
 
 
@@ -844,26 +870,6 @@ def _ml_chunk(t, p, r0, r1, form, thr, sums, hp, hr, hf, err):
 _NOW = np.zeros(0, dtype=np.float64)
 
 
-@_jit
-def ml_count_serial(t, p, form, thr, sums, hp, hr, hf, errs):
-    """One thread: tables with a leading axis of 1, as ``ml_count_chunks``."""
-    _ml_chunk(t, p, 0, t.shape[0], form, thr, sums[0], hp[0], hr[0], hf[0], errs[0])
-
-
-@_pjit
-def ml_count_chunks(t, p, form, thr, sums, hp, hr, hf, errs):
-    """``sums.shape[0]`` contiguous chunks of rows on separate threads, tables of their own.
-
-    sums (nchunks, 3, L); hp, hr (nchunks, L+1, L+1); hf (nchunks, L+1, 2L+1); errs (nchunks, 3).
-    """
-    nchunks = sums.shape[0]
-    size = t.shape[0]
-    step = (size + nchunks - 1) // nchunks
-    for k in prange(nchunks):
-        _ml_chunk(t, p, k * step, min(size, (k + 1) * step), form, thr, sums[k], hp[k], hr[k],
-                  hf[k], errs[k])
-
-
 ML_PARALLEL_MIN = 1 << 12  # rows; below this one thread is faster (benchmarks/run.py)
 
 
@@ -872,16 +878,19 @@ def ml_count_tables(t, p, form, thr, nthreads):
     else (None, (row, column, code)) of the first bad value. Unweighted only.
     """
     n, L = t.shape
-    nchunks = nthreads if (nthreads > 1 and n >= ML_PARALLEL_MIN) else 1
-    sums = np.zeros((nchunks, 3, L), dtype=np.int64)
-    hp = np.zeros((nchunks, L + 1, L + 1), dtype=np.int64)
-    hr = np.zeros((nchunks, L + 1, L + 1), dtype=np.int64)
-    hf = np.zeros((nchunks, L + 1, 2 * L + 1), dtype=np.int64)
-    errs = np.empty((nchunks, 3), dtype=np.int64)
-    kernel = ml_count_chunks if nchunks > 1 else ml_count_serial
-    kernel(t, p, form, thr, sums, hp, hr, hf, errs)
-    for k in range(nchunks):
-        if errs[k, 0] >= 0:
-            return None, (int(errs[k, 0]), int(errs[k, 1]), int(errs[k, 2]))
+    nslots = nthreads if (nthreads > 1 and n >= ML_PARALLEL_MIN) else 1
+    sums = np.zeros((nslots, 3, L), dtype=np.int64)
+    hp = np.zeros((nslots, L + 1, L + 1), dtype=np.int64)
+    hr = np.zeros((nslots, L + 1, L + 1), dtype=np.int64)
+    hf = np.zeros((nslots, L + 1, 2 * L + 1), dtype=np.int64)
+
+    def run(r0, r1, slot):
+        err = np.empty(3, dtype=np.int64)
+        _ml_chunk(t, p, r0, r1, form, thr, sums[slot], hp[slot], hr[slot], hf[slot], err)
+        return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
+
+    errors = run_chunks(run, n, nslots, _grain(L * (t.itemsize + p.itemsize)))
+    if errors:
+        return None, min(errors)
     s = sums.sum(axis=0)
     return (s[0], s[1], s[2], hp.sum(axis=0), hr.sum(axis=0), hf.sum(axis=0)), None
