@@ -357,3 +357,19 @@ def test_zero_weight_samples_are_masked_out():
     assert_close(got, reference(y[w > 0], scores[w > 0].argmax(1), 3))
     poisoned = run_metric(ClassMetrics(3), [(y, scores, np.ones(5))])
     assert all(np.isnan(v) for v in poisoned.values())
+
+
+def test_mixed_precision_counts_stay_float32():
+    # float16 counts would stop being exact at 2048; the metric keeps float32 state.
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        metric = ClassMetrics(2, metrics=ALL)
+        rng = np.random.default_rng(2)
+        y = rng.integers(0, 2, 5001)
+        scores = rng.choice(np.array([0.25, 0.5, 0.75], dtype="float16"), (5001, 1))
+        got = run_metric(metric, [(y, scores)])
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    assert keras.backend.standardize_dtype(metric.true_sum.dtype) == "float32"
+    assert_close(got, reference(y, (scores[:, 0] > 0.5).astype(int), 2))
