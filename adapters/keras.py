@@ -558,8 +558,11 @@ class ConfusionCallback(keras.callbacks.Callback):
         for batch in self._batches():
             x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
             if y is None:
+                hint = ""
+                if isinstance(self.validation_data, list):
+                    hint = " (a list is read as a list of batches: give arrays as a tuple (x, y))"
                 raise ValueError(
-                    "validation batches must carry labels: (x, y) or (x, y, sample_weight)"
+                    "validation batches must carry labels: (x, y) or (x, y, sample_weight)" + hint
                 )
             y_pred = _to_numpy(self.model.predict_on_batch(keras.tree.map_structure(_for_model, x)))
             if isinstance(y_pred, (list, tuple, dict)):
