@@ -168,6 +168,13 @@ def _arrow_to_numpy(arr: Any, col: str, start: int, line_offset: int | None) -> 
     return arr.to_numpy(zero_copy_only=False)
 
 
+def _release_unused() -> None:
+    """Hand the chunk just counted back to the OS: Arrow's allocator keeps freed pages for
+    reuse, and the keeping, not the data, would otherwise grow with the row groups read."""
+    import pyarrow as pa
+    pa.default_memory_pool().release_unused()
+
+
 def _line(row: int, line_offset: int | None) -> str:
     return "" if line_offset is None else f" (line {row + line_offset})"
 
@@ -268,6 +275,7 @@ def _open_csv(path: str, columns: list[str], chunksize: int) -> TableReader:
             if rows >= chunksize:
                 yield _joined(pending, first)
                 pending, rows = [], 0
+                _release_unused()
         if pending:
             yield _joined(pending, first)
 
@@ -378,6 +386,8 @@ def _open_parquet(path: str, columns: list[str], chunksize: int) -> TableReader:
                 done[0] = start + n
                 if n:
                     yield Chunk(start, out)
+                    del out
+                    _release_unused()
                 start += n
         except (pa.ArrowInvalid, OSError) as e:
             raise InputError(f"cannot read {path!r} as Parquet after row {start - 1}: "
