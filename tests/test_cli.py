@@ -440,7 +440,7 @@ def test_bad_csv_value_names_its_row(tmp_path, capsys, bad, col, words):
     path = _lines_with(tmp_path, 733, bad, col=col)
     err = fails(capsys, "report", path, "--true", "t", "--pred", "p", "--weight", "w",
                 "--chunksize", CHUNK)
-    assert "row 733" in err and words in err
+    assert "row 733 (line 735)" in err and words in err
 
 
 def test_bad_label_from_the_core_names_its_row(tmp_path, capsys):

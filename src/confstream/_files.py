@@ -36,6 +36,12 @@ class InputError(Exception):
 class Chunk:
     start: int                       # row number of the chunk's first row in the file
     columns: dict[str, np.ndarray]
+    line_offset: int | None = None   # CSV: a row's line number in the file is row + this
+
+    def where(self, i: int) -> str:
+        """``row N`` (and ``(line L)`` for CSV) of the chunk's ``i``-th row."""
+        row = self.start + i
+        return f"row {row}{_line(row, self.line_offset)}"
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
@@ -316,8 +322,9 @@ def _open_csv(path: str, columns: list[str], chunksize: int) -> TableReader:
 
 def _joined(parts: list[dict[str, np.ndarray]], start: int) -> Chunk:
     if len(parts) == 1:
-        return Chunk(start, parts[0])
-    return Chunk(start, {c: np.concatenate([p[c] for p in parts]) for c in parts[0]})
+        return Chunk(start, parts[0], line_offset=2)
+    return Chunk(start, {c: np.concatenate([p[c] for p in parts]) for c in parts[0]},
+                 line_offset=2)
 
 
 def _fits(arr: Any, kind: str) -> bool:

@@ -187,7 +187,7 @@ def _update(acc: Any, chunk: Chunk, names: dict[str, str]) -> None:
     w = cols.get("sample_weight")
     if w is not None and w.dtype.kind not in "biuf":
         k = next((i for i, v in enumerate(w.tolist()) if not _is_number(v)), 0)
-        raise InputError(f"row {chunk.start + k}: weight {w[k]!r} in column "
+        raise InputError(f"{chunk.where(k)}: weight {w[k]!r} in column "
                          f"{names['sample_weight']!r} is not a number")
     try:
         acc.update(cols["y_true"], cols["y_pred"], sample_weight=cols.get("sample_weight"))
@@ -209,7 +209,7 @@ def _locate(acc: Any, chunk: Chunk, cols: dict[str, np.ndarray], names: dict[str
     message = _columns_named(_one_line(error), names)
     m = re.search(r"\b(y_true|y_pred|sample_weight)\[(\d+)", _one_line(error))
     if m:
-        return f"row {chunk.start + int(m.group(2))}: {message}"
+        return f"{chunk.where(int(m.group(2)))}: {message}"
     # No position in the message (a label of another type than the earlier ones, say):
     # find the first row whose prefix the accumulator refuses. State is all-or-nothing, so
     # trying on copies leaves ``acc`` untouched.
@@ -229,7 +229,7 @@ def _locate(acc: Any, chunk: Chunk, cols: dict[str, np.ndarray], names: dict[str
     if n == 0 or ok(n):
         return message
     k = first_bad_row(n, ok)
-    return f"row {chunk.start + k}: {failures.get(k + 1, message)}"
+    return f"{chunk.where(k)}: {failures.get(k + 1, message)}"
 
 
 def _columns_named(message: str, names: dict[str, str]) -> str:
