@@ -259,6 +259,28 @@ def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride):
 
 
 @_jit
+def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride):
+    """Integer labels in the space 0..n-1: check the block in one vectorised pass, then
+    count it in a second pass over data now in cache, with no checks. True if a sample
+    was bad (and then nothing was counted)."""
+    un = np.uint64(n)
+    nbad = 0
+    for j in range(t.shape[0]):
+        tv = t[j]
+        skip = has_ign & (tv == ign)
+        ok = (np.uint64(tv) < un) & (np.uint64(p1[j]) < un)  # negatives wrap to huge
+        nbad += not (skip | ok)
+    if nbad:
+        return True
+    dump = n * n
+    for j in range(t.shape[0]):
+        tv = t[j]
+        skip = has_ign & (tv == ign)
+        tab[np.uint64((j & mask) * stride + (dump if skip else tv * n + p1[j]))] += 1
+    return False
+
+
+@_jit
 def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
     """Binary scores ``> thr`` into the flat sub-tables; True if a sample was bad."""
     dump = n * n
@@ -408,15 +430,20 @@ def _argmax_block(t, p2, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
 
 
 @_jit
-def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab):
-    """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code)."""
+def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, ident):
+    """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code).
+
+    ``ident``: integer labels (both arrays) in the space 0..n-1, which need no look-up.
+    """
     mask = tab.shape[0] - 1
     stride = tab.shape[1]
     flat = tab.reshape(-1)
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
-        if form == PRED_LABELS:
+        if form == PRED_LABELS and ident:
+            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, flat, mask, stride)
+        elif form == PRED_LABELS:
             bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, flat, mask,
                                 stride)
         elif form == PRED_BINARY:
@@ -608,12 +635,14 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     if nsub <= 0:
         nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
     stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
+    ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
+             and p1.dtype.kind in "iub")
     nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
     tables = np.zeros((nslots, nsub, stride), dtype=np.int64)
 
     def run(i0, i1, slot):
         pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign,
-                                 has_ign, tables[slot])
+                                 has_ign, tables[slot], ident)
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
