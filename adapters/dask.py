@@ -224,6 +224,11 @@ def _aligned_partitions(y_true: Any, y_pred: Any, sample_weight: Any) -> list[tu
             detail = ", ".join(f"{n} has {c}" for n, c in zip(names, counts))
             raise ValueError(f"partitions differ ({detail}): take the columns from one "
                              f"DataFrame, or repartition them alike")
+        divisions = [tuple(x.divisions) for x in inputs]
+        if all(None not in d for d in divisions) and len(set(divisions)) > 1:
+            raise ValueError("partitions differ: the Series have the same number of partitions "
+                             "but different index boundaries (divisions); take the columns "
+                             "from one DataFrame, or repartition them alike")
         delayed = [list(x.to_delayed()) for x in inputs]
     else:
         arrays = []

@@ -132,6 +132,9 @@ def test_mismatched_partitions_are_refused(client):
     b = dd.from_pandas(pd.Series(p), npartitions=4)
     with pytest.raises(ValueError, match="partitions differ"):
         cdask.confusion_matrix(a, b)
+    c = dd.from_pandas(pd.Series(p, index=np.arange(1_000) * 2), npartitions=3)
+    with pytest.raises(ValueError, match="partitions differ"):
+        cdask.confusion_matrix(a, c)                          # same count, other boundaries
     with pytest.raises(ValueError, match="rows"):
         cdask.confusion_matrix(da.from_array(t, chunks=100), da.from_array(p[:-1], chunks=100))
 
