@@ -18,7 +18,7 @@ Importing this module imports Keras, which fixes the Keras backend for the proce
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
