@@ -519,6 +519,8 @@ def main(argv=None) -> int:
     print(f"confstream benchmarks{' (quick: sizes too small for the goals)' if quick else ''}")
     print(machine())
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    if hasattr(os, "getloadavg"):  # other work on the machine shows in every timing
+        print("load average at start: %.1f %.1f %.1f" % os.getloadavg())
     if want("labels"):
         bench_labels(res, 100_000 if quick else 10_000_000, repeats, slow)
     if want("argmax"):
@@ -539,6 +541,8 @@ def main(argv=None) -> int:
         bench_ways(res, quick, repeats)
     print_rows(res.rows)
     print_goals(res.goals)
+    if hasattr(os, "getloadavg"):
+        print("\nload average at end: %.1f %.1f %.1f" % os.getloadavg())
     missed = [g for g in res.goals if not g.met]
     print(f"\n{len(res.goals) - len(missed)} of {len(res.goals)} goals met"
           f"{' (quick mode: sizes too small for the goals to mean anything)' if quick else ''}")
