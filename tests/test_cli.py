@@ -136,6 +136,18 @@ def test_text_is_sklearns(tmp_path, capsys, fmt, kind, weighted):
     assert out == sklearn_report(yt, yp, sample_weight=yw)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "npz", "npy"])
+def test_any_chunk_size_gives_the_same_report(tmp_path, capsys, fmt):
+    t, p, w = make_data(300, "int", seed=17)
+    path, (ct, cp, cw) = write(tmp_path, fmt, t, p, w)
+    yt, yp, yw = read_back(path, (ct, cp, cw))
+    expected = sklearn_report(yt, yp, sample_weight=yw, digits=5)
+    for chunksize in (1, 7, 64, 299, 300, 10**6):
+        rc, out, _ = run(capsys, "report", path, "--true", ct, "--pred", cp, "--weight", cw,
+                         "--digits", 5, "--chunksize", chunksize)
+        assert (rc, out) == (0, expected), chunksize
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "npz"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_json_is_output_dict(tmp_path, capsys, fmt, weighted):
