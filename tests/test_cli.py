@@ -225,6 +225,8 @@ def test_undefined_metric_warns_on_stderr(tmp_path, capsys):
     ("t,p\n1.0,2.0\n2.0,2.0\n1.0,1.0\n", None),
     ("t,p\nTrue,False\nFalse,False\nTrue,True\n", None),
     ("t,p\n10,2\n2,10\n10,10\n", None),
+    ("t,p\n 1, 2\n-2,007\n 1,-2\n", None),              # spaces, signs, leading zeros
+    ("t,p\n cat,dog\ndog, dog\n", None),                  # strings keep their spaces
 ])
 def test_csv_column_types_follow_pandas(tmp_path, capsys, csv_text, ref):
     path = tmp_path / "typed.csv"

@@ -200,13 +200,14 @@ def _type_text(arr: Any) -> str:
     import pyarrow.compute as pc
     if len(arr) == 0:
         return "str"
+    trimmed = pc.utf8_trim_whitespace(arr)          # pandas reads " 1" as 1
     for kind, typ in (("int", pa.int64()), ("float", pa.float64())):
         try:
-            pc.cast(arr, typ)
+            pc.cast(trimmed, typ)
             return kind
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-    lowered = pc.utf8_lower(arr)
+    lowered = pc.utf8_lower(trimmed)
     if pc.all(pc.is_in(lowered, value_set=pa.array(list(_BOOL_TEXT)))).as_py():
         return "bool"
     return "str"
@@ -216,6 +217,9 @@ def _convert_text(arr: Any, kind: str) -> Any:
     """Raises ValueError when a value does not fit ``kind``."""
     import pyarrow as pa
     import pyarrow.compute as pc
+    if kind == "str":
+        return arr
+    arr = pc.utf8_trim_whitespace(arr)
     try:
         if kind == "int":
             return pc.cast(arr, pa.int64())
@@ -228,7 +232,7 @@ def _convert_text(arr: Any, kind: str) -> Any:
         if not pc.all(pc.is_in(lowered, value_set=pa.array(list(_BOOL_TEXT)))).as_py():
             raise ValueError("not a boolean")
         return pc.equal(lowered, "true")
-    return arr
+    return arr                                      # pragma: no cover (kinds are exhaustive)
 
 
 _KIND_WORDS = {"int": "an integer", "float": "a number", "bool": "True or False"}
