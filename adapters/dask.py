@@ -10,7 +10,7 @@ updated with all the data, so its ``report()`` equals scikit-learn's ``classific
 >>> from confstream.adapters.dask import confusion_matrix
 >>> y_true = da.from_array([0, 1, 2, 2, 1, 0], chunks=2)
 >>> y_pred = da.from_array([0, 2, 2, 2, 1, 1], chunks=3)   # chunks are aligned for you
->>> confusion_matrix(y_true, y_pred).counts.tolist()
+>>> confusion_matrix(y_true, y_pred, num_classes=3).counts.tolist()
 [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
 """
 
