@@ -688,12 +688,10 @@ def first_not_integer(x):
 def min_max(x):
     lo = x[0]
     hi = x[0]
-    for i in range(1, x.shape[0]):
+    for i in range(1, x.shape[0]):  # selects, not branches: the loop vectorises
         v = x[i]
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
+        lo = v if v < lo else lo
+        hi = v if v > hi else hi
     return lo, hi
 
 
