@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit
 
 import confstream as cs
 from confstream import _kernels as K
@@ -44,29 +44,29 @@ def median_time(fn, repeats: int) -> float:
     return float(np.median(times))
 
 
-@njit(nogil=True, cache=True, parallel=True)
-def _xor_words(words, nchunks):
-    out = np.zeros(nchunks, dtype=np.uint64)
-    size = words.shape[0]
-    step = (size + nchunks - 1) // nchunks
-    for k in prange(nchunks):
-        acc = np.uint64(0)
-        for i in range(k * step, min(size, (k + 1) * step)):
-            acc ^= words[i]
-        out[k] = acc
-    return out
+@njit(nogil=True, cache=True)
+def _xor_words(words):
+    acc = np.uint64(0)
+    for i in range(words.shape[0]):
+        acc ^= words[i]
+    return acc
 
 
 def read_limit(*arrays):
-    """A parallel pass that only reads the arrays' bytes (as 8-byte words): memory speed."""
+    """Only read the arrays' bytes (as 8-byte words, vectorised), split across threads the
+    way confstream splits a batch (``K.run_chunks``): the speed of memory, not of counting."""
     nthreads = get_num_threads()
-    acc = np.uint64(0)
+    acc = [np.uint64(0)] * nthreads
     for a in arrays:
         raw = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
         whole = raw[: raw.shape[0] // 8 * 8].view(np.uint64)
-        acc ^= np.bitwise_xor.reduce(_xor_words(whole, nthreads))
-        acc ^= np.uint64(int(raw[whole.shape[0] * 8:].sum()))
-    return acc
+
+        def run(i0, i1, slot):
+            acc[slot] ^= _xor_words(whole[i0:i1])
+
+        K.run_chunks(run, whole.shape[0], nthreads, K.CHUNK_BYTES // 8)
+        acc[0] ^= np.uint64(int(raw[whole.shape[0] * 8:].sum()))
+    return np.bitwise_xor.reduce(np.array(acc, dtype=np.uint64))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,6 +80,7 @@ class Row:
     seconds: float
     items: int  # samples (or rows) per call
     nbytes: int  # bytes of input per call
+    cpu: float = 0.0  # CPU seconds of all the process's threads per call (median)
 
 
 @dataclass
@@ -111,16 +112,20 @@ class Results:
         for _, fn, _ in entries:
             fn()  # warm-up: compilation, caches, first-touch of memory
         times = {who: [] for who, _, _ in entries}
+        cpus = {who: [] for who, _, _ in entries}
         for r in range(max(rep for _, _, rep in entries)):
             for who, fn, rep in entries:
                 if r < rep:
+                    c0 = time.process_time()
                     t0 = time.perf_counter()
                     fn()
                     times[who].append(time.perf_counter() - t0)
+                    cpus[who].append(time.process_time() - c0)
         out = {}
         for who, _, _ in entries:
             out[who] = float(np.median(times[who]))
-            self.rows.append(Row(workload, who, out[who], items, nbytes))
+            self.rows.append(Row(workload, who, out[who], items, nbytes,
+                                 float(np.median(cpus[who]))))
         return out
 
     def goal(self, text, value, target, kind=">=", unit="x"):
@@ -450,7 +455,7 @@ def bench_ways(res: Results, quick: bool, repeats: int):
 
 def print_rows(rows):
     print(f"{'workload':52s} {'who':44s} {'median':>10s} {'Msamples/s':>11s} {'GB/s':>7s}"
-          f" {'ratio':>7s}")
+          f" {'ratio':>7s} {'CPU':>10s}")
     ours = {}
     for r in rows:
         if r.who.startswith("confstream") and r.seconds > 0:
@@ -469,7 +474,8 @@ def print_rows(rows):
         ratio = ""
         if r.workload in ours and not r.who.startswith("confstream"):
             ratio = f"{r.seconds / ours[r.workload]:7.2f}"
-        print(f"{r.workload:52s} {r.who:44s} {ms:>10s} {rate} {gbs} {ratio:>7s}")
+        cpu = f"{r.cpu * 1e3:8.2f}ms" if r.cpu else ""
+        print(f"{r.workload:52s} {r.who:44s} {ms:>10s} {rate} {gbs} {ratio:>7s} {cpu:>10s}")
 
 
 def print_goals(goals):
