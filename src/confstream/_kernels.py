@@ -555,6 +555,15 @@ def run_chunks(run, size, nthreads, grain):
     return found
 
 
+def slot_zeros(nslots, shape, dtype=np.int64):
+    """(nslots, *shape) zeros whose slots are at least a cache line apart: threads writing
+    to neighbouring slots must not share a line (false sharing costs more than the work)."""
+    size = int(np.prod(shape))
+    pad = 128 // np.dtype(dtype).itemsize
+    buf = np.zeros((nslots, size + pad), dtype=dtype)
+    return buf[:, :size].reshape((nslots,) + tuple(shape))
+
+
 def _grain(nbytes_per_item):
     return max(4096, CHUNK_BYTES // max(1, nbytes_per_item))
 
@@ -602,7 +611,7 @@ PAIRS_MIN = 1 << 20  # samples: below this the pair tables cost more than they s
 
 def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
     t8, p8 = t.view(np.uint8), p.view(np.uint8)
-    tables = np.zeros((max(1, nthreads), _PAIR_SUB, 65536), dtype=np.int64)
+    tables = slot_zeros(max(1, nthreads), (_PAIR_SUB, 65536))
     run_chunks(lambda i0, i1, slot: _pairs_chunk(t8[i0:i1], p8[i0:i1], tables[slot]),
                t.shape[0], nthreads, _grain(2))
     table = np.zeros((n, n), dtype=np.int64)
@@ -638,7 +647,7 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
              and p1.dtype.kind in "iub")
     nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
-    tables = np.zeros((nslots, nsub, stride), dtype=np.int64)
+    tables = slot_zeros(nslots, (nsub, stride))
 
     def run(i0, i1, slot):
         pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign,
@@ -906,10 +915,10 @@ def ml_count_tables(t, p, form, thr, nthreads):
     """
     n, L = t.shape
     nslots = nthreads if (nthreads > 1 and n >= ML_PARALLEL_MIN) else 1
-    sums = np.zeros((nslots, 3, L), dtype=np.int64)
-    hp = np.zeros((nslots, L + 1, L + 1), dtype=np.int64)
-    hr = np.zeros((nslots, L + 1, L + 1), dtype=np.int64)
-    hf = np.zeros((nslots, L + 1, 2 * L + 1), dtype=np.int64)
+    sums = slot_zeros(nslots, (3, L))
+    hp = slot_zeros(nslots, (L + 1, L + 1))
+    hr = slot_zeros(nslots, (L + 1, L + 1))
+    hf = slot_zeros(nslots, (L + 1, 2 * L + 1))
 
     def run(r0, r1, slot):
         err = np.empty(3, dtype=np.int64)
