@@ -611,12 +611,14 @@ PAIRS_MIN = 1 << 20  # samples: below this the pair tables cost more than they s
 
 def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
     t8, p8 = t.view(np.uint8), p.view(np.uint8)
-    tables = slot_zeros(max(1, nthreads), (_PAIR_SUB, 65536))
+    # uint32 counts (half the memory to clear and to sum) while no chunk can overflow them
+    small = t.shape[0] < (1 << 32)
+    tables = slot_zeros(max(1, nthreads), (_PAIR_SUB, 65536), np.uint32 if small else np.int64)
     run_chunks(lambda i0, i1, slot: _pairs_chunk(t8[i0:i1], p8[i0:i1], tables[slot]),
                t.shape[0], nthreads, _grain(2))
     table = np.zeros((n, n), dtype=np.int64)
-    if fold_pairs(tables.sum(axis=(0, 1)), t.dtype == np.int8, lut, lo, n, ign, has_ign,
-                  table):
+    if fold_pairs(tables.sum(axis=(0, 1), dtype=np.int64), t.dtype == np.int8, lut, lo, n,
+                  ign, has_ign, table):
         return table, -1, OK
     pos, code = _first_bad(t, PRED_LABELS, p, _NO2F, 0, t.shape[0], 0.0, NO_COLS, lut, lo, n,
                            ign, has_ign)
