@@ -299,52 +299,26 @@ def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, strid
     return bad
 
 
-def _nonfinite(x):  # pragma: no cover - only its jitted overload below runs
-    """How many NaNs and infinities a contiguous 1-D array holds: one body per dtype."""
-    raise NotImplementedError
-
-
-@overload(_nonfinite, jit_options={"nogil": True})
-def _nonfinite_impl(x):
-    # Exponent bits all ones: the integer test vectorises, the float one would not.
-    if x.dtype == types.float32:
-        def f32(x):
-            bits = x.view(np.uint32)
-            c = 0
-            for i in range(bits.shape[0]):
-                c += (bits[i] & _EXP32) == _EXP32
-            return c
-        return f32
-    if x.dtype == types.float64:
-        def f64(x):
-            bits = x.view(np.uint64)
-            c = 0
-            for i in range(bits.shape[0]):
-                c += (bits[i] & _EXP64) == _EXP64
-            return c
-        return f64
-    return lambda x: 0  # integers and booleans
-
-
-_EXP32 = np.uint32(0x7F800000)
-_EXP64 = np.uint64(0x7FF0000000000000)
-
-
 @_ijit
-def _argmax4(p2, j, width, check):
-    """Argmax of rows j..j+3 side by side, and, if ``check``, whether each row is finite.
+def _argmax4(p2, pu, j, width, bits, emask, eone, ebit):
+    """Argmax of rows j..j+3 side by side, and whether each row is finite.
 
-    Each row's running maximum is a chain of dependent compares; four independent chains
-    keep the core busy. Ties go to the first column, as ``np.argmax``.
+    Each row's running maximum is a chain of dependent compares; four independent chains keep
+    the core busy. Ties go to the first column, as ``np.argmax``. Finiteness is read from the
+    same values' bits (``pu``, the scores viewed as unsigned integers): an exponent of all
+    ones plus ``eone`` carries into ``ebit``; those integer operations run beside the float
+    compares and cost next to nothing. ``bits`` False (integer scores): always finite.
     """
     b0 = p2[j, 0]
     b1 = p2[j + 1, 0]
     b2 = p2[j + 2, 0]
     b3 = p2[j + 3, 0]
-    z0 = b0 - b0  # stays 0 while the row is finite; NaN after a NaN or an infinity
-    z1 = b1 - b1
-    z2 = b2 - b2
-    z3 = b3 - b3
+    e0 = e1 = e2 = e3 = emask ^ emask  # zero, in the unsigned type (0 would be signed)
+    if bits:
+        e0 = (pu[j, 0] & emask) + eone
+        e1 = (pu[j + 1, 0] & emask) + eone
+        e2 = (pu[j + 2, 0] & emask) + eone
+        e3 = (pu[j + 3, 0] & emask) + eone
     c0 = 0
     c1 = 0
     c2 = 0
@@ -354,11 +328,11 @@ def _argmax4(p2, j, width, check):
         s1 = p2[j + 1, k]
         s2 = p2[j + 2, k]
         s3 = p2[j + 3, k]
-        if check:
-            z0 += s0 - s0
-            z1 += s1 - s1
-            z2 += s2 - s2
-            z3 += s3 - s3
+        if bits:
+            e0 |= (pu[j, k] & emask) + eone
+            e1 |= (pu[j + 1, k] & emask) + eone
+            e2 |= (pu[j + 2, k] & emask) + eone
+            e3 |= (pu[j + 3, k] & emask) + eone
         g0 = s0 > b0
         g1 = s1 > b1
         g2 = s2 > b2
@@ -371,13 +345,17 @@ def _argmax4(p2, j, width, check):
         c1 = k if g1 else c1
         c2 = k if g2 else c2
         c3 = k if g3 else c3
-    return c0, c1, c2, c3, z0 == 0, z1 == 0, z2 == 0, z3 == 0
+    return (c0, c1, c2, c3, (e0 & ebit) == 0, (e1 & ebit) == 0, (e2 & ebit) == 0,
+            (e3 & ebit) == 0)
 
 
-@_ijit
-def _argmax_rows_into(t, p2, check, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
-    """Count rows by their argmax; True if a sample was bad. The per-sample code is written
-    out here, not called: arrays handed to a helper cost reference counting per sample."""
+@_jit
+def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, tab,
+                  mask, stride):
+    """Count rows by their argmax into the flat sub-tables; True if a sample was bad (a NaN
+    or infinity anywhere in its row, a truth or a column not in the space). The per-sample
+    code is written out here, not called: arrays handed to a helper cost reference counting
+    per sample."""
     bad = False
     width = p2.shape[1]
     m = t.shape[0]
@@ -385,20 +363,21 @@ def _argmax_rows_into(t, p2, check, colmap, lut, lo, n, ign, has_ign, tab, mask,
     j = 0
     while j < m:
         if j + 4 <= m:
-            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, j, width, check)
+            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, pu, j, width, bits, emask, eone, ebit)
             rows = 4
         else:  # the last rows, one at a time
             best = p2[j, 0]
-            z = best - best
+            e = emask ^ emask
             c0 = 0
-            for k in range(1, width):
+            for k in range(width):
+                if bits:
+                    e |= (pu[j, k] & emask) + eone
                 s = p2[j, k]
-                z += s - s
                 g = s > best
                 best = s if g else best
                 c0 = k if g else c0
             c1 = c2 = c3 = 0
-            f0 = z == 0
+            f0 = (e & ebit) == 0
             f1 = f2 = f3 = True
             rows = 1
         for r in range(rows):
@@ -417,23 +396,12 @@ def _argmax_rows_into(t, p2, check, colmap, lut, lo, n, ign, has_ign, tab, mask,
 
 
 @_jit
-def _argmax_block(t, p2, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
-    """Row-wise argmax of scores into the flat sub-tables; True if a sample was bad.
-
-    A NaN or infinity anywhere in a row makes the sample bad. The block is first checked
-    for them as a whole (vectorised); only a block that holds one checks row by row.
-    """
-    if _nonfinite(p2.reshape(-1)) == 0:
-        return _argmax_rows_into(t, p2, False, colmap, lut, lo, n, ign, has_ign, tab, mask,
-                                 stride)
-    return _argmax_rows_into(t, p2, True, colmap, lut, lo, n, ign, has_ign, tab, mask, stride)
-
-
-@_jit
-def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, ident):
+def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, ident,
+                 pu, bits, emask, eone, ebit):
     """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code).
 
     ``ident``: integer labels (both arrays) in the space 0..n-1, which need no look-up.
+    ``pu``, ``bits``, ``emask``, ``eone``, ``ebit``: float scores' bits (``_argmax_block``).
     """
     mask = tab.shape[0] - 1
     stride = tab.shape[1]
@@ -450,8 +418,9 @@ def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
             bad = _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign,
                                 flat, mask, stride)
         else:
-            bad = _argmax_block(t[i:end], p2[i:end], colmap, lut, lo, n, ign, has_ign, flat,
-                                mask, stride)
+            bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits, emask,
+                                eone, ebit, colmap, lut, lo, n, ign, has_ign, flat, mask,
+                                stride)
         if bad:
             return _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign)
         i = end
@@ -629,6 +598,24 @@ _NO2F = np.zeros((0, 0), dtype=np.float64)
 _BYTES = (np.dtype(np.uint8), np.dtype(np.int8))
 
 
+_NO_BITS = np.zeros((0, 0), dtype=np.uint64)
+_FLOAT_BITS = {  # dtype: (unsigned view, exponent mask, its lowest bit, the bit it carries to)
+    np.dtype(np.float32): (np.uint32, 0x7F800000, 0x00800000, 0x80000000),
+    np.dtype(np.float64): (np.uint64, 0x7FF0000000000000, 0x0010000000000000,
+                           0x8000000000000000),
+}
+
+
+def _score_bits(p2):
+    """A score matrix's bits and the constants that find NaNs and infinities in them."""
+    spec = _FLOAT_BITS.get(p2.dtype)
+    if spec is None or p2.size == 0:  # integer scores (one-hot) are always finite
+        u = np.uint64
+        return _NO_BITS, False, u(0), u(0), u(0)
+    u, emask, eone, ebit = spec
+    return p2.view(u), True, u(emask), u(eone), u(ebit)
+
+
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
 
@@ -651,9 +638,11 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
     tables = slot_zeros(nslots, (nsub, stride))
 
+    pu, bits, emask, eone, ebit = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
+
     def run(i0, i1, slot):
         pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign,
-                                 has_ign, tables[slot], ident)
+                                 has_ign, tables[slot], ident, pu, bits, emask, eone, ebit)
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
