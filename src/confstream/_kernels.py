@@ -5,6 +5,11 @@ Every kernel validates in the same pass as it counts and returns the first bad p
 Kernels never touch the accumulator's state unless they are the ``*_into`` kind, which the
 accumulator calls under its lock after a validating pass, so that an update is all or nothing.
 
+Unweighted batches go through ``count_table`` / ``ml_count_tables``: one pass that checks
+and counts into tables of the batch's own, split into chunks that free threads claim
+(``run_chunks``), merged; the accumulator adds them under its lock. Weighted batches keep
+``validate`` + ``count_into``: scikit-learn's summation order, one sample at a time.
+
 Codes returned with a position: see ``ERR_*`` below.
 """
 
