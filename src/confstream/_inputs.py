@@ -344,6 +344,11 @@ class LabelSpace:
         if arr.size == 0:
             return
         self._check_integers(arr, name, shape)
+        if arr.dtype.kind in "iubf":  # a table over [min, max] beats a sort when it is small
+            vals, ok = K.distinct_ints(arr.reshape(-1), self._MAX_SPAN)
+            if ok:
+                self.add_keys(vals.tolist())
+                return
         self.add_keys([int(v) for v in np.unique(arr).tolist()])
 
     @staticmethod

@@ -27,7 +27,6 @@ FORMAT_VERSION = 1
 
 _NO1 = np.zeros(0, dtype=np.float64)
 _NO2 = np.zeros((0, 0), dtype=np.float64)
-_PARALLEL_MIN = 1 << 18  # below this many samples one thread is faster (benchmarks/)
 
 
 class LabelTypeError(TypeError, ValueError):
@@ -420,11 +419,8 @@ class ConfusionMatrix(_Accumulator):
         # of the batch's own (per thread, merged), added under the lock. Not when the table
         # would be much bigger than the batch, nor once the state is weighted (its sums take
         # the samples one at a time, in input order).
-        if w is None and not self._weighted and t.shape[0] * 2 >= n * n:
-            colmap = (K.NO_COLS if b.form == K.PRED_LABELS
-                      else K.column_map(b2.width or 2, cols_idx, lut, lo, n))
-            table, pos, code = K.count_table(t, b.form, p1, b2.p2, thr, colmap, lut, lo, n,
-                                             ign, has_ign, get_num_threads())
+        if self._table_pays(w, t, n):
+            table, pos, code = self._count_table(b2, t, p1, lut, lo, n, ign, has_ign, cols_idx)
             if pos >= 0:
                 return self._on_error(space, b2, pos, code, w)
             with self._lock:
@@ -442,6 +438,19 @@ class ConfusionMatrix(_Accumulator):
         with self._lock:
             self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, cols_idx)
         return True
+
+    def _table_pays(self, w, t, n) -> bool:
+        """Count into a table of the batch's own? Unweighted into an unweighted state only
+        (weighted sums take the samples one at a time, in input order, straight into the
+        state), and not when the table would be much bigger than the batch."""
+        return w is None and not self._weighted and t.shape[0] * 2 >= n * n
+
+    def _count_table(self, b, t, p1, lut, lo, n, ign, has_ign, cols_idx):
+        """One validating pass into a table of the batch's own: (table, position, code)."""
+        colmap = (K.NO_COLS if b.form == K.PRED_LABELS
+                  else K.column_map(b.width or 2, cols_idx, lut, lo, n))
+        return K.count_table(t, b.form, p1, b.p2, b.thr, colmap, lut, lo, n, ign, has_ign,
+                             get_num_threads())
 
     def _add_validated(self, b, t, p1, w, lut, lo, n, ign, has_ign, cols_idx):
         if w is not None and not self._weighted:
@@ -477,14 +486,22 @@ class ConfusionMatrix(_Accumulator):
             except TypeError as exc:
                 raise LabelTypeError(str(exc)) from None
             b2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, grow=True)
-            pos, code = K.validate(t, b.form, p1, b2.p2, b.thr, False,
-                                   w if w is not None else _NO1, w is not None,
-                                   lut, lo, n, ign, has_ign)
+            table = None
+            if self._table_pays(w, t, n):
+                table, pos, code = self._count_table(b2, t, p1, lut, lo, n, ign, has_ign, False)
+            else:
+                pos, code = K.validate(t, b.form, p1, b2.p2, b.thr, False,
+                                       w if w is not None else _NO1, w is not None,
+                                       lut, lo, n, ign, has_ign)
             if pos >= 0:
                 raise self._error(space, b2, pos, code, w)
             self._space = space
             self._resize(len(space))
-            self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, False)
+            if table is not None:
+                self._n[:n, :n] += table
+                self._commit_kinds(b)
+            else:
+                self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, False)
 
     def _resize(self, c):
         old = self._n.shape[0]
