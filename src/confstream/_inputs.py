@@ -313,6 +313,12 @@ class LabelSpace:
         kind = label_kind(arr)
         if kind == "str":
             self._check_kind("str", name)
+            if arr.dtype.kind == "U" and arr.dtype.itemsize and self.values:
+                codes, bad = self._hash_codes(arr)
+                if bad < 0:
+                    return codes
+                if not grow:
+                    raise ValueError(self.unknown_message(name, shape, bad, arr[bad]))
             uniq, inv = np.unique(arr, return_inverse=True)
             return self._codes(uniq, inv, arr, name, shape, grow)
         self._check_kind("num", name)
@@ -321,6 +327,27 @@ class LabelSpace:
             uniq, inv = np.unique(arr.astype(np.int64), return_inverse=True)
             return self._codes(uniq, inv, arr, name, shape, grow)
         return arr
+
+    def _hash_codes(self, arr):
+        """Indices of a 'U' array's strings through a hash table of the space (no sort).
+
+        Returns (codes, first position not in the space or -1). The table is kept for the
+        array's string width until the space changes.
+        """
+        width = arr.dtype.itemsize // 4
+        key = (width, len(self.values))
+        cache = getattr(self, "_str_cache", None)
+        if cache is None or cache[0] != key:
+            names = [v for v in self.values if len(v) <= width]
+            keys = np.array(names, dtype=arr.dtype).view(np.uint32).reshape(len(names), width)
+            size = 1 << max(2, (2 * len(names)).bit_length())
+            cache = (key, keys, K.str_table(keys, size),
+                     np.array([self.index[v] for v in names], dtype=np.int64))
+            self._str_cache = cache
+        _, keys, table, codes = cache
+        rows = np.ascontiguousarray(arr).view(np.uint32).reshape(arr.shape[0], width)
+        out = np.empty(arr.shape[0], dtype=np.int64)
+        return out, K.str_codes(rows, keys, table, codes, out)
 
     def _codes(self, uniq, inv, arr, name, shape, grow):
         keys = uniq.tolist()

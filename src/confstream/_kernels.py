@@ -926,3 +926,53 @@ def ml_count_tables(t, p, form, thr, nthreads):
         return None, min(errors)
     s = sums.sum(axis=0)
     return (s[0], s[1], s[2], hp.sum(axis=0), hr.sum(axis=0), hf.sum(axis=0)), None
+
+
+# ---------------------------------------------------------------------------------------------
+# String labels: fixed-width code units (numpy 'U' arrays viewed as uint32 rows) looked up in
+# an open-addressing hash table of the label space; no sort, one pass.
+
+
+@_jit
+def _row_hash(rows, i):
+    h = np.uint64(1469598103934665603)  # FNV-1a over the row's code units
+    for j in range(rows.shape[1]):
+        h = (h ^ np.uint64(rows[i, j])) * np.uint64(1099511628211)
+    return h
+
+
+@_jit
+def str_table(keys, size):
+    """Slots (a power of two) holding row indices of ``keys``, -1 where empty."""
+    table = np.full(size, -1, dtype=np.int64)
+    mask = np.uint64(size - 1)
+    for k in range(keys.shape[0]):
+        s = _row_hash(keys, k) & mask
+        while table[s] >= 0:
+            s = (s + np.uint64(1)) & mask
+        table[s] = k
+    return table
+
+
+@_jit
+def str_codes(rows, keys, table, codes, out):
+    """out[i] = codes[k] where rows[i] equals keys[k]; returns the first row not among
+    the keys (-1 when every row was found)."""
+    mask = np.uint64(table.shape[0] - 1)
+    w = rows.shape[1]
+    for i in range(rows.shape[0]):
+        s = _row_hash(rows, i) & mask
+        while True:
+            k = table[s]
+            if k < 0:
+                return i
+            same = True
+            for j in range(w):
+                if rows[i, j] != keys[k, j]:
+                    same = False
+                    break
+            if same:
+                out[i] = codes[k]
+                break
+            s = (s + np.uint64(1)) & mask
+    return -1
