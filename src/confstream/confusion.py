@@ -382,10 +382,11 @@ class ConfusionMatrix(_Accumulator):
             except TypeError as exc:
                 raise LabelTypeError(str(exc)) from None
             return b, t, p1, np.zeros(0, np.int64), 0, len(space), 0, False
-        try:
-            space._check_kind("num", "y_true") if grow else None
-        except TypeError as exc:
-            raise LabelTypeError(str(exc)) from None
+        if grow:
+            try:
+                space._check_kind("num", "y_true")
+            except TypeError as exc:
+                raise LabelTypeError(str(exc)) from None
         return b, t, p1, space.lut, space.lo, len(space), ign, has_ign
 
     def _count(self, b: _Batch, w):

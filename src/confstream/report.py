@@ -95,8 +95,7 @@ class Report:
             if of_class == heading:
                 return float(avg[col])
         for label, row in zip(self.labels.tolist(), self._rows):
-            if of_class == row[0] or (not isinstance(of_class, str) and of_class == label) or (
-                    isinstance(of_class, str) and of_class == label):
+            if of_class == row[0] or of_class == label:
                 return float(row[col + 1])
         raise KeyError(f"no row for class {of_class!r}; rows: {[r[0] for r in self._rows]}")
 
