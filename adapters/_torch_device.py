@@ -19,7 +19,7 @@ from confstream import _kernels as K
 # The core's error codes and prediction forms, plus one code of ours.
 _ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE = K.ERR_TRUE, K.ERR_PRED, K.ERR_WEIGHT, K.ERR_SCORE
 _ERR_TRUE_ML, _ERR_PRED_ML = K.ERR_TRUE_ML, K.ERR_PRED_ML
-_ERR_TRUE_SCORE = 7  # a non-finite value in one-hot / score truth
+_ERR_TRUE_SCORE = 7  # one-hot truth that is not 0s and a single 1
 _LABELS, _ARGMAX, _BINARY = K.PRED_LABELS, K.PRED_ARGMAX, K.PRED_BINARY
 
 
@@ -235,13 +235,13 @@ def _device_batch(torch, acc, dev, y_true, y_pred, sample_weight):
 
 
 class _Truth:
-    """One-hot / score truth, arg-maxed: what its non-finite values need for the error."""
+    """One-hot truth, arg-maxed: a row is good when it holds 0s and one 1 (as the core)."""
 
     def __init__(self, torch, t):
         self.scores = t.to(torch.uint8) if t.dtype == torch.bool else t
-        finite = _finite_rows(torch, self.scores)
-        self.bad = ~finite.all(dim=1)
-        self.col = _first_false(torch, finite)
+        zero_one = (self.scores == 0) | (self.scores == 1)
+        self.bad = ~zero_one.all(dim=1) | (self.scores.sum(dim=1) != 1)
+        self.col = _first_false(torch, zero_one)
         self.argmax = self.scores.argmax(dim=1)
 
 
@@ -252,7 +252,7 @@ def _single_label_form(torch, acc, t, p):
 
     tshape, pshape = tuple(t.shape), tuple(p.shape)
     form = I.batch_form(tshape, pshape, pred_is_float=p.is_floating_point(), fixed=True,
-                        num_classes=acc.num_classes)
+                        num_classes=acc.num_classes, binary_space=acc._space.binary_scores)
     t = t[:, 0] if form.squeeze_true else t
     p = p[:, 0] if form.squeeze_pred else p
     tkind, truth = _kind(torch, t), None
@@ -715,7 +715,8 @@ def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
     if code == _ERR_WEIGHT:
         return f"sample_weight[{pos}] = {err['float']!r}: {_BAD_WEIGHT}{where}"
     if code == _ERR_TRUE_SCORE:
-        return f"y_true[{pos}, {col}] = {err['float']!r} is not a finite score{where}"
+        return (f"y_true[{pos}, {col}] = {err['float']!r}: one-hot truth must hold 0s and "
+                f"a single 1 per row{where}")
     if code == _ERR_SCORE:
         at = (f"{I.position(meta.tshape, pos)[:-1]}, {col}]" if meta.form == _ARGMAX
               else I.position(meta.pshape, pos))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import classification_report
 
@@ -202,6 +202,7 @@ def test_masks_with_ignore_index(b, h, wdt, data):
 @SETTINGS
 @given(st.integers(1, 4), st.integers(2, 5), st.integers(1, 5), st.data())
 def test_mask_scores_with_class_axis(b, c, hw, data):
+    assume(c != hw)  # (B, C, C) beside (B, C) is ambiguous and refused (test_core_edge_cases)
     t = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=b * hw, max_size=b * hw)))
     t = t.reshape(b, hw)
     logits = np.array(data.draw(st.lists(st.floats(-3, 3, allow_nan=False),

@@ -73,7 +73,13 @@ def _object_array(arr: np.ndarray, name: str) -> np.ndarray:
     if kind == "other":
         bad = next(v for v in flat if _kind_of_scalar(v) == "other")
         raise TypeError(f"{name} holds a value of unsupported type {type(bad).__name__}: {bad!r}")
-    return arr.astype(np.float64 if kind == "float" else np.int64)
+    try:
+        return arr.astype(np.float64 if kind == "float" else np.int64)
+    except OverflowError:
+        for i, v in enumerate(flat.tolist()):
+            if isinstance(v, int) and not -_I64_MAX - 1 <= v <= _I64_MAX:
+                raise ValueError(_range_message(name, arr.shape, i, v)) from None
+        raise
 
 
 def _kind_of_scalar(v) -> str:
@@ -103,7 +109,9 @@ def as_weights(sample_weight, n: int) -> np.ndarray:
 def label_kind(arr: np.ndarray) -> str:
     """'str', 'bool', 'int' or 'float' for a label array."""
     k = arr.dtype.kind
-    if k in "US":
+    if k == "S":
+        raise TypeError("bytes labels are not supported: decode them to str first")
+    if k == "U":
         return "str"
     if k == "b":
         return "bool"
@@ -112,6 +120,14 @@ def label_kind(arr: np.ndarray) -> str:
     if k == "f":
         return "float"
     raise TypeError(f"labels of dtype {arr.dtype} are not supported")
+
+
+_I64_MAX = (1 << 63) - 1
+
+
+def _range_message(name, shape, i, v) -> str:
+    return (f"{name}{position(shape, i)} = {describe_value(v)} is outside the label range "
+            f"of int64")
 
 
 def position(shape, flat_index: int):
@@ -150,11 +166,13 @@ class Form:
     move_class_axis: bool  # scores (B, C, ...) beside (B, ...) labels: class axis 1 -> last
 
 
-def batch_form(tshape, pshape, *, pred_is_float: bool, fixed: bool, num_classes: int) -> Form:
+def batch_form(tshape, pshape, *, pred_is_float: bool, fixed: bool, num_classes: int,
+               binary_space: bool = False) -> Form:
     """The form of a single-label batch (shared by the numpy path and the device path).
 
     Labels need equal shapes (any rank: masks); scores one (class) axis more, last for
-    (N, C), axis 1 or last beside masks; binary scores need a fixed space of two classes.
+    (N, C), axis 1 or last beside masks; float predictions are binary scores only in a
+    ``binary_space`` (``LabelSpace.binary_scores``), where they cannot be class ids.
     """
     tshape, pshape = tuple(tshape), tuple(pshape)
     if not tshape or not pshape:
@@ -171,6 +189,11 @@ def batch_form(tshape, pshape, *, pred_is_float: bool, fixed: bool, num_classes:
         t = t[:1]
     if len(p) == len(t) + 1:
         move = len(t) > 1 and p[:1] + p[2:] == t
+        if move and p[:-1] == t:  # both axis 1 and the last axis fit: refuse to guess
+            raise ValueError(
+                f"y_pred of shape {pshape} beside y_true of shape {tshape}: the class axis "
+                f"could be axis 1 or the last; pass scores of shape (N, C), class axis last, "
+                f"with labels of shape (N,)")
         if not move and p[:-1] != t:
             raise ValueError(
                 f"y_pred of shape {pshape} does not fit y_true of shape {tshape}: "
@@ -183,7 +206,7 @@ def batch_form(tshape, pshape, *, pred_is_float: bool, fixed: bool, num_classes:
         raise ValueError(
             f"y_true of shape {tshape} and y_pred of shape {pshape} do not fit: "
             f"labels need the same shape, scores one class axis more")
-    binary = pred_is_float and fixed and num_classes == 2
+    binary = pred_is_float and binary_space
     return Form(sq_t, sq_p, onehot, K.PRED_BINARY if binary else K.PRED_LABELS, False)
 
 
@@ -234,6 +257,8 @@ class LabelSpace:
             kind, key = "num", int(v)
         else:
             raise ValueError(f"{where}: {v!r} is not a valid class label (integers or strings)")
+        if kind == "num" and not -_I64_MAX - 1 <= key <= _I64_MAX:
+            raise ValueError(f"{where}: {v!r} is outside the label range of int64")
         self._check_kind(kind, where)
         return key
 
@@ -259,6 +284,13 @@ class LabelSpace:
 
     def __len__(self):
         return len(self.values)
+
+    @property
+    def binary_scores(self) -> bool:
+        """Whether float predictions are scores (``> threshold`` -> the second class): a fixed
+        space of 0 and 1, or of two strings; there a float cannot be a class id otherwise."""
+        return self.fixed and len(self.values) == 2 and (
+            self.kind == "str" or self.values == [0, 1])
 
     def __eq__(self, other):
         return isinstance(other, LabelSpace) and self.values == other.values
@@ -360,10 +392,15 @@ class LabelSpace:
         return table[inv.reshape(-1)]
 
     def _check_integers(self, arr, name, shape):
+        """Label values must be integers that int64 holds (floats: integral, in range)."""
         if arr.dtype.kind == "f":
             bad = K.first_not_integer(arr)
             if bad >= 0:
                 raise ValueError(self.not_integer_message(name, shape, bad, arr[bad]))
+        elif arr.dtype == np.uint64:
+            big = np.flatnonzero(arr > np.uint64(_I64_MAX))
+            if big.size:
+                raise ValueError(_range_message(name, shape, int(big[0]), arr[big[0]]))
 
     def grow_numeric(self, arr, name, shape):
         """Add the labels of a numeric batch that the space lacks (dynamic spaces)."""

@@ -684,7 +684,7 @@ def first_not_integer(x):
     """Position of the first value that is not a finite integer, or -1."""
     for i in range(x.shape[0]):
         v = x[i]
-        if not np.isfinite(v) or np.floor(v) != v:
+        if not (v > _F_LO and v < _F_HI) or np.floor(v) != v:  # NaN, infinities, beyond int64
             return i
     return -1
 

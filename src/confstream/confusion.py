@@ -106,8 +106,7 @@ class _Accumulator:
     def __iadd__(self, other):
         if not isinstance(other, type(self)):
             return NotImplemented
-        other = other.copy() if other is self else other
-        other._flush()
+        other = other.copy()  # a snapshot under its own lock: it may be updated meanwhile
         self._flush()
         with self._lock:
             self._merge(other)
@@ -161,6 +160,7 @@ class _Batch:
     width: int = 0  # class columns of a score matrix
     mapped: bool = False  # t and p1 hold indices into the space (strings, sparse ints)
     thr: object = 0.0  # the threshold in the scores' dtype (as numpy compares them)
+    class_axis_1: bool = False  # scores came as (B, C, ...): errors name that layout
 
 
 class ConfusionMatrix(_Accumulator):
@@ -315,7 +315,8 @@ class ConfusionMatrix(_Accumulator):
         tshape, pshape = t.shape, p.shape
         space = self._space
         form = I.batch_form(tshape, pshape, pred_is_float=p.dtype.kind == "f",
-                            fixed=space.fixed, num_classes=len(space))
+                            fixed=space.fixed, num_classes=len(space),
+                            binary_space=space.binary_scores)
         t = t[:, 0] if form.squeeze_true else t
         p = p[:, 0] if form.squeeze_pred else p
         tk = I.label_kind(t) if not form.onehot_truth else (
@@ -329,7 +330,8 @@ class ConfusionMatrix(_Accumulator):
             if p.dtype.kind not in "biuf":
                 raise TypeError(f"y_pred scores must be numeric, got dtype {p.dtype}")
             p2 = _numba_dtype(np.ascontiguousarray(p.reshape(-1, width)))
-            return _Batch(_flat(t), K.PRED_ARGMAX, _NO1, p2, tshape, pshape, tk, "int", width)
+            return _Batch(_flat(t), K.PRED_ARGMAX, _NO1, p2, tshape, pshape, tk, "int", width,
+                          class_axis_1=form.move_class_axis)
         p1 = _flat(p)
         if form.pred == K.PRED_BINARY:
             return _Batch(_flat(t), K.PRED_BINARY, p1, _NO2, tshape, pshape, tk, "int",
@@ -344,13 +346,21 @@ class ConfusionMatrix(_Accumulator):
             )
 
     def _argmax(self, x, name):
+        """Columns of one-hot rows; anything else (soft, all-zero, several 1s) is refused:
+        arg-maxing it would count a class the row does not say."""
         if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name} one-hot / scores must be numeric, got dtype {x.dtype}")
+            raise TypeError(f"{name} one-hot rows must be numeric, got dtype {x.dtype}")
         self._check_width(x.shape[1])
-        cols, bad = K.argmax_rows(_numba_dtype(np.ascontiguousarray(x)))
-        if bad >= 0:
-            j = int(np.flatnonzero(~np.isfinite(x[bad]))[0])
-            raise ValueError(f"{name}[{bad}, {j}] = {I.describe_value(x[bad, j])} is not a finite score")
+        zero_one = (x == 0) | (x == 1)
+        good = zero_one.all(axis=1) & (np.count_nonzero(x, axis=1) == 1)
+        if not good.all():
+            i = int(np.flatnonzero(~good)[0])
+            bad_cols = np.flatnonzero(~zero_one[i])
+            where, what = ((f"[{i}, {int(bad_cols[0])}]", I.describe_value(x[i, bad_cols[0]]))
+                           if bad_cols.size else (f"[{i}]", I.show_labels(x[i].tolist())))
+            raise ValueError(f"{name}{where} = {what}: one-hot truth must hold 0s and a "
+                             f"single 1 per row")
+        cols, _ = K.argmax_rows(_numba_dtype(np.ascontiguousarray(x)))
         return cols
 
     def _columns_to_values(self, cols, width, name):
@@ -496,8 +506,8 @@ class ConfusionMatrix(_Accumulator):
                                        lut, lo, n, ign, has_ign)
             if pos >= 0:
                 raise self._error(space, b2, pos, code, w)
+            self._resize(len(space))  # may fail (memory): then nothing has changed
             self._space = space
-            self._resize(len(space))
             if table is not None:
                 self._n[:n, :n] += table
                 self._commit_kinds(b)
@@ -505,15 +515,18 @@ class ConfusionMatrix(_Accumulator):
                 self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, False)
 
     def _resize(self, c):
+        """Grow the arrays to c classes: all are made before any is replaced."""
         old = self._n.shape[0]
         if c == old:
             return
         pad = ((0, c - old), (0, c - old))
-        self._n = np.pad(self._n, pad)
+        n = np.pad(self._n, pad)
         if self._weighted:
-            self._w = np.pad(self._w, pad)
-            self._tw = np.pad(self._tw, (0, c - old))
-            self._pw = np.pad(self._pw, (0, c - old))
+            w = np.pad(self._w, pad)
+            tw = np.pad(self._tw, (0, c - old))
+            pw = np.pad(self._pw, (0, c - old))
+            self._w, self._tw, self._pw = w, tw, pw
+        self._n = n
 
     def _to_weighted(self):
         self._weighted = True
@@ -542,8 +555,13 @@ class ConfusionMatrix(_Accumulator):
         if code == K.ERR_SCORE:
             row = b.p2[pos] if b.form == K.PRED_ARGMAX else b.p1[pos:pos + 1]
             j = int(np.flatnonzero(~np.isfinite(row))[0])
-            where = (f"{I.position(b.tshape, pos)[:-1]}, {j}]" if b.form == K.PRED_ARGMAX
-                     else I.position(b.pshape, pos))
+            if b.form != K.PRED_ARGMAX:
+                where = I.position(b.pshape, pos)
+            else:
+                idx = [int(i) for i in np.unravel_index(pos, b.pshape[:1] + b.pshape[2:]
+                                                        if b.class_axis_1 else b.pshape[:-1])]
+                idx.insert(1 if b.class_axis_1 else len(idx), j)
+                where = "[" + ", ".join(map(str, idx)) + "]"
             return ValueError(f"y_pred{where} = {I.describe_value(row[j])} is not a finite score")
         if code == K.ERR_TRUE:
             name, arr, shape = "y_true", b.t, b.tshape
@@ -750,8 +768,11 @@ class ConfusionMatrix(_Accumulator):
         """Rebuild an accumulator from ``to_dict()`` output, validating every field."""
         _check_header(d, cls._kind)
         labels = d.get("labels")
-        if not isinstance(labels, list):
-            raise ValueError("state: 'labels' must be a list")
+        if not isinstance(labels, list) or not all(
+                isinstance(v, (str, int)) and not isinstance(v, bool) for v in labels):
+            raise ValueError("state: 'labels' must be a list of ints or strings")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"state: 'labels' has repeated values: {I.show_labels(labels)}")
         fixed = bool(d.get("fixed"))
         if fixed:
             acc = cls(labels=labels, threshold=d.get("threshold", 0.5),
@@ -814,17 +835,9 @@ class ConfusionMatrix(_Accumulator):
                 sel = np.asarray(labels)
                 if sel.ndim != 1 or sel.size == 0:
                     raise ValueError("labels must be a non-empty 1-D list of labels")
-                if present.dtype.kind in "US" and sel.dtype.kind not in "US" or (
-                        present.dtype.kind not in "US" and sel.dtype.kind in "US"):
-                    raise LabelTypeError(
-                        f"labels {I.show_labels(sel.tolist())} and the labels seen "
-                        f"{I.show_labels(present.tolist())} mix strings and numbers"
-                    )
-            idx = []
-            for v in sel.tolist():
-                key = v if isinstance(v, str) else (int(v) if float(v).is_integer() else None)
-                idx.append(self._space.index.get(key, -1))
-            idx = np.array(idx, dtype=np.int64)
+                # Labels not in the space (of another type, too) get zeros, as in sklearn.
+            idx = np.array([self._space.index.get(_key_of(v), -1) for v in sel.tolist()],
+                           dtype=np.int64)
 
             def take(a):
                 out = np.zeros(len(idx), dtype=a.dtype)
@@ -865,7 +878,10 @@ class ConfusionMatrix(_Accumulator):
         del sums
         self._flush()
         with self._lock:
-            idx = np.array([self._space.index.get(_key_of(v), -1) for v in sel.tolist()])
+            keys = [_key_of(v) for v in sel.tolist()]
+            last = {k: pos for pos, k in enumerate(keys)}  # a repeated label: its last place
+            idx = np.array([self._space.index.get(k, -1) if last[k] == pos else -1
+                            for pos, k in enumerate(keys)], dtype=np.int64)
             src = self._w if (weighted and self._weighted) else self._n
             c = len(idx)
             out = np.zeros((c, c), dtype=src.dtype)
@@ -908,10 +924,14 @@ class ConfusionMatrix(_Accumulator):
 
 
 def _key_of(v):
+    """The label space's key of a label value (None for what can be no label)."""
     if isinstance(v, str):
         return v
-    f = float(v)
-    return int(f) if f.is_integer() else None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return int(v) if f.is_integer() else None
 
 
 def _present_labels(true_keys, pred_keys, tkinds, pkinds) -> np.ndarray:
@@ -957,7 +977,10 @@ def _state_array(x, shape, name, integer=False):
     if x is None:
         raise ValueError(f"state: '{name}' is missing")
     try:
-        a = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
+        if raw.dtype.kind not in "iuf":
+            raise TypeError
+        a = raw.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"state: '{name}' is not numeric") from None
     if a.shape != tuple(shape):
@@ -997,8 +1020,10 @@ class MultilabelConfusionMatrix(_Accumulator):
     def __init__(self, num_labels, *, threshold=0.5):
         if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)):
             raise TypeError(f"num_labels must be an int, got {num_labels!r}")
-        if num_labels < 1:
-            raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+        if num_labels < 2:
+            raise ValueError(
+                f"num_labels must be at least 2, got {num_labels}: one column of 0/1 labels is "
+                f"binary data (scikit-learn reads it so); use ConfusionMatrix(num_classes=2)")
         self.num_labels = int(num_labels)
         thr = np.asarray(threshold, dtype=np.float64)
         # numpy compares scores with a scalar threshold in the scores' dtype, and with an

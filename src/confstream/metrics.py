@@ -52,8 +52,7 @@ class SampleStats:
 def check_zero_division(zero_division):
     if isinstance(zero_division, str) and zero_division == "warn":
         return np.float64(0.0)
-    if isinstance(zero_division, (int, float, np.floating, np.integer)) and not isinstance(
-            zero_division, bool):
+    if isinstance(zero_division, (int, float, np.floating, np.integer)):  # bools too, as sklearn
         if zero_division in (0, 1):
             return np.float64(zero_division)
         if np.isnan(zero_division):

@@ -37,6 +37,9 @@ def _is_multilabel(t: np.ndarray) -> bool:
 
 def _accumulate(y_true, y_pred, sample_weight=None):
     """One accumulator over all the data: multi-label for 2-D indicators, else labels."""
+    if sample_weight is not None and np.ndim(sample_weight) != 1:
+        raise ValueError(f"Sample weights must be 1D array or scalar, got "
+                         f"{np.ndim(sample_weight)}D array.")
     t = I.as_array(y_true, "y_true")
     p = I.as_array(y_pred, "y_pred")
     if _is_multilabel(t) or _is_multilabel(p):
@@ -129,20 +132,23 @@ def confusion_matrix(y_true, y_pred, *, labels=None, sample_weight=None, normali
     if isinstance(acc, MultilabelConfusionMatrix):
         raise ValueError("multilabel-indicator is not supported")
     if labels is not None:
-        sel = np.asarray(labels)
-        if sel.size == 0:
-            raise ValueError("'labels' should contain at least one label.")
-        _, _, present = acc._sums()
-        rows = acc.sample_counts.sum(axis=1)
-        true_keys = {v for v, r in zip(acc.labels, rows) if r > 0}
-        if not any((v if isinstance(v, str) else float(v)) in
-                   {(k if isinstance(k, str) else float(k)) for k in true_keys}
-                   for v in sel.tolist()):
-            raise ValueError("At least one label specified must be in y_true")
+        _require_a_true_label(acc, labels, "At least one label specified must be in y_true")
     cm, _ = acc._present_matrix(labels)
     if sample_weight is not None and np.asarray(sample_weight).dtype.kind in "iub":
         cm = cm.astype(np.int64)
     return M.normalize_confusion(cm, normalize)
+
+
+def _require_a_true_label(acc, labels, message):
+    """scikit-learn's confusion_matrix refuses ``labels`` none of which is in y_true."""
+    from .confusion import _key_of
+
+    if np.asarray(labels).size == 0:
+        raise ValueError("'labels' should contain at least one label.")
+    rows = acc.sample_counts.sum(axis=1)
+    true_keys = {k for k, r in zip(acc.labels, rows) if r > 0}
+    if not any(_key_of(v) in true_keys for v in np.asarray(labels).tolist()):
+        raise ValueError(message)
 
 
 def multilabel_confusion_matrix(y_true, y_pred, *, sample_weight=None, labels=None,
@@ -188,6 +194,10 @@ def cohen_kappa_score(y1, y2, *, labels=None, weights=None, sample_weight=None,
     acc = _accumulate(y1, y2, sample_weight)
     if isinstance(acc, MultilabelConfusionMatrix):
         raise ValueError("multilabel-indicator is not supported")
+    if labels is not None:
+        _require_a_true_label(
+            acc, labels, "At least one label in `labels` must be present in `y1` (even though "
+            "`cohen_kappa_score` is otherwise agnostic to the order of `y1` and `y2`).")
     cm, _ = acc._present_matrix(labels)
     return M.cohen_kappa(cm, weights, replace_undefined_by)
 
