@@ -20,8 +20,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 # One jit policy for every kernel: compiled once, cached on disk, GIL released.
 _jit = njit(nogil=True, cache=True)
@@ -264,25 +266,53 @@ def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride):
 
 
 @_jit
-def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride):
-    """Integer labels in the space 0..n-1: check the block in one vectorised pass, then
-    count it in a second pass over data now in cache, with no checks. True if a sample
-    was bad (and then nothing was counted)."""
+def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride, buf):
+    """Integer labels in the space 0..n-1: one vectorised pass checks each pair and writes
+    its cell (or the dump cell) to ``buf``, a second counts ``buf``, which is in L1 by then.
+    True if a sample was bad."""
     un = np.uint64(n)
     nbad = 0
+    dump = np.int32(n * n)
     for j in range(t.shape[0]):
         tv = t[j]
+        pv = p1[j]
         skip = has_ign & (tv == ign)
-        ok = (np.uint64(tv) < un) & (np.uint64(p1[j]) < un)  # negatives wrap to huge
+        ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)  # negatives wrap to huge
         nbad += not (skip | ok)
+        buf[j] = np.int32(np.int64(tv) * n + np.int64(pv)) if (ok & (not skip)) else dump
     if nbad:
         return True
-    dump = n * n
-    for j in range(t.shape[0]):
-        tv = t[j]
-        skip = has_ign & (tv == ign)
-        tab[np.uint64((j & mask) * stride + (dump if skip else tv * n + p1[j]))] += 1
+    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
     return False
+
+
+@_jit
+def _count_cells(buf, m, tab, mask, stride, pa, pb):
+    """tab[sub-table of j, buf[j]] += 1 for j < m. Consecutive samples go to different
+    sub-tables (unrolled, so that each has a fixed offset): a run of samples in one cell
+    then makes no chain of dependent read-modify-writes. Meanwhile the next block of the
+    inputs, pa[m:] and pb[m:], is asked for from memory: this loop reads none, and memory
+    would idle while it runs."""
+    j = 0
+    if mask == 0 or mask == 1 or mask == 3:
+        o1 = stride if mask != 0 else 0
+        o2 = 2 * stride if mask == 3 else 0
+        o3 = 3 * stride if mask == 3 else o1
+        while j + 8 <= m:
+            _prefetch(pa, m + j)
+            _prefetch(pb, m + j)
+            tab[np.uint64(buf[j])] += 1
+            tab[np.uint64(o1 + buf[j + 1])] += 1
+            tab[np.uint64(o2 + buf[j + 2])] += 1
+            tab[np.uint64(o3 + buf[j + 3])] += 1
+            tab[np.uint64(buf[j + 4])] += 1
+            tab[np.uint64(o1 + buf[j + 5])] += 1
+            tab[np.uint64(o2 + buf[j + 6])] += 1
+            tab[np.uint64(o3 + buf[j + 7])] += 1
+            j += 8
+    while j < m:
+        tab[np.uint64((j & mask) * stride + buf[j])] += 1
+        j += 1
 
 
 @_jit
@@ -302,6 +332,162 @@ def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, strid
         bad |= not (skip | good)
         tab[np.uint64((j & mask) * stride + (a * n + b if (good & (not skip)) else dump))] += 1
     return bad
+
+
+# Argmax of short rows with vector instructions. numba has no way to ask for them, so this is
+# written as LLVM IR: a row of C <= W scores is read as one vector of W lanes (lanes from C on
+# read the next row's scores and are replaced by the lowest finite value), its maximum found
+# by halving, and the argmax is the lowest lane equal to it, as ``np.argmax`` (first
+# occurrence; -0.0 == 0.0). Whether every score is finite is kept for the whole block: the
+# largest |bits| seen, an exponent of all ones beyond the largest finite value. A machine
+# without such vectors gets the same instructions in narrower pieces from LLVM.
+
+PREFETCH_BYTES = 8192
+_VEC_LANES = {np.dtype(np.float32): 16, np.dtype(np.float64): 8}
+
+
+def _splat(builder, value, vty):
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), vty.count),
+                                                    [0] * vty.count))
+
+
+@intrinsic
+def _prefetch(typingctx, a, i):
+    """Ask for the cache line of ``a``'s element i (counted from its start, in memory order)
+    to be fetched; a hint that never faults, also beyond the end of ``a``."""
+    if not isinstance(a, types.Array):
+        return None
+    sig = types.void(a, i)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        k = context.cast(builder, args[1], signature.args[1], types.int64)
+        _emit_prefetch(builder, builder.gep(data, [k]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _emit_prefetch(builder, ptr):
+    i32 = ir.IntType(32)
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32, i32]),
+        "llvm.prefetch.p0")
+    builder.call(fn, [builder.bitcast(ptr, ir.IntType(8).as_pointer()), ir.Constant(i32, 0),
+                      ir.Constant(i32, 3), ir.Constant(i32, 1)])
+
+
+@intrinsic
+def _vec_argmax(typingctx, flat, ncols, nrows, out):
+    """out[j] = argmax of row j (flat[j*ncols : j*ncols + ncols]) for j < nrows; True if
+    every score was finite. The caller makes sure that W values from each row start are in
+    ``flat`` and that ncols <= W (16 lanes for float32, 8 for float64)."""
+    if not (isinstance(flat, types.Array) and isinstance(out, types.Array)):
+        return None
+    dt = flat.dtype
+    sig = types.boolean(flat, ncols, nrows, out)
+    if dt not in (types.float32, types.float64):  # never called for these; typing must pass
+        return sig, lambda context, builder, signature, args: ir.Constant(ir.IntType(1), 0)
+    f64 = dt == types.float64
+    width = 8 if f64 else 16
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fa = context.make_array(signature.args[0])(context, builder, args[0])
+        oa = context.make_array(signature.args[3])(context, builder, args[3])
+        ncols_v = context.cast(builder, args[1], signature.args[1], types.int64)
+        nrows_v = context.cast(builder, args[2], signature.args[2], types.int64)
+        fty = ir.DoubleType() if f64 else ir.FloatType()
+        ity = i64 if f64 else i32
+        vty, viy = ir.VectorType(fty, width), ir.VectorType(ity, width)
+        lanes = ir.Constant(ir.VectorType(i64, width), list(range(width)))
+        inlane = builder.icmp_unsigned("<", lanes, _splat(builder, ncols_v, ir.VectorType(i64, width)))
+        lowest = float(np.finfo(np.float64 if f64 else np.float32).min)
+        low = ir.Constant(vty, [lowest] * width)
+        nbits = 64 if f64 else 32
+        absmask = ir.Constant(viy, [(1 << (nbits - 1)) - 1] * width)
+        maxfinite = ir.Constant(viy, [int(np.array(np.finfo(np.float64 if f64 else np.float32).max).view(np.uint64 if f64 else np.uint32))] * width)
+        accp = cgutils.alloca_once_value(builder, ir.Constant(viy, [0] * width))
+        cttz = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64")
+        outty = context.get_data_type(signature.args[3].dtype)
+        with cgutils.for_range(builder, nrows_v) as loop:
+            j = loop.index
+            ptr = builder.gep(fa.data, [builder.mul(j, ncols_v)])
+            _emit_prefetch(builder, builder.gep(ptr, [ir.Constant(i64, PREFETCH_BYTES // (nbits // 8))]))
+            v = builder.load(builder.bitcast(ptr, vty.as_pointer()), align=nbits // 8)
+            v = builder.select(inlane, v, low)
+            bits = builder.and_(builder.bitcast(v, viy), absmask)
+            acc = builder.load(accp)
+            builder.store(builder.select(builder.icmp_unsigned(">", bits, acc), bits, acc), accp)
+            m, w = v, width
+            while w > 1:  # halves: the larger of each pair of lanes, until one is left
+                h = w // 2
+                lo = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(i32, h), list(range(h))))
+                hi = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(i32, h), list(range(h, w))))
+                m = builder.select(builder.fcmp_ordered(">", hi, lo), hi, lo)
+                w = h
+            top = _splat(builder, builder.extract_element(m, ir.Constant(i32, 0)), vty)
+            eq = builder.bitcast(builder.fcmp_ordered("==", v, top), ir.IntType(width))
+            idx = builder.call(cttz, [builder.zext(eq, i64), ir.Constant(ir.IntType(1), 0)])
+            builder.store(context.cast(builder, idx, types.int64, signature.args[3].dtype)
+                          if outty != i64 else idx, builder.gep(oa.data, [j]))
+        over = builder.icmp_unsigned(">", builder.load(accp), maxfinite)
+        return builder.icmp_unsigned("==", builder.bitcast(over, ir.IntType(width)),
+                                     ir.Constant(ir.IntType(width), 0))
+
+    return sig, codegen
+
+
+@_jit
+def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign, has_ign, tab,
+                      mask, stride, buf):
+    """``_argmax_block`` for C-contiguous float rows of at most W scores: the argmax of the
+    first ``nvec`` rows by ``_vec_argmax``, of the rest (at most W / width rows at the end of
+    the batch) one score at a time; then each sample's cell into ``buf``, then ``buf``
+    counted. ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample
+    was bad."""
+    m = t.shape[0]
+    k = min(m, nvec)
+    bad = False
+    if k > 0:
+        bad = not _vec_argmax(flat, width, k, buf)
+    for j in range(k, m):
+        best = flat[j * width]
+        c = 0
+        for q in range(width):
+            s = flat[j * width + q]
+            bad |= not np.isfinite(s)
+            g = s > best
+            best = s if g else best
+            c = q if g else c
+        buf[j] = c
+    if bad:
+        return True
+    dump = n * n
+    if lut.shape[0] == 0 and cols_ident:  # the same with no look-up: a loop LLVM vectorises
+        un = np.uint64(n)
+        for j in range(m):
+            tv = t[j]
+            a, oka = _int_of(tv)
+            good = oka & (np.uint64(a) < un)
+            skip = has_ign & (tv == ign)
+            bad |= not (skip | good)
+            buf[j] = a * n + buf[j] if (good & (not skip)) else dump
+    else:
+        for j in range(m):
+            tv = t[j]
+            a, oka = _idx(tv, lut, lo, n)
+            b = colmap[buf[j]]
+            skip = has_ign & (tv == ign)
+            good = oka & (b >= 0)
+            bad |= not (skip | good)
+            buf[j] = a * n + b if (good & (not skip)) else dump
+    if bad:
+        return True
+    _count_cells(buf, m, tab, mask, stride, t, t)
+    return False
 
 
 @_ijit
@@ -402,29 +588,38 @@ def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, h
 
 @_jit
 def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, ident,
-                 pu, bits, emask, eone, ebit):
+                 pu, bits, emask, eone, ebit, flat, nvec, cols_ident):
     """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code).
 
     ``ident``: integer labels (both arrays) in the space 0..n-1, which need no look-up.
     ``pu``, ``bits``, ``emask``, ``eone``, ``ebit``: float scores' bits (``_argmax_block``).
+    ``flat``, ``nvec``: the scores as one C-contiguous vector and how many rows from the
+    batch's start ``_vec_argmax`` may read (0: it is not used); ``cols_ident``: score
+    column c is class c.
     """
     mask = tab.shape[0] - 1
     stride = tab.shape[1]
-    flat = tab.reshape(-1)
+    ftab = tab.reshape(-1)
+    buf = np.empty(_BLOCK, dtype=np.int32)  # cells: count_table keeps n * n < 2**31 here
+    width = p2.shape[1]
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
         if form == PRED_LABELS and ident:
-            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, flat, mask, stride)
+            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, ftab, mask, stride, buf)
         elif form == PRED_LABELS:
-            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, flat, mask,
+            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, ftab, mask,
                                 stride)
         elif form == PRED_BINARY:
             bad = _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign,
-                                flat, mask, stride)
+                                ftab, mask, stride)
+        elif nvec > 0:
+            bad = _argmax_vec_block(t[i:end], flat[i * width:end * width], width, nvec - i,
+                                    colmap, cols_ident, lut, lo, n, ign, has_ign, ftab, mask,
+                                    stride, buf)
         else:
             bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits, emask,
-                                eone, ebit, colmap, lut, lo, n, ign, has_ign, flat, mask,
+                                eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab, mask,
                                 stride)
         if bad:
             return _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign)
@@ -621,6 +816,23 @@ def _score_bits(p2):
     return p2.view(u), True, u(emask), u(eone), u(ebit)
 
 
+_NO1F = np.zeros(0, dtype=np.float64)
+
+
+def _vec_rows(p2):
+    """(p2 as one vector, how many of its first rows ``_vec_argmax`` may read whole), or
+    (empty, 0) where it does not apply: not float32/64, not C-contiguous, rows too wide."""
+    lanes = _VEC_LANES.get(p2.dtype)
+    rows, width = p2.shape
+    if lanes is None or width > lanes or width == 0 or not p2.flags.c_contiguous:
+        return _NO1F, 0
+    if p2.size < lanes:
+        return _NO1F, 0
+    flat = p2.reshape(-1)
+    return flat, min(rows, (flat.shape[0] - lanes) // width + 1)
+
+
+_CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers (the tables would be 16 GiB by then)
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
 
@@ -639,15 +851,19 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
         nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
     stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
     ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
-             and p1.dtype.kind in "iub")
+             and p1.dtype.kind in "iub" and cells < _CELLS_MAX)
     nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
     tables = slot_zeros(nslots, (nsub, stride))
 
     pu, bits, emask, eone, ebit = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
+    vec = form == PRED_ARGMAX and cells < _CELLS_MAX
+    flat, nvec = _vec_rows(p2) if vec else (_NO1F, 0)
+    cols_ident = bool(nvec) and bool((colmap == np.arange(colmap.shape[0])).all())
 
     def run(i0, i1, slot):
         pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign,
-                                 has_ign, tables[slot], ident, pu, bits, emask, eone, ebit)
+                                 has_ign, tables[slot], ident, pu, bits, emask, eone, ebit,
+                                 flat, nvec, cols_ident)
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
