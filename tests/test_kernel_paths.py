@@ -160,3 +160,82 @@ def test_cell_counter_with_every_number_of_sub_tables(nsub):
                                   1, nsub)
     assert pos == -1
     np.testing.assert_array_equal(table, confusion_matrix(t, p, labels=range(7)))
+
+
+# Multi-label scores: ``_vec_ml`` reads W labels at a time (the last W of a row with a mask).
+
+ML_TRUTH = [np.uint8, np.int8, np.bool_]
+
+
+def ml_reference(t, s, thr):
+    from sklearn.metrics import multilabel_confusion_matrix
+    return multilabel_confusion_matrix(np.asarray(t, dtype=np.int64),
+                                       (s > thr).astype(np.int64))
+
+
+@settings(max_examples=30, deadline=None)
+@given(L=st.integers(2, 40), rows=st.integers(1, 1500), tdt=st.sampled_from(ML_TRUTH),
+       pdt=st.sampled_from([np.float32, np.float64]), per_label=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_multilabel_scores_match_sklearn(L, rows, tdt, pdt, per_label, seed):
+    rng = np.random.default_rng(seed)
+    t = (rng.random((rows, L)) < 0.3).astype(tdt)
+    s = rng.random((rows, L)).astype(pdt)
+    s[::3] = s[::3].round(1)  # scores equal to a threshold
+    thr = rng.choice([0.1, 0.5, 0.7], L) if per_label else 0.5
+    acc = cs.MultilabelConfusionMatrix(L, threshold=thr).update(t, s)
+    # numpy compares float32 scores with a Python float in float32, with a float64 array
+    # in float64: as confstream does
+    np.testing.assert_array_equal(acc.counts, ml_reference(t, s, pdt(thr) if not per_label
+                                                           else np.asarray(thr)))
+    # the per-sample histograms, through the samples average
+    from sklearn.metrics import classification_report
+    pred = (s > (pdt(thr) if not per_label else np.asarray(thr))).astype(np.int64)
+    ref = classification_report(t.astype(np.int64), pred, output_dict=True, zero_division=0)
+    got = acc.report(zero_division=0).to_dict()["samples avg"]
+    for key in ("precision", "recall", "f1-score"):
+        assert got[key] == pytest.approx(ref["samples avg"][key], rel=1e-12, abs=1e-15)
+    assert got["support"] == ref["samples avg"]["support"]
+
+
+def test_float32_scores_against_float64_thresholds_compare_exactly():
+    # 0.1 is not a float32: float32(0.1) > 0.1, so a score of float32(0.1) is above it
+    f = np.float32(0.1)
+    s = np.array([[f, np.nextafter(f, np.float32(0))]] * 3, dtype=np.float32)
+    t = np.zeros((3, 2), np.uint8)
+    for thr in ([0.1, 0.1], [float(f), float(f)], [0.3, 0.1]):
+        acc = cs.MultilabelConfusionMatrix(2, threshold=thr).update(t, s)
+        np.testing.assert_array_equal(acc.counts, ml_reference(t, s, np.asarray(thr)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(L=st.integers(2, 40), rows=st.integers(1, 3000), tdt=st.sampled_from([np.uint8, np.int8]),
+       what=st.sampled_from(["truth", "nan", "inf"]), where=st.floats(0, 1),
+       seed=st.integers(0, 2**32 - 1))
+def test_multilabel_bad_value_anywhere_is_named(L, rows, tdt, what, where, seed):
+    rng = np.random.default_rng(seed)
+    t = (rng.random((rows, L)) < 0.3).astype(tdt)
+    s = rng.random((rows, L)).astype(np.float32)
+    k = min(rows * L - 1, int(where * rows * L))
+    i, j = divmod(k, L)
+    if what == "truth":
+        t[i, j] = 2 if tdt == np.uint8 else -1
+        match = rf"y_true\[{i}, {j}\] = {t[i, j]}: multi-label indicators must be 0 or 1"
+    else:
+        s[i, j] = np.nan if what == "nan" else -np.inf
+        match = rf"y_pred\[{i}, {j}\] = .* is not a finite score"
+    acc = cs.MultilabelConfusionMatrix(L).update(np.zeros((1, L), np.uint8),
+                                                 np.zeros((1, L), np.float32))
+    before = json.dumps(acc.to_dict())
+    with pytest.raises(ValueError, match=match):
+        acc.update(t, s)
+    assert json.dumps(acc.to_dict()) == before
+
+
+def test_multilabel_big_batch_across_threads():
+    rng = np.random.default_rng(9)
+    rows, L = 4 * K.ML_PARALLEL_MIN + 3, 39
+    t = (rng.random((rows, L)) < 0.2).astype(np.bool_)
+    s = rng.random((rows, L)).astype(np.float32)
+    acc = cs.MultilabelConfusionMatrix(L).update(t, s)
+    np.testing.assert_array_equal(acc.counts, ml_reference(t, s, np.float32(0.5)))

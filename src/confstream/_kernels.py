@@ -1118,7 +1118,138 @@ def _ml_chunk(t, p, r0, r1, form, thr, sums, hp, hr, hf, err):
 _NOW = np.zeros(0, dtype=np.float64)
 
 
-ML_PARALLEL_MIN = 1 << 12  # rows; below this one thread is faster (benchmarks/run.py)
+@intrinsic
+def _vec_ml(typingctx, tf, pf, thr, L, r0, nrows, acc, cnt):
+    """Rows r0 .. r0 + nrows of a multi-label batch (``tf``, ``pf``: the truth and the scores
+    as flat C-ordered vectors, L per row), W labels at a time (16 for float32 scores, 8 for
+    float64; the last W of a row loaded with a mask): acc[k * Lpad + j] += tp / pred / true of
+    label j, cnt[3 * i + k] = the row's tp / n_pred / n_true. ``thr``: the thresholds in the
+    scores' dtype, padded to Lpad, a multiple of W. False if a truth was not 0/1 (any nonzero
+    byte is 1 for bool) or a score not finite."""
+    if not all(isinstance(a, types.Array) for a in (tf, pf, thr, acc, cnt)):
+        return None
+    sig = types.boolean(tf, pf, thr, L, r0, nrows, acc, cnt)
+    if pf.dtype not in (types.float32, types.float64):  # never called for these
+        return sig, lambda context, builder, signature, args: ir.Constant(ir.IntType(1), 0)
+    f64 = pf.dtype == types.float64
+    width = 8 if f64 else 16
+    tbool = tf.dtype == types.boolean
+
+    def codegen(context, builder, signature, args):
+        i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        arrs = [context.make_array(signature.args[k])(context, builder, args[k]) for k in (0, 1, 2, 6, 7)]
+        tptr, pptr, thptr, aptr, cptr = [a.data for a in arrs]
+        Lv = context.cast(builder, args[3], signature.args[3], types.int64)
+        r0v = context.cast(builder, args[4], signature.args[4], types.int64)
+        nr = context.cast(builder, args[5], signature.args[5], types.int64)
+        fty = ir.DoubleType() if f64 else ir.FloatType()
+        ity = i64 if f64 else i32
+        nbits = 64 if f64 else 32
+        vty, viy, v8, v32, vb = (ir.VectorType(fty, width), ir.VectorType(ity, width),
+                                 ir.VectorType(i8, width), ir.VectorType(i32, width), ir.VectorType(i1, width))
+        W = ir.Constant(i64, width)
+        nch = builder.udiv(builder.add(Lv, ir.Constant(i64, width - 1)), W)
+        lpad = builder.mul(nch, W)
+        lanes = ir.Constant(ir.VectorType(i64, width), list(range(width)))
+        absmask = ir.Constant(viy, [(1 << (nbits - 1)) - 1] * width)
+        fmax = np.finfo(np.float64 if f64 else np.float32).max
+        maxfinite = ir.Constant(viy, [int(np.array(fmax).view(np.uint64 if f64 else np.uint32))] * width)
+        one8 = ir.Constant(v8, [1] * width)
+        zero8 = ir.Constant(v8, [0] * width)
+        zf = ir.Constant(vty, [0.0] * width)
+        ml_t = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v8, [v8.as_pointer(), i32, vb, v8]),
+                                              f"llvm.masked.load.v{width}i8.p0")
+        ml_p = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty.as_pointer(), i32, vb, vty]),
+                                              f"llvm.masked.load.v{width}{'f64' if f64 else 'f32'}.p0")
+        ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [i32]), "llvm.ctpop.i32")
+        badp = cgutils.alloca_once_value(builder, ir.Constant(i1, 0))
+        cnts = [cgutils.alloca_once_value(builder, ir.Constant(i32, 0)) for _ in range(3)]
+        with cgutils.for_range(builder, nr) as rl:
+            row = builder.add(r0v, rl.index)
+            base = builder.mul(row, Lv)
+            for c in cnts:
+                builder.store(ir.Constant(i32, 0), c)
+            _emit_prefetch(builder, builder.gep(pptr, [builder.add(base, ir.Constant(i64, 8192 // (nbits // 8)))]))
+            _emit_prefetch(builder, builder.gep(tptr, [builder.add(base, ir.Constant(i64, 8192 // (nbits // 8)))]))
+            with cgutils.for_range(builder, nch) as cl:
+                off = builder.mul(cl.index, W)
+                left = builder.sub(Lv, off)
+                mask = builder.icmp_signed('<', lanes, _splat(builder, left, ir.VectorType(i64, width)))
+                el = builder.add(base, off)
+                tv = builder.call(ml_t, [builder.bitcast(builder.gep(tptr, [el]), v8.as_pointer()), ir.Constant(i32, 1), mask, zero8])
+                sv = builder.call(ml_p, [builder.bitcast(builder.gep(pptr, [el]), vty.as_pointer()), ir.Constant(i32, nbits // 8), mask, zf])
+                th = builder.load(builder.bitcast(builder.gep(thptr, [off]), vty.as_pointer()), align=nbits // 8)
+                pb = builder.and_(builder.fcmp_ordered('>', sv, th), mask)
+                if tbool:
+                    ta = builder.icmp_unsigned('!=', tv, zero8)
+                    badt = ir.Constant(vb, [0] * width)
+                else:
+                    ta = builder.icmp_unsigned('==', tv, one8)
+                    badt = builder.icmp_unsigned('>', tv, one8)
+                badf = builder.icmp_unsigned('>', builder.and_(builder.bitcast(sv, viy), absmask), maxfinite)
+                anybad = builder.bitcast(builder.or_(badt, badf), ir.IntType(width))
+                builder.store(builder.or_(builder.load(badp), builder.icmp_unsigned('!=', anybad, ir.Constant(ir.IntType(width), 0))), badp)
+                tp = builder.and_(ta, pb)
+                for k, v in enumerate((tp, pb, ta)):
+                    ap = builder.bitcast(builder.gep(aptr, [builder.add(builder.mul(ir.Constant(i64, k), lpad), off)]), v32.as_pointer())
+                    builder.store(builder.add(builder.load(ap, align=4), builder.zext(v, v32)), ap, align=4)
+                    bits = builder.zext(builder.bitcast(v, ir.IntType(width)), i32)
+                    builder.store(builder.add(builder.load(cnts[k]), builder.call(ctpop, [bits])), cnts[k])
+            for k in range(3):
+                builder.store(builder.load(cnts[k]), builder.gep(cptr, [builder.add(builder.mul(rl.index, ir.Constant(i64, 3)), ir.Constant(i64, k))]))
+        return builder.not_(builder.load(badp))
+
+    return sig, codegen
+
+
+ML_PARALLEL_MIN = 1 << 12
+
+@_jit
+def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
+    """``_ml_chunk`` for uint8 / int8 / bool truth and float scores, by ``_vec_ml``."""
+    err[0] = -1
+    err[1] = 0
+    err[2] = OK
+    L = t.shape[1]
+    lpad = thr_pad.shape[0]
+    acc = np.zeros(3 * lpad, dtype=np.int32)  # a block's rows fit in int32
+    cnt = np.empty(3 * _ML_BLOCK, dtype=np.int32)
+    r = r0
+    while r < r1:
+        end = min(r1, r + _ML_BLOCK)
+        acc[:] = 0
+        if not _vec_ml(tf, pf, thr_pad, L, r, end - r, acc, cnt):
+            row, col, code = ml_validate(t[r:end], p[r:end], 1, thr, _NOW, False)
+            err[0] = r + row
+            err[1] = col
+            err[2] = code
+            return
+        for k in range(3):
+            for j in range(L):
+                sums[k, j] += acc[k * lpad + j]
+        for q in range(end - r):
+            a = np.uint64(cnt[3 * q])
+            b = cnt[3 * q + 1]
+            c = cnt[3 * q + 2]
+            hp[a, np.uint64(b)] += 1
+            hr[a, np.uint64(c)] += 1
+            hf[a, np.uint64(b + c)] += 1
+        r = end
+
+
+def _thresholds_as(thr, dtype, lanes):
+    """Thresholds in the scores' dtype, padded to a multiple of ``lanes``, that compare as
+    ``thr`` does: a float32 score s > t (float64) iff s > t rounded down to float32."""
+    low = thr.astype(dtype)
+    above = low.astype(np.float64) > thr
+    low[above] = np.nextafter(low[above], dtype.type(-np.inf))
+    out = np.zeros(-(-thr.shape[0] // lanes) * lanes, dtype=dtype)
+    out[: thr.shape[0]] = low
+    return out
+  # rows; below this one thread is faster (benchmarks/run.py)
+
+
+_ML_VEC_TRUTH = (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.bool_))
 
 
 def ml_count_tables(t, p, form, thr, nthreads):
@@ -1132,10 +1263,21 @@ def ml_count_tables(t, p, form, thr, nthreads):
     hr = slot_zeros(nslots, (L + 1, L + 1))
     hf = slot_zeros(nslots, (L + 1, 2 * L + 1))
 
-    def run(r0, r1, slot):
-        err = np.empty(3, dtype=np.int64)
-        _ml_chunk(t, p, r0, r1, form, thr, sums[slot], hp[slot], hr[slot], hf[slot], err)
-        return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
+    lanes = _VEC_LANES.get(p.dtype) if form == 1 and t.dtype in _ML_VEC_TRUTH else None
+    if lanes is not None and t.flags.c_contiguous and p.flags.c_contiguous:
+        thr_pad = _thresholds_as(np.asarray(thr, dtype=np.float64), p.dtype, lanes)
+        tf, pf = t.reshape(-1), p.reshape(-1)
+
+        def run(r0, r1, slot):
+            err = np.empty(3, dtype=np.int64)
+            _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums[slot], hp[slot], hr[slot],
+                          hf[slot], err)
+            return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
+    else:
+        def run(r0, r1, slot):
+            err = np.empty(3, dtype=np.int64)
+            _ml_chunk(t, p, r0, r1, form, thr, sums[slot], hp[slot], hr[slot], hf[slot], err)
+            return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
 
     errors = run_chunks(run, n, nslots, _grain(L * (t.itemsize + p.itemsize)))
     if errors:
