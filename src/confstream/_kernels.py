@@ -271,6 +271,7 @@ def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride, buf):
     its cell (or the dump cell) to ``buf``, a second counts ``buf``, which is in L1 by then.
     True if a sample was bad."""
     un = np.uint64(n)
+    n32 = np.int32(n)  # cells < 2**31 here: 32-bit lanes, twice as many per vector
     nbad = 0
     dump = np.int32(n * n)
     for j in range(t.shape[0]):
@@ -279,7 +280,7 @@ def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride, buf):
         skip = has_ign & (tv == ign)
         ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)  # negatives wrap to huge
         nbad += not (skip | ok)
-        buf[j] = np.int32(np.int64(tv) * n + np.int64(pv)) if (ok & (not skip)) else dump
+        buf[j] = np.int32(tv) * n32 + np.int32(pv) if (ok & (not skip)) else dump
     if nbad:
         return True
     _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
@@ -294,10 +295,14 @@ def _count_cells(buf, m, tab, mask, stride, pa, pb):
     inputs, pa[m:] and pb[m:], is asked for from memory: this loop reads none, and memory
     would idle while it runs."""
     j = 0
-    if mask == 0 or mask == 1 or mask == 3:
-        o1 = stride if mask != 0 else 0
-        o2 = 2 * stride if mask == 3 else 0
-        o3 = 3 * stride if mask == 3 else o1
+    if mask < 8:  # 1, 2, 4 or 8 sub-tables: sample j + k into sub-table k & mask
+        o1 = (1 & mask) * stride
+        o2 = (2 & mask) * stride
+        o3 = (3 & mask) * stride
+        o4 = (4 & mask) * stride
+        o5 = (5 & mask) * stride
+        o6 = (6 & mask) * stride
+        o7 = (7 & mask) * stride
         while j + 8 <= m:
             _prefetch(pa, m + j)
             _prefetch(pb, m + j)
@@ -305,10 +310,10 @@ def _count_cells(buf, m, tab, mask, stride, pa, pb):
             tab[np.uint64(o1 + buf[j + 1])] += 1
             tab[np.uint64(o2 + buf[j + 2])] += 1
             tab[np.uint64(o3 + buf[j + 3])] += 1
-            tab[np.uint64(buf[j + 4])] += 1
-            tab[np.uint64(o1 + buf[j + 5])] += 1
-            tab[np.uint64(o2 + buf[j + 6])] += 1
-            tab[np.uint64(o3 + buf[j + 7])] += 1
+            tab[np.uint64(o4 + buf[j + 4])] += 1
+            tab[np.uint64(o5 + buf[j + 5])] += 1
+            tab[np.uint64(o6 + buf[j + 6])] += 1
+            tab[np.uint64(o7 + buf[j + 7])] += 1
             j += 8
     while j < m:
         tab[np.uint64((j & mask) * stride + buf[j])] += 1
