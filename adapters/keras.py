@@ -294,14 +294,16 @@ class ClassMetrics(keras.metrics.Metric):
             self.invalid.assign_add(ops.sum(bad))
 
     def result(self) -> dict[str, Any]:
-        tp, t, p = self.true_positives, self.true_sum, self.pred_sum
+        # Tensors, not the Variables: jax.numpy takes no keras Variable in ones_like & co.
+        tp, t, p = (ops.convert_to_tensor(v) for v in
+                    (self.true_positives, self.true_sum, self.pred_sum))
         values = {
             "precision": self._ratio(tp, p),
             "recall": self._ratio(tp, t),
             "f1": self._ratio(2.0 * tp, t + p),
             "support": ops.convert_to_tensor(t),
         }
-        poisoned = ops.greater(self.invalid, 0)
+        poisoned = ops.greater(ops.convert_to_tensor(self.invalid), 0)
         names = self.class_names or tuple(str(i) for i in range(self.num_classes))
         out = {}
         for metric in self.metric_names:

@@ -282,10 +282,10 @@ def backend_runs():
             cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
     yield runs
-    for proc in runs.values():
+    for proc in runs.values():  # runs that no test read (-k): stop them, close their pipes
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate()
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "torch", "jax"])
