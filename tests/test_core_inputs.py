@@ -113,6 +113,21 @@ def test_pandas_series_and_object_arrays():
         cs.ConfusionMatrix().update(np.array(["a", 1], dtype=object), ["a", "a"])
 
 
+@pytest.mark.parametrize("dtype", ["Int64", "UInt8", "Float32", "boolean", "int64[pyarrow]"])
+def test_pandas_nullable_dtypes_read_as_scikit_learn_reads_them(dtype):
+    pd = pytest.importorskip("pandas")
+    if "pyarrow" in dtype:
+        pytest.importorskip("pyarrow")
+    t = pd.Series([1, 0, 1, 1, 0], dtype=dtype)
+    p = pd.Series([1, 1, 0, 1, 0], dtype=dtype)
+    want = classification_report(t, p)  # labels 0.0 and 1.0: float64 in scikit-learn
+    assert str(cs.ConfusionMatrix().update(t, p).report()) == want
+    assert cs.classification_report(t, p) == want
+    with_na = pd.Series([1, None, 1], dtype=dtype)
+    with pytest.raises(ValueError, match=r"y_true\[1\] = nan"):
+        cs.ConfusionMatrix().update(with_na, p[:3])
+
+
 def test_labels_spread_far_apart_use_the_mapping_path():
     far = np.array([10**12, -5, 3 * 10**12, 10**12])
     pf = np.array([-5, -5, 3 * 10**12, 10**12])

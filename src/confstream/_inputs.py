@@ -46,6 +46,10 @@ def as_array(x, name: str) -> np.ndarray:
     if mod.startswith("tensorflow") or mod.startswith("tf"):
         if hasattr(x, "numpy"):
             return np.asarray(x.numpy())
+    if mod.startswith("pandas") and _pandas_nullable(x):
+        # scikit-learn reads pandas' nullable numbers and booleans (Int64, UInt8, Float32,
+        # boolean, int64[pyarrow], ...) as float64, NA as NaN: their labels print as 1.0
+        return np.asarray(x.to_numpy(dtype=np.float64, na_value=np.nan))
     if mod.startswith(("pandas", "polars", "pyarrow")) and hasattr(x, "to_numpy"):
         arr = np.asarray(x.to_numpy())
         return _object_array(arr, name) if arr.dtype == object else arr
@@ -56,6 +60,13 @@ def as_array(x, name: str) -> np.ndarray:
     if arr.dtype == object:
         arr = _object_array(arr, name)
     return arr
+
+
+def _pandas_nullable(x) -> bool:
+    """A pandas Series / DataFrame with a numeric or boolean extension dtype (not numpy's)."""
+    dtypes = [x.dtype] if hasattr(x, "dtype") else list(getattr(x, "dtypes", []))
+    return any(not isinstance(d, np.dtype) and getattr(d, "kind", "O") in "biuf"
+               for d in dtypes)
 
 
 def _object_array(arr: np.ndarray, name: str) -> np.ndarray:
