@@ -109,8 +109,10 @@ def test_pandas_series_and_object_arrays():
     obj_p = np.array(["a", "a", "b"], dtype=object)
     assert str(cs.ConfusionMatrix().update(obj_t, obj_p).report(zero_division=0)) == \
         classification_report(obj_t, obj_p, zero_division=0)
-    with pytest.raises(TypeError, match="Mix of label input types"):
+    with pytest.raises(TypeError, match=r"Mix of label input types .* y_true\[1\] = 1 is a number"):
         cs.ConfusionMatrix().update(np.array(["a", 1], dtype=object), ["a", "a"])
+    with pytest.raises(TypeError, match=r"y_pred\[2\] = 'x' is a string after numbers"):
+        cs.ConfusionMatrix().update([1, 2, 3], np.array([1, 2.5, "x"], dtype=object))
 
 
 @pytest.mark.parametrize("dtype", ["Int64", "UInt8", "Float32", "boolean", "int64[pyarrow]"])

@@ -75,8 +75,13 @@ def _object_array(arr: np.ndarray, name: str) -> np.ndarray:
         return arr.astype(np.int64)
     kinds = {_kind_of_scalar(v) for v in flat}
     if "str" in kinds and len(kinds) > 1:
+        first_str = _kind_of_scalar(flat[0]) == "str"
+        i = next(i for i, v in enumerate(flat) if (_kind_of_scalar(v) == "str") != first_str)
+        where = ", ".join(str(int(k)) for k in np.unravel_index(i, arr.shape))
         raise TypeError(
-            f"Mix of label input types (string and number) in {name}: {sorted(kinds)}"
+            f"Mix of label input types (string and number) in {name}: {name}[{where}] = "
+            f"{flat[i]!r} is a {'string' if not first_str else 'number'} after "
+            f"{'strings' if first_str else 'numbers'}"
         )
     kind = "float" if kinds == {"int", "float"} else ("other" if "other" in kinds else kinds.pop())
     if kind == "str":
