@@ -251,6 +251,52 @@ def bench_multilabel(res: Results, n: int, repeats: int, slow_repeats: int):
              m["sklearn multilabel_confusion_matrix"] / ours, 50)
 
 
+def bench_more(res: Results, n: int, repeats: int, slow_repeats: int):
+    """Forms that no goal names: binary scores, labels through a look-up table."""
+    rng = np.random.default_rng(4)
+    t = rng.integers(0, 2, n)
+    s = np.clip(t * 0.3 + rng.random(n, dtype=np.float32) * 0.7, 0, 1).astype(np.float32)
+    name = f"float32 binary scores, {n:.0e}, > 0.5"
+    ref = np.bincount(t * 2 + (s > 0.5), minlength=4).reshape(2, 2)
+    check_equal("confstream", cs.ConfusionMatrix(num_classes=2).update(t, s).counts, ref)
+    acc = cs.ConfusionMatrix(num_classes=2)
+    entries = [("confstream", lambda: acc.update(t, s), repeats),
+               ("np.bincount(t*2 + (s > 0.5))",
+                lambda: np.bincount(t * 2 + (s > 0.5), minlength=4), repeats),
+               ("read limit", lambda: read_limit(t, s), repeats)]
+    try:
+        import torch
+        from torchmetrics.functional.classification import binary_confusion_matrix
+    except ImportError:
+        pass
+    else:
+        tt, st = torch.from_numpy(t), torch.from_numpy(s)
+        check_equal("torchmetrics", binary_confusion_matrix(st, tt, validate_args=False).numpy(),
+                    ref)
+        entries.append(("torchmetrics binary_confusion_matrix(validate_args=False)",
+                        lambda: binary_confusion_matrix(st, tt, validate_args=False),
+                        slow_repeats))
+    res.race(name, entries, n, t.nbytes + s.nbytes)
+
+    labels = np.arange(100, 170, 7)  # 10 classes that are not 0..9
+    C = len(labels)
+    tl = labels[rng.integers(0, C, n)]
+    pl = np.where(rng.random(n) < 0.8, tl, labels[rng.integers(0, C, n)])
+    name = f"int64 labels 100, 107, ..., 163, {n:.0e}"
+
+    def numpy_way():
+        a, b = np.searchsorted(labels, tl), np.searchsorted(labels, pl)
+        return np.bincount(a * C + b, minlength=C * C).reshape(C, C)
+
+    ref = numpy_way()
+    check_equal("confstream", cs.ConfusionMatrix(labels=list(labels)).update(tl, pl).counts, ref)
+    acc = cs.ConfusionMatrix(labels=list(labels))
+    res.race(name, [("confstream", lambda: acc.update(tl, pl), repeats),
+                    ("np.searchsorted + np.bincount", numpy_way, repeats),
+                    ("read limit", lambda: read_limit(tl, pl), repeats)], n,
+             tl.nbytes + pl.nbytes)
+
+
 def make_masks(b: int, h: int, w: int, classes: int, seed: int = 3):
     """Segmentation-like masks: blocky regions, a thin 255 border between regions in the truth,
     a prediction that gets most regions right and some pixels wrong."""
@@ -510,7 +556,7 @@ def main(argv=None) -> int:
                     help="small sizes: checks every answer in a few seconds; timings mean little")
     ap.add_argument("--repeats", type=int, default=0, help="timed calls per measurement")
     ap.add_argument("--only", default="", help="comma-separated workloads: labels, argmax, "
-                    "multilabel, masks, oneshot, report, import, stream, ways")
+                    "multilabel, masks, oneshot, report, import, stream, more, ways")
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 7)
@@ -543,6 +589,8 @@ def main(argv=None) -> int:
         bench_first_update(res, 3)
     if want("stream"):
         bench_stream_memory(res, *((1_000_000, 100_000) if quick else (100_000_000, 1_000_000)))
+    if want("more"):
+        bench_more(res, 100_000 if quick else 10_000_000, repeats, slow)
     if want("ways"):
         bench_ways(res, quick, repeats)
     print_rows(res.rows)

@@ -239,3 +239,70 @@ def test_multilabel_big_batch_across_threads():
     s = rng.random((rows, L)).astype(np.float32)
     acc = cs.MultilabelConfusionMatrix(L).update(t, s)
     np.testing.assert_array_equal(acc.counts, ml_reference(t, s, np.float32(0.5)))
+
+
+# Binary scores and look-up label spaces: cells into the buffer, then the counter.
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(0, 20000), dtype=st.sampled_from([np.float32, np.float64]),
+       thr=st.sampled_from([0.0, 0.25, 0.5]), ignore=st.booleans(),
+       bad_at=st.one_of(st.none(), st.floats(0, 1)), seed=st.integers(0, 2**32 - 1))
+def test_binary_scores(size, dtype, thr, ignore, bad_at, seed):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 2, size)
+    s = rng.random(size).astype(dtype).round(2)  # scores equal to the threshold
+    if ignore and size:
+        t[rng.random(size) < 0.1] = 9
+    acc = cs.ConfusionMatrix(num_classes=2, threshold=thr, ignore_index=9 if ignore else None)
+    if bad_at is not None and size:
+        i = min(size - 1, int(bad_at * size))
+        s[i] = np.nan
+        if not (ignore and t[i] == 9):
+            with pytest.raises(ValueError, match=rf"y_pred\[{i}\] = nan"):
+                acc.update(t, s)
+            assert not acc.counts.any()
+            return
+    acc.update(t, s)
+    keep = t != 9
+    pred = (s[keep] > dtype(thr)).astype(np.int64)
+    want = np.bincount(t[keep] * 2 + pred, minlength=4).reshape(2, 2)
+    np.testing.assert_array_equal(acc.counts, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers(1, 20000), k=st.integers(1, 30), bad=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_labels_through_the_look_up_table(size, k, bad, seed):
+    rng = np.random.default_rng(seed)
+    labels = np.sort(rng.choice(np.arange(-50, 200), k, replace=False))
+    t = labels[rng.integers(0, k, size)]
+    p = labels[rng.integers(0, k, size)]
+    acc = cs.ConfusionMatrix(labels=list(labels))
+    if bad:
+        i = int(rng.integers(0, size))
+        p[i] = 1000
+        with pytest.raises(ValueError, match=rf"y_pred\[{i}\] = 1000 is not in the label space"):
+            acc.update(t, p)
+        assert not acc.counts.any()
+        return
+    acc.update(t, p)
+    a, b = np.searchsorted(labels, t), np.searchsorted(labels, p)
+    np.testing.assert_array_equal(acc.counts, np.bincount(a * k + b, minlength=k * k)
+                                  .reshape(k, k))
+
+
+def test_cell_numbers_beyond_int32_use_an_int64_buffer(monkeypatch):
+    # n * n >= 2**31 needs 16 GiB tables; lower the limit to take that path here
+    monkeypatch.setattr(K, "_CELLS_MAX", 10)
+    rng = np.random.default_rng(10)
+    t = rng.integers(0, 5, 50_000)
+    p = rng.integers(0, 5, 50_000)
+    s = rng.random((50_000, 5)).astype(np.float32)
+    s2 = rng.random(50_000).astype(np.float32)
+    assert (cs.ConfusionMatrix(num_classes=5).update(t, p).counts
+            == confusion_matrix(t, p, labels=range(5))).all()
+    assert (cs.ConfusionMatrix(num_classes=5).update(t, s).counts == reference(t, s, 5)).all()
+    t2 = t % 2
+    want = np.bincount(t2 * 2 + (s2 > 0.5), minlength=4).reshape(2, 2)
+    assert (cs.ConfusionMatrix(num_classes=2).update(t2, s2).counts == want).all()

@@ -242,27 +242,23 @@ def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign):
 
 
 @_jit
-def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride):
-    """Labels into the flat sub-tables ``tab``; True if a sample was bad."""
+def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
+    """Labels through the space's look-up table: each sample's cell (or the dump cell) into
+    ``buf``, then ``buf`` counted. True if a sample was bad (then nothing was counted)."""
     dump = n * n
     bad = False
-    if has_ign:
-        for j in range(t.shape[0]):
-            tv = t[j]
-            a, oka = _idx(tv, lut, lo, n)
-            b, okb = _idx(p1[j], lut, lo, n)
-            skip = tv == ign
-            good = oka & okb
-            bad |= not (skip | good)
-            tab[np.uint64((j & mask) * stride + (a * n + b if (good & (not skip)) else dump))] += 1
-    else:
-        for j in range(t.shape[0]):
-            a, oka = _idx(t[j], lut, lo, n)
-            b, okb = _idx(p1[j], lut, lo, n)
-            good = oka & okb
-            bad |= not good
-            tab[np.uint64((j & mask) * stride + (a * n + b if good else dump))] += 1
-    return bad
+    for j in range(t.shape[0]):
+        tv = t[j]
+        a, oka = _idx(tv, lut, lo, n)
+        b, okb = _idx(p1[j], lut, lo, n)
+        skip = has_ign & (tv == ign)  # bitwise: a short-circuit would stop if-conversion
+        good = oka & okb
+        bad |= not (skip | good)
+        buf[j] = a * n + b if (good & (not skip)) else dump
+    if bad:
+        return True
+    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
+    return False
 
 
 @_jit
@@ -321,22 +317,38 @@ def _count_cells(buf, m, tab, mask, stride, pa, pb):
 
 
 @_jit
-def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, stride):
-    """Binary scores ``> thr`` into the flat sub-tables; True if a sample was bad."""
+def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
+    """Binary scores ``> thr``: each sample's cell into ``buf``, then ``buf`` counted. True if
+    a sample was bad (then nothing was counted)."""
     dump = n * n
     bad = False
     c0 = colmap[0]
     c1 = colmap[1]
-    for j in range(t.shape[0]):
-        tv = t[j]
-        a, oka = _idx(tv, lut, lo, n)
-        s = p1[j]
-        b = c1 if s > thr else c0
-        skip = has_ign & (tv == ign)
-        good = oka & ((s - s) == 0) & (b >= 0)  # s - s is NaN for NaN and infinities
-        bad |= not (skip | good)
-        tab[np.uint64((j & mask) * stride + (a * n + b if (good & (not skip)) else dump))] += 1
-    return bad
+    if lut.shape[0] == 0:  # truth in 0..n-1: no look-up, a loop LLVM vectorises
+        un = np.uint64(n)
+        for j in range(t.shape[0]):
+            tv = t[j]
+            a, oka = _int_of(tv)
+            s = p1[j]
+            b = c1 if s > thr else c0
+            skip = has_ign & (tv == ign)
+            good = oka & (np.uint64(a) < un) & ((s - s) == 0) & (b >= 0)  # s - s: NaN, inf
+            bad |= not (skip | good)
+            buf[j] = a * n + b if (good & (not skip)) else dump
+    else:
+        for j in range(t.shape[0]):
+            tv = t[j]
+            a, oka = _idx(tv, lut, lo, n)
+            s = p1[j]
+            b = c1 if s > thr else c0
+            skip = has_ign & (tv == ign)
+            good = oka & ((s - s) == 0) & (b >= 0)
+            bad |= not (skip | good)
+            buf[j] = a * n + b if (good & (not skip)) else dump
+    if bad:
+        return True
+    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
+    return False
 
 
 # Argmax of short rows with vector instructions. numba has no way to ask for them, so this is
@@ -593,19 +605,18 @@ def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, h
 
 @_jit
 def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, ident,
-                 pu, bits, emask, eone, ebit, flat, nvec, cols_ident):
+                 pu, bits, emask, eone, ebit, flat, nvec, cols_ident, buf):
     """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code).
 
     ``ident``: integer labels (both arrays) in the space 0..n-1, which need no look-up.
     ``pu``, ``bits``, ``emask``, ``eone``, ``ebit``: float scores' bits (``_argmax_block``).
     ``flat``, ``nvec``: the scores as one C-contiguous vector and how many rows from the
     batch's start ``_vec_argmax`` may read (0: it is not used); ``cols_ident``: score
-    column c is class c.
+    column c is class c. ``buf``: _BLOCK cell numbers (int32 while n * n < 2**31).
     """
     mask = tab.shape[0] - 1
     stride = tab.shape[1]
     ftab = tab.reshape(-1)
-    buf = np.empty(_BLOCK, dtype=np.int32)  # cells: count_table keeps n * n < 2**31 here
     width = p2.shape[1]
     i = i0
     while i < i1:
@@ -614,10 +625,10 @@ def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
             bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, ftab, mask, stride, buf)
         elif form == PRED_LABELS:
             bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, ftab, mask,
-                                stride)
+                                stride, buf)
         elif form == PRED_BINARY:
             bad = _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign,
-                                ftab, mask, stride)
+                                ftab, mask, stride, buf)
         elif nvec > 0:
             bad = _argmax_vec_block(t[i:end], flat[i * width:end * width], width, nvec - i,
                                     colmap, cols_ident, lut, lo, n, ign, has_ign, ftab, mask,
@@ -837,7 +848,7 @@ def _vec_rows(p2):
     return flat, min(rows, (flat.shape[0] - lanes) // width + 1)
 
 
-_CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers (the tables would be 16 GiB by then)
+_CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers below this (16 GiB tables above)
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
 
@@ -861,14 +872,14 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     tables = slot_zeros(nslots, (nsub, stride))
 
     pu, bits, emask, eone, ebit = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
-    vec = form == PRED_ARGMAX and cells < _CELLS_MAX
-    flat, nvec = _vec_rows(p2) if vec else (_NO1F, 0)
+    flat, nvec = _vec_rows(p2) if form == PRED_ARGMAX else (_NO1F, 0)
+    bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < _CELLS_MAX else np.int64)
     cols_ident = bool(nvec) and bool((colmap == np.arange(colmap.shape[0])).all())
 
     def run(i0, i1, slot):
         pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign,
                                  has_ign, tables[slot], ident, pu, bits, emask, eone, ebit,
-                                 flat, nvec, cols_ident)
+                                 flat, nvec, cols_ident, bufs[slot])
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
