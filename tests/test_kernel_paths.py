@@ -306,3 +306,38 @@ def test_cell_numbers_beyond_int32_use_an_int64_buffer(monkeypatch):
     t2 = t % 2
     want = np.bincount(t2 * 2 + (s2 > 0.5), minlength=4).reshape(2, 2)
     assert (cs.ConfusionMatrix(num_classes=2).update(t2, s2).counts == want).all()
+
+
+# Regressions from an adversarial review of these paths.
+
+
+@pytest.mark.parametrize("cols", [2, 10, 17])  # 17: the row-by-row kernel
+@pytest.mark.parametrize("rows", [8, 5000, 4096 + 1])
+def test_a_nan_in_an_ignored_row_is_not_an_error_and_drops_nothing(cols, rows):
+    rng = np.random.default_rng(11)
+    t = rng.integers(0, cols, rows)
+    s = rng.random((rows, cols)).astype(np.float32)
+    t[2] = 255
+    s[2, 0] = np.nan
+    t[rows - 1] = 255  # the last row: read one score at a time
+    s[rows - 1, cols - 1] = np.inf
+    acc = cs.ConfusionMatrix(num_classes=cols, ignore_index=255).update(t, s)
+    np.testing.assert_array_equal(acc.counts, reference(t, s, cols, ignore=255))
+    # and a bad label after such a block is still refused
+    t[rows - 2] = cols
+    with pytest.raises(ValueError, match=rf"y_true\[{rows - 2}\] = {cols} is not in the label"):
+        cs.ConfusionMatrix(num_classes=cols, ignore_index=255).update(t, s)
+
+
+def test_float16_scores_compare_with_the_threshold_in_float16():
+    s = np.full((1, 2), 0.3, np.float16)  # float16(0.3) = 0.30004883 > 0.3, but not in float16
+    acc = cs.MultilabelConfusionMatrix(2, threshold=0.3).update(np.zeros((1, 2), np.uint8), s)
+    np.testing.assert_array_equal(acc.counts, ml_reference(np.zeros((1, 2)), s, 0.3))
+    b = cs.ConfusionMatrix(num_classes=2, threshold=0.3).update([0], s[:, 0])
+    want = np.bincount([0 * 2 + int(s[0, 0] > 0.3)], minlength=4).reshape(2, 2)
+    np.testing.assert_array_equal(b.counts, want)
+
+
+def test_ignore_index_beyond_int64_is_refused():
+    with pytest.raises(ValueError, match="ignore_index must fit in int64"):
+        cs.ConfusionMatrix(num_classes=3, ignore_index=2**63)

@@ -38,6 +38,7 @@ ERR_WEIGHT = 3  # sample_weight negative or not finite
 ERR_SCORE = 4  # y_pred score NaN or infinite
 ERR_TRUE_ML = 5  # multi-label truth not 0/1
 ERR_PRED_ML = 6  # multi-label prediction not 0/1
+ERR_INTERNAL = 7  # a block kernel and the sample-by-sample check disagree (a bug)
 
 # Prediction forms.
 PRED_LABELS = 0  # p1[i] is a label
@@ -466,7 +467,7 @@ def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign,
     counted. ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample
     was bad."""
     m = t.shape[0]
-    k = min(m, nvec)
+    k = max(0, min(m, nvec))  # nvec < 0: the block starts after the last vector row
     bad = False
     if k > 0:
         bad = not _vec_argmax(flat, width, k, buf)
@@ -633,12 +634,21 @@ def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
             bad = _argmax_vec_block(t[i:end], flat[i * width:end * width], width, nvec - i,
                                     colmap, cols_ident, lut, lo, n, ign, has_ign, ftab, mask,
                                     stride, buf)
+            if bad and has_ign:  # finiteness was read per block: a NaN in an ignored row
+                # is no error, which only the row-by-row kernel can tell (nothing counted yet)
+                bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits,
+                                    emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab,
+                                    mask, stride)
         else:
             bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits, emask,
                                 eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab, mask,
                                 stride)
         if bad:
-            return _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign)
+            pos, code = _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign,
+                                   has_ign)
+            # a block kernel that calls a block bad where the sample-by-sample check finds
+            # nothing would drop the block: say so rather than count short
+            return (pos, code) if pos >= 0 else (i, ERR_INTERNAL)
         i = end
     return -1, OK
 
@@ -1236,6 +1246,8 @@ def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
         acc[:] = 0
         if not _vec_ml(tf, pf, thr_pad, L, r, end - r, acc, cnt):
             row, col, code = ml_validate(t[r:end], p[r:end], 1, thr, _NOW, False)
+            if row < 0:  # the two disagree (a bug): say so rather than count short
+                row, col, code = 0, 0, ERR_INTERNAL
             err[0] = r + row
             err[1] = col
             err[2] = code

@@ -217,6 +217,8 @@ class ConfusionMatrix(_Accumulator):
             isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
         ):
             raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+        if ignore_index is not None and not -(2**63) <= int(ignore_index) < 2**63:
+            raise ValueError(f"ignore_index must fit in int64, got {ignore_index!r}")
         self._space = space
         self.threshold = thr
         self.ignore_index = None if ignore_index is None else int(ignore_index)
@@ -334,8 +336,10 @@ class ConfusionMatrix(_Accumulator):
                           class_axis_1=form.move_class_axis)
         p1 = _flat(p)
         if form.pred == K.PRED_BINARY:
+            # numpy compares float16 scores with a Python float in float16: round it there
+            thr = p.dtype.type(self.threshold) if p.dtype.kind == "f" else self.threshold
             return _Batch(_flat(t), K.PRED_BINARY, p1, _NO2, tshape, pshape, tk, "int",
-                          thr=p1.dtype.type(self.threshold))
+                          thr=p1.dtype.type(thr))
         return _Batch(_flat(t), K.PRED_LABELS, p1, _NO2, tshape, pshape, tk, I.label_kind(p))
 
     def _check_width(self, width):
@@ -548,6 +552,11 @@ class ConfusionMatrix(_Accumulator):
         )
 
     def _error(self, space, b: _Batch, pos, code, w):
+        if code == K.ERR_INTERNAL:  # pragma: no cover - a kernel bug, never a user's input
+            return RuntimeError(
+                f"confstream: the counting kernels disagree on the block at sample {pos}; "
+                "nothing was counted. Please report this with the arrays' dtypes and shapes."
+            )
         if code == K.ERR_WEIGHT:
             return ValueError(
                 f"sample_weight[{pos}] = {I.describe_value(w[pos])}: weights must be non-negative and finite"
@@ -1122,8 +1131,10 @@ class MultilabelConfusionMatrix(_Accumulator):
             return self
         t = _numba_dtype(np.ascontiguousarray(t))
         form = 1 if p.dtype.kind == "f" else 0
-        p = _numba_dtype(np.ascontiguousarray(p))
+        # a scalar threshold compares in the scores' own dtype (float16 too), as numpy does
         thr = self._thr.astype(p.dtype) if form and self._thr_scalar else self._thr
+        p = _numba_dtype(np.ascontiguousarray(p))
+        thr = thr.astype(p.dtype) if form and self._thr_scalar else thr
         # Unweighted into unweighted state: one validating pass into counts of the batch's
         # own (per thread, merged); else validate, then add one sample at a time in order.
         counted = None
@@ -1134,6 +1145,11 @@ class MultilabelConfusionMatrix(_Accumulator):
             row, col, code = K.ml_validate(t, p, form, thr,
                                            w if w is not None else _NO1, w is not None)
         if row >= 0:
+            if code == K.ERR_INTERNAL:  # pragma: no cover - a kernel bug, never a user's input
+                raise RuntimeError(
+                    f"confstream: the counting kernels disagree on the rows from {row}; "
+                    "nothing was counted. Please report this with the arrays' dtypes and shapes."
+                )
             if code == K.ERR_WEIGHT:
                 raise ValueError(
                     f"sample_weight[{row}] = {I.describe_value(w[row])}: weights must be non-negative and finite"
