@@ -363,11 +363,60 @@ def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, strid
 PREFETCH_BYTES = 8192
 _VEC_LANES = {np.dtype(np.float32): 16, np.dtype(np.float64): 8}
 
+_I1, _I8, _I32, _I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+
 
 def _splat(builder, value, vty):
-    v = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), vty.count),
-                                                    [0] * vty.count))
+    """A vector of type ``vty`` with ``value`` in every lane."""
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(_I32, 0))
+    zeros = ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count)
+    return builder.shuffle_vector(v, v, zeros)
+
+
+def _lanes_below(builder, count, width):
+    """<width x i1>: lane k < count (an i64)."""
+    lanes = ir.Constant(ir.VectorType(_I64, width), list(range(width)))
+    return builder.icmp_signed("<", lanes, _splat(builder, count, ir.VectorType(_I64, width)))
+
+
+def _llvm_fn(builder, name, ret, *args):
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, list(args)), name)
+
+
+class _FloatLanes:
+    """The LLVM types and constants for W lanes of float32 (W = 16) or float64 (W = 8)."""
+
+    def __init__(self, f64):
+        dt = np.float64 if f64 else np.float32
+        self.width = 8 if f64 else 16
+        self.nbytes = 8 if f64 else 4
+        self.name = "f64" if f64 else "f32"
+        self.fty = ir.DoubleType() if f64 else ir.FloatType()
+        self.vty = ir.VectorType(self.fty, self.width)
+        self.viy = ir.VectorType(_I64 if f64 else _I32, self.width)
+        self.mask_ty = ir.IntType(self.width)  # one bit per lane
+        self.lowest = ir.Constant(self.vty, [float(np.finfo(dt).min)] * self.width)
+        self.zero = ir.Constant(self.vty, [0.0] * self.width)
+        top = int(np.array(np.finfo(dt).max).view(np.uint64 if f64 else np.uint32))
+        self.max_finite_bits = ir.Constant(self.viy, [top] * self.width)
+        self.abs_mask = ir.Constant(self.viy, [(1 << (8 * self.nbytes - 1)) - 1] * self.width)
+
+    def abs_bits(self, builder, v):
+        """|v| as unsigned integers: above ``max_finite_bits`` exactly for NaN and inf."""
+        return builder.and_(builder.bitcast(v, self.viy), self.abs_mask)
+
+    def load(self, builder, ptr, align=None):
+        return builder.load(builder.bitcast(ptr, self.vty.as_pointer()),
+                            align=align or self.nbytes)
+
+    def any_set(self, builder, bits):
+        """Whether any lane of a <W x i1> is set."""
+        as_int = builder.bitcast(bits, self.mask_ty)
+        return builder.icmp_unsigned("!=", as_int, ir.Constant(self.mask_ty, 0))
+
+
+def _args_as_i64(context, builder, signature, args, which):
+    return [context.cast(builder, args[k], signature.args[k], types.int64) for k in which]
 
 
 @intrinsic
@@ -380,7 +429,7 @@ def _prefetch(typingctx, a, i):
 
     def codegen(context, builder, signature, args):
         data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        k = context.cast(builder, args[1], signature.args[1], types.int64)
+        (k,) = _args_as_i64(context, builder, signature, args, (1,))
         _emit_prefetch(builder, builder.gep(data, [k]))
         return context.get_dummy_value()
 
@@ -388,12 +437,16 @@ def _prefetch(typingctx, a, i):
 
 
 def _emit_prefetch(builder, ptr):
-    i32 = ir.IntType(32)
-    fn = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32, i32]),
-        "llvm.prefetch.p0")
-    builder.call(fn, [builder.bitcast(ptr, ir.IntType(8).as_pointer()), ir.Constant(i32, 0),
-                      ir.Constant(i32, 3), ir.Constant(i32, 1)])
+    i8p = _I8.as_pointer()
+    fn = _llvm_fn(builder, "llvm.prefetch.p0", ir.VoidType(), i8p, _I32, _I32, _I32)
+    # read, keep in all cache levels, data
+    builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(_I32, 0), ir.Constant(_I32, 3),
+                      ir.Constant(_I32, 1)])
+
+
+def _no_vector_impl(sig):
+    """For dtypes the caller never sends (typing must still pass): returns False."""
+    return sig, lambda context, builder, signature, args: ir.Constant(_I1, 0)
 
 
 @intrinsic
@@ -403,57 +456,45 @@ def _vec_argmax(typingctx, flat, ncols, nrows, out):
     ``flat`` and that ncols <= W (16 lanes for float32, 8 for float64)."""
     if not (isinstance(flat, types.Array) and isinstance(out, types.Array)):
         return None
-    dt = flat.dtype
     sig = types.boolean(flat, ncols, nrows, out)
-    if dt not in (types.float32, types.float64):  # never called for these; typing must pass
-        return sig, lambda context, builder, signature, args: ir.Constant(ir.IntType(1), 0)
-    f64 = dt == types.float64
-    width = 8 if f64 else 16
+    if flat.dtype not in (types.float32, types.float64):
+        return _no_vector_impl(sig)
+    fl = _FloatLanes(flat.dtype == types.float64)
+    W = fl.width
 
     def codegen(context, builder, signature, args):
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        fa = context.make_array(signature.args[0])(context, builder, args[0])
-        oa = context.make_array(signature.args[3])(context, builder, args[3])
-        ncols_v = context.cast(builder, args[1], signature.args[1], types.int64)
-        nrows_v = context.cast(builder, args[2], signature.args[2], types.int64)
-        fty = ir.DoubleType() if f64 else ir.FloatType()
-        ity = i64 if f64 else i32
-        vty, viy = ir.VectorType(fty, width), ir.VectorType(ity, width)
-        lanes = ir.Constant(ir.VectorType(i64, width), list(range(width)))
-        inlane = builder.icmp_unsigned("<", lanes, _splat(builder, ncols_v, ir.VectorType(i64, width)))
-        lowest = float(np.finfo(np.float64 if f64 else np.float32).min)
-        low = ir.Constant(vty, [lowest] * width)
-        nbits = 64 if f64 else 32
-        absmask = ir.Constant(viy, [(1 << (nbits - 1)) - 1] * width)
-        maxfinite = ir.Constant(viy, [int(np.array(np.finfo(np.float64 if f64 else np.float32).max).view(np.uint64 if f64 else np.uint32))] * width)
-        accp = cgutils.alloca_once_value(builder, ir.Constant(viy, [0] * width))
-        cttz = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64")
-        outty = context.get_data_type(signature.args[3].dtype)
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        out_arr = context.make_array(signature.args[3])(context, builder, args[3])
+        ncols_v, nrows_v = _args_as_i64(context, builder, signature, args, (1, 2))
+        in_row = _lanes_below(builder, ncols_v, W)
+        ahead = ir.Constant(_I64, PREFETCH_BYTES // fl.nbytes)
+        cttz = _llvm_fn(builder, "llvm.cttz.i64", _I64, _I64, _I1)
+        largest = cgutils.alloca_once_value(builder, ir.Constant(fl.viy, [0] * W))
         with cgutils.for_range(builder, nrows_v) as loop:
             j = loop.index
-            ptr = builder.gep(fa.data, [builder.mul(j, ncols_v)])
-            _emit_prefetch(builder, builder.gep(ptr, [ir.Constant(i64, PREFETCH_BYTES // (nbits // 8))]))
-            v = builder.load(builder.bitcast(ptr, vty.as_pointer()), align=nbits // 8)
-            v = builder.select(inlane, v, low)
-            bits = builder.and_(builder.bitcast(v, viy), absmask)
-            acc = builder.load(accp)
-            builder.store(builder.select(builder.icmp_unsigned(">", bits, acc), bits, acc), accp)
-            m, w = v, width
+            ptr = builder.gep(data, [builder.mul(j, ncols_v)])
+            _emit_prefetch(builder, builder.gep(ptr, [ahead]))
+            v = builder.select(in_row, fl.load(builder, ptr), fl.lowest)
+            bits = fl.abs_bits(builder, v)
+            seen = builder.load(largest)
+            builder.store(builder.select(builder.icmp_unsigned(">", bits, seen), bits, seen),
+                          largest)
+            m, w = v, W
             while w > 1:  # halves: the larger of each pair of lanes, until one is left
                 h = w // 2
-                lo = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(i32, h), list(range(h))))
-                hi = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(i32, h), list(range(h, w))))
+                lo = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(_I32, h),
+                                                              list(range(h))))
+                hi = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(_I32, h),
+                                                              list(range(h, w))))
                 m = builder.select(builder.fcmp_ordered(">", hi, lo), hi, lo)
                 w = h
-            top = _splat(builder, builder.extract_element(m, ir.Constant(i32, 0)), vty)
-            eq = builder.bitcast(builder.fcmp_ordered("==", v, top), ir.IntType(width))
-            idx = builder.call(cttz, [builder.zext(eq, i64), ir.Constant(ir.IntType(1), 0)])
-            builder.store(context.cast(builder, idx, types.int64, signature.args[3].dtype)
-                          if outty != i64 else idx, builder.gep(oa.data, [j]))
-        over = builder.icmp_unsigned(">", builder.load(accp), maxfinite)
-        return builder.icmp_unsigned("==", builder.bitcast(over, ir.IntType(width)),
-                                     ir.Constant(ir.IntType(width), 0))
+            top = _splat(builder, builder.extract_element(m, ir.Constant(_I32, 0)), fl.vty)
+            eq = builder.bitcast(builder.fcmp_ordered("==", v, top), fl.mask_ty)
+            idx = builder.call(cttz, [builder.zext(eq, _I64), ir.Constant(_I1, 0)])
+            idx = context.cast(builder, idx, types.int64, signature.args[3].dtype)
+            builder.store(idx, builder.gep(out_arr.data, [j]))
+        over = builder.icmp_unsigned(">", builder.load(largest), fl.max_finite_bits)
+        return builder.not_(fl.any_set(builder, over))
 
     return sig, codegen
 
@@ -1146,83 +1187,75 @@ _NOW = np.zeros(0, dtype=np.float64)
 
 @intrinsic
 def _vec_ml(typingctx, tf, pf, thr, L, r0, nrows, acc, cnt):
-    """Rows r0 .. r0 + nrows of a multi-label batch (``tf``, ``pf``: the truth and the scores
-    as flat C-ordered vectors, L per row), W labels at a time (16 for float32 scores, 8 for
-    float64; the last W of a row loaded with a mask): acc[k * Lpad + j] += tp / pred / true of
-    label j, cnt[3 * i + k] = the row's tp / n_pred / n_true. ``thr``: the thresholds in the
-    scores' dtype, padded to Lpad, a multiple of W. False if a truth was not 0/1 (any nonzero
-    byte is 1 for bool) or a score not finite."""
+    """Rows r0 .. r0 + nrows of a multi-label batch (``tf``: uint8/int8 truth, ``pf``: float
+    scores, both flat C-ordered vectors of L per row), W labels at a time (16 for float32
+    scores, 8 for float64; the last W of a row read with a masked load):
+    acc[k * Lpad + j] += tp / pred / true of label j, and cnt[3 * i + k] = the row's tp /
+    n_pred / n_true (popcounts of the compare masks). ``thr``: the thresholds in the scores'
+    dtype, padded to Lpad, a multiple of W. False if a truth was not 0/1 or a score not
+    finite."""
     if not all(isinstance(a, types.Array) for a in (tf, pf, thr, acc, cnt)):
         return None
     sig = types.boolean(tf, pf, thr, L, r0, nrows, acc, cnt)
-    if pf.dtype not in (types.float32, types.float64):  # never called for these
-        return sig, lambda context, builder, signature, args: ir.Constant(ir.IntType(1), 0)
-    f64 = pf.dtype == types.float64
-    width = 8 if f64 else 16
-    tbool = tf.dtype == types.boolean
+    if pf.dtype not in (types.float32, types.float64):
+        return _no_vector_impl(sig)
+    fl = _FloatLanes(pf.dtype == types.float64)
+    W = fl.width
 
     def codegen(context, builder, signature, args):
-        i1, i8, i32, i64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-        arrs = [context.make_array(signature.args[k])(context, builder, args[k]) for k in (0, 1, 2, 6, 7)]
-        tptr, pptr, thptr, aptr, cptr = [a.data for a in arrs]
-        Lv = context.cast(builder, args[3], signature.args[3], types.int64)
-        r0v = context.cast(builder, args[4], signature.args[4], types.int64)
-        nr = context.cast(builder, args[5], signature.args[5], types.int64)
-        fty = ir.DoubleType() if f64 else ir.FloatType()
-        ity = i64 if f64 else i32
-        nbits = 64 if f64 else 32
-        vty, viy, v8, v32, vb = (ir.VectorType(fty, width), ir.VectorType(ity, width),
-                                 ir.VectorType(i8, width), ir.VectorType(i32, width), ir.VectorType(i1, width))
-        W = ir.Constant(i64, width)
-        nch = builder.udiv(builder.add(Lv, ir.Constant(i64, width - 1)), W)
-        lpad = builder.mul(nch, W)
-        lanes = ir.Constant(ir.VectorType(i64, width), list(range(width)))
-        absmask = ir.Constant(viy, [(1 << (nbits - 1)) - 1] * width)
-        fmax = np.finfo(np.float64 if f64 else np.float32).max
-        maxfinite = ir.Constant(viy, [int(np.array(fmax).view(np.uint64 if f64 else np.uint32))] * width)
-        one8 = ir.Constant(v8, [1] * width)
-        zero8 = ir.Constant(v8, [0] * width)
-        zf = ir.Constant(vty, [0.0] * width)
-        ml_t = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v8, [v8.as_pointer(), i32, vb, v8]),
-                                              f"llvm.masked.load.v{width}i8.p0")
-        ml_p = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty.as_pointer(), i32, vb, vty]),
-                                              f"llvm.masked.load.v{width}{'f64' if f64 else 'f32'}.p0")
-        ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [i32]), "llvm.ctpop.i32")
-        badp = cgutils.alloca_once_value(builder, ir.Constant(i1, 0))
-        cnts = [cgutils.alloca_once_value(builder, ir.Constant(i32, 0)) for _ in range(3)]
-        with cgutils.for_range(builder, nr) as rl:
-            row = builder.add(r0v, rl.index)
-            base = builder.mul(row, Lv)
-            for c in cnts:
-                builder.store(ir.Constant(i32, 0), c)
-            _emit_prefetch(builder, builder.gep(pptr, [builder.add(base, ir.Constant(i64, 8192 // (nbits // 8)))]))
-            _emit_prefetch(builder, builder.gep(tptr, [builder.add(base, ir.Constant(i64, 8192 // (nbits // 8)))]))
-            with cgutils.for_range(builder, nch) as cl:
-                off = builder.mul(cl.index, W)
-                left = builder.sub(Lv, off)
-                mask = builder.icmp_signed('<', lanes, _splat(builder, left, ir.VectorType(i64, width)))
+        tptr, pptr, thptr, aptr, cptr = (
+            context.make_array(signature.args[k])(context, builder, args[k]).data
+            for k in (0, 1, 2, 6, 7))
+        Lv, r0v, nr = _args_as_i64(context, builder, signature, args, (3, 4, 5))
+        v8, v32 = ir.VectorType(_I8, W), ir.VectorType(_I32, W)
+        vb = ir.VectorType(_I1, W)
+        wide = ir.Constant(_I64, W)
+        nchunks = builder.udiv(builder.add(Lv, ir.Constant(_I64, W - 1)), wide)
+        lpad = builder.mul(nchunks, wide)
+        one8, zero8 = ir.Constant(v8, [1] * W), ir.Constant(v8, [0] * W)
+        load_t = _llvm_fn(builder, f"llvm.masked.load.v{W}i8.p0", v8, v8.as_pointer(), _I32,
+                          vb, v8)
+        load_p = _llvm_fn(builder, f"llvm.masked.load.v{W}{fl.name}.p0", fl.vty,
+                          fl.vty.as_pointer(), _I32, vb, fl.vty)
+        ctpop = _llvm_fn(builder, "llvm.ctpop.i32", _I32, _I32)
+        ahead = ir.Constant(_I64, PREFETCH_BYTES // fl.nbytes)
+        badp = cgutils.alloca_once_value(builder, ir.Constant(_I1, 0))
+        per_row = [cgutils.alloca_once_value(builder, ir.Constant(_I32, 0)) for _ in range(3)]
+        with cgutils.for_range(builder, nr) as rows:
+            base = builder.mul(builder.add(r0v, rows.index), Lv)
+            for c in per_row:
+                builder.store(ir.Constant(_I32, 0), c)
+            _emit_prefetch(builder, builder.gep(pptr, [builder.add(base, ahead)]))
+            _emit_prefetch(builder, builder.gep(tptr, [builder.add(base, ahead)]))
+            with cgutils.for_range(builder, nchunks) as chunks:
+                off = builder.mul(chunks.index, wide)
+                mask = _lanes_below(builder, builder.sub(Lv, off), W)
                 el = builder.add(base, off)
-                tv = builder.call(ml_t, [builder.bitcast(builder.gep(tptr, [el]), v8.as_pointer()), ir.Constant(i32, 1), mask, zero8])
-                sv = builder.call(ml_p, [builder.bitcast(builder.gep(pptr, [el]), vty.as_pointer()), ir.Constant(i32, nbits // 8), mask, zf])
-                th = builder.load(builder.bitcast(builder.gep(thptr, [off]), vty.as_pointer()), align=nbits // 8)
-                pb = builder.and_(builder.fcmp_ordered('>', sv, th), mask)
-                if tbool:
-                    ta = builder.icmp_unsigned('!=', tv, zero8)
-                    badt = ir.Constant(vb, [0] * width)
-                else:
-                    ta = builder.icmp_unsigned('==', tv, one8)
-                    badt = builder.icmp_unsigned('>', tv, one8)
-                badf = builder.icmp_unsigned('>', builder.and_(builder.bitcast(sv, viy), absmask), maxfinite)
-                anybad = builder.bitcast(builder.or_(badt, badf), ir.IntType(width))
-                builder.store(builder.or_(builder.load(badp), builder.icmp_unsigned('!=', anybad, ir.Constant(ir.IntType(width), 0))), badp)
-                tp = builder.and_(ta, pb)
-                for k, v in enumerate((tp, pb, ta)):
-                    ap = builder.bitcast(builder.gep(aptr, [builder.add(builder.mul(ir.Constant(i64, k), lpad), off)]), v32.as_pointer())
-                    builder.store(builder.add(builder.load(ap, align=4), builder.zext(v, v32)), ap, align=4)
-                    bits = builder.zext(builder.bitcast(v, ir.IntType(width)), i32)
-                    builder.store(builder.add(builder.load(cnts[k]), builder.call(ctpop, [bits])), cnts[k])
+                tv = builder.call(load_t, [builder.bitcast(builder.gep(tptr, [el]),
+                                                           v8.as_pointer()),
+                                           ir.Constant(_I32, 1), mask, zero8])
+                sv = builder.call(load_p, [builder.bitcast(builder.gep(pptr, [el]),
+                                                           fl.vty.as_pointer()),
+                                           ir.Constant(_I32, fl.nbytes), mask, fl.zero])
+                th = fl.load(builder, builder.gep(thptr, [off]))
+                pb = builder.and_(builder.fcmp_ordered(">", sv, th), mask)
+                ta = builder.icmp_unsigned("==", tv, one8)  # masked-off lanes read 0
+                bad = builder.or_(builder.icmp_unsigned(">", tv, one8),
+                                  builder.icmp_unsigned(">", fl.abs_bits(builder, sv),
+                                                        fl.max_finite_bits))
+                builder.store(builder.or_(builder.load(badp), fl.any_set(builder, bad)), badp)
+                for k, bits in enumerate((builder.and_(ta, pb), pb, ta)):
+                    at = builder.add(builder.mul(ir.Constant(_I64, k), lpad), off)
+                    ap = builder.bitcast(builder.gep(aptr, [at]), v32.as_pointer())
+                    builder.store(builder.add(builder.load(ap, align=4), builder.zext(bits, v32)),
+                                  ap, align=4)
+                    n = builder.call(ctpop, [builder.zext(builder.bitcast(bits, fl.mask_ty),
+                                                          _I32)])
+                    builder.store(builder.add(builder.load(per_row[k]), n), per_row[k])
+            row3 = builder.mul(rows.index, ir.Constant(_I64, 3))
             for k in range(3):
-                builder.store(builder.load(cnts[k]), builder.gep(cptr, [builder.add(builder.mul(rl.index, ir.Constant(i64, 3)), ir.Constant(i64, k))]))
+                builder.store(builder.load(per_row[k]),
+                              builder.gep(cptr, [builder.add(row3, ir.Constant(_I64, k))]))
         return builder.not_(builder.load(badp))
 
     return sig, codegen
@@ -1277,7 +1310,7 @@ def _thresholds_as(thr, dtype, lanes):
   # rows; below this one thread is faster (benchmarks/run.py)
 
 
-_ML_VEC_TRUTH = (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.bool_))
+_ML_VEC_TRUTH = (np.dtype(np.uint8), np.dtype(np.int8))  # bool arrives as uint8
 
 
 def ml_count_tables(t, p, form, thr, nthreads):
