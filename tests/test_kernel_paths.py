@@ -341,3 +341,23 @@ def test_float16_scores_compare_with_the_threshold_in_float16():
 def test_ignore_index_beyond_int64_is_refused():
     with pytest.raises(ValueError, match="ignore_index must fit in int64"):
         cs.ConfusionMatrix(num_classes=3, ignore_index=2**63)
+
+
+@pytest.mark.parametrize("dtype,labels", [(np.uint8, [3, 7, 200]), (np.int8, [-100, -1, 5])])
+def test_byte_labels_through_a_look_up_table_use_the_pair_histogram(dtype, labels):
+    rng = np.random.default_rng(12)
+    size = K.PAIRS_MIN + 5
+    lab = np.array(labels, dtype=dtype)
+    t = lab[rng.integers(0, 3, size)]
+    p = lab[rng.integers(0, 3, size)]
+    t[::9] = 50  # ignored
+    acc = cs.ConfusionMatrix(labels=labels, ignore_index=50).update(t, p)
+    keep = t != 50
+    a = np.searchsorted(np.sort(lab), t[keep])
+    b = np.searchsorted(np.sort(lab), p[keep])
+    order = np.argsort(np.argsort(lab))  # label index of each sorted position
+    want = np.bincount(order[a] * 3 + order[b], minlength=9).reshape(3, 3)
+    np.testing.assert_array_equal(acc.counts, want)
+    p[size - 2] = 51
+    with pytest.raises(ValueError, match=rf"y_pred\[{size - 2}\] = 51 is not in the label"):
+        cs.ConfusionMatrix(labels=labels, ignore_index=50).update(t, p)

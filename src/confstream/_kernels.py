@@ -899,6 +899,7 @@ def _vec_rows(p2):
     return flat, min(rows, (flat.shape[0] - lanes) // width + 1)
 
 
+NSUB_SMALL = 8  # sub-tables for up to 1024 cells (benchmarks/run.py, "sub-tables")
 _CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers below this (16 GiB tables above)
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
@@ -910,15 +911,17 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     (``nsub``, a power of two; 0: by how many cells there are, as several small tables stay
     in L1 and big ones would not).
     """
-    if (form == PRED_LABELS and nsub <= 0 and t.dtype in _BYTES and p1.dtype == t.dtype
-            and t.shape[0] >= PAIRS_MIN):
-        return _count_byte_pairs(t, p1, lut, lo, n, ign, has_ign, nthreads)
     cells = n * n
-    if nsub <= 0:
-        nsub = 4 if cells <= 1024 else (2 if cells <= 8192 else 1)
-    stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
     ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
              and p1.dtype.kind in "iub" and cells < _CELLS_MAX)
+    # bytes through a look-up table: the pair histogram checks each distinct pair once (the
+    # space 0..n-1 needs no look-up, and its small tables count as fast)
+    if (form == PRED_LABELS and nsub <= 0 and not ident and t.dtype in _BYTES
+            and p1.dtype == t.dtype and t.shape[0] >= PAIRS_MIN):
+        return _count_byte_pairs(t, p1, lut, lo, n, ign, has_ign, nthreads)
+    if nsub <= 0:
+        nsub = NSUB_SMALL if cells <= 1024 else (2 if cells <= 8192 else 1)
+    stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
     nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
     tables = slot_zeros(nslots, (nsub, stride))
 
