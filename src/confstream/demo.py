@@ -64,10 +64,11 @@ def main(args) -> int:
     acc = ConfusionMatrix(num_classes=len(CLASSES))
     counted = 0
     spent = 0.0
-    # The first update compiles the kernels (or loads them from numba's cache): time it apart.
+    # The first update compiles the kernels (or loads them from numba's cache): time it apart,
+    # on a batch of the same form as the epochs' (enough rows for the vector argmax).
     t0 = time.perf_counter()
     ConfusionMatrix(num_classes=len(CLASSES)).update(
-        np.zeros(1, dtype=np.int64), np.full((1, len(CLASSES)), 1 / 3, dtype=np.float32))
+        np.zeros(64, dtype=np.int64), np.full((64, len(CLASSES)), 1 / 3, dtype=np.float32))
     warmup = time.perf_counter() - t0
     for epoch in range(epochs):
         acc.reset()
