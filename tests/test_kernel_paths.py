@@ -334,7 +334,7 @@ def test_float16_scores_compare_with_the_threshold_in_float16():
     acc = cs.MultilabelConfusionMatrix(2, threshold=0.3).update(np.zeros((1, 2), np.uint8), s)
     np.testing.assert_array_equal(acc.counts, ml_reference(np.zeros((1, 2)), s, 0.3))
     b = cs.ConfusionMatrix(num_classes=2, threshold=0.3).update([0], s[:, 0])
-    want = np.bincount([0 * 2 + int(s[0, 0] > 0.3)], minlength=4).reshape(2, 2)
+    want = np.bincount((s[:, 0] > 0.3).astype(np.int64), minlength=4).reshape(2, 2)
     np.testing.assert_array_equal(b.counts, want)
 
 
