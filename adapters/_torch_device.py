@@ -490,7 +490,7 @@ class _Stretch:
         self._acc = weakref.ref(acc)
         self._lock = threading.Lock()
         self._open = True
-        self._reported = False
+        self._error = None         # the message of a left-out batch, once read
         self._batches = 0
         self._metas: list = []     # (first batch number, _Meta) for each change of form
         self._kinds: dict = {}     # (tkind, pkind) -> device count of good batches
@@ -628,21 +628,23 @@ class _Stretch:
     def collect(self) -> dict:
         """The state as host arrays (one copy per array; this is where the GPU is waited on).
 
-        If a batch was left out for a bad value, the first call raises its ``ValueError``
-        (and puts this stretch back in line), the next returns the good batches' counts.
+        If a batch was left out for a bad value, every call raises its ``ValueError`` (the
+        stretch stays in line) until the accumulator is reset: no read can swallow it.
         """
         with self._lock:
             self._open = False
-            if self._record is not None and not self._reported:
-                err = self._record.to_host()
-                if err["n_bad"]:
-                    self._reported = True
-                    acc = self._acc()
-                    if acc is not None:
-                        if not any(p is self for p in acc._pending):
-                            acc._pending.insert(0, self)
-                        raise ValueError(_message(acc, self._meta_of(err["batch"]), err,
-                                                  self.device))
+            if self._record is not None:
+                if self._error is None:
+                    err = self._record.to_host()
+                    if err["n_bad"]:
+                        acc = self._acc()
+                        self._error = ("" if acc is None else
+                                       _message(acc, self._meta_of(err["batch"]), err,
+                                                self.device))
+                    else:
+                        self._error = ""
+                if self._error:
+                    raise ValueError(self._error)
             return self._host_state()
 
     def _meta_of(self, batch_no):

@@ -136,6 +136,12 @@ def test_kernels_release_the_gil():
 
     from confstream import _kernels as K
 
-    for name in ("count", "validate", "count_into", "ml_validate", "ml_count_into"):
-        assert getattr(K, name).targetoptions.get("nogil") is True, name
-        assert getattr(K, name)._cache is not None, name
+    from numba.core.dispatcher import Dispatcher
+
+    kernels = {name: f for name, f in vars(K).items() if isinstance(f, Dispatcher)}
+    for name in ("cells", "add_cells", "add_cells_weighted", "add_cells_int",
+                 "ml_validate", "ml_count_into"):
+        assert name in kernels, name
+    for name, f in kernels.items():
+        assert f.targetoptions.get("nogil") is True, name
+        assert f._cache is not None, name

@@ -346,11 +346,15 @@ def test_bad_value_is_left_out_and_raised_at_the_next_read(kw, y_true, y_pred, w
     with pytest.raises(ValueError, match=words) as info:
         acc.counts
     assert "device batch 1" in str(info.value) and "1 bad batch was left out" in str(info.value)
-    # the next read holds exactly the good batches
-    ref = cs.ConfusionMatrix(**kw).update(good_t, good_p).update(
-        good_t, good_p, None if wt is None else torch.ones(3))
-    assert acc.to_dict() == ref.to_dict()
-    assert not acc._pending
+    # every later read raises it too, until reset(); a repr names it without raising
+    for read in (lambda: acc.counts, acc.report, acc.to_dict, acc.copy):
+        with pytest.raises(ValueError, match=words):
+            read()
+    assert "device error pending" in repr(acc)
+    acc.reset()
+    ta._device_update(acc, good_t, good_p)
+    assert acc.to_dict() == cs.ConfusionMatrix(**kw).update(good_t, good_p).to_dict()
+    assert "pending" not in repr(acc)
 
 
 @pytest.mark.parametrize("kw, y_true, y_pred, w, words", BAD_BATCHES)
@@ -375,10 +379,13 @@ def test_first_of_several_bad_batches_is_named():
         ta._device_update(acc, y, torch.tensor([0, 1, 2, 2]))
     with pytest.raises(ValueError, match=r"y_true\[1\] = 12 .*device batch 2.*2 bad batches"):
         acc.report()
-    assert acc.counts.sum() == 12
-    # a read after the error starts a new stretch with its own numbering
+    with pytest.raises(ValueError, match=r"y_true\[1\] = 12 .*device batch 2"):
+        acc.counts
+    acc.reset()
+    # after a reset counting starts a new stretch with its own numbering
+    ta._device_update(acc, torch.tensor([0]), torch.tensor([0]))
     ta._device_update(acc, torch.tensor([5]), torch.tensor([0]))
-    with pytest.raises(ValueError, match="device batch 0"):
+    with pytest.raises(ValueError, match="device batch 1"):
         acc.copy()
 
 
@@ -400,8 +407,12 @@ def test_multilabel_bad_values():
             ta.update(acc, torch.tensor(t), torch.tensor(p), wt, validate=True)
         assert acc.to_dict() == before
         ta._device_update(acc, torch.tensor(t), torch.tensor(p), wt)
-        with pytest.raises(ValueError, match=words):
-            acc.to_dict()
+        for _ in range(2):  # every read, until reset()
+            with pytest.raises(ValueError, match=words):
+                acc.to_dict()
+        assert "device error pending" in repr(acc)
+        acc.reset()
+        ta._device_update(acc, torch.tensor([[1, 1]]), torch.tensor([[0.7, 0.1]]))
         assert acc.to_dict() == before
 
 

@@ -108,7 +108,10 @@ def _kind_of_scalar(v) -> str:
     return "other"
 
 
-def as_weights(sample_weight, n: int) -> np.ndarray:
+def as_weights(sample_weight, n: int, *, exact_ints: bool = False):
+    """One weight per sample as float64; with ``exact_ints``, the pair (float64, int64 copy
+    of integer-typed weights or None), for the exact integer counts scikit-learn's
+    ``confusion_matrix`` gives integer weights."""
     w = as_array(sample_weight, "sample_weight")
     if w.dtype.kind not in "biuf":
         raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
@@ -119,7 +122,18 @@ def as_weights(sample_weight, n: int) -> np.ndarray:
         raise ValueError(
             f"sample_weight has {w.shape[0]} values but y_true has {n} samples"
         )
-    return np.ascontiguousarray(w, dtype=np.float64)
+    f = np.ascontiguousarray(w, dtype=np.float64)
+    if not exact_ints:
+        return f
+    if w.dtype.kind not in "biu":
+        return f, None
+    if w.dtype.kind == "u" and w.dtype.itemsize == 8:
+        big = np.flatnonzero(w > np.uint64(_I64_MAX))
+        if big.size:
+            i = int(big[0])
+            raise ValueError(f"sample_weight[{i}] = {int(w[i])} is outside the int64 range "
+                             f"of exact counts")
+    return f, np.ascontiguousarray(w, dtype=np.int64)
 
 
 def label_kind(arr: np.ndarray) -> str:

@@ -130,14 +130,16 @@ def _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n):
 
 
 @_jit
-def count(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, table):
-    """Count (true, pred) pairs into ``table`` (n, n) int64, a table of the batch's own.
+def cells(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, out):
+    """The cell ``true * n + pred`` of every sample into ``out`` (-1 where ``ignore_index``):
+    the cell-of-a-sample rule of the sample-at-a-time paths, written once.
 
-    Returns (position, code); position -1 when the whole batch was valid.
+    Returns (position, code) of the first bad sample; position -1 when the batch is valid.
     """
     for i in range(t.shape[0]):
         tv = t[i]
         if has_ign and tv == ign:
+            out[i] = -1
             continue
         a = _index(tv, lut, lo, n)
         if a < 0:
@@ -145,51 +147,61 @@ def count(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, table):
         b = _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n)
         if b < 0:
             return i, ERR_PRED if b == -1 else ERR_SCORE
-        table[a, b] += 1
+        out[i] = a * n + b
     return -1, OK
 
 
 @_jit
-def validate(t, form, p1, p2, thr, cols_idx, w, has_w, lut, lo, n, ign, has_ign):
-    """The checks of ``count`` (and of weights) without counting."""
-    for i in range(t.shape[0]):
-        tv = t[i]
-        if has_ign and tv == ign:
-            continue
-        if _index(tv, lut, lo, n) < 0:
-            return i, ERR_TRUE
-        b = _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n)
-        if b < 0:
-            return i, ERR_PRED if b == -1 else ERR_SCORE
-        if has_w:
+def first_bad_weight(cells, w):
+    """First position of a counted sample whose weight is negative or not finite, else -1."""
+    for i in range(cells.shape[0]):
+        if cells[i] >= 0:
             wi = w[i]
             if not (wi >= 0.0 and wi < np.inf):
-                return i, ERR_WEIGHT
-    return -1, OK
+                return i
+    return -1
 
 
 @_jit
-def count_into(t, form, p1, p2, thr, cols_idx, w, has_w, lut, lo, n, ign, has_ign,
-               ncount, wcount, true_w, pred_w, wsum):
-    """Add a validated batch straight into the state, one sample at a time in input order.
+def add_cells(cells, ncount):
+    """Add one per counted sample into the flat (n * n) int64 table."""
+    for i in range(cells.shape[0]):
+        c = cells[i]
+        if c >= 0:
+            ncount[c] += 1
 
-    Weighted sums are added sample by sample as ``np.bincount`` does, so that they equal
-    scikit-learn's to the last bit across any split into batches. Returns the new ``wsum``.
-    """
-    for i in range(t.shape[0]):
-        tv = t[i]
-        if has_ign and tv == ign:
-            continue
-        a = _index(tv, lut, lo, n)
-        b = _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n)
-        ncount[a, b] += 1
-        if has_w:
+
+@_jit
+def add_cells_weighted(cells, w, n, wcount, true_w, pred_w, wsum):
+    """Add weights one sample at a time in input order, as ``np.bincount`` does, so that the
+    sums equal scikit-learn's to the last bit across any split into batches; ``wcount`` is
+    the flat (n * n) table. Returns the new ``wsum``."""
+    for i in range(cells.shape[0]):
+        c = cells[i]
+        if c >= 0:
             wi = np.float64(w[i])
-            wcount[a, b] += wi
-            true_w[a] += wi
-            pred_w[b] += wi
+            wcount[c] += wi
+            true_w[c // n] += wi
+            pred_w[c % n] += wi
             wsum += wi
     return wsum
+
+
+@_jit
+def add_cells_int(cells, w, icount):
+    """Add non-negative int64 weights exactly into the flat int64 table. All or nothing: on
+    a sum past 2**63 - 1 what was added is taken back and the sample's position returned."""
+    top = np.int64(9223372036854775807)
+    for i in range(cells.shape[0]):
+        c = cells[i]
+        if c >= 0:
+            if icount[c] > top - w[i]:
+                for k in range(i):
+                    if cells[k] >= 0:
+                        icount[cells[k]] -= w[k]
+                return i
+            icount[c] += w[i]
+    return -1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -730,8 +742,11 @@ def _workers(n):
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size < n:
+            old = _pool
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="confstream")
             _pool_size = n
+            if old is not None:  # its threads finish what they hold, then end
+                old.shutdown(wait=False)
         return _pool
 
 

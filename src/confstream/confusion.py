@@ -12,6 +12,7 @@ import math
 import threading
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import numpy as np
 from numba import get_num_threads
@@ -38,7 +39,7 @@ def _numba_dtype(arr: np.ndarray) -> np.ndarray:
     """A view (or, for float16, a copy) that the kernels can read."""
     if arr.dtype.kind == "b":
         return arr.view(np.uint8)
-    if arr.dtype == np.float16:
+    if arr.dtype.kind == "f" and arr.dtype.itemsize == 2:  # either byte order
         return arr.astype(np.float32)
     if not arr.dtype.isnative:
         return arr.astype(arr.dtype.newbyteorder("="))
@@ -67,6 +68,15 @@ class _Accumulator:
                 item = self._pending[0]
                 self._add_state_arrays(item.collect())  # if this raises, the item stays
                 self._pending.pop(0)
+
+    def _repr_counts(self):
+        """What a repr shows of the counts; it never raises a pending device error (every
+        other read does, until ``reset()``), it names it."""
+        try:
+            self._flush()
+        except ValueError:
+            return "device error pending"
+        return None
 
     # -- copying, pickling --------------------------------------------------------------
     def copy(self):
@@ -109,7 +119,15 @@ class _Accumulator:
         other = other.copy()  # a snapshot under its own lock: it may be updated meanwhile
         self._flush()
         with self._lock:
-            self._merge(other)
+            # A refused merge changes nothing: the arrays a merge adds into in place are only
+            # touched once every check has passed, so the attributes before it suffice.
+            saved = dict(self.__dict__)
+            try:
+                self._merge(other)
+            except BaseException:
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                raise
         return self
 
     def __eq__(self, other):
@@ -230,6 +248,7 @@ class ConfusionMatrix(_Accumulator):
         self._n = np.zeros((c, c), dtype=np.int64)
         self._weighted = False
         self._w = self._tw = self._pw = None
+        self._wi = None  # exact int64 sums while every weight so far is an integer
         self._wsum = 0.0
         self._tkinds: set = set()
         self._pkinds: set = set()
@@ -251,10 +270,17 @@ class ConfusionMatrix(_Accumulator):
 
     @property
     def counts(self) -> np.ndarray:
-        """(C, C) counts, rows = true, columns = predicted; float64 once weights were used."""
+        """(C, C) counts, rows = true, columns = predicted: int64 sample counts, or sums of
+        integer weights (exact, as scikit-learn's ``confusion_matrix``); float64 once a float
+        weight was used."""
         self._flush()
         with self._lock:
-            return (self._w if self._weighted else self._n).copy()
+            return self._weight_table().copy()
+
+    def _weight_table(self):
+        if self._wi is not None:
+            return self._wi
+        return self._w if self._weighted else self._n
 
     @property
     def sample_counts(self) -> np.ndarray:
@@ -273,9 +299,10 @@ class ConfusionMatrix(_Accumulator):
         return self
 
     def __repr__(self):
-        self._flush()
+        pending = self._repr_counts()
         return (f"ConfusionMatrix(labels={I.show_labels(self.labels)}, "
-                f"samples={int(self._n.sum())}, weighted={self._weighted})")
+                f"samples={int(self._n.sum())}, weighted={self._weighted}"
+                f"{', ' + pending if pending else ''})")
 
     # -- update -------------------------------------------------------------------------
     def update(self, y_true, y_pred, sample_weight=None):
@@ -304,9 +331,7 @@ class ConfusionMatrix(_Accumulator):
         b = self._prepare(t, p)
         w = None
         if sample_weight is not None:
-            w = I.as_weights(sample_weight, b.t.shape[0]) if b.t.ndim == 1 else None
-            if len(b.tshape) > 1 and w is None:  # pragma: no cover - t is always flat
-                raise ValueError("sample_weight must have one value per sample")
+            w = _Weights(*I.as_weights(sample_weight, b.t.shape[0], exact_ints=True))
         if b.t.shape[0] == 0:
             return self
         self._count(b, w)
@@ -375,84 +400,102 @@ class ConfusionMatrix(_Accumulator):
         return cols
 
     # -- counting -------------------------------------------------------------------------
-    def _kernel_args(self, space, b: _Batch, grow: bool):
-        """(t, p1, lut, lo, n, ign, has_ign): the batch as the kernels read it for ``space``."""
+    def _kernel_args(self, space, b: _Batch, w, grow: bool):
+        """(b, w, t, p1, lut, lo, n, ign, has_ign): the batch (and its weights) as the
+        kernels read it for ``space``."""
         t, p1 = b.t, b.p1
         has_ign = self.ignore_index is not None
         ign = self.ignore_index if has_ign else 0
         need_map = space._sparse or "str" in (b.tkind, b.pkind if b.form == K.PRED_LABELS else "")
         if need_map:
-            if has_ign and b.tkind != "str":
-                keep = t != ign
-                if not keep.all():
-                    t = t[keep]
-                    p1 = p1[keep] if b.form != K.PRED_ARGMAX else p1
-                    b = _Batch(t, b.form, p1, b.p2[keep] if b.form == K.PRED_ARGMAX else b.p2,
-                               b.tshape, b.pshape, b.tkind, b.pkind, b.width, thr=b.thr)
+            nolut = np.zeros(0, np.int64)
+            drop = (t == ign) if has_ign and b.tkind != "str" else None
+            if drop is not None and drop.all():
+                codes = np.full(t.shape[0], -1, np.int64)
+                p1 = np.zeros(t.shape[0], np.int64) if b.form == K.PRED_LABELS else p1
+                return b, w, codes, p1, nolut, 0, len(space), -1, True
+            if drop is not None and drop.any():
+                # Ignored samples keep their place (and their weights' place): they are
+                # mapped as a label of the batch and then marked with the code -1.
+                stand_in = t[int(np.argmin(drop))]
+                t = np.where(drop, stand_in, t)
+                if b.form == K.PRED_LABELS:
+                    p1 = np.where(drop, stand_in, p1)
+            else:
+                drop = None
             try:
                 t = space.codes_for_kernel(t, "y_true", b.tshape, grow)
                 if b.form == K.PRED_LABELS:
                     p1 = space.codes_for_kernel(p1, "y_pred", b.pshape, grow)
             except TypeError as exc:
                 raise LabelTypeError(str(exc)) from None
-            return b, t, p1, np.zeros(0, np.int64), 0, len(space), 0, False
+            if drop is not None:
+                return b, w, np.where(drop, -1, t), p1, nolut, 0, len(space), -1, True
+            return b, w, t, p1, nolut, 0, len(space), 0, False
         if grow:
             try:
                 space._check_kind("num", "y_true")
             except TypeError as exc:
                 raise LabelTypeError(str(exc)) from None
-        return b, t, p1, space.lut, space.lo, len(space), ign, has_ign
+        return b, w, t, p1, space.lut, space.lo, len(space), ign, has_ign
 
     def _count(self, b: _Batch, w):
-        space = self._space
-        ok = False
-        if space.kind is not None or space.fixed:
+        # Counting against a snapshot of the label space happens outside the lock; the
+        # commit, under the lock, checks that the space is still that one (a reset, a merge
+        # or another thread's growth may have replaced it) and otherwise counts again.
+        while True:
+            space = self._space
             try:
-                ok = self._count_known(space, b, w)
-            except _Grow:
-                ok = False
-        if not ok:
-            self._count_growing(b, w)
+                if (space.kind is not None or space.fixed) and self._count_known(space, b, w):
+                    return
+                self._count_growing(b, w)
+                return
+            except _SpaceChanged:
+                continue
 
     def _count_known(self, space, b: _Batch, w) -> bool:
-        """Count against the current space; False when a dynamic space must grow first."""
+        """Count against ``space``; False when a dynamic space must grow first."""
         if space.kind == "str" and "str" not in (b.tkind, b.pkind):
             raise self._mix_error(b)
         if space.kind == "num" and "str" in (b.tkind, b.pkind if b.form == K.PRED_LABELS else ""):
             raise self._mix_error(b)
         try:
-            b2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, grow=False)
+            b2, w2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, w, grow=False)
         except ValueError:
             if space.fixed:
                 raise
-            raise _Grow() from None
-        cols_idx = space.fixed
+            return False
         if b.form != K.PRED_LABELS and not space.fixed and b2.width and b.width > len(space):
-            raise _Grow()
-        thr = b.thr
+            return False
+        args = (b2, t, p1, lut, lo, n, ign, has_ign, space.fixed)
         # Unweighted data into the state's integer counts: one validating pass into a table
         # of the batch's own (per thread, merged), added under the lock. Not when the table
         # would be much bigger than the batch, nor once the state is weighted (its sums take
         # the samples one at a time, in input order).
         if self._table_pays(w, t, n):
-            table, pos, code = self._count_table(b2, t, p1, lut, lo, n, ign, has_ign, cols_idx)
+            table, pos, code = self._count_table(*args)
             if pos >= 0:
-                return self._on_error(space, b2, pos, code, w)
+                return self._on_error(space, b2, pos, code, w2)
             with self._lock:
+                self._check_space(space)
                 if self._weighted:  # another thread's weighted batch came first
-                    self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, cols_idx)
+                    self._add_cells(self._cells(args, w2), b, w2)
                 else:
                     self._n[:n, :n] += table
                     self._commit_kinds(b)
             return True
-        pos, code = K.validate(t, b.form, p1, b2.p2, thr, cols_idx,
-                               w if w is not None else _NO1, w is not None,
-                               lut, lo, n, ign, has_ign)
-        if pos >= 0:
-            return self._on_error(space, b2, pos, code, w)
+        cells = self._cells(args, w2)
+        if isinstance(cells, tuple):
+            return self._on_error(space, b2, *cells, w2)
         with self._lock:
-            self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, cols_idx)
+            self._check_space(space)
+            self._add_cells(cells, b, w2)
         return True
+
+    def _check_space(self, space):
+        """Under the lock: the state still belongs to ``space``, else count again."""
+        if self._space is not space or self._n.shape[0] != len(space):
+            raise _SpaceChanged()
 
     def _table_pays(self, w, t, n) -> bool:
         """Count into a table of the batch's own? Unweighted into an unweighted state only
@@ -467,17 +510,40 @@ class ConfusionMatrix(_Accumulator):
         return K.count_table(t, b.form, p1, b.p2, b.thr, colmap, lut, lo, n, ign, has_ign,
                              get_num_threads())
 
-    def _add_validated(self, b, t, p1, w, lut, lo, n, ign, has_ign, cols_idx):
+    def _cells(self, args, w):
+        """The batch's cells (validated, weights too), or (position, code) of the first bad
+        sample."""
+        b, t, p1, lut, lo, n, ign, has_ign, cols_idx = args
+        out = np.empty(t.shape[0], dtype=np.int64)
+        pos, code = K.cells(t, b.form, p1, b.p2, b.thr, cols_idx, lut, lo, n, ign, has_ign, out)
+        if w is not None:
+            wpos = K.first_bad_weight(out[:pos] if pos >= 0 else out, w.f)
+            if wpos >= 0:
+                return wpos, K.ERR_WEIGHT
+        return out if pos < 0 else (pos, code)
+
+    def _add_cells(self, cells, b, w):
+        """Under the lock: add a validated batch's cells into the state, all or nothing."""
+        before = (self._weighted, self._w, self._tw, self._pw, self._wsum, self._wi)
         if w is not None and not self._weighted:
-            self._to_weighted()
+            self._to_weighted(w.i is not None)
+        elif w is not None and w.i is None and self._wi is not None:
+            self._wi = None  # a float weight: the sums are floats from here on
+        if self._wi is not None:
+            wi = w.i if w is not None else np.ones(cells.shape[0], np.int64)
+            pos = K.add_cells_int(cells, wi, self._wi.reshape(-1))
+            if pos >= 0:
+                (self._weighted, self._w, self._tw, self._pw, self._wsum, self._wi) = before
+                a, p = (int(x) for x in np.unravel_index(cells[pos], self._n.shape))
+                raise OverflowError(
+                    f"sample_weight[{pos}] = {int(wi[pos])}: the sum of integer weights in "
+                    f"cell ({a}, {p}) would pass 2**63 - 1 (counts are exact int64 and never "
+                    f"wrap); nothing was counted")
+        K.add_cells(cells, self._n.reshape(-1))
         if self._weighted:
-            ww = w if w is not None else np.ones(t.shape[0], dtype=np.float64)
-            self._wsum = K.count_into(t, b.form, p1, b.p2, b.thr, cols_idx, ww, True,
-                                      lut, lo, n, ign, has_ign, self._n, self._w, self._tw,
-                                      self._pw, self._wsum)
-        else:
-            K.count_into(t, b.form, p1, b.p2, b.thr, cols_idx, _NO1, False,
-                         lut, lo, n, ign, has_ign, self._n, _NO2, _NO1, _NO1, 0.0)
+            ww = w.f if w is not None else np.ones(cells.shape[0], np.float64)
+            self._wsum = K.add_cells_weighted(cells, ww, self._n.shape[0], self._w.reshape(-1),
+                                              self._tw, self._pw, self._wsum)
         self._commit_kinds(b)
 
     def _on_error(self, space, b, pos, code, w):
@@ -500,23 +566,28 @@ class ConfusionMatrix(_Accumulator):
                     space.add_keys(range(b.width or 2))
             except TypeError as exc:
                 raise LabelTypeError(str(exc)) from None
-            b2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, grow=True)
-            table = None
+            b2, w2, t, p1, lut, lo, n, ign, has_ign = self._kernel_args(space, b, w, grow=True)
+            args = (b2, t, p1, lut, lo, n, ign, has_ign, False)
+            table = cells = None
             if self._table_pays(w, t, n):
-                table, pos, code = self._count_table(b2, t, p1, lut, lo, n, ign, has_ign, False)
+                table, pos, code = self._count_table(*args)
             else:
-                pos, code = K.validate(t, b.form, p1, b2.p2, b.thr, False,
-                                       w if w is not None else _NO1, w is not None,
-                                       lut, lo, n, ign, has_ign)
+                cells = self._cells(args, w2)
+                pos, code = cells if isinstance(cells, tuple) else (-1, K.OK)
             if pos >= 0:
-                raise self._error(space, b2, pos, code, w)
+                raise self._error(space, b2, pos, code, w2)
+            old = (self._space, self._n, self._w, self._tw, self._pw, self._wi)
             self._resize(len(space))  # may fail (memory): then nothing has changed
             self._space = space
             if table is not None:
                 self._n[:n, :n] += table
                 self._commit_kinds(b)
-            else:
-                self._add_validated(b2, t, p1, w, lut, lo, n, ign, has_ign, False)
+                return
+            try:
+                self._add_cells(cells, b, w2)
+            except OverflowError:
+                self._space, self._n, self._w, self._tw, self._pw, self._wi = old
+                raise
 
     def _resize(self, c):
         """Grow the arrays to c classes: all are made before any is replaced."""
@@ -525,19 +596,21 @@ class ConfusionMatrix(_Accumulator):
             return
         pad = ((0, c - old), (0, c - old))
         n = np.pad(self._n, pad)
+        wi = None if self._wi is None else np.pad(self._wi, pad)
         if self._weighted:
             w = np.pad(self._w, pad)
             tw = np.pad(self._tw, (0, c - old))
             pw = np.pad(self._pw, (0, c - old))
             self._w, self._tw, self._pw = w, tw, pw
-        self._n = n
+        self._n, self._wi = n, wi
 
-    def _to_weighted(self):
+    def _to_weighted(self, integer: bool):
         self._weighted = True
         self._w = self._n.astype(np.float64)
         self._tw = self._n.sum(axis=1).astype(np.float64)
         self._pw = self._n.sum(axis=0).astype(np.float64)
         self._wsum = float(self._n.sum())
+        self._wi = self._n.copy() if integer else None
 
     def _commit_kinds(self, b):
         self._tkinds.add(b.tkind)
@@ -559,7 +632,9 @@ class ConfusionMatrix(_Accumulator):
             )
         if code == K.ERR_WEIGHT:
             return ValueError(
-                f"sample_weight[{pos}] = {I.describe_value(w[pos])}: weights must be non-negative and finite"
+                f"sample_weight[{pos}] = "
+                f"{I.describe_value(w.f[pos] if w.i is None else w.i[pos])}: weights must be "
+                f"non-negative and finite"
             )
         if code == K.ERR_SCORE:
             row = b.p2[pos] if b.form == K.PRED_ARGMAX else b.p1[pos:pos + 1]
@@ -649,6 +724,8 @@ class ConfusionMatrix(_Accumulator):
         d = {"n": self._n}
         if self._weighted:
             d.update(w=self._w, true_w=self._tw, pred_w=self._pw, wsum=self._wsum)
+            if self._wi is not None:
+                d["wi"] = self._wi
         return d
 
     def _arrays_in(self, space):
@@ -665,13 +742,27 @@ class ConfusionMatrix(_Accumulator):
             out["pred_w"] = np.zeros(c)
             out["pred_w"][idx] = self._pw
             out["wsum"] = self._wsum
+            if self._wi is not None:
+                out["wi"] = np.zeros((c, c), np.int64)
+                out["wi"][np.ix_(idx, idx)] = self._wi
         return out
 
     def _add_arrays(self, d, idx):
         """Add arrays indexed like ``idx`` (their index i -> our index idx[i])."""
-        if "w" in d and not self._weighted:
-            self._to_weighted()
         ix = np.ix_(idx, idx)
+        # Exact integer sums stay exact while both sides have them (unweighted counts weigh
+        # 1); a sum past int64 is refused before anything changes.
+        other_int = d.get("wi", None if "w" in d else d["n"])
+        keep_int = other_int is not None and (self._wi is not None or not self._weighted)
+        if keep_int:
+            mine = self._wi[ix] if self._wi is not None else self._n[ix]
+            _check_int_sum(mine, other_int)
+        if "w" in d and not self._weighted:
+            self._to_weighted(keep_int)
+        if not keep_int:
+            self._wi = None
+        elif self._wi is not None:
+            self._wi[ix] += other_int
         self._n[ix] += d["n"]
         if self._weighted:
             if "w" in d:
@@ -697,9 +788,12 @@ class ConfusionMatrix(_Accumulator):
                 w = self._n.astype(np.float64)
                 tw, pw = w.sum(axis=1), w.sum(axis=0)
                 ws = float(self._n.sum())
-            return {"n": self._n.copy(), "w": w.copy(), "true_w": tw.copy(),
-                    "pred_w": pw.copy(), "wsum": np.array([ws]),
-                    "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
+            out = {"n": self._n.copy(), "w": w.copy(), "true_w": tw.copy(),
+                   "pred_w": pw.copy(), "wsum": np.array([ws]),
+                   "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
+            if self._wi is not None:
+                out["wi"] = self._wi.copy()
+            return out
 
     def _add_state_arrays(self, d: dict):
         """Add a dict shaped like ``_state_arrays()`` (keys may be missing = zero)."""
@@ -713,6 +807,8 @@ class ConfusionMatrix(_Accumulator):
                           "true_w": np.asarray(d["true_w"], np.float64),
                           "pred_w": np.asarray(d["pred_w"], np.float64),
                           "wsum": float(np.asarray(d["wsum"]).reshape(-1)[0])}
+                if "wi" in d:
+                    arrays["wi"] = np.asarray(d["wi"], np.int64)
             else:
                 arrays = {"n": n}
             self._add_arrays(arrays, np.arange(c))
@@ -770,6 +866,8 @@ class ConfusionMatrix(_Accumulator):
             if self._weighted:
                 d["weights"] = {"cells": self._w.tolist(), "true": self._tw.tolist(),
                                 "pred": self._pw.tolist(), "total": self._wsum}
+                if self._wi is not None:  # exact sums of integer weights (optional key)
+                    d["weights"]["integer_cells"] = self._wi.tolist()
             return d
 
     @classmethod
@@ -812,6 +910,9 @@ class ConfusionMatrix(_Accumulator):
             acc._tw = _state_array(wd.get("true"), (c,), "weights.true")
             acc._pw = _state_array(wd.get("pred"), (c,), "weights.pred")
             acc._wsum = float(_state_array(wd.get("total"), (), "weights.total"))
+            if wd.get("integer_cells") is not None:
+                acc._wi = _state_array(wd["integer_cells"], (c, c), "weights.integer_cells",
+                                       integer=True)
         return acc
 
     # -- reports and metrics --------------------------------------------------------------
@@ -891,7 +992,7 @@ class ConfusionMatrix(_Accumulator):
             last = {k: pos for pos, k in enumerate(keys)}  # a repeated label: its last place
             idx = np.array([self._space.index.get(k, -1) if last[k] == pos else -1
                             for pos, k in enumerate(keys)], dtype=np.int64)
-            src = self._w if (weighted and self._weighted) else self._n
+            src = self._weight_table() if weighted else self._n
             c = len(idx)
             out = np.zeros((c, c), dtype=src.dtype)
             ok = idx >= 0
@@ -920,9 +1021,23 @@ class ConfusionMatrix(_Accumulator):
         cm, _ = self._present_matrix(labels)
         return M.cohen_kappa(cm, weights)
 
-    def jaccard(self, average=None, labels=None, zero_division="warn"):
-        """Per-class IoU (``average=None``), or its micro / macro (mIoU) / weighted mean."""
+    def jaccard(self, average=None, labels=None, zero_division="warn", pos_label=1):
+        """Per-class IoU (``average=None``), or its micro / macro (mIoU) / weighted mean;
+        ``average="binary"``: the IoU of ``pos_label`` on data of at most two labels, as
+        scikit-learn's ``jaccard_score``."""
         M.check_zero_division(zero_division)
+        if average == "binary":
+            _, _, present = self._sums(None)
+            if len(present) > 2:
+                raise ValueError(
+                    "Target is multiclass but average='binary'. Please choose another average "
+                    "setting, one of [None, 'micro', 'macro', 'weighted'].")
+            if pos_label not in present.tolist():
+                if len(present) >= 2:
+                    raise ValueError(f"pos_label={pos_label!r} is not a valid label. It should "
+                                     f"be one of {present}")
+            sums, _, _ = self._sums([pos_label])
+            return float(M.jaccard(sums, None, zero_division)[0])
         sums, _, _ = self._sums(labels)
         return M.jaccard(sums, average, zero_division)
 
@@ -962,14 +1077,33 @@ def _present_labels(true_keys, pred_keys, tkinds, pkinds) -> np.ndarray:
     return np.asarray(sorted(values))
 
 
+def _check_int_sum(a, b):
+    """Refuse a + b (non-negative int64 arrays) where it would pass 2**63 - 1."""
+    b = np.asarray(b, dtype=np.int64)
+    over = a > np.iinfo(np.int64).max - b
+    if over.any():
+        cell = tuple(int(i) for i in np.argwhere(over)[0])
+        raise OverflowError(
+            f"Cannot add the accumulators: the sum of integer weights at {cell} would pass "
+            f"2**63 - 1 (counts are exact int64 and never wrap); nothing was changed")
+
+
 def _check_weights_total(weighted, total):
     # Weights are non-negative, so a zero total means every weight was zero.
     if weighted and total == 0:
         raise ValueError("Sample weights must contain at least one non-zero number.")
 
 
-class _Grow(Exception):
-    """Internal: a dynamic label space must grow before this batch can be counted."""
+class _SpaceChanged(Exception):
+    """Internal: the label space was replaced while a batch was counted: count it again."""
+
+
+class _Weights(NamedTuple):
+    """A batch's weights: float64 (the sums scikit-learn's report adds) and, for integer
+    weights, int64 (the exact counts of its ``confusion_matrix``)."""
+
+    f: np.ndarray
+    i: Optional[np.ndarray]
 
 
 def _check_header(d, kind):
@@ -1000,8 +1134,14 @@ def _state_array(x, shape, name, integer=False):
         bad = np.argwhere(a < 0)[0] if a.ndim else ()
         raise ValueError(f"state: '{name}' has a negative value at {tuple(int(i) for i in bad)}")
     if integer:
+        if raw.dtype.kind in "iu":  # exact: never through float64
+            if raw.dtype.kind == "u" and (raw > np.uint64(np.iinfo(np.int64).max)).any():
+                raise ValueError(f"state: '{name}' has values past the int64 range")
+            return raw.astype(np.int64)
         if (a != np.floor(a)).any():
             raise ValueError(f"state: '{name}' must hold integers")
+        if (a >= 2.0**63).any():
+            raise ValueError(f"state: '{name}' has values past the int64 range")
         return a.astype(np.int64)
     return a
 
@@ -1084,9 +1224,10 @@ class MultilabelConfusionMatrix(_Accumulator):
         return self
 
     def __repr__(self):
-        self._flush()
+        pending = self._repr_counts()
         return (f"MultilabelConfusionMatrix(num_labels={self.num_labels}, "
-                f"samples={self._nsamples}, weighted={self._weighted})")
+                f"samples={self._nsamples}, weighted={self._weighted}"
+                f"{', ' + pending if pending else ''})")
 
     @property
     def counts(self) -> np.ndarray:
