@@ -1125,7 +1125,11 @@ def _state_array(x, shape, name, integer=False):
             raise TypeError
         a = raw.astype(np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"state: '{name}' is not numeric") from None
+        if not (isinstance(x, list) and not x):
+            raise ValueError(f"state: '{name}' is not numeric") from None
+        raw = a = np.zeros(0)
+    if a.size == 0 and int(np.prod(shape)) == 0:  # JSON writes a (0, 0) table as []
+        raw, a = raw.reshape(shape), a.reshape(shape)
     if a.shape != tuple(shape):
         raise ValueError(f"state: '{name}' has shape {a.shape}, expected {tuple(shape)}")
     if not np.isfinite(a).all():
