@@ -14,12 +14,14 @@ import weakref
 
 import numpy as np
 
+from confstream import _devices
+from confstream import _errors as E
 from confstream import _kernels as K
 
-# The core's error codes and prediction forms, plus one code of ours.
-_ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE = K.ERR_TRUE, K.ERR_PRED, K.ERR_WEIGHT, K.ERR_SCORE
-_ERR_TRUE_ML, _ERR_PRED_ML = K.ERR_TRUE_ML, K.ERR_PRED_ML
-_ERR_TRUE_SCORE = 7  # one-hot truth that is not 0s and a single 1
+# The error codes, shared with the host (confstream._errors), and the prediction forms.
+_ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE = E.ERR_TRUE, E.ERR_PRED, E.ERR_WEIGHT, E.ERR_SCORE
+_ERR_TRUE_ML, _ERR_PRED_ML = E.ERR_TRUE_ML, E.ERR_PRED_ML
+_ERR_TRUE_SCORE = E.ERR_ONEHOT  # one-hot truth that is not 0s and a single 1
 _LABELS, _ARGMAX, _BINARY = K.PRED_LABELS, K.PRED_ARGMAX, K.PRED_BINARY
 
 
@@ -94,6 +96,9 @@ def update(acc, y_true, y_pred, sample_weight=None, *, validate: bool = False):
 def _device_update(acc, y_true, y_pred, sample_weight=None):
     """The core's hook for tensors that are not on the CPU (see ``update``)."""
     update(acc, y_true, y_pred, sample_weight)
+
+
+_devices.register("torch", _device_update)
 
 
 def _device_of(torch, *xs):

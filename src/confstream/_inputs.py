@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _errors as E
 from . import _kernels as K
 
 _SHOW = 8  # how many labels an error message lists
@@ -22,11 +23,6 @@ _SHOW = 8  # how many labels an error message lists
 
 def _module(x) -> str:
     return type(x).__module__ or ""
-
-
-def is_device_tensor(x) -> bool:
-    """A torch tensor that does not live in host memory (CUDA, MPS, ...)."""
-    return _module(x).startswith("torch") and hasattr(x, "device") and x.device.type != "cpu"
 
 
 def as_array(x, name: str) -> np.ndarray:
@@ -94,7 +90,7 @@ def _object_array(arr: np.ndarray, name: str) -> np.ndarray:
     except OverflowError:
         for i, v in enumerate(flat.tolist()):
             if isinstance(v, int) and not -_I64_MAX - 1 <= v <= _I64_MAX:
-                raise ValueError(_range_message(name, arr.shape, i, v)) from None
+                raise _range_error(name, arr.shape, i, v) from None
         raise
 
 
@@ -155,17 +151,13 @@ def label_kind(arr: np.ndarray) -> str:
 _I64_MAX = (1 << 63) - 1
 
 
-def _range_message(name, shape, i, v) -> str:
-    return (f"{name}{position(shape, i)} = {describe_value(v)} is outside the label range "
-            f"of int64")
+def _range_error(name, shape, i, v) -> E.BatchValueError:
+    return E.bad_value(name, shape, i, v, describe_value(v), "is outside the label range of int64")
 
 
 def position(shape, flat_index: int):
     """A flat index written as the index into an array of the given shape."""
-    if len(shape) <= 1:
-        return f"[{flat_index}]"
-    idx = np.unravel_index(flat_index, shape)
-    return "[" + ", ".join(str(int(i)) for i in idx) + "]"
+    return E.show_index(E.index_in(shape, flat_index))
 
 
 def show_labels(labels) -> str:
@@ -380,7 +372,7 @@ class LabelSpace:
                 if bad < 0:
                     return codes
                 if not grow:
-                    raise ValueError(self.unknown_message(name, shape, bad, arr[bad]))
+                    raise self.unknown_error(name, shape, bad, arr[bad])
             uniq, inv = np.unique(arr, return_inverse=True)
             return self._codes(uniq, inv, arr, name, shape, grow)
         self._check_kind("num", name)
@@ -426,11 +418,11 @@ class LabelSpace:
         if arr.dtype.kind == "f":
             bad = K.first_not_integer(arr)
             if bad >= 0:
-                raise ValueError(self.not_integer_message(name, shape, bad, arr[bad]))
+                raise self.not_integer_error(name, shape, bad, arr[bad])
         elif arr.dtype == np.uint64:
             big = np.flatnonzero(arr > np.uint64(_I64_MAX))
             if big.size:
-                raise ValueError(_range_message(name, shape, int(big[0]), arr[big[0]]))
+                raise _range_error(name, shape, int(big[0]), arr[big[0]])
 
     def grow_numeric(self, arr, name, shape):
         """Add the labels of a numeric batch that the space lacks (dynamic spaces)."""
@@ -446,22 +438,26 @@ class LabelSpace:
         self.add_keys([int(v) for v in np.unique(arr).tolist()])
 
     @staticmethod
+    def not_integer_error(name, shape, i, v) -> E.BatchValueError:
+        return E.bad_value(
+            name, shape, i, v, describe_value(v),
+            "is not a class label: labels must be integers or strings (continuous values are "
+            "not supported; binary scores need a space of two classes, e.g. num_classes=2)")
+
+    @staticmethod
     def not_integer_message(name, shape, i, v) -> str:
-        return (
-            f"{name}{position(shape, i)} = {describe_value(v)} is not a class label: "
-            f"labels must be integers or strings (continuous values are not supported; "
-            f"binary scores need a space of two classes, e.g. num_classes=2)"
-        )
+        return str(LabelSpace.not_integer_error(name, shape, i, v))
 
     def _raise_unknown(self, arr, name, shape, missing):
         flat = arr.reshape(-1)
         for i, v in enumerate(flat.tolist()):
             if v in missing:
-                raise ValueError(self.unknown_message(name, shape, i, v))
+                raise self.unknown_error(name, shape, i, v)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def unknown_error(self, name, shape, i, v) -> E.BatchValueError:
+        return E.bad_value(name, shape, i, v, describe_value(v),
+                           f"is not in the label space {show_labels(self.values)}")
+
     def unknown_message(self, name, shape, i, v) -> str:
-        return (
-            f"{name}{position(shape, i)} = {describe_value(v)} is not in the label space "
-            f"{show_labels(self.values)}"
-        )
+        return str(self.unknown_error(name, shape, i, v))

@@ -31,14 +31,8 @@ _jit = njit(nogil=True, cache=True)
 # passes arrays by reference count, and the atomic increments cost more than the work.
 _ijit = njit(nogil=True, cache=True, inline="always")
 
-OK = 0
-ERR_TRUE = 1  # y_true value not a valid label
-ERR_PRED = 2  # y_pred value not a valid label
-ERR_WEIGHT = 3  # sample_weight negative or not finite
-ERR_SCORE = 4  # y_pred score NaN or infinite
-ERR_TRUE_ML = 5  # multi-label truth not 0/1
-ERR_PRED_ML = 6  # multi-label prediction not 0/1
-ERR_INTERNAL = 7  # a block kernel and the sample-by-sample check disagree (a bug)
+from ._errors import (  # noqa: F401  (the kernels' codes, also read through this module)
+    ERR_INTERNAL, ERR_PRED, ERR_PRED_ML, ERR_SCORE, ERR_TRUE, ERR_TRUE_ML, ERR_WEIGHT, OK)
 
 # Prediction forms.
 PRED_LABELS = 0  # p1[i] is a label

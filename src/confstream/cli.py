@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._errors import BatchValueError
 from ._files import Chunk, InputError, TableReader, first_bad_row, open_table
 
 __all__ = ["main", "build_parser", "normalized", "plot_confusion"]
@@ -207,9 +208,8 @@ def _locate(acc: Any, chunk: Chunk, cols: dict[str, np.ndarray], names: dict[str
             error: Exception) -> str:
     """The core's message with the file's row number in place of the position in the chunk."""
     message = _columns_named(_one_line(error), names)
-    m = re.search(r"\b(y_true|y_pred|sample_weight)\[(\d+)", _one_line(error))
-    if m:
-        return f"{chunk.where(int(m.group(2)))}: {message}"
+    if isinstance(error, BatchValueError):
+        return f"{chunk.where(error.sample)}: {message}"
     # No position in the message (a label of another type than the earlier ones, say):
     # find the first row whose prefix the accumulator refuses. State is all-or-nothing, so
     # trying on copies leaves ``acc`` untouched.

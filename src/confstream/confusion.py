@@ -17,6 +17,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 from numba import get_num_threads
 
+from . import _devices
+from . import _errors as E
 from . import _inputs as I
 from . import _kernels as K
 from . import metrics as M
@@ -25,6 +27,7 @@ from .report import Report, build_report
 __all__ = ["ConfusionMatrix", "MultilabelConfusionMatrix", "from_dict", "LabelTypeError"]
 
 FORMAT_VERSION = 1
+WEIGHT_RULE = "weights must be non-negative and finite"
 
 _NO1 = np.zeros(0, dtype=np.float64)
 _NO2 = np.zeros((0, 0), dtype=np.float64)
@@ -176,7 +179,6 @@ class _Batch:
     tkind: str
     pkind: str
     width: int = 0  # class columns of a score matrix
-    mapped: bool = False  # t and p1 hold indices into the space (strings, sparse ints)
     thr: object = 0.0  # the threshold in the scores' dtype (as numpy compares them)
     class_axis_1: bool = False  # scores came as (B, C, ...): errors name that layout
 
@@ -314,12 +316,7 @@ class ConfusionMatrix(_Accumulator):
         classes. ``sample_weight``: one non-negative weight per sample.
         A batch with a bad value raises and changes nothing.
         """
-        if I.is_device_tensor(y_true) or I.is_device_tensor(y_pred) or (
-            sample_weight is not None and I.is_device_tensor(sample_weight)
-        ):
-            from .adapters import torch as _torch_adapter
-
-            _torch_adapter._device_update(self, y_true, y_pred, sample_weight)
+        if _devices.route(self, y_true, y_pred, sample_weight):
             return self
         try:
             t = I.as_array(y_true, "y_true")
@@ -631,39 +628,35 @@ class ConfusionMatrix(_Accumulator):
                 "nothing was counted. Please report this with the arrays' dtypes and shapes."
             )
         if code == K.ERR_WEIGHT:
-            return ValueError(
-                f"sample_weight[{pos}] = "
-                f"{I.describe_value(w.f[pos] if w.i is None else w.i[pos])}: weights must be "
-                f"non-negative and finite"
-            )
+            v = w.f[pos] if w.i is None else w.i[pos]
+            return E.bad_value("sample_weight", (len(w.f),), pos, v, I.describe_value(v),
+                               ": " + WEIGHT_RULE)
         if code == K.ERR_SCORE:
             row = b.p2[pos] if b.form == K.PRED_ARGMAX else b.p1[pos:pos + 1]
             j = int(np.flatnonzero(~np.isfinite(row))[0])
             if b.form != K.PRED_ARGMAX:
-                where = I.position(b.pshape, pos)
+                idx = E.index_in(b.pshape, pos)
             else:
-                idx = [int(i) for i in np.unravel_index(pos, b.pshape[:1] + b.pshape[2:]
-                                                        if b.class_axis_1 else b.pshape[:-1])]
+                idx = list(E.index_in(b.pshape[:1] + b.pshape[2:] if b.class_axis_1
+                                      else b.pshape[:-1], pos))
                 idx.insert(1 if b.class_axis_1 else len(idx), j)
-                where = "[" + ", ".join(map(str, idx)) + "]"
-            return ValueError(f"y_pred{where} = {I.describe_value(row[j])} is not a finite score")
+            return E.bad_value("y_pred", b.pshape, pos, row[j], I.describe_value(row[j]),
+                               "is not a finite score", index=tuple(idx))
         if code == K.ERR_TRUE:
             name, arr, shape = "y_true", b.t, b.tshape
         elif b.form == K.PRED_LABELS:
             name, arr, shape = "y_pred", b.p1, b.pshape
         else:
-            return ValueError(
+            return E.BatchValueError(
                 f"y_pred{I.position(b.tshape, pos)}: the predicted class column is outside "
-                f"the label space {I.show_labels(space.values)}"
-            )
+                f"the label space {I.show_labels(space.values)}", argument="y_pred",
+                index=E.index_in(b.tshape, pos), value=None, sample=pos)
         v = arr[pos]
-        if b.mapped:  # pragma: no cover - mapped batches are validated while mapping
-            v = space.values[int(v)]
         if arr.dtype.kind == "f" and not (np.isfinite(v) and float(v).is_integer()):
-            return ValueError(I.LabelSpace.not_integer_message(name, shape, pos, v))
+            return I.LabelSpace.not_integer_error(name, shape, pos, v)
         if arr.dtype.kind == "u" and arr.dtype.itemsize == 1 and b.tkind == "bool":
             v = bool(v)
-        return ValueError(space.unknown_message(name, shape, pos, v))
+        return space.unknown_error(name, shape, pos, v)
 
     # -- merging, state -------------------------------------------------------------------
     def _merge(self, other: "ConfusionMatrix"):
@@ -1249,12 +1242,7 @@ class MultilabelConfusionMatrix(_Accumulator):
 
         Returns ``self``; a batch with a bad value raises and changes nothing.
         """
-        if I.is_device_tensor(y_true) or I.is_device_tensor(y_pred) or (
-            sample_weight is not None and I.is_device_tensor(sample_weight)
-        ):
-            from .adapters import torch as _torch_adapter
-
-            _torch_adapter._device_update(self, y_true, y_pred, sample_weight)
+        if _devices.route(self, y_true, y_pred, sample_weight):
             return self
         t = I.as_array(y_true, "y_true")
         p = I.as_array(y_pred, "y_pred")
@@ -1296,17 +1284,14 @@ class MultilabelConfusionMatrix(_Accumulator):
                     "nothing was counted. Please report this with the arrays' dtypes and shapes."
                 )
             if code == K.ERR_WEIGHT:
-                raise ValueError(
-                    f"sample_weight[{row}] = {I.describe_value(w[row])}: weights must be non-negative and finite"
-                )
+                raise E.bad_value("sample_weight", (len(w),), row, w[row],
+                                  I.describe_value(w[row]), ": " + WEIGHT_RULE)
             if code == K.ERR_SCORE:
-                raise ValueError(
-                    f"y_pred[{row}, {col}] = {I.describe_value(p[row, col])} is not a finite score")
+                raise E.bad_value("y_pred", p.shape, row * L + col, p[row, col],
+                                  I.describe_value(p[row, col]), "is not a finite score")
             name, arr = ("y_true", t) if code == K.ERR_TRUE_ML else ("y_pred", p)
-            raise ValueError(
-                f"{name}[{row}, {col}] = {arr[row, col].item()!r}: multi-label indicators "
-                f"must be 0 or 1"
-            )
+            raise E.bad_value(name, arr.shape, row * L + col, arr[row, col],
+                              repr(arr[row, col].item()), ": multi-label indicators must be 0 or 1")
         with self._lock:
             if counted is not None and not self._weighted:
                 for state, add in zip((self._tp, self._pred, self._true, self._hp, self._hr,
