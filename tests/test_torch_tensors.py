@@ -433,20 +433,33 @@ def test_counts_made_in_inference_mode_can_grow_outside_it():
 
 
 # --------------------------------------------------------------------------------------------
-# CUDA: the same checks on the GPU (skipped without one)
+# The device path through the core's update(): on the GPU, and on CPU tensors with the device
+# path forced (confstream._devices), so that these run in CI too.
+
+from confstream import _devices  # noqa: E402
+
+DEVICES = [pytest.param("cuda", marks=CUDA), "cpu"]
 
 
-@CUDA
+@pytest.fixture(params=DEVICES)
+def dev(request):
+    if request.param == "cpu":
+        with _devices.forced():
+            yield torch.device("cpu")
+    else:
+        yield torch.device("cuda")
+
+
 @pytest.mark.parametrize("form", FORMS)
-def test_cuda_forms_equal_sklearn(form):
+def test_device_forms_equal_sklearn(form, dev):
     rng = np.random.default_rng(200 + FORMS.index(form))
     t, p, rt, rp, kw = form_data(form, rng, 90)
     w = np.round(weights_for(form, t, rng) * 4) / 4  # quarters: sums exact in any order
     acc = cs.ConfusionMatrix(**kw)
     for a, b in split(len(t), [10, 10, 47]):
-        acc.update(t[a:b].cuda(), p[a:b].detach().cuda(),
-                   torch.from_numpy(w[a:b].reshape(-1)).cuda())
-    assert acc._pending and acc._pending[0].device.type == "cuda"
+        acc.update(t[a:b].to(dev), p[a:b].detach().to(dev),
+                   torch.from_numpy(w[a:b].reshape(-1)).to(dev))
+    assert acc._pending and acc._pending[0].device.type == dev.type
     keep = t.reshape(-1).numpy() != 255 if form.startswith("mask") else slice(None)
     assert_report(acc, rt, rp, w.reshape(-1)[keep])
 
@@ -473,11 +486,14 @@ def test_cuda_update_does_not_synchronise():
     assert ml.counts.shape == (5, 2, 2)
 
 
-@CUDA
-def test_cuda_bad_value_raises_at_read():
+def test_device_bad_value_raises_at_every_read(dev):
     acc = cs.ConfusionMatrix(3)
-    acc.update(torch.tensor([0, 1, 5], device="cuda"), torch.tensor([0, 1, 1], device="cuda"))
-    acc.update(torch.tensor([0, 1], device="cuda"), torch.tensor([0, 1], device="cuda"))
-    with pytest.raises(ValueError, match=r"y_true\[2\] = 5 .*cuda"):
-        acc.report()
+    acc.update(torch.tensor([0, 1, 5], device=dev), torch.tensor([0, 1, 1], device=dev))
+    acc.update(torch.tensor([0, 1], device=dev), torch.tensor([0, 1], device=dev))
+    assert acc._pending
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"y_true\[2\] = 5 .*" + dev.type):
+            acc.report()
+    acc.reset()
+    acc.update(torch.tensor([0, 1], device=dev), torch.tensor([0, 1], device=dev))
     assert acc.counts.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
