@@ -169,13 +169,17 @@ class ClassMetrics(keras.metrics.Metric):
             raise ValueError(f"prefix must be a str, got {prefix!r}")
         self.prefix = prefix
         c = self.num_classes
-        # Additive state only (aggregation "sum"): per-class hits, true and predicted totals.
-        def state(shape, name):
-            return self.add_variable(shape, "zeros", dtype=self.dtype, name=name)
+        # Additive state only (aggregation "sum"). Sample counts (tp, true, pred per class)
+        # are exact integers on every backend (JAX without x64 too): int32 pairs, low digits
+        # below 2**16 and the carries, exact to 2**47 samples. Weighted sums are float.
+        def state(shape, name, dtype=None):
+            return self.add_variable(shape, "zeros", dtype=dtype or self.dtype, name=name)
 
-        self.true_positives = state((c,), "true_positives")
-        self.true_sum = state((c,), "true_sum")
-        self.pred_sum = state((c,), "pred_sum")
+        self.count_low = state((3, c), "counts_low", "int32")
+        self.count_high = state((3, c), "counts_high", "int32")
+        self.true_positives = state((c,), "weighted_true_positives")
+        self.true_sum = state((c,), "weighted_true_sum")
+        self.pred_sum = state((c,), "weighted_pred_sum")
         self.invalid = state((), "invalid_labels")
 
     # ------------------------------------------------------------------ input forms
@@ -276,16 +280,19 @@ class ClassMetrics(keras.metrics.Metric):
 
     # ------------------------------------------------------------------ keras API
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        pred = ops.cast(self._pred_matrix(y_pred), self.dtype)
-        true, bad = self._true_matrix(y_true)
-        true = ops.cast(true, self.dtype)
-        hits = true * pred
-        if sample_weight is not None:
+        pred_b = self._pred_matrix(y_pred)
+        true_b, bad = self._true_matrix(y_true)
+        if sample_weight is None:
+            pred, true = ops.cast(pred_b, "int32"), ops.cast(true_b, "int32")
+            self._add_counts(ops.stack([ops.sum(true * pred, axis=0), ops.sum(true, axis=0),
+                                        ops.sum(pred, axis=0)]))
+        else:
+            pred, true = ops.cast(pred_b, self.dtype), ops.cast(true_b, self.dtype)
             w = self._weights(sample_weight)
-            true, pred, hits = true * w, pred * w, hits * w
-        self.true_positives.assign_add(ops.sum(hits, axis=0))
-        self.true_sum.assign_add(ops.sum(true, axis=0))
-        self.pred_sum.assign_add(ops.sum(pred, axis=0))
+            true, pred, hits = true * w, pred * w, true * pred * w
+            self.true_positives.assign_add(ops.sum(hits, axis=0))
+            self.true_sum.assign_add(ops.sum(true, axis=0))
+            self.pred_sum.assign_add(ops.sum(pred, axis=0))
         if bad is not None:
             bad = ops.cast(bad, self.dtype)
             if sample_weight is not None:
@@ -293,10 +300,28 @@ class ClassMetrics(keras.metrics.Metric):
                 bad = bad * ops.cast(ops.not_equal(w, 0), self.dtype)
             self.invalid.assign_add(ops.sum(bad))
 
+    _BASE = 1 << 16
+
+    def _add_counts(self, rows: Any) -> None:
+        """Add a batch's (3, C) int32 sample counts exactly: a batch adds < 2**31 - 2**16."""
+        low = ops.convert_to_tensor(self.count_low) + rows
+        carry = ops.floor_divide(low, self._BASE)
+        self.count_low.assign(low - carry * self._BASE)
+        self.count_high.assign_add(carry)
+
+    def counts(self) -> np.ndarray:
+        """The exact (3, C) int64 sample counts so far: true positives, true and predicted
+        per class (batches without ``sample_weight``)."""
+        high = np.asarray(ops.convert_to_numpy(self.count_high), dtype=np.int64)
+        return high * self._BASE + np.asarray(ops.convert_to_numpy(self.count_low), np.int64)
+
     def result(self) -> dict[str, Any]:
         # Tensors, not the Variables: jax.numpy takes no keras Variable in ones_like & co.
-        tp, t, p = (ops.convert_to_tensor(v) for v in
-                    (self.true_positives, self.true_sum, self.pred_sum))
+        low, high = (ops.cast(ops.convert_to_tensor(v), self.dtype)
+                     for v in (self.count_low, self.count_high))
+        exact = high * float(self._BASE) + low  # rounds only here, once, past 2**24
+        tp, t, p = (ops.convert_to_tensor(v) + exact[i] for i, v in
+                    enumerate((self.true_positives, self.true_sum, self.pred_sum)))
         values = {
             "precision": self._ratio(tp, p),
             "recall": self._ratio(tp, t),

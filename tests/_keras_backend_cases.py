@@ -436,3 +436,23 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     # The example asserts its report against scikit-learn itself.
     exec(compile(code, "docs/keras.md", "exec"), {"__name__": "docs_keras"})
     assert (tmp_path / "recall.png").stat().st_size > 0
+
+
+def test_counts_stay_exact_past_2_to_the_24():
+    """float32 counts would stop at 2**24 (16777216 + 1 == 16777216): the counts are exact
+    integers on every backend, JAX without x64 included."""
+    metric = ClassMetrics(2, metrics=("recall", "support"))
+    n = 1 << 22
+    y = np.ones(n, dtype="int32")
+    scores = np.full((n, 1), 0.9, dtype="float32")
+    for _ in range(4):
+        metric.update_state(y, scores)
+    metric.update_state(np.array([0], dtype="int32"), np.array([[0.1]], dtype="float32"))
+    for _ in range(3):  # one at a time: in float32, 2**24 + 1 rounds back to 2**24
+        metric.update_state(np.array([1], dtype="int32"), np.array([[0.9]], dtype="float32"))
+    tp, true, pred = metric.counts()
+    assert (tp.tolist(), true.tolist(), pred.tolist()) == (
+        [1, 2**24 + 3], [1, 2**24 + 3], [1, 2**24 + 3])
+    got = {k: float(v) for k, v in metric.result().items()}
+    assert got["recall_1"] == 1.0 and got["recall_0"] == 1.0
+    assert got["support_1"] == float(np.float32(2**24 + 3)) == 2**24 + 4
