@@ -908,6 +908,9 @@ def _vec_rows(p2):
     return flat, min(rows, (flat.shape[0] - lanes) // width + 1)
 
 
+# The LLVM-IR vector bodies (argmax rows, multi-label rows); CONFSTREAM_SIMD=0 takes the plain
+# numba loops instead (the same results; CI runs the kernel tests both ways).
+SIMD = os.environ.get("CONFSTREAM_SIMD", "1") != "0"
 NSUB_SMALL = 8  # sub-tables for up to 1024 cells (benchmarks/run.py, "sub-tables")
 _CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers below this (16 GiB tables above)
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
@@ -935,7 +938,7 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     tables = slot_zeros(nslots, (nsub, stride))
 
     pu, bits, emask, eone, ebit = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
-    flat, nvec = _vec_rows(p2) if form == PRED_ARGMAX else (_NO1F, 0)
+    flat, nvec = _vec_rows(p2) if form == PRED_ARGMAX and SIMD else (_NO1F, 0)
     bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < _CELLS_MAX else np.int64)
     cols_ident = bool(nvec) and bool((colmap == np.arange(colmap.shape[0])).all())
 
@@ -1336,7 +1339,8 @@ def ml_count_tables(t, p, form, thr, nthreads):
     hr = slot_zeros(nslots, (L + 1, L + 1))
     hf = slot_zeros(nslots, (L + 1, 2 * L + 1))
 
-    lanes = _VEC_LANES.get(p.dtype) if form == 1 and t.dtype in _ML_VEC_TRUTH else None
+    lanes = (_VEC_LANES.get(p.dtype) if SIMD and form == 1 and t.dtype in _ML_VEC_TRUTH
+             else None)
     if lanes is not None and t.flags.c_contiguous and p.flags.c_contiguous:
         thr_pad = _thresholds_as(np.asarray(thr, dtype=np.float64), p.dtype, lanes)
         tf, pf = t.reshape(-1), p.reshape(-1)
