@@ -534,20 +534,32 @@ def print_goals(goals):
 
 
 def machine() -> str:
+    """The CPU model, its vector ISA and the target numba compiles for: results are per CPU
+    (benchmarks/README.md keeps one table per CPU seen)."""
     cpu = platform.processor() or platform.machine()
+    flags: set = set()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith("model name") and cpu == (platform.processor() or
+                                                             platform.machine()):
                     cpu = line.split(":", 1)[1].strip()
-                    break
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    isa = [x for x in ("avx512f", "avx512bw", "avx512vl", "avx2", "fma", "avx", "sse4_2")
+           if x in flags] or ["unknown ISA"]
+    import llvmlite.binding as llvm
     import numba
     import numpy
-    return (f"{cpu}, {os.cpu_count()} cores, numba {numba.__version__} "
-            f"({get_num_threads()} threads), numpy {numpy.__version__}, "
-            f"Python {platform.python_version()}")
+
+    from confstream import _kernels as K
+    target = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
+    return (f"{cpu} ({' '.join(isa)}; numba target {target}, vector kernels "
+            f"{'on' if K.SIMD else 'off (CONFSTREAM_SIMD=0)'}), {os.cpu_count()} cores, "
+            f"numba {numba.__version__} ({get_num_threads()} threads), numpy "
+            f"{numpy.__version__}, Python {platform.python_version()}")
 
 
 def main(argv=None) -> int:
