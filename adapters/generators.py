@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from confstream._errors import BatchValueError
+
 __all__ = ["evaluate"]
 
 
@@ -136,6 +138,10 @@ def _run(predict, batches, spec: _Spec, *, progress: bool, desc: str = "evaluate
             try:
                 acc.update(y, y_pred, w)
             except (ValueError, TypeError) as exc:
+                if isinstance(exc, BatchValueError):  # the same fields, the batch named
+                    raise BatchValueError(f"batch {i}: {exc}", argument=exc.argument,
+                                          index=exc.index, value=exc.value,
+                                          sample=exc.sample) from exc
                 if type(exc) not in (ValueError, TypeError):
                     raise
                 raise type(exc)(f"batch {i}: {exc}") from exc

@@ -307,3 +307,15 @@ def test_four_threads_share_one_accumulator(kind, weights):
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     assert proc.stdout.startswith("ok")
+
+
+@pytest.mark.parametrize("t, p", [([-0.0, 1.0], [-0.0, 1.0]), ([0.0, 1.0], [-0.0, 1.0]),
+                                  ([1.0, 1.0], [-0.0, 1.0]), ([-0.0, 2.0], [1.0, 2.0]),
+                                  ([2.0, -0.0, 1.0], [1.0, 2.0, -0.0])])
+def test_negative_zero_labels_print_as_scikit_learn(t, p):
+    t, p = np.array(t), np.array(p)
+    acc = cs.ConfusionMatrix()
+    for i in range(len(t)):  # one sample a batch: the sign is kept across batches
+        acc.update(t[i:i + 1], p[i:i + 1])
+    acc = cs.from_dict(acc.to_dict())
+    assert str(acc.report(zero_division=0)) == classification_report(t, p, zero_division=0)

@@ -181,6 +181,7 @@ class _Batch:
     width: int = 0  # class columns of a score matrix
     thr: object = 0.0  # the threshold in the scores' dtype (as numpy compares them)
     class_axis_1: bool = False  # scores came as (B, C, ...): errors name that layout
+    zeros: tuple = ((), ())  # signs of the float label 0 seen in (y_true, y_pred): how it prints
 
 
 class ConfusionMatrix(_Accumulator):
@@ -362,7 +363,20 @@ class ConfusionMatrix(_Accumulator):
             thr = p.dtype.type(self.threshold) if p.dtype.kind == "f" else self.threshold
             return _Batch(_flat(t), K.PRED_BINARY, p1, _NO2, tshape, pshape, tk, "int",
                           thr=p1.dtype.type(thr))
-        return _Batch(_flat(t), K.PRED_LABELS, p1, _NO2, tshape, pshape, tk, I.label_kind(p))
+        pk = I.label_kind(p)
+        return _Batch(_flat(t), K.PRED_LABELS, p1, _NO2, tshape, pshape, tk, pk,
+                      zeros=(self._zero_signs(t, tk), self._zero_signs(p1, pk)))
+
+    def _zero_signs(self, arr, kind) -> tuple:
+        """Which of -0.0 and +0.0 a float label array holds: scikit-learn prints the label
+        as it finds it ("-0.0"); the space keys both as 0."""
+        if kind != "float" or self.ignore_index == 0:
+            return ()
+        zero = arr == 0
+        if not zero.any():
+            return ()
+        neg = np.signbit(arr[zero])
+        return (("-0.0",) if neg.any() else ()) + (("+0.0",) if not neg.all() else ())
 
     def _check_width(self, width):
         if self._space.fixed and width != len(self._space):
@@ -612,6 +626,8 @@ class ConfusionMatrix(_Accumulator):
     def _commit_kinds(self, b):
         self._tkinds.add(b.tkind)
         self._pkinds.add(b.pkind)
+        self._tkinds.update(b.zeros[0])
+        self._pkinds.update(b.zeros[1])
 
     def _mix_error(self, b):
         kinds = "strings" if self._space.kind == "str" else "numbers"
@@ -888,7 +904,7 @@ class ConfusionMatrix(_Accumulator):
         c = len(labels)
         n = _state_array(d.get("counts"), (c, c), "counts", integer=True)
         kinds = d.get("kinds", [[], []])
-        allowed = {"int", "float", "bool", "str"}
+        allowed = {"int", "float", "bool", "str", "-0.0", "+0.0"}
         if (not isinstance(kinds, list) or len(kinds) != 2
                 or not all(isinstance(k, list) and set(k) <= allowed for k in kinds)):
             raise ValueError(f"state: 'kinds' must be two lists of {sorted(allowed)}")
@@ -1061,7 +1077,10 @@ def _present_labels(true_keys, pred_keys, tkinds, pkinds) -> np.ndarray:
         if "str" in kinds:
             return list(keys)
         if "float" in kinds:
-            return [float(k) for k in keys]
+            # a zero seen only as -0.0 prints so; seen both ways, which one numpy's unique
+            # keeps depends on its sort, and +0.0 is taken
+            negative_zero = "-0.0" in kinds and "+0.0" not in kinds
+            return [-0.0 if k == 0 and negative_zero else float(k) for k in keys]
         if kinds == {"bool"}:
             return [bool(k) for k in keys]
         return list(keys)
