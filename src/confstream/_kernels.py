@@ -124,12 +124,14 @@ def _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n):
 
 
 @_jit
-def cells(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, out):
+def cells(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, w, out):
     """The cell ``true * n + pred`` of every sample into ``out`` (-1 where ``ignore_index``):
-    the cell-of-a-sample rule of the sample-at-a-time paths, written once.
+    the cell-of-a-sample rule of the sample-at-a-time paths, written once. ``w``: the
+    weights to check (empty: none).
 
     Returns (position, code) of the first bad sample; position -1 when the batch is valid.
     """
+    has_w = w.shape[0] > 0
     for i in range(t.shape[0]):
         tv = t[i]
         if has_ign and tv == ign:
@@ -141,19 +143,12 @@ def cells(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, out):
         b = _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n)
         if b < 0:
             return i, ERR_PRED if b == -1 else ERR_SCORE
-        out[i] = a * n + b
-    return -1, OK
-
-
-@_jit
-def first_bad_weight(cells, w):
-    """First position of a counted sample whose weight is negative or not finite, else -1."""
-    for i in range(cells.shape[0]):
-        if cells[i] >= 0:
+        if has_w:
             wi = w[i]
             if not (wi >= 0.0 and wi < np.inf):
-                return i
-    return -1
+                return i, ERR_WEIGHT
+        out[i] = a * n + b
+    return -1, OK
 
 
 @_jit
@@ -166,13 +161,14 @@ def add_cells(cells, ncount):
 
 
 @_jit
-def add_cells_weighted(cells, w, n, wcount, true_w, pred_w, wsum):
-    """Add weights one sample at a time in input order, as ``np.bincount`` does, so that the
-    sums equal scikit-learn's to the last bit across any split into batches; ``wcount`` is
-    the flat (n * n) table. Returns the new ``wsum``."""
+def add_cells_weighted(cells, w, n, ncount, wcount, true_w, pred_w, wsum):
+    """Add one per sample into ``ncount`` and the weights into the sums, one sample at a time
+    in input order as ``np.bincount`` does, so that the sums equal scikit-learn's to the last
+    bit across any split into batches; the tables are flat (n * n). Returns the new ``wsum``."""
     for i in range(cells.shape[0]):
         c = cells[i]
         if c >= 0:
+            ncount[c] += 1
             wi = np.float64(w[i])
             wcount[c] += wi
             true_w[c // n] += wi

@@ -526,11 +526,8 @@ class ConfusionMatrix(_Accumulator):
         sample."""
         b, t, p1, lut, lo, n, ign, has_ign, cols_idx = args
         out = np.empty(t.shape[0], dtype=np.int64)
-        pos, code = K.cells(t, b.form, p1, b.p2, b.thr, cols_idx, lut, lo, n, ign, has_ign, out)
-        if w is not None:
-            wpos = K.first_bad_weight(out[:pos] if pos >= 0 else out, w.f)
-            if wpos >= 0:
-                return wpos, K.ERR_WEIGHT
+        pos, code = K.cells(t, b.form, p1, b.p2, b.thr, cols_idx, lut, lo, n, ign, has_ign,
+                            _NO1 if w is None else w.f, out)
         return out if pos < 0 else (pos, code)
 
     def _add_cells(self, cells, b, w):
@@ -550,11 +547,13 @@ class ConfusionMatrix(_Accumulator):
                     f"sample_weight[{pos}] = {int(wi[pos])}: the sum of integer weights in "
                     f"cell ({a}, {p}) would pass 2**63 - 1 (counts are exact int64 and never "
                     f"wrap); nothing was counted")
-        K.add_cells(cells, self._n.reshape(-1))
         if self._weighted:
             ww = w.f if w is not None else np.ones(cells.shape[0], np.float64)
-            self._wsum = K.add_cells_weighted(cells, ww, self._n.shape[0], self._w.reshape(-1),
-                                              self._tw, self._pw, self._wsum)
+            self._wsum = K.add_cells_weighted(cells, ww, self._n.shape[0], self._n.reshape(-1),
+                                              self._w.reshape(-1), self._tw, self._pw,
+                                              self._wsum)
+        else:
+            K.add_cells(cells, self._n.reshape(-1))
         self._commit_kinds(b)
 
     def _on_error(self, space, b, pos, code, w):
