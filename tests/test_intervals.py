@@ -203,7 +203,7 @@ def test_coverage_of_recall_and_macro_f1():
     true_recall = np.diag(Q)
     true_macro_f1 = np.mean(2 * np.diag(pop) / (pop.sum(axis=1) + pop.sum(axis=0)))
     rng = np.random.default_rng(2026)
-    n_sets, n = 500, 1000
+    n_sets, n = 1000, 1000
     hits = np.zeros(4)
     tables = rng.multinomial(n, pop.ravel(), size=n_sets).reshape(n_sets, 3, 3)
     for i, table in enumerate(tables):
@@ -225,7 +225,6 @@ def test_coverage_of_recall_and_macro_f1():
     for method in ("wilson", "clopper-pearson"):
         lo, hi = CI.proportion_interval(k, m, 0.95, method)
         cover[method] = ((lo <= true_recall) & (true_recall <= hi)).mean(axis=0)
-    print(cover)
     assert np.all((cover["bootstrap"] >= 0.93) & (cover["bootstrap"] <= 0.97)), cover
     assert np.all((cover["wilson"] >= 0.93) & (cover["wilson"] <= 0.97)), cover
     assert np.all(cover["clopper-pearson"] >= 0.94), cover  # conservative by design
