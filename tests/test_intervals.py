@@ -464,3 +464,18 @@ def test_reports_with_intervals_from_threads_while_updating():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_intervals_doc_examples_run():
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "INTERVALS.md"
+    ns: dict = {}
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 2
+    for code in blocks:
+        exec(compile(code, str(doc), "exec"), ns)
+    lo, hi = ns["report"].interval("recall", "minority")
+    assert lo < ns["report"].get("recall", "minority") < hi
+    assert ns["d"].low < ns["d"].estimate < ns["d"].high
