@@ -479,3 +479,30 @@ def test_intervals_doc_examples_run():
     lo, hi = ns["report"].interval("recall", "minority")
     assert lo < ns["report"].get("recall", "minority") < hi
     assert ns["d"].low < ns["d"].estimate < ns["d"].high
+
+
+def test_cli_ci_flag(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from confstream import cli
+
+    t, p = _data(n=800, seed=12)
+    path = tmp_path / "preds.csv"
+    pd.DataFrame({"y": t, "yhat": p}).to_csv(path, index=False)
+    acc = cs.ConfusionMatrix().update(t, p)
+    assert cli.main(["report", str(path), "--true", "y", "--pred", "yhat", "--ci", "0.9",
+                     "--seed", "4", "--digits", "3", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out == str(acc.report(digits=3, ci=0.9, seed=4))
+    assert cli.main(["report", str(path), "--true", "y", "--pred", "yhat", "--ci", "0.95",
+                     "--ci-method", "wilson", "--format", "json", "--no-progress"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got == json.loads(json.dumps(acc.report(ci=0.95, ci_method="wilson").to_dict()))
+    assert cli.main(["report", str(path), "--true", "y", "--pred", "yhat",
+                     "--no-progress"]) == 0
+    assert capsys.readouterr().out == skm.classification_report(t, p)
+    assert cli.main(["report", str(path), "--true", "y", "--pred", "yhat", "--ci", "0.95",
+                     "--format", "csv"]) == 2
+    assert "--ci works with --format text or json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["report", str(path), "--true", "y", "--pred", "yhat", "--ci", "1.5"])
+    assert exc.value.code == 2 and "level in (0, 1)" in capsys.readouterr().err
