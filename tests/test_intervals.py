@@ -506,3 +506,31 @@ def test_cli_ci_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["report", str(path), "--true", "y", "--pred", "yhat", "--ci", "1.5"])
     assert exc.value.code == 2 and "level in (0, 1)" in capsys.readouterr().err
+
+
+def test_keras_callback_logs_interval_bounds():
+    pytest.importorskip("keras")
+    from confstream.adapters.keras import ConfusionCallback
+
+    t, p = _data(n=600, seed=13)
+    x = np.eye(3, dtype=np.float32)[p]  # the "model" predicts one-hot rows of p
+
+    class Model:
+        def predict_on_batch(self, xb):
+            return np.asarray(xb)
+
+    cb = ConfusionCallback((x, t), num_classes=3, target_names=["a", "b", "minority"],
+                           ci=0.9, seed=2, batch_size=128)
+    cb.set_model(Model())
+    logs: dict = {}
+    cb.on_epoch_end(0, logs)
+    rep = cs.ConfusionMatrix(num_classes=3).update(t, p).report(
+        labels=[0, 1, 2], target_names=["a", "b", "minority"], zero_division=0, ci=0.9, seed=2)
+    assert str(cb.history[-1]) == str(rep)
+    assert (logs["val_recall_minority_lo"], logs["val_recall_minority_hi"]) == \
+        rep.interval("recall", "minority")
+    assert logs["val_f1_a_lo"] < logs["val_f1_a"] < logs["val_f1_a_hi"]
+    with pytest.raises(ValueError, match="ci must be in"):
+        ConfusionCallback((x, t), ci=2)
+    with pytest.raises(ValueError, match="single-label"):
+        ConfusionCallback((x, t), multilabel=True, ci=0.9)
