@@ -311,6 +311,16 @@ def test_labels_subset_gives_micro_avg_intervals_and_missing_labels_nan():
     assert wil.interval("precision", "micro avg") == pytest.approx(ref, abs=1e-12)
 
 
+def test_short_target_names_cut_rows_as_sklearn():
+    t, p = _data(seed=5)
+    acc = cs.ConfusionMatrix().update(t, p)
+    with pytest.warns(UserWarning, match="labels size, 3, does not match size of target_names"):
+        rep = acc.report(labels=[0, 1, 2], target_names=["a", "b"], ci=0.95, seed=0)
+    d = rep.to_dict()
+    assert list(d)[:2] == ["a", "b"] and "recall ci" in d["a"] and "2" not in d
+    assert "macro avg" in str(rep) and rep.interval("recall", "b")[0] < rep.get("recall", "b")
+
+
 def test_undefined_replicates_are_left_out():
     # class 2 has one true sample and is never predicted; class 1 has a single sample too
     t = np.array([0] * 60 + [1] + [2])

@@ -168,9 +168,9 @@ class Report:
                 if row == "accuracy":
                     report_dict["accuracy ci"] = [lo, hi]
                     continue
-                name = self._rows[row][0] if isinstance(row, int) else row
                 if isinstance(row, int) and row >= len(self._rows):
                     continue  # target_names shorter than labels: rows cut as sklearn cuts
+                name = self._rows[row][0] if isinstance(row, int) else row
                 report_dict[name][metric + " ci"] = [lo, hi]
         return report_dict
 
