@@ -381,7 +381,7 @@ def bootstrap_margins(table, n_resamples, seed=None, *, linear=None, chunk=256):
         true[s:e, row_ids] = np.add.reduceat(x, row_starts, axis=1)
         pred[s:e, col_ids] = np.add.reduceat(x[:, corder], col_starts, axis=1)
         for out, w in zip(extra, lin):
-            out[s:e] = x @ w
+            out[s:e] = x.astype(np.float64) @ w  # BLAS: exact for counts < 2**53
     return tp, true, pred, extra
 
 
