@@ -170,3 +170,32 @@ def test_paired_updates_from_threads():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_coverage_of_the_difference_intervals():
+    # known model: per true class, P(a right), P(b right) and their correlation
+    rng = np.random.default_rng(77)
+    priors = np.array([0.6, 0.3, 0.1])
+    joint = np.array([[0.75, 0.10, 0.05, 0.10],      # [both, only a, only b, neither]
+                      [0.60, 0.15, 0.10, 0.15],
+                      [0.50, 0.10, 0.20, 0.20]])
+    truth_acc = float(priors @ (joint[:, 2] - joint[:, 1]))
+    truth_2 = joint[2, 2] - joint[2, 1]
+    hits = {"wald": [0, 0], "bootstrap": [0, 0]}
+    n_sets, n = 500, 2000
+    for i in range(n_sets):
+        t = rng.choice(3, n, p=priors)
+        u = rng.random(n)
+        kind = (u[:, None] > np.cumsum(joint[t], axis=1)).sum(axis=1)
+        a = np.where((kind == 0) | (kind == 1), t, (t + 1) % 3)
+        b = np.where((kind == 0) | (kind == 2), t, (t + 2) % 3)
+        pc = cs.PairedConfusion(num_classes=3).update(t, a, b)
+        for method in hits:
+            kw = {"n_resamples": 300, "seed": i} if method == "bootstrap" else {}
+            d = pc.difference(None, 0.95, method=method, **kw)
+            hits[method][0] += d.low <= truth_acc <= d.high
+            d = pc.difference(2, 0.95, method=method, **kw)
+            hits[method][1] += d.low <= truth_2 <= d.high
+    cover = {m: np.array(h) / n_sets for m, h in hits.items()}
+    for m, c in cover.items():
+        assert np.all((c >= 0.93) & (c <= 0.97)), cover
