@@ -239,7 +239,7 @@ def _betacf(x, a, b, max_iter=100_000):
         delta = dd * cc
         hh = hh * delta
         c[idx], d[idx], h[idx] = cc, dd, hh
-        active[idx] = np.abs(delta - 1.0) > 1e-16
+        active[idx] = np.abs(delta - 1.0) > 4e-16
     return h
 
 
@@ -316,9 +316,12 @@ def beta_ppf(p, a, b, upper_tail=None):
         # bisect (geometrically while the bracket spans decades: quantiles can be tiny)
         mid = np.where(la > 0, np.sqrt(la * ha), ha * 1e-3)
         mid = np.where((la > 0) & (ha < 4 * la), 0.5 * (la + ha), mid)
-        new = np.where(bad, mid, new)
         # Newton converges quadratically: a step below 1e-9 leaves the next one below ulps
-        done = (f == 0) | (~bad & (np.abs(step) <= 1e-9 * np.minimum(xx, 1 - xx))) | (new == xx)
+        # (and a step below an ulp leaves x where it is: that is convergence, not a failure)
+        small = np.isfinite(step) & ((np.abs(step) <= 1e-9 * np.minimum(xx, 1 - xx))
+                                     | (xx - step == xx))
+        new = np.where(bad & ~small, mid, new)
+        done = (f == 0) | small
         x[act] = np.where(f == 0, xx, new)
         act = act[~done]
         if act.size == 0:
