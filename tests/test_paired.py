@@ -122,6 +122,12 @@ def test_merge_scores_and_bad_input():
     pc = cs.PairedConfusion(labels=["w", "x", "y", "z"]).update(t, scores, b)
     am = np.array(["w", "x", "y", "z"])[scores.argmax(1)]
     assert np.array_equal(pc.tables, _reference_tables(t, am, b, ["w", "x", "y", "z"]))
+    # binary scores in a {0, 1} space: score > 0.5, as the engine reads them
+    tb = rng.integers(0, 2, 200)
+    sa, sb = rng.random(200), rng.random(200)
+    pcb = cs.PairedConfusion(num_classes=2).update(tb, sa, sb)
+    assert np.array_equal(pcb.tables, _reference_tables(tb, (sa > 0.5).astype(int),
+                                                        (sb > 0.5).astype(int), [0, 1]))
     before = pc.tables
     bad = b.copy()
     bad[5] = "q"

@@ -199,18 +199,32 @@ class PairedConfusion:
                 acc.update(t, p)  # validates values and shapes with the engine's messages
             except (ValueError, TypeError) as exc:
                 raise type(exc)(str(exc).replace("y_pred", name)) from None
+            lab = np.asarray(self._labels, dtype=object)
             if p.ndim == 2 and p.shape[1] == len(self._labels) and p.shape[1] > 1:
-                p = np.asarray(self._labels, dtype=object)[np.argmax(p, axis=1)]
+                p = lab[np.argmax(p, axis=1)]
             elif p.ndim == 2:
                 p = p[:, 0]
+            if p.ndim == 1 and p.dtype.kind == "f" and len(lab) == 2 and (
+                    self._labels == [0, 1] or all(isinstance(v, str) for v in self._labels)):
+                p = lab[(p > acc.threshold).astype(np.int64)]  # binary scores, as the engine
             preds.append(p)
             counted.append(acc)
         if t.shape[0] == 0:
             return self
-        t_idx = self._indices(t)
-        a_wrong = (self._indices(preds[0]) != t_idx).astype(np.int64)
-        b_wrong = (self._indices(preds[1]) != t_idx).astype(np.int64)
         c = len(self._labels)
+        try:
+            t_idx = self._indices(t)
+            idx = [self._indices(p) for p in preds]
+        except KeyError:
+            idx = None
+        # the pairing must see the classes the engine counted, or refuse (never guess)
+        if idx is None or any(
+                not np.array_equal(np.bincount(t_idx * c + i, minlength=c * c).reshape(c, c),
+                                   acc.counts) for i, acc in zip(idx, counted)):
+            raise ValueError("PairedConfusion pairs 1-D labels or (N, C) scores; these "
+                             "predictions have another form (e.g. masks): give labels")
+        a_wrong = (idx[0] != t_idx).astype(np.int64)
+        b_wrong = (idx[1] != t_idx).astype(np.int64)
         pairs = np.bincount(t_idx * 4 + a_wrong * 2 + b_wrong, minlength=4 * c)
         with self._lock:
             self._pairs += pairs.reshape(c, 2, 2)
