@@ -436,6 +436,12 @@ class ConfusionCallback(keras.callbacks.Callback):
         Slice size when ``validation_data`` is a tuple of arrays.
     steps : int, optional
         Number of batches drawn per evaluation from an iterable ``validation_data``.
+    ci : float, optional
+        Confidence level (e.g. 0.95): the reports carry intervals and ``logs`` gets
+        ``<prefix><metric>_<class>_lo`` / ``_hi`` beside each logged value (precision,
+        recall, f1; nan for a class absent from the epoch). Single-label, unweighted only.
+    ci_method, n_resamples, seed
+        Passed to ``report`` with ``ci`` (see docs/INTERVALS.md).
 
     Examples
     --------
@@ -461,9 +467,24 @@ class ConfusionCallback(keras.callbacks.Callback):
         zero_division: Any = 0,
         batch_size: int = 32,
         steps: int | None = None,
+        ci: float | None = None,
+        ci_method: str = "bootstrap",
+        n_resamples: int = 1000,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         from confstream import History
+        from confstream.intervals import check_ci
+
+        if ci is not None:
+            if multilabel:
+                raise ValueError("ci is for single-label problems (multi-label intervals need "
+                                 "the streamed Poisson bootstrap, not available yet)")
+            ci, ci_method = check_ci(ci, ci_method, n_resamples)
+        self.ci = ci
+        self._ci_kwargs = ({} if ci is None else
+                           {"ci": ci, "ci_method": ci_method, "n_resamples": n_resamples,
+                            "seed": seed})
 
         every = _positive_int("every", every)
         batch_size = _positive_int("batch_size", batch_size)
@@ -611,7 +632,7 @@ class ConfusionCallback(keras.callbacks.Callback):
         if self.target_names is not None and not self.multilabel:
             # Names belong to classes, not to whichever labels this epoch happened to see.
             kwargs["labels"] = acc.labels
-        return acc.report(**kwargs)
+        return acc.report(**kwargs, **self._ci_kwargs)
 
     def _log_values(self, acc: Any) -> dict[str, float]:
         if self.multilabel:
@@ -626,11 +647,24 @@ class ConfusionCallback(keras.callbacks.Callback):
             )
         names = self.target_names if self.target_names is not None else [str(lab) for lab in labels]
         columns = {"precision": p, "recall": r, "f1": f, "support": s}
-        return {
+        out = {
             f"{self.log_prefix}{metric}_{name}": float(columns[metric][i])
             for metric in self.metrics
             for i, name in enumerate(names)
         }
+        report = self.history[-1] if len(self.history) else None
+        if self.ci is not None and report is not None and report.ci is not None:
+            for metric in self.metrics:
+                if metric == "support":
+                    continue
+                for label, name in zip(labels, names):
+                    try:
+                        lo, hi = report.interval(metric, label)
+                    except KeyError:  # a class absent from this epoch's report
+                        lo = hi = float("nan")
+                    out[f"{self.log_prefix}{metric}_{name}_lo"] = float(lo)
+                    out[f"{self.log_prefix}{metric}_{name}_hi"] = float(hi)
+        return out
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if (epoch + 1) % self.every:

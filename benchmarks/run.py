@@ -378,6 +378,43 @@ def bench_report_text(res: Results, classes: int, n: int, repeats: int):
     res.goal(f"{name} (ms)", ours * 1e3, 20, "<=", "ms")
 
 
+def bench_ci(res: Results, classes: int, n: int, resamples: int, repeats: int, slow: int):
+    """report(ci=0.95) by the bootstrap drawn from the counts, against resampling the rows
+    with numpy (np.bincount per replicate), on a table whose errors go to 5 neighbouring
+    classes ("typical") and on one whose errors spread over every class ("dense")."""
+    rng = np.random.default_rng(6)
+    t = rng.integers(0, classes, n)
+    near = (t + rng.integers(1, 6, n)) % classes
+    for kind, wrong in (("typical", near), ("dense", rng.integers(0, classes, n))):
+        p = np.where(rng.random(n) < 0.7, t, wrong)
+        acc = cs.ConfusionMatrix(num_classes=classes).update(t, p)
+        rep = acc.report(ci=0.95, n_resamples=resamples, seed=0)
+        if rep.to_dict() != acc.report(ci=0.95, n_resamples=resamples, seed=0).to_dict():
+            raise AssertionError("report(ci): same seed, other intervals")
+        for k in range(classes):
+            lo, hi = rep.interval("recall", k)
+            if not lo <= rep.recall[k] <= hi:
+                raise AssertionError(f"report(ci): recall {k} outside its interval")
+        nz = int(np.count_nonzero(acc.counts))
+        name = f"report(ci=0.95, n_resamples={resamples}), {classes} classes, {kind} ({nz} cells)"
+        cells = t * classes + p
+
+        def numpy_rows():
+            r = np.random.default_rng(0)
+            out = np.empty((resamples, classes))
+            for b in range(resamples):
+                tab = np.bincount(cells[r.integers(0, n, n)], minlength=classes * classes)
+                tab = tab.reshape(classes, classes)
+                out[b] = np.diag(tab) / np.maximum(tab.sum(axis=1), 1)
+            return np.quantile(out, [0.025, 0.975], axis=0)
+
+        m = res.race(name, [
+            ("confstream report(ci)", lambda: acc.report(ci=0.95, n_resamples=resamples,
+                                                         seed=0), repeats),
+            (f"numpy: resample {n} rows, bincount", numpy_rows, slow)], 1, 0)
+        res.goal(f"{name} (ms)", m["confstream report(ci)"] * 1e3, 100, "<=", "ms")
+
+
 _FIRST_UPDATE = textwrap.dedent("""
     import time
     t0 = time.perf_counter()
@@ -568,7 +605,7 @@ def main(argv=None) -> int:
                     help="small sizes: checks every answer in a few seconds; timings mean little")
     ap.add_argument("--repeats", type=int, default=0, help="timed calls per measurement")
     ap.add_argument("--only", default="", help="comma-separated workloads: labels, argmax, "
-                    "multilabel, masks, oneshot, report, import, stream, more, ways")
+                    "multilabel, masks, oneshot, report, import, stream, more, ways, ci")
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 7)
@@ -605,6 +642,9 @@ def main(argv=None) -> int:
         bench_more(res, 100_000 if quick else 10_000_000, repeats, slow)
     if want("ways"):
         bench_ways(res, quick, repeats)
+    if want("ci"):
+        bench_ci(res, 10 if quick else 100, 10_000 if quick else 100_000,
+                 100 if quick else 1000, repeats, slow)
     print_rows(res.rows)
     print_goals(res.goals)
     if hasattr(os, "getloadavg"):

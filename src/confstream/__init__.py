@@ -11,6 +11,7 @@
 from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
 from .history import History
 from .metrics import UndefinedMetricWarning
+from .paired import PairedConfusion, compare
 from .report import Report
 from .sklearn import (
     balanced_accuracy_score,
@@ -30,6 +31,8 @@ __all__ = [
     "MultilabelConfusionMatrix",
     "Report",
     "History",
+    "PairedConfusion",
+    "compare",
     "UndefinedMetricWarning",
     "LabelTypeError",
     "from_dict",

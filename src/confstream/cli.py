@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="value for 0/0 metrics; 'warn' means 0 with a warning (default)")
     rep.add_argument("--format", choices=["text", "json", "csv", "markdown"], default="text",
                      help="text (scikit-learn's), json (its output_dict), csv or markdown")
+    rep.add_argument("--ci", type=_ci_level, metavar="LEVEL",
+                     help="confidence intervals at this level, e.g. 0.95 (text and json)")
+    rep.add_argument("--ci-method", choices=["bootstrap", "wilson", "clopper-pearson"],
+                     default="bootstrap", help="interval method (default bootstrap)")
+    rep.add_argument("--n-resamples", type=_positive_int, default=1000, metavar="N",
+                     help="bootstrap resamples (default 1000)")
+    rep.add_argument("--seed", type=int, default=None, metavar="N",
+                     help="seed of the bootstrap (default: fresh entropy)")
     rep.add_argument("--plot", metavar="PNG", help="also write a confusion-matrix heatmap")
     rep.add_argument("--normalize", choices=["true", "pred", "all"],
                      help="normalise the heatmap over true rows, predicted columns or all")
@@ -92,6 +100,16 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def _ci_level(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a level in (0, 1), e.g. 0.95, got {text!r}")
+    return v
 
 
 def _non_negative_int(text: str) -> int:
@@ -144,6 +162,8 @@ def _report(args: argparse.Namespace) -> int:
         raise InputError("--normalize applies to the heatmap: give --plot PNG too")
     if args.plot:
         _need_matplotlib()                                  # fail before reading a big file
+    if args.ci is not None and args.format not in ("text", "json"):
+        raise InputError("--ci works with --format text or json")
     names = {"y_true": args.true, "y_pred": args.pred}
     if args.weight is not None:
         names["sample_weight"] = args.weight
@@ -162,9 +182,12 @@ def _report(args: argparse.Namespace) -> int:
             raise InputError(f"{args.file!r} has no rows")
         labels = _parse_labels(args.labels, reader.kinds, names) if args.labels else None
         try:
+            ci = {} if args.ci is None else {"ci": args.ci, "ci_method": args.ci_method,
+                                              "n_resamples": args.n_resamples,
+                                              "seed": args.seed}
             report = acc.report(labels=labels, target_names=args.target_names,
                                 digits=args.digits,
-                                zero_division=_ZERO_DIVISION[args.zero_division])
+                                zero_division=_ZERO_DIVISION[args.zero_division], **ci)
         except (ValueError, TypeError) as e:
             raise InputError(_one_line(e)) from None
         out = _render(report, args.format)

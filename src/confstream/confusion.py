@@ -965,13 +965,24 @@ class ConfusionMatrix(_Accumulator):
 
             return M.Sums(take(tp_all), take(pred_all), take(true_all), total), sel, present
 
-    def report(self, labels=None, target_names=None, digits=2, zero_division="warn") -> Report:
+    def report(self, labels=None, target_names=None, digits=2, zero_division="warn", *,
+               ci=None, ci_method="bootstrap", n_resamples=1000, seed=None) -> Report:
         """scikit-learn's ``classification_report`` over everything seen so far.
 
         ``str(report)`` is byte-identical to ``classification_report(all_true, all_pred,
         sample_weight=all_weights, labels=..., target_names=..., digits=...,
         zero_division=...)`` and ``report.to_dict()`` equals its ``output_dict=True`` form.
+
+        With ``ci`` (e.g. 0.95) every value also gets a confidence interval
+        (``report.interval(metric, of_class)``; see docs/INTERVALS.md): ``ci_method``
+        ``"bootstrap"`` (percentile, ``n_resamples`` tables drawn from the counts with
+        ``seed``), ``"wilson"`` or ``"clopper-pearson"`` (precision, recall, accuracy).
         """
+        if ci is not None:
+            from .report import report_with_intervals
+
+            return report_with_intervals(self, labels, target_names, digits, zero_division,
+                                         ci, ci_method, n_resamples, seed)
         M.check_zero_division(zero_division)
         sums, sel, present = self._sums(labels)
         labels_given = labels is not None
@@ -1053,6 +1064,15 @@ class ConfusionMatrix(_Accumulator):
         """Per-class true-negative rate tn / (tn + fp), or its micro / macro / weighted mean."""
         sums, _, _ = self._sums(labels)
         return M.specificity(sums, average, zero_division)
+
+    def interval(self, metric, ci=0.95, *, method="bootstrap", n_resamples=1000, seed=None,
+                 **kwargs):
+        """Confidence interval ``(low, high)`` of ``"matthews_corrcoef"``, ``"cohen_kappa"``,
+        ``"balanced_accuracy"``, ``"jaccard"`` or ``"accuracy"`` (keywords as the metric's,
+        e.g. ``weights=`` or ``average=``); see docs/INTERVALS.md."""
+        from .report import accumulator_interval
+
+        return accumulator_interval(self, metric, ci, method, n_resamples, seed, kwargs)
 
 
 def _key_of(v):

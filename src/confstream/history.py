@@ -61,6 +61,12 @@ class History:
         metric = _metric_name(metric)
         return [r.get(metric, of_class) for r in self._reports]
 
+    def interval(self, metric: str, of_class=None) -> list:
+        """The confidence interval ``(low, high)`` of ``metric`` for every epoch (reports made
+        with ``report(ci=...)``), e.g. ``interval("recall", "minority")``."""
+        metric = _metric_name(metric)
+        return [r.interval(metric, of_class) for r in self._reports]
+
     def classes(self) -> list:
         """Row names seen in any epoch, in first-seen order."""
         seen = {}
@@ -78,15 +84,28 @@ class History:
                 'History.to_pandas() needs pandas: pip install "confstream[pandas]"'
             ) from None
         records = []
+        columns = ["epoch", "class", "precision", "recall", "f1-score", "support"]
+        with_ci = any(r.ci is not None for r in self._reports)
+        if with_ci:  # intervals as <metric>_lo / <metric>_hi columns (NaN where none)
+            columns += [f"{m}_{end}" for m in _METRICS[:3] for end in ("lo", "hi")]
         for epoch, r in enumerate(self._reports):
-            for name, values in r.to_dict().items():
+            d = r.to_dict()
+            for name, values in d.items():
+                if name == "accuracy ci":
+                    continue
                 if name == "accuracy":
-                    records.append({"epoch": epoch, "class": name, "precision": None,
-                                    "recall": None, "f1-score": values, "support": None})
+                    rec = {"epoch": epoch, "class": name, "precision": None,
+                           "recall": None, "f1-score": values, "support": None}
+                    if "accuracy ci" in d:
+                        rec["f1-score_lo"], rec["f1-score_hi"] = d["accuracy ci"]
                 else:
-                    records.append({"epoch": epoch, "class": name, **values})
-        return pd.DataFrame.from_records(
-            records, columns=["epoch", "class", "precision", "recall", "f1-score", "support"])
+                    rec = {"epoch": epoch, "class": name,
+                           **{k: v for k, v in values.items() if not k.endswith(" ci")}}
+                    for m in _METRICS[:3]:
+                        if m + " ci" in values:
+                            rec[m + "_lo"], rec[m + "_hi"] = values[m + " ci"]
+                records.append(rec)
+        return pd.DataFrame.from_records(records, columns=columns)
 
     def plot(self, metric: str = "recall", classes: Optional[list] = None, path=None, ax=None):
         """Plot ``metric`` per class across epochs; save to ``path`` if given.

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import metrics as M
 
-__all__ = ["Report", "build_report"]
+__all__ = ["Report", "build_report", "report_with_intervals", "accumulator_interval"]
 
 _HEADERS = ("precision", "recall", "f1-score", "support")
 
@@ -46,6 +46,7 @@ class Report:
         self._avg = averages  # [(heading, [p, r, f1, s])]
         self._accuracy_row = accuracy_row
         self.digits = digits
+        self._ci = None  # {"level", "method", "n_resamples", "seed", "values"} with intervals
 
     # -- per-class arrays -----------------------------------------------------------------
     def _column(self, i):
@@ -99,9 +100,61 @@ class Report:
                 return float(row[col + 1])
         raise KeyError(f"no row for class {of_class!r}; rows: {[r[0] for r in self._rows]}")
 
+    @property
+    def ci(self):
+        """The confidence level of the intervals (e.g. 0.95), None without intervals."""
+        return None if self._ci is None else self._ci["level"]
+
+    @property
+    def ci_method(self):
+        return None if self._ci is None else self._ci["method"]
+
+    def _key(self, metric, of_class):
+        """The interval key of (metric, row); KeyError as ``get`` for unknown ones."""
+        metric = {"f1": "f1-score", "f1_score": "f1-score"}.get(metric, metric)
+        if metric == "accuracy":
+            if self.accuracy is None:
+                raise KeyError("this report has no accuracy row (it has 'micro avg')")
+            return ("accuracy", "f1-score"), "accuracy"
+        if metric not in _HEADERS[:3]:
+            raise KeyError(f"unknown metric {metric!r}; one of {list(_HEADERS[:3])} or "
+                           "'accuracy'")
+        for heading, _ in self._avg:
+            if of_class == heading and heading != "accuracy":
+                return (heading, metric), f"{metric} of {heading!r}"
+        for i, (label, row) in enumerate(zip(self.labels.tolist(), self._rows)):
+            if of_class == row[0] or of_class == label:
+                return (i, metric), f"{metric} of {row[0]!r}"
+        raise KeyError(f"no row for class {of_class!r}; rows: {[r[0] for r in self._rows]}")
+
+    def interval(self, metric: str, of_class=None):
+        """``(low, high)`` of one value: ``interval("recall", "minority")``,
+        ``interval("f1-score", "macro avg")``, ``interval("accuracy")``.
+
+        Needs a report made with ``ci=``. Bounds are nan where the value is undefined (a
+        zero denominator). With ``ci_method="wilson"`` or ``"clopper-pearson"`` only
+        precision, recall (per class and micro avg) and accuracy have intervals.
+        """
+        if self._ci is None:
+            raise ValueError("this report has no intervals: make it with "
+                             "acc.report(ci=0.95, ...)")
+        key, what = self._key(metric, of_class)
+        got = self._ci["values"].get(key)
+        if got is None:
+            raise ValueError(
+                f"{what} has no {self._ci['method']} interval: it is not a binomial "
+                "proportion; use ci_method='bootstrap'")
+        from .intervals import Interval
+
+        return Interval(*got)
+
     # -- rendering ------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """The ``output_dict=True`` form of ``classification_report``."""
+        """The ``output_dict=True`` form of ``classification_report``.
+
+        With intervals, each row also has ``"<metric> ci": [low, high]`` entries (where the
+        method gives one) and the dict an ``"accuracy ci"`` entry.
+        """
         report_dict = {row[0]: row[1:] for row in self._rows}
         for label, scores in report_dict.items():
             report_dict[label] = dict(zip(_HEADERS, [float(i) for i in scores]))
@@ -109,9 +162,21 @@ class Report:
             report_dict[heading] = dict(zip(_HEADERS, [float(i) for i in avg]))
         if "accuracy" in report_dict:
             report_dict["accuracy"] = report_dict["accuracy"]["precision"]
+        if self._ci is not None:
+            values = self._ci["values"]
+            for (row, metric), (lo, hi) in values.items():
+                if row == "accuracy":
+                    report_dict["accuracy ci"] = [lo, hi]
+                    continue
+                if isinstance(row, int) and row >= len(self._rows):
+                    continue  # target_names shorter than labels: rows cut as sklearn cuts
+                name = self._rows[row][0] if isinstance(row, int) else row
+                report_dict[name][metric + " ci"] = [lo, hi]
         return report_dict
 
     def __str__(self) -> str:
+        if self._ci is not None:
+            return self._str_with_intervals()
         digits = self.digits
         name_width = max(len(cn) for cn in self.target_names)
         width = max(name_width, len("weighted avg"), digits)
@@ -130,6 +195,50 @@ class Report:
             else:
                 report += row_fmt.format(heading, *avg, width=width, digits=digits)
         return report
+
+    def _str_with_intervals(self) -> str:
+        """Each value followed by its interval: ``0.52 [0.47, 0.57]``; then a line naming
+        the method. Values without an interval leave the bracket's place blank."""
+        d = self.digits
+        values = self._ci["values"]
+        vw = d + 2
+        iw = 2 * vw + 4
+        cw = max(9, vw + 1 + iw)
+        name_width = max(len(cn) for cn in self.target_names)
+        width = max(name_width, len("weighted avg"), d)
+
+        def cell(v, key):
+            text = f"{v:.{d}f}".rjust(vw)
+            iv = values.get(key)
+            if iv is None:
+                return f" {text + ' ' * (iw + 1):>{cw}}"
+            lo, hi = iv
+            return f" {text + ' ' + f'[{lo:.{d}f}, {hi:.{d}f}]'.rjust(iw):>{cw}}"
+
+        out = f"{'':>{width}s} " + "".join(f" {h:>{cw}}" for h in _HEADERS[:3]) + \
+            f" {_HEADERS[3]:>9}" + "\n\n"
+        for i, row in enumerate(self._rows):
+            out += f"{row[0]:>{width}s} " + "".join(
+                cell(row[1 + j], (i, m)) for j, m in enumerate(_HEADERS[:3])) + \
+                f" {row[4]!s:>9}\n"
+        out += "\n"
+        for heading, avg in self._avg:
+            if heading == "accuracy":
+                out += (f"{heading:>{width}s} " + f" {'':>{cw}}" * 2
+                        + cell(avg[2], ("accuracy", "f1-score")) + f" {avg[3]!s:>9}\n")
+            else:
+                out += f"{heading:>{width}s} " + "".join(
+                    cell(avg[j], (heading, m)) for j, m in enumerate(_HEADERS[:3])) + \
+                    f" {avg[3]!s:>9}\n"
+        c = self._ci
+        if c["method"] == "bootstrap":
+            how = (f"percentile bootstrap, {c['n_resamples']} resamples drawn from the counts"
+                   + ("" if c["seed"] is None else f", seed {c['seed']}"))
+        else:
+            name = {"wilson": "Wilson score", "clopper-pearson": "Clopper-Pearson"}[c["method"]]
+            how = f"{name} (precision, recall, accuracy)"
+        out += f"\n{c['level'] * 100:g}% confidence intervals: {how}\n"
+        return out
 
     def __repr__(self) -> str:
         return str(self)
@@ -177,3 +286,82 @@ def build_report(sums: M.Sums, labels, target_names, labels_given: bool,
             ap, ar, af, _ = M.prfs(sums, average=average, zero_division=zero_division)
         averages.append((heading, [ap, ar, af, np.sum(s)]))
     return Report(labels, target_names, rows, averages, micro_is_accuracy, digits)
+
+
+# ---------------------------------------------------------------------------------------------
+# intervals (the maths is in intervals.py; this is where a ConfusionMatrix meets it)
+
+
+def _unweighted_snapshot(acc, what):
+    snap = acc.copy()  # one consistent state for the values and their intervals
+    if snap.weighted:
+        raise ValueError(
+            f"{what} of weighted data: the bootstrap drawn from the counts (and Wilson / "
+            "Clopper-Pearson) assume every sample counts once; the streamed Poisson "
+            "bootstrap for weighted data (ConfusionMatrix(bootstrap=...)) is not available yet")
+    return snap
+
+
+def _canonical_table(snap):
+    """Counts over the space's labels in sorted order, and label -> position.
+
+    Sorting makes the table (and so the draws) independent of the order in which a dynamic
+    space met its labels: merged shards give the interval of one stream."""
+    values = snap.labels
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    n = snap.sample_counts
+    table = n[np.ix_(order, order)]
+    pos = {values[i]: k for k, i in enumerate(order)}
+    return table, pos
+
+
+def _index_of(pos, values):
+    out = []
+    for v in values:
+        v = v.item() if hasattr(v, "item") else v
+        try:
+            out.append(pos.get(v, -1))
+        except TypeError:
+            out.append(-1)
+    return np.array(out, dtype=np.int64)
+
+
+def report_with_intervals(acc, labels, target_names, digits, zero_division, ci, ci_method,
+                          n_resamples, seed) -> Report:
+    """``acc.report(...)`` with ``ci``: the plain report plus an interval per value."""
+    from . import intervals as CI
+
+    ci, method = CI.check_ci(ci, ci_method, n_resamples)
+    snap = _unweighted_snapshot(acc, "confidence intervals")
+    report = snap.report(labels, target_names, digits, zero_division)
+    table, pos = _canonical_table(snap)
+    sel_idx = _index_of(pos, report.labels.tolist())
+    values = CI.report_intervals(table, sel_idx, ci=ci, method=method,
+                                 n_resamples=n_resamples, seed=seed,
+                                 zero_division=zero_division,
+                                 micro_is_accuracy=report.accuracy is not None)
+    report._ci = {"level": ci, "method": method,
+                  "n_resamples": int(n_resamples) if method == "bootstrap" else None,
+                  "seed": seed if isinstance(seed, (int, np.integer)) else None,
+                  "values": values}
+    return report
+
+
+def accumulator_interval(acc, metric, ci, method, n_resamples, seed, kwargs):
+    """``acc.interval(metric, ...)``: over the labels seen, sorted, as the metric itself."""
+    from . import intervals as CI
+
+    ci, method = CI.check_ci(ci, method, n_resamples)
+    if metric not in CI.METRICS:
+        raise ValueError(f"unknown metric {metric!r}; one of {list(CI.METRICS)}")
+    if "zero_division" in kwargs:
+        M.check_zero_division(kwargs["zero_division"])
+    snap = _unweighted_snapshot(acc, f"an interval for {metric}")
+    table, _ = _canonical_table(snap)
+    present = (table.sum(axis=0) + table.sum(axis=1)) > 0
+    if not present.any():
+        raise ValueError("Found empty input array (e.g., `y_true` or `y_pred`) while a "
+                         "minimum of 1 sample is required.")
+    table = table[np.ix_(present, present)]
+    return CI.metric_interval(table, metric, ci=ci, method=method, n_resamples=n_resamples,
+                              seed=seed, **kwargs)

@@ -1,0 +1,627 @@
+"""Confidence intervals from counts: pure functions, no state, no scipy.
+
+Three methods:
+
+* ``"wilson"`` and ``"clopper-pearson"`` for binomial proportions (per-class precision and
+  recall, accuracy): equal to statsmodels' ``proportion_confint(method="wilson" | "beta")``.
+  The beta quantile of Clopper–Pearson is solved here (safeguarded Newton on the regularized
+  incomplete beta function, whose power terms are computed as in TOMS 708 so that large
+  counts keep full precision), so the core needs numpy only.
+* ``"bootstrap"``: the i.i.d. bootstrap drawn from the counts. For unweighted data the
+  bootstrap distribution of a confusion table is Multinomial(N, counts / N), so replicate
+  tables are drawn with ``numpy.random.Generator.multinomial`` (only the non-zero cells) and
+  every metric is computed on all replicates at once; the interval is the percentile interval
+  (numpy's default "linear" quantile) of the replicate values. Same counts and seed give the
+  same interval, so merged shards give the interval of one stream.
+
+Undefined replicates (scikit-learn's ``zero_division`` cases): a per-class value whose
+denominator is zero in a replicate (e.g. recall of a class that no resampled row belongs to)
+is left out of that class's interval, as Wilson and Clopper–Pearson condition on the
+denominator too; an average is computed as scikit-learn computes it on the replicate
+(``zero_division`` value for the undefined classes, ``"warn"`` acting as 0 without warning,
+NaNs skipped for ``zero_division=np.nan``). A value undefined in every replicate has the
+interval ``(nan, nan)``.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Interval", "METHODS", "check_ci", "wilson", "clopper_pearson",
+           "proportion_interval", "betainc", "beta_ppf", "binom_cdf",
+           "bootstrap_margins", "replicate_prfs", "percentile_interval"]
+
+METHODS = ("bootstrap", "wilson", "clopper-pearson")
+
+
+class Interval(NamedTuple):
+    """A confidence interval; a plain ``(low, high)`` tuple."""
+
+    low: float
+    high: float
+
+
+def check_ci(ci, method="bootstrap", n_resamples=1000):
+    """Validate the interval arguments; return ``(ci, method)`` normalised."""
+    if isinstance(ci, bool) or not isinstance(ci, (int, float, np.floating, np.integer)):
+        raise TypeError(f"ci must be a float in (0, 1), got {ci!r}")
+    ci = float(ci)
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must be in (0, 1) (e.g. 0.95), got {ci!r}")
+    m = method.lower().replace("_", "-") if isinstance(method, str) else method
+    m = {"clopper": "clopper-pearson", "beta": "clopper-pearson", "exact": "clopper-pearson",
+         "percentile": "bootstrap"}.get(m, m)
+    if m not in METHODS:
+        raise ValueError(f"unknown ci_method {method!r}; one of {list(METHODS)}")
+    if m == "bootstrap":
+        if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)):
+            raise TypeError(f"n_resamples must be an int >= 1, got {n_resamples!r}")
+        if n_resamples < 1:
+            raise ValueError(f"n_resamples must be at least 1, got {n_resamples!r}")
+    return ci, m
+
+
+def _z(alpha_half: float) -> float:
+    """The standard normal upper ``alpha_half`` quantile (scipy's ``norm.isf``)."""
+    return -NormalDist().inv_cdf(alpha_half)
+
+
+# ---------------------------------------------------------------------------------------------
+# binomial proportions
+
+
+def _as_counts(count, nobs):
+    k = np.asarray(count, dtype=np.float64)
+    n = np.asarray(nobs, dtype=np.float64)
+    if np.any(k < 0) or np.any(k > n) or np.any(k != np.floor(k)) or np.any(n != np.floor(n)):
+        raise ValueError("counts must be integers with 0 <= count <= nobs")
+    return np.broadcast_arrays(k, n)
+
+
+def _out(lo, hi, scalar):
+    if scalar:
+        return Interval(float(lo), float(hi))
+    return Interval(lo, hi)
+
+
+def wilson(count, nobs, ci=0.95):
+    """Wilson score interval for ``count`` successes out of ``nobs`` (arrays broadcast).
+
+    Equal to ``statsmodels.stats.proportion.proportion_confint(count, nobs, 1 - ci,
+    method="wilson")``; ``nobs == 0`` gives ``(nan, nan)``.
+
+    >>> wilson(7, 10)
+    Interval(low=0.39678..., high=0.89221...)
+    """
+    ci, _ = check_ci(ci, "wilson")
+    scalar = np.ndim(count) == 0 and np.ndim(nobs) == 0
+    k, n = _as_counts(count, nobs)
+    crit = _z((1.0 - ci) / 2.0)
+    crit2 = crit ** 2
+    ok = n > 0
+    n1 = np.where(ok, n, 1.0)
+    q = k / n1
+    denom = 1 + crit2 / n1
+    center = (q + crit2 / (2 * n1)) / denom
+    dist = crit * np.sqrt(q * (1.0 - q) / n1 + crit2 / (4.0 * n1 ** 2))
+    dist /= denom
+    lo = np.where(ok, np.clip(center - dist, 0, 1), np.nan)
+    hi = np.where(ok, np.clip(center + dist, 0, 1), np.nan)
+    return _out(lo, hi, scalar)
+
+
+def clopper_pearson(count, nobs, ci=0.95):
+    """Clopper–Pearson ("exact", central) interval; arrays broadcast.
+
+    Equal to ``proportion_confint(count, nobs, 1 - ci, method="beta")``: the bounds are the
+    ``alpha/2`` quantile of Beta(k, n-k+1) and the ``1-alpha/2`` one of Beta(k+1, n-k), with
+    0 for ``k == 0`` and 1 for ``k == n``; ``nobs == 0`` gives ``(nan, nan)``.
+
+    >>> clopper_pearson(7, 10)
+    Interval(low=0.34754..., high=0.93332...)
+    """
+    ci, _ = check_ci(ci, "clopper-pearson")
+    scalar = np.ndim(count) == 0 and np.ndim(nobs) == 0
+    k, n = _as_counts(count, nobs)
+    half = (1.0 - ci) / 2.0
+    lo = np.zeros(k.shape)
+    hi = np.ones(k.shape)
+    m = (k > 0) & (n > 0)
+    if np.any(m):
+        lo[m] = beta_ppf(half, k[m], n[m] - k[m] + 1)
+    m = (k < n) & (n > 0)
+    if np.any(m):
+        hi[m] = beta_ppf(1.0 - half, k[m] + 1, n[m] - k[m], upper_tail=half)
+    lo = np.where(n > 0, lo, np.nan)
+    hi = np.where(n > 0, hi, np.nan)
+    return _out(lo, hi, scalar)
+
+
+def proportion_interval(count, nobs, ci=0.95, method="wilson"):
+    """``wilson`` or ``clopper_pearson`` by name."""
+    _, m = check_ci(ci, method)
+    if m == "wilson":
+        return wilson(count, nobs, ci)
+    if m == "clopper-pearson":
+        return clopper_pearson(count, nobs, ci)
+    raise ValueError(f"{method!r} is not a method for one proportion: use 'wilson' or "
+                     "'clopper-pearson'")
+
+
+# ---------------------------------------------------------------------------------------------
+# the regularized incomplete beta function and its inverse (vectorised, float64)
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _stirling_delta(z):
+    """lgamma(z) - ((z - 0.5) log z - z + log sqrt(2 pi)), for z >= 10 (error < 1e-17)."""
+    r = 1.0 / (z * z)
+    return (1.0 / z) * (1 / 12 - r * (1 / 360 - r * (1 / 1260 - r * (1 / 1680 - r / 1188))))
+
+
+def _log_power_terms(x, a, b):
+    """log(x**a * (1-x)**b / B(a, b)), accurate for large a and b (no lgamma cancellation)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # x near 0 or 1: -inf is right
+        return _log_power_terms_raw(x, a, b)
+
+
+def _log_power_terms_raw(x, a, b):
+    y = 1.0 - x
+    out = np.empty(np.shape(x))
+    big_a, big_b = a >= 10, b >= 10
+    both = big_a & big_b
+    if np.any(both):
+        aa, bb, xx, yy = a[both], b[both], x[both], y[both]
+        s = aa + bb
+        u = xx * s / aa - 1.0  # x / x0 - 1 with x0 = a / (a + b); a*u + b*v == 0
+        v = yy * s / bb - 1.0
+        e = -(aa * (u - np.log1p(u)) + bb * (v - np.log1p(v)))
+        e += 0.5 * np.log(aa * bb / s) - _LOG_SQRT_2PI
+        e -= _stirling_delta(aa) + _stirling_delta(bb) - _stirling_delta(s)
+        out[both] = e
+    one = big_a ^ big_b
+    if np.any(one):
+        # the small parameter s, the large one l; x pairs with s when a is the small one
+        sm = np.where(big_b, a, b)[one]
+        lg = np.where(big_b, b, a)[one]
+        xs = np.where(big_b, x, y)[one]
+        xl = np.where(big_b, y, x)[one]
+        lgs = np.array([math.lgamma(v) for v in sm])
+        # lgamma(l) - lgamma(s + l) by Stirling, without the large terms
+        d = (-(sm + lg - 0.5) * np.log1p(sm / lg) - sm * np.log(lg) + sm
+             + _stirling_delta(lg) - _stirling_delta(sm + lg))
+        out[one] = sm * np.log(xs) + lg * np.log(xl) - lgs - d
+    small = ~(big_a | big_b)
+    if np.any(small):
+        aa, bb = a[small], b[small]
+        lb = np.array([math.lgamma(p) + math.lgamma(q) - math.lgamma(p + q)
+                       for p, q in zip(aa, bb)])
+        out[small] = aa * np.log(x[small]) + bb * np.log(y[small]) - lb
+    return out
+
+
+def _betacf(x, a, b, max_iter=100_000):
+    """The continued fraction of I_x(a, b) (modified Lentz), vectorised."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c = np.ones_like(x)
+    d = 1.0 - qab * x / qap
+    d = np.where(np.abs(d) < tiny, tiny, d)
+    d = 1.0 / d
+    h = d.copy()
+    active = np.ones(x.shape, dtype=bool)
+    for m in range(1, max_iter + 1):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        xa, aa, bb = x[idx], a[idx], b[idx]
+        qa, qp, qm = qab[idx], qap[idx], qam[idx]
+        cc, dd, hh = c[idx], d[idx], h[idx]
+        m2 = 2 * m
+        num = m * (bb - m) * xa / ((qm + m2) * (aa + m2))
+        dd = 1.0 + num * dd
+        dd = np.where(np.abs(dd) < tiny, tiny, dd)
+        cc = 1.0 + num / cc
+        cc = np.where(np.abs(cc) < tiny, tiny, cc)
+        dd = 1.0 / dd
+        hh = hh * dd * cc
+        num = -(aa + m) * (qa + m) * xa / ((aa + m2) * (qp + m2))
+        dd = 1.0 + num * dd
+        dd = np.where(np.abs(dd) < tiny, tiny, dd)
+        cc = 1.0 + num / cc
+        cc = np.where(np.abs(cc) < tiny, tiny, cc)
+        dd = 1.0 / dd
+        delta = dd * cc
+        hh = hh * delta
+        c[idx], d[idx], h[idx] = cc, dd, hh
+        active[idx] = np.abs(delta - 1.0) > 4e-16
+    return h
+
+
+def _betainc_pair(a, b, x):
+    """(I_x(a, b), 1 - I_x(a, b)), each computed without cancellation where it is small,
+    and log of the power terms (for the density)."""
+    a, b, x = (np.asarray(v, dtype=np.float64) for v in (a, b, x))
+    a, b, x = np.broadcast_arrays(a, b, x)
+    a, b, x = a.ravel().copy(), b.ravel().copy(), x.ravel().copy()
+    lower = np.zeros(x.shape)
+    upper = np.ones(x.shape)
+    logpt = np.full(x.shape, -np.inf)
+    at1 = x >= 1.0
+    lower[at1], upper[at1] = 1.0, 0.0
+    inner = (x > 0.0) & (x < 1.0)
+    if np.any(inner):
+        xi, ai, bi = x[inner], a[inner], b[inner]
+        lp = _log_power_terms(xi, ai, bi)
+        logpt[inner] = lp
+        direct = xi < (ai + 1.0) / (ai + bi + 2.0)
+        lo = np.empty(xi.shape)
+        hi = np.empty(xi.shape)
+        if np.any(direct):
+            f = _betacf(xi[direct], ai[direct], bi[direct])
+            v = np.exp(lp[direct]) * f / ai[direct]
+            lo[direct], hi[direct] = v, 1.0 - v
+        rev = ~direct
+        if np.any(rev):
+            f = _betacf(1.0 - xi[rev], bi[rev], ai[rev])
+            v = np.exp(lp[rev]) * f / bi[rev]
+            lo[rev], hi[rev] = 1.0 - v, v
+        lower[inner], upper[inner] = lo, hi
+    return lower, upper, logpt
+
+
+def betainc(a, b, x):
+    """The regularized incomplete beta function I_x(a, b) (scipy's ``betainc``), a, b > 0."""
+    shape = np.broadcast(np.asarray(a), np.asarray(b), np.asarray(x)).shape
+    lower, _, _ = _betainc_pair(a, b, x)
+    return lower.reshape(shape) if shape else float(lower[0])
+
+
+def beta_ppf(p, a, b, upper_tail=None):
+    """x with I_x(a, b) == p (scipy's ``beta.ppf``), vectorised over a and b, a, b > 0.
+
+    With ``upper_tail=q`` it solves 1 - I_x(a, b) == q instead (``beta.isf(q)``), which keeps
+    full precision where that tail is small.
+    """
+    a = np.atleast_1d(np.asarray(a, dtype=np.float64)).ravel()
+    b = np.atleast_1d(np.asarray(b, dtype=np.float64)).ravel()
+    a, b = np.broadcast_arrays(a, b)
+    a, b = a.copy(), b.copy()
+    lo = np.zeros(a.shape)
+    hi = np.ones(a.shape)
+    # start at the normal approximation of the quantile, clipped into (0, 1)
+    mean = a / (a + b)
+    sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    zq = NormalDist().inv_cdf(p) if upper_tail is None else -NormalDist().inv_cdf(upper_tail)
+    x = np.clip(mean + zq * sd, 1e-300, 1 - 1e-16)
+    act = np.arange(a.shape[0])
+    for _ in range(200):
+        aa, bb, xx = a[act], b[act], x[act]
+        low_tail, up_tail, logpt = _betainc_pair(aa, bb, xx)
+        f = (low_tail - p) if upper_tail is None else (upper_tail - up_tail)
+        # f increases with x: keep the bracket
+        lo[act] = np.where(f < 0, xx, lo[act])
+        hi[act] = np.where(f > 0, xx, hi[act])
+        la, ha = lo[act], hi[act]
+        dens = np.exp(logpt - np.log(xx) - np.log1p(-xx))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = f / dens
+            new = xx - step
+        bad = ~np.isfinite(new) | (new <= la) | (new >= ha)
+        # bisect (geometrically while the bracket spans decades: quantiles can be tiny)
+        mid = np.where(la > 0, np.sqrt(la * ha), ha * 1e-3)
+        mid = np.where((la > 0) & (ha < 4 * la), 0.5 * (la + ha), mid)
+        # Newton converges quadratically: a step below 1e-9 leaves the next one below ulps
+        # (and a step below an ulp leaves x where it is: that is convergence, not a failure)
+        small = np.isfinite(step) & ((np.abs(step) <= 1e-9 * np.minimum(xx, 1 - xx))
+                                     | (xx - step == xx))
+        new = np.where(bad & ~small, mid, new)
+        done = (f == 0) | small
+        x[act] = np.where(f == 0, xx, new)
+        act = act[~done]
+        if act.size == 0:
+            break
+    return x
+
+
+def binom_cdf(k, n, p=0.5):
+    """P(X <= k) for X ~ Binomial(n, p) (scipy's ``binom.cdf``), via I_{1-p}(n - k, k + 1)."""
+    k = np.floor(np.asarray(k, dtype=np.float64))
+    n = np.asarray(n, dtype=np.float64)
+    k, n = np.broadcast_arrays(k, n)
+    out = np.where(k >= n, 1.0, 0.0)
+    m = (k >= 0) & (k < n)
+    if np.any(m):
+        out = out.copy()
+        out[m] = betainc(n[m] - k[m], k[m] + 1, np.full(int(m.sum()), 1.0 - p))
+    return out if out.ndim else float(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# the count-drawn bootstrap
+
+
+def bootstrap_margins(table, n_resamples, seed=None, *, linear=None, chunk=256):
+    """Draw ``n_resamples`` bootstrap replicates of a (C, C) count table.
+
+    Returns ``(tp, true, pred, extra)``: (B, C) int64 arrays of each replicate's diagonal,
+    row sums and column sums, and for each (C, C) array ``w`` in ``linear`` a (B,) array of
+    the replicates' ``sum(w * table)``. Each replicate table is Multinomial(N, table / N);
+    only its non-zero cells are drawn.
+    """
+    table = np.asarray(table)
+    if table.ndim != 2 or table.shape[0] != table.shape[1]:
+        raise ValueError(f"table must be square (C, C), got shape {table.shape}")
+    c = table.shape[0]
+    flat = table.ravel()
+    nz = np.flatnonzero(flat)
+    counts = flat[nz].astype(np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        raise ValueError("cannot bootstrap an empty table")
+    rows, cols = np.divmod(nz, c)
+    pvals = counts / total
+    diag = np.flatnonzero(rows == cols)
+    row_ids, row_starts = np.unique(rows, return_index=True)  # nz is sorted row-major
+    corder = np.argsort(cols, kind="stable")
+    col_ids, col_starts = np.unique(cols[corder], return_index=True)
+    lin = [np.asarray(w, dtype=np.float64).ravel()[nz] for w in (linear or ())]
+    rng = np.random.default_rng(seed)
+    b_all = int(n_resamples)
+    tp = np.zeros((b_all, c), dtype=np.int64)
+    true = np.zeros((b_all, c), dtype=np.int64)
+    pred = np.zeros((b_all, c), dtype=np.int64)
+    extra = [np.zeros(b_all) for _ in lin]
+    for s in range(0, b_all, chunk):
+        e = min(s + chunk, b_all)
+        x = rng.multinomial(total, pvals, size=e - s)
+        tp[s:e, rows[diag]] = x[:, diag]
+        true[s:e, row_ids] = np.add.reduceat(x, row_starts, axis=1)
+        pred[s:e, col_ids] = np.add.reduceat(x[:, corder], col_starts, axis=1)
+        for out, w in zip(extra, lin):
+            out[s:e] = x.astype(np.float64) @ w  # BLAS: exact for counts < 2**53
+    return tp, true, pred, extra
+
+
+def _ratio(num, den):
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _zero_value(zero_division) -> float:
+    if isinstance(zero_division, str):
+        return 0.0  # "warn": 0 without the warning
+    return float(zero_division)
+
+
+def _nanavg(values, weights=None):
+    """scikit-learn's ``_nanaverage`` along axis 1 (NaNs left out; all-zero weights: mean)."""
+    ok = ~np.isnan(values)
+    v = np.where(ok, values, 0.0)
+    n = ok.sum(axis=1)
+    mean = _ratio(v.sum(axis=1), n)
+    if weights is None:
+        return mean
+    w = np.where(ok, weights, 0.0).astype(np.float64)
+    wsum = w.sum(axis=1)
+    wavg = _ratio((v * w).sum(axis=1), wsum)
+    return np.where(wsum != 0, wavg, mean)
+
+
+def replicate_prfs(tp, pred, true, average=None, zero_division="warn"):
+    """Precision, recall and F1 of each replicate (rows), as scikit-learn defines them.
+
+    ``average=None``: (B, K) arrays with NaN where a replicate's denominator is zero.
+    ``"micro" | "macro" | "weighted"``: (B,) arrays, undefined classes scored with
+    ``zero_division`` first (NaNs skipped for ``np.nan``), as ``precision_recall_fscore_support``.
+    """
+    tp = np.asarray(tp, dtype=np.float64)
+    pred = np.asarray(pred, dtype=np.float64)
+    true = np.asarray(true, dtype=np.float64)
+    if average == "micro":
+        tp, pred, true = (a.sum(axis=1, keepdims=True) for a in (tp, pred, true))
+    p = _ratio(tp, pred)
+    r = _ratio(tp, true)
+    f = _ratio(2 * tp, true + pred)
+    if average is None:
+        return p, r, f
+    z = _zero_value(zero_division)
+    if not math.isnan(z):
+        p, r, f = (np.where(np.isnan(a), z, a) for a in (p, r, f))
+    weights = true if average == "weighted" else None
+    return _nanavg(p, weights), _nanavg(r, weights), _nanavg(f, weights)
+
+
+def percentile_interval(values, ci):
+    """Percentile interval of each column of ``values`` (B, ...) over its non-NaN entries.
+
+    numpy's default ("linear") quantiles at (1 - ci) / 2 and (1 + ci) / 2; all-NaN columns
+    give NaN. Returns ``(low, high)`` arrays of the trailing shape.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    shape = v.shape[1:]
+    v = v.reshape(v.shape[0], -1)
+    v = np.sort(v, axis=0)  # NaNs last
+    n = (~np.isnan(v)).sum(axis=0)
+    cols = np.arange(v.shape[1])
+    res = []
+    for q in ((1.0 - ci) / 2.0, (1.0 + ci) / 2.0):
+        h = (np.maximum(n, 1) - 1) * q
+        i0 = np.floor(h).astype(np.int64)
+        i1 = np.minimum(i0 + 1, np.maximum(n - 1, 0))
+        frac = h - i0
+        a, b = v[i0, cols], v[i1, cols]
+        val = a + frac * (b - a)
+        val = np.where(frac == 0, a, val)
+        res.append(np.where(n > 0, val, np.nan).reshape(shape))
+    return res[0], res[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# intervals for a report's table and for the other metrics of a confusion matrix
+
+_PRF = ("precision", "recall", "f1-score")
+
+
+def _take(a, idx):
+    """Columns ``idx`` of ``a`` (..., C); -1 gives zeros (a label the data never had)."""
+    out = np.zeros(a.shape[:-1] + (len(idx),), dtype=a.dtype)
+    ok = idx >= 0
+    out[..., ok] = a[..., idx[ok]]
+    return out
+
+
+def report_intervals(table, sel_idx, *, ci, method, n_resamples, seed, zero_division,
+                     micro_is_accuracy):
+    """Intervals for every number of a classification report over ``table``.
+
+    ``table``: (C, C) counts, rows true; ``sel_idx``: the report's rows as indices into it
+    (-1: a requested label with no samples). Returns ``{(row, metric): (low, high)}`` where
+    ``row`` is the row's position, ``"accuracy"`` or an average's heading.
+    """
+    table = np.asarray(table, dtype=np.int64)
+    sel_idx = np.asarray(sel_idx, dtype=np.int64)
+    out = {}
+    micro = "accuracy" if micro_is_accuracy else "micro avg"
+    if method == "bootstrap":
+        tp, true, pred, _ = bootstrap_margins(table, n_resamples, seed)
+        tp, true, pred = _take(tp, sel_idx), _take(true, sel_idx), _take(pred, sel_idx)
+        for metric, values in zip(_PRF, replicate_prfs(tp, pred, true)):
+            lo, hi = percentile_interval(values, ci)
+            for i in range(len(sel_idx)):
+                out[(i, metric)] = (float(lo[i]), float(hi[i]))
+        for average in ("micro", "macro", "weighted"):
+            heading = micro if average == "micro" else average + " avg"
+            values = replicate_prfs(tp, pred, true, average, zero_division)
+            for metric, v in zip(_PRF, values):
+                lo, hi = percentile_interval(v, ci)
+                out[(heading, metric)] = (float(lo), float(hi))
+        if micro_is_accuracy:
+            out = {k: v for k, v in out.items()
+                   if k[0] != "accuracy" or k[1] == "f1-score"}
+        return out
+    tp = _take(np.diag(table), sel_idx)
+    true = _take(table.sum(axis=1), sel_idx)
+    pred = _take(table.sum(axis=0), sel_idx)
+    for metric, den in (("precision", pred), ("recall", true)):
+        lo, hi = proportion_interval(tp, den, ci, method)
+        for i in range(len(sel_idx)):
+            out[(i, metric)] = (float(lo[i]), float(hi[i]))
+    if micro_is_accuracy:
+        lo, hi = proportion_interval(int(np.trace(table)), int(table.sum()), ci, method)
+        out[("accuracy", "f1-score")] = (lo, hi)
+    else:  # micro precision and recall over the chosen labels are proportions too
+        for metric, den in (("precision", pred), ("recall", true)):
+            lo, hi = proportion_interval(int(tp.sum()), int(den.sum()), ci, method)
+            out[("micro avg", metric)] = (lo, hi)
+    return out
+
+
+METRICS = ("accuracy", "balanced_accuracy", "matthews_corrcoef", "cohen_kappa", "jaccard")
+
+
+def replicate_metric(tp, true, pred, total, metric, *, extra=None, adjusted=False,
+                     weights=None, average=None, zero_division="warn"):
+    """One of ``METRICS`` for every replicate (rows of the (B, C) margins).
+
+    NaN marks a replicate where scikit-learn's value is undefined (left out of intervals).
+    """
+    tp, true, pred = (np.asarray(a, dtype=np.float64) for a in (tp, true, pred))
+    if metric == "accuracy":
+        return tp.sum(axis=1) / total
+    if metric == "balanced_accuracy":
+        per = _ratio(tp, true)  # a class no resampled row belongs to is left out
+        ok = ~np.isnan(per)
+        n = ok.sum(axis=1)
+        score = _ratio(np.where(ok, per, 0).sum(axis=1), n)
+        if adjusted:
+            chance = _ratio(np.ones(n.shape), n)
+            score = (score - chance) / (1 - chance)
+        return score
+    if metric == "matthews_corrcoef":
+        n = float(total)
+        cov_ytyp = tp.sum(axis=1) * n - (true * pred).sum(axis=1)
+        cov_ypyp = n ** 2 - (pred * pred).sum(axis=1)
+        cov_ytyt = n ** 2 - (true * true).sum(axis=1)
+        prod = cov_ypyp * cov_ytyt
+        return np.where(prod == 0, 0.0, cov_ytyp / np.sqrt(np.where(prod == 0, 1, prod)))
+    if metric == "cohen_kappa":
+        if weights is None:
+            num = total - tp.sum(axis=1)
+            den = total - (true * pred).sum(axis=1) / total
+        else:
+            w = _kappa_weights(tp.shape[1], weights)
+            num = extra
+            den = np.einsum("bi,ij,bj->b", pred, w, true) / total
+        return 1 - _ratio(num, den)
+    if metric == "jaccard":
+        if average == "micro":
+            tp, true, pred = (a.sum(axis=1, keepdims=True) for a in (tp, true, pred))
+        score = _ratio(tp, true + pred - tp)
+        if average is None:
+            return score
+        z = _zero_value(zero_division)
+        score = np.where(np.isnan(score), z, score)
+        if average == "micro":
+            return score[:, 0]
+        if average == "weighted":
+            wsum = true.sum(axis=1)
+            wavg = _ratio((score * true).sum(axis=1), wsum)
+            return np.where(wsum != 0, wavg, score.mean(axis=1))
+        return score.mean(axis=1)
+    raise ValueError(f"unknown metric {metric!r}; one of {list(METRICS)}")
+
+
+def _kappa_weights(c, weights):
+    w = np.zeros((c, c)) + np.arange(c)
+    return np.abs(w - w.T) if weights == "linear" else (w - w.T) ** 2
+
+
+def metric_interval(table, metric, *, ci=0.95, method="bootstrap", n_resamples=1000, seed=None,
+                    **kwargs):
+    """The interval of one of ``METRICS`` of the (C, C) ``table`` (its present labels, sorted).
+
+    ``kwargs``: ``adjusted`` (balanced_accuracy), ``weights`` (cohen_kappa), ``average`` and
+    ``zero_division`` (jaccard), as the metric itself takes them. Per-class Jaccard
+    (``average=None``) gives an Interval of arrays.
+    """
+    ci, method = check_ci(ci, method, n_resamples)
+    allowed = {"accuracy": (), "balanced_accuracy": ("adjusted",),
+               "matthews_corrcoef": (), "cohen_kappa": ("weights",),
+               "jaccard": ("average", "zero_division")}
+    if metric not in allowed:
+        raise ValueError(f"unknown metric {metric!r}; one of {list(METRICS)}")
+    bad = set(kwargs) - set(allowed[metric])
+    if bad:
+        raise TypeError(f"{metric} takes no argument {sorted(bad)[0]!r}")
+    if metric == "cohen_kappa" and kwargs.get("weights") not in (None, "linear", "quadratic"):
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', got "
+                         f"{kwargs.get('weights')!r}")
+    if metric == "jaccard" and kwargs.get("average") not in (None, "micro", "macro", "weighted"):
+        raise ValueError(f"average must be None, 'micro', 'macro' or 'weighted', got "
+                         f"{kwargs.get('average')!r}")
+    table = np.asarray(table, dtype=np.int64)
+    total = int(table.sum())
+    if method != "bootstrap":
+        if metric != "accuracy":
+            raise ValueError(f"{metric} is not a binomial proportion: its interval needs "
+                             f"method='bootstrap' (got {method!r})")
+        return proportion_interval(int(np.trace(table)), total, ci, method)
+    linear = None
+    if metric == "cohen_kappa" and kwargs.get("weights") is not None:
+        linear = [_kappa_weights(table.shape[0], kwargs["weights"])]
+    tp, true, pred, extra = bootstrap_margins(table, n_resamples, seed, linear=linear)
+    values = replicate_metric(tp, true, pred, total, metric,
+                              extra=extra[0] if extra else None, **kwargs)
+    lo, hi = percentile_interval(values, ci)
+    if np.ndim(lo) == 0:
+        return Interval(float(lo), float(hi))
+    return Interval(lo, hi)
