@@ -9,6 +9,7 @@
 """
 
 from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
+from .curves import MultilabelScoreCurves, ScoreCurves
 from .history import History
 from .metrics import UndefinedMetricWarning
 from .report import Report
@@ -28,6 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfusionMatrix",
     "MultilabelConfusionMatrix",
+    "ScoreCurves",
+    "MultilabelScoreCurves",
     "Report",
     "History",
     "UndefinedMetricWarning",
