@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from numba.cpython.unsafe.numbers import leading_zeros
+
 from ._kernels import _ijit, _int_of, _jit, ERR_SCORE, ERR_TRUE, ERR_WEIGHT, OK
 
 __all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "num_bins", "ERR_SCORE", "ERR_TRUE",
@@ -32,7 +34,9 @@ __all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "num_bins", "ERR_SCORE", "ERR_T
 S_F16 = 0
 S_BF16 = 1
 S_INT = 2
-S_CERT = 3
+S_CERT = 3  # the certified layout; the kernels read its scores as raw bits:
+S_CERT32 = 4  # float32 bit patterns (uint32)
+S_CERT64 = 5  # float64 bit patterns (uint64)
 
 E_RANGE = 40  # binades resolved on each side: 2^-40 <= |x| < 2^40
 
@@ -88,6 +92,54 @@ def _cert_bin(x, m, e):
 
 
 @_ijit
+def _cert_bin_bits(u, wide, m, e):
+    """``_cert_bin`` of a float32 (``wide`` False) or float64 given by its bit pattern ``u``
+    (uint64), in integer arithmetic; -1 for NaN / infinity. Same bins as ``_cert_bin``."""
+    mb = 52 if wide else 23
+    bias = 1023 if wide else 127
+    emask = 0x7FF if wide else 0xFF
+    neg = (u >> (63 if wide else 31)) & 1
+    be = np.int64((u >> mb) & emask)
+    man = np.int64(u & ((np.uint64(1) << mb) - 1))
+    if be == emask:
+        return np.int64(-1)
+    one = np.int64(1) << m
+    w = 2 * e * one
+    z = w + 1
+    q = (e - 1) * one
+    half0 = z + 1
+    half1 = half0 + q
+    near1 = half1 + q + 1
+    above = near1 + 1
+    ex = be - bias  # binade of |x| (normal numbers; smaller ones fall below 2^-e)
+    mag = (ex + e) * one + (man >> (mb - m))
+    if neg:
+        if ex >= e:
+            return np.int64(0)
+        if ex < -e:
+            return z
+        return 1 + (w - 1 - mag)
+    if ex < -e:
+        return z
+    if ex <= -2:
+        return half0 + mag
+    if ex == -1:  # [0.5, 1): 1 - x = (2^mb - man) * 2^-(mb + 1), exactly
+        k = (np.int64(1) << mb) - man
+        p = 63 - np.int64(leading_zeros(np.uint64(k)))
+        er = p - (mb + 1)
+        if er < -e:
+            return near1
+        rest = k - (np.int64(1) << p)
+        top = (rest >> (p - m)) if p >= m else (rest << (m - p))
+        return half1 + q - ((er + e) * one + top)
+    if ex == 0 and man == 0:  # x == 1
+        return near1
+    if ex >= e:
+        return above + e * one
+    return above + mag - e * one
+
+
+@_ijit
 def _key16(b, bf):
     """Order-preserving key of a 16-bit float pattern, or -1 for NaN / infinity."""
     b = np.int64(b) & 0xFFFF
@@ -110,6 +162,10 @@ def _bin(x, smode, m, e):
         return _key16(x, True)
     if smode == S_INT:
         return np.int64(x) + 32768
+    if smode == S_CERT32:
+        return _cert_bin_bits(np.uint64(x) & np.uint64(0xFFFFFFFF), False, m, e)
+    if smode == S_CERT64:
+        return _cert_bin_bits(np.uint64(x), True, m, e)
     v = np.float64(x)
     if not math.isfinite(v):
         return np.int64(-1)

@@ -53,9 +53,11 @@ def _scores_of(y_score):
     # float32 / float64 for the rest
     if k == "b" or (k in "iu" and s.dtype.itemsize <= 2):
         return s.astype(np.int32), CK.S_INT, s.dtype
-    if s.dtype in (np.float32, np.float64):
-        return s, CK.S_CERT, s.dtype
-    return s.astype(np.float64), CK.S_CERT, s.dtype
+    if s.dtype == np.float32:
+        return s.view(np.uint32), CK.S_CERT32, s.dtype
+    if s.dtype == np.float64:
+        return s.view(np.uint64), CK.S_CERT64, s.dtype
+    return s.astype(np.float64).view(np.uint64), CK.S_CERT64, s.dtype
 
 
 def _values(s, mode):
@@ -64,6 +66,10 @@ def _values(s, mode):
         return s.view(np.float16).astype(np.float64)
     if mode == CK.S_BF16:
         return (s.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    if mode == CK.S_CERT32:
+        return s.view(np.float32).astype(np.float64)
+    if mode == CK.S_CERT64:
+        return s.view(np.float64)
     return s.astype(np.float64)
 
 
@@ -464,7 +470,8 @@ class ScoreCurves(_Curves):
     def update(self, y_true, y_score, sample_weight=None):
         """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing."""
         t = I.as_array(y_true, "y_true")
-        s, mode, dtype = _scores_of(y_score)
+        s, rmode, dtype = _scores_of(y_score)
+        mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
         if t.ndim == 2 and t.shape[1] == 1:
             t = t.reshape(-1)
         if t.ndim != 1:
@@ -496,19 +503,19 @@ class ScoreCurves(_Curves):
         tf = table[0] if weighted else _EMPTY_F
         not_prob = False
         if self._binary:
-            pos, code, lo, hi = CK.count_binary(codes, s, w, weighted, mode, self.bits,
+            pos, code, lo, hi = CK.count_binary(codes, s, w, weighted, rmode, self.bits,
                                                 CK.E_RANGE, ti, tf, -1)
             where = {CK.ERR_TRUE: 0, CK.ERR_SCORE: 1, CK.ERR_WEIGHT: 2}.get(code, 0)
         else:
             ti = _EMPTY_I.reshape(0, 0, 0) if weighted else table
             tf = table if weighted else _EMPTY_F.reshape(0, 0, 0)
-            pos, code, where = CK.count_multiclass(codes, s, w, weighted, mode, self.bits,
+            pos, code, where = CK.count_multiclass(codes, s, w, weighted, rmode, self.bits,
                                                    CK.E_RANGE, ti, tf, self.ovo)
             lo, hi = 0, shape[1] - 1
         if pos >= 0:
-            raise ValueError(self._message(where, pos, t, s, w, mode))
+            raise ValueError(self._message(where, pos, t, s, w, rmode))
         if not self._binary:
-            sums = _values(s, mode).sum(axis=1)
+            sums = _values(s, rmode).sum(axis=1)
             not_prob = not np.allclose(1, sums)
         self._commit(mode, dtype, table, weighted, lo, hi, not_prob)
         return self
@@ -525,6 +532,8 @@ class ScoreCurves(_Curves):
         raw = s.reshape(-1)[pos]
         if mode == CK.S_F16:
             raw = np.uint16(raw).view(np.float16)
+        elif mode in (CK.S_CERT32, CK.S_CERT64):
+            raw = raw.view(np.float32 if mode == CK.S_CERT32 else np.float64)
         elif mode == CK.S_BF16:
             raw = np.array([np.uint32(raw) << 16], np.uint32).view(np.float32)[0]
         return f"y_score{idx} = {I.describe_value(raw)} is not finite"
@@ -809,7 +818,8 @@ class MultilabelScoreCurves(ScoreCurves):
     def update(self, y_true, y_score, sample_weight=None):
         """Count a batch of ``(N, L)`` truth and scores. Returns self; all or nothing."""
         t = I.as_array(y_true, "y_true")
-        s, mode, dtype = _scores_of(y_score)
+        s, rmode, dtype = _scores_of(y_score)
+        mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
         L = self.num_classes
         if t.ndim != 2 or t.shape[1] != L:
             raise ValueError(f"y_true must be (N, {L}), got shape {t.shape}")
@@ -829,14 +839,14 @@ class MultilabelScoreCurves(ScoreCurves):
         table = np.zeros(self._table_shape(mode), np.float64 if weighted else np.int64)
         ti = _EMPTY_I.reshape(0, 0, 0) if weighted else table
         tf = table if weighted else _EMPTY_F.reshape(0, 0, 0)
-        pos, code, where = CK.count_multilabel(t, s, w, weighted, mode, self.bits,
+        pos, code, where = CK.count_multilabel(t, s, w, weighted, rmode, self.bits,
                                                CK.E_RANGE, ti, tf)
         if pos >= 0:
             if where == 0:
                 idx = I.position(t.shape, pos)
                 raise ValueError(f"y_true{idx} = {I.describe_value(t.reshape(-1)[pos])} is "
                                  f"not 0 or 1")
-            raise ValueError(self._message(where, pos, t, s, w, mode))
+            raise ValueError(self._message(where, pos, t, s, w, rmode))
         self._commit(mode, dtype, table, weighted)
         return self
 
