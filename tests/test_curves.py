@@ -42,7 +42,9 @@ def run(fn, *args, **kw):
 def same(a, b):
     """Equal results: arrays and floats bit for bit (NaN equal to NaN), errors by text."""
     if isinstance(a, Exception) or isinstance(b, Exception):
-        return type(a) is type(b) and str(a) == str(b)
+        # scikit-learn's InvalidParameterError is a ValueError: the text must be the same
+        kinds = (ValueError, NotImplementedError)
+        return all(isinstance(a, k) == isinstance(b, k) for k in kinds) and str(a) == str(b)
     if isinstance(a, tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, list):  # warning messages
@@ -564,3 +566,87 @@ def test_ranking_functions_are_pure_and_match_sklearn_on_counts():
     assert same(R.roc_curve(pos, neg, -vals, False), skm.roc_curve(y, s))
     assert R.roc_auc(pos, neg, False) == skm.roc_auc_score(y, s)
     assert R.average_precision(pos, neg, False) == skm.average_precision_score(y, s)
+
+
+# --------------------------------------------------------------------------------------------
+# drop-ins: scikit-learn's results, errors and warnings, on any dtype
+
+
+@FAST
+@given(st.data())
+def test_dropins_equal_sklearn(data):
+    draw = data.draw
+    n = draw(st.integers(1, 200))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    dtype = draw(st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.uint8]))
+    kind = draw(st.sampled_from(["binary", "binary_str", "multiclass", "multilabel"]))
+    weighted = draw(st.booleans())
+    w = (rng.random(n) * 2 * (rng.random(n) > 0.2)) if weighted else None
+    c = draw(st.integers(3, 4))
+    if kind == "multiclass":
+        y = rng.integers(0, c, n)
+        z = np.round(rng.normal(size=(n, c)), draw(st.sampled_from([0, 3])))
+        e = np.exp(z)
+        s = e / e.sum(1, keepdims=True)
+    elif kind == "multilabel":
+        y = rng.integers(0, 2, (n, c))
+        s = np.round(rng.normal(size=(n, c)) + y, draw(st.sampled_from([0, 2, 8])))
+        s = s.astype(dtype) if np.dtype(dtype).kind == "f" else (s * 10).astype(dtype)
+    else:
+        y = rng.integers(0, 2, n)
+        s = np.round(rng.normal(size=n) + y, draw(st.sampled_from([0, 2, 8])))
+        s = s.astype(dtype) if np.dtype(dtype).kind == "f" else (s * 10 + 30).astype(dtype)
+        if kind == "binary_str":
+            y = np.array(["no", "yes"])[y]
+    avg = draw(st.sampled_from([None, "micro", "macro", "weighted", "samples"]))
+    calls = []
+    if kind in ("binary", "binary_str"):
+        pl = None if kind == "binary" else "yes"
+        drop = draw(st.booleans())
+        calls += [("roc_curve", dict(pos_label=pl, drop_intermediate=drop)),
+                  ("precision_recall_curve", dict(pos_label=pl, drop_intermediate=drop)),
+                  ("average_precision_score", dict(pos_label=pl or 1, average=avg))]
+        calls += [("roc_auc_score", dict(average=avg, max_fpr=draw(st.sampled_from(
+            [None, 0.5, 1.0]))))]
+    elif kind == "multiclass":
+        mc = draw(st.sampled_from(["ovr", "ovo", "raise"]))
+        labels = draw(st.sampled_from([None, list(range(c))]))
+        calls += [("roc_auc_score", dict(average=avg, multi_class=mc, labels=labels)),
+                  ("average_precision_score", dict(average=avg))]
+    else:
+        calls += [("roc_auc_score", dict(average=avg, max_fpr=draw(st.sampled_from(
+            [None, 0.3])))), ("average_precision_score", dict(average=avg))]
+    for name, kw in calls:
+        ref = run(getattr(skm, name), y, s, sample_weight=w, **kw)
+        got = run(getattr(cs, name), y, s, sample_weight=w, **kw)
+        if isinstance(ref[0], Exception) or not weighted:
+            assert same(got, ref), (name, kw, got, ref)
+        else:
+            assert close(got[0], ref[0]) and got[1] == ref[1], (name, kw, got, ref)
+
+
+def test_dropin_errors_as_sklearn():
+    y3 = [0, 1, 1]
+    cases = [
+        ("roc_curve", (y3, [0.1, np.nan, 0.3]), {}),
+        ("roc_curve", (y3, [0.1, np.inf, 0.3]), {}),
+        ("roc_curve", ([0, 1, 2], [0.1, 0.2, 0.3]), {}),
+        ("roc_curve", ([0.5, 1, 1], [0.1, 0.2, 0.3]), {}),
+        ("roc_curve", ([2, 3, 3], [0.1, 0.2, 0.3]), {}),
+        ("roc_curve", ([0, 1], [0.1, 0.2, 0.3]), {}),
+        ("roc_curve", (y3, [[0.1, 0.9]] * 3), {}),
+        ("average_precision_score", (y3, [0.1, 0.2, 0.3]), {"pos_label": 2}),
+        ("average_precision_score", ([2, 3, 3], [0.1, 0.2, 0.3]), {}),
+        ("roc_auc_score", ([0, 1, 2], [[0.1, 0.2, 0.7]] * 3), {}),
+        ("roc_auc_score", ([0, 1, 2], [[0.1, 0.2, 0.8]] * 3), {"multi_class": "ovr"}),
+        ("roc_auc_score", ([0, 1, 2], [[0.1, 0.2, 0.7]] * 3), {"multi_class": "ovo",
+                                                              "sample_weight": [1, 1, 1]}),
+        ("roc_auc_score", ([0, 1, 2], [[0.1, 0.2, 0.7]] * 3), {"multi_class": "ovr",
+                                                              "labels": [0, 2, 1]}),
+        ("roc_auc_score", ([0, 0, 0], [0.1, 0.2, 0.3]), {}),
+        ("roc_auc_score", ([1, 1, 1], [0.1, 0.2, 0.3]), {"max_fpr": 1.5}),
+    ]
+    for name, args, kw in cases:
+        ref = run(getattr(skm, name), *args, **kw)
+        got = run(getattr(cs, name), *args, **kw)
+        assert same(got, ref), (name, args, kw, got, ref)

@@ -13,6 +13,12 @@ from .curves import MultilabelScoreCurves, ScoreCurves
 from .history import History
 from .metrics import UndefinedMetricWarning
 from .report import Report
+from .sklearn_ranking import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 from .sklearn import (
     balanced_accuracy_score,
     classification_report,
@@ -44,4 +50,8 @@ __all__ = [
     "cohen_kappa_score",
     "matthews_corrcoef",
     "jaccard_score",
+    "roc_auc_score",
+    "average_precision_score",
+    "roc_curve",
+    "precision_recall_curve",
 ]

@@ -98,7 +98,7 @@ def auc(x, y) -> float:
     """``sklearn.metrics.auc`` (trapezoid, either direction)."""
     if x.shape[0] < 2:
         raise ValueError("At least 2 points are needed to compute area under curve, but "
-                         "x.shape = %s" % (x.shape,))
+                         "x.shape = %s" % x.shape)
     direction = 1
     dx = np.diff(x)
     if np.any(dx < 0):
@@ -118,9 +118,12 @@ def _one_class(pos, neg) -> bool:
     return not (np.sum(pos) > 0 and np.sum(neg) > 0)
 
 
-def roc_auc(pos, neg, weighted, max_fpr=None) -> float:
-    """``_binary_roc_auc_score``: AUROC (McClish-standardised partial AUC with max_fpr)."""
-    if _one_class(pos, neg):
+def roc_auc(pos, neg, weighted, max_fpr=None, one_class=None) -> float:
+    """``_binary_roc_auc_score``: AUROC (McClish-standardised partial AUC with max_fpr).
+
+    ``one_class``: whether y_true holds one class only (scikit-learn asks of the samples,
+    zero-weight ones included); by default, whether the counts do."""
+    if _one_class(pos, neg) if one_class is None else one_class:
         warnings.warn("Only one class is present in y_true. ROC AUC score is not defined in "
                       "that case.", UndefinedMetricWarning, stacklevel=3)
         return np.nan
