@@ -14,8 +14,10 @@ Two kinds of bin, both order-preserving (a higher bin never holds a lower score)
   order of positives and negatives is unknown, which is what the bounds of ``ranking`` use.
 
 Kernels validate in the counting pass and return ``(position, code)`` of the first bad value
-(``-1, 0`` when all is well); they never raise. They count into a table of the batch's own,
-which the accumulator adds to its state under its lock.
+(``-1, 0`` when all is well); they never raise. The binary kernel counts into a table of
+the batch's own, which the accumulator adds to its state under its lock; with several score
+columns (whose tables would outweigh a batch) a first pass validates and bins outside the
+lock and a second adds the bins into the state under it.
 """
 
 from __future__ import annotations
@@ -207,10 +209,10 @@ def count_binary(t, s, w, has_w, smode, m, e, ti, tf, pos):
 
 
 @_jit
-def count_multiclass(t, s, w, has_w, smode, m, e, ti, tf, ovo):
-    """Multi-class: ``s`` (n, K) scores, ``t`` (n,) class ids in 0..K-1. Column j counts
-    truth ``t == j`` (one-vs-rest, table (K, nb, 2)) or, with ``ovo``, the true class itself
-    (table (K, nb, K)). Returns (flat position, code, where: 0 truth / 1 scores / 2 weights)."""
+def bin_multiclass(t, s, w, has_w, smode, m, e, out):
+    """Multi-class, phase 1 (no lock): validate ``t`` (n,) class ids in 0..K-1, ``s`` (n, K)
+    scores and weights; write each score's bin into ``out`` (n, K) int32.
+    Returns (flat position, code, where: 0 truth / 1 scores / 2 weights)."""
     n, k = s.shape
     for i in range(n):
         if has_w and not _weight_ok(w, i):
@@ -219,20 +221,31 @@ def count_multiclass(t, s, w, has_w, smode, m, e, ti, tf, ovo):
         if not ok or tv < 0 or tv >= k:
             return i, ERR_TRUE, 0
         for j in range(k):
-            cell = tv if ovo else (1 if tv == j else 0)
             b = _bin(s[i, j], smode, m, e)
             if b < 0:
                 return i * k + j, ERR_SCORE, 1
-            if has_w:
-                tf[j, b, cell] += w[i]
-            else:
-                ti[j, b, cell] += 1
+            out[i, j] = b
     return -1, OK, 0
 
 
 @_jit
-def count_multilabel(t, s, w, has_w, smode, m, e, ti, tf):
-    """Multi-label: ``t`` and ``s`` (n, K); column j counts truth ``t[:, j]`` (0/1)."""
+def add_multiclass(bins, t, w, has_w, ti, tf, ovo):
+    """Multi-class, phase 2 (under the lock): column j counts truth ``t == j`` (table
+    (K, nb, 2)) or, with ``ovo``, the true class itself (table (K, nb, K))."""
+    n, k = bins.shape
+    for i in range(n):
+        tv, _ = _int_of(t[i])
+        for j in range(k):
+            cell = tv if ovo else (1 if tv == j else 0)
+            if has_w:
+                tf[j, bins[i, j], cell] += w[i]
+            else:
+                ti[j, bins[i, j], cell] += 1
+
+
+@_jit
+def bin_multilabel(t, s, w, has_w, smode, m, e, out):
+    """Multi-label, phase 1: ``t`` and ``s`` (n, K), truth 0/1; bins into ``out``."""
     n, k = s.shape
     for i in range(n):
         if has_w and not _weight_ok(w, i):
@@ -244,11 +257,21 @@ def count_multilabel(t, s, w, has_w, smode, m, e, ti, tf):
             b = _bin(s[i, j], smode, m, e)
             if b < 0:
                 return i * k + j, ERR_SCORE, 1
-            if has_w:
-                tf[j, b, tv] += w[i]
-            else:
-                ti[j, b, tv] += 1
+            out[i, j] = b
     return -1, OK, 0
+
+
+@_jit
+def add_multilabel(bins, t, w, has_w, ti, tf):
+    """Multi-label, phase 2 (under the lock): column j counts truth ``t[:, j]``."""
+    n, k = bins.shape
+    for i in range(n):
+        for j in range(k):
+            tv, _ = _int_of(t[i, j])
+            if has_w:
+                tf[j, bins[i, j], tv] += w[i]
+            else:
+                ti[j, bins[i, j], tv] += 1
 
 
 @_jit

@@ -177,8 +177,9 @@ class _Curves:
     def _table_shape(self, mode):
         return (self._k, CK.num_bins(mode, self.bits), self._cells)
 
-    def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False):
-        """Add a batch's table under the lock (mode checked again: threads race for it)."""
+    def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False, add=None):
+        """Add a batch's table (or run ``add(state_table)``) under the lock; the mode is
+        checked again there: threads race for it."""
         with self._lock:
             self._check_mode(mode, dtype)
             if self._mode is None:
@@ -187,9 +188,12 @@ class _Curves:
                                        np.float64 if weighted else np.int64)
             if weighted and not self._weighted:
                 self._to_weighted()
-            hi = table.shape[1] - 1 if hi is None else hi
-            if hi >= lo:
-                self._table[:, lo:hi + 1] += table[:, lo:hi + 1]
+            if add is not None:
+                add(self._table)
+            else:
+                hi = table.shape[1] - 1 if hi is None else hi
+                if hi >= lo:
+                    self._table[:, lo:hi + 1] += table[:, lo:hi + 1]
             self._dtype = dtype if self._dtype is None else np.result_type(self._dtype, dtype)
             self._not_prob |= not_prob
 
@@ -497,27 +501,33 @@ class ScoreCurves(_Curves):
             self._check_mode(mode, dtype)
         codes = self._truth_codes(t)
         s = np.ascontiguousarray(s)
-        shape = self._table_shape(mode)
-        table = np.zeros(shape, np.float64 if weighted else np.int64)
-        ti = _EMPTY_I if weighted else table[0]
-        tf = table[0] if weighted else _EMPTY_F
-        not_prob = False
         if self._binary:
+            shape = self._table_shape(mode)
+            table = np.zeros(shape, np.float64 if weighted else np.int64)
+            ti = _EMPTY_I if weighted else table[0]
+            tf = table[0] if weighted else _EMPTY_F
             pos, code, lo, hi = CK.count_binary(codes, s, w, weighted, rmode, self.bits,
                                                 CK.E_RANGE, ti, tf, -1)
             where = {CK.ERR_TRUE: 0, CK.ERR_SCORE: 1, CK.ERR_WEIGHT: 2}.get(code, 0)
-        else:
-            ti = _EMPTY_I.reshape(0, 0, 0) if weighted else table
-            tf = table if weighted else _EMPTY_F.reshape(0, 0, 0)
-            pos, code, where = CK.count_multiclass(codes, s, w, weighted, rmode, self.bits,
-                                                   CK.E_RANGE, ti, tf, self.ovo)
-            lo, hi = 0, shape[1] - 1
+            if pos >= 0:
+                raise ValueError(self._message(where, pos, t, s, w, rmode))
+            self._commit(mode, dtype, table, weighted, lo, hi)
+            return self
+        bins = np.empty(s.shape, np.int32)
+        pos, code, where = CK.bin_multiclass(codes, s, w, weighted, rmode, self.bits,
+                                             CK.E_RANGE, bins)
         if pos >= 0:
             raise ValueError(self._message(where, pos, t, s, w, rmode))
-        if not self._binary:
-            sums = _values(s, rmode).sum(axis=1)
-            not_prob = not np.allclose(1, sums)
-        self._commit(mode, dtype, table, weighted, lo, hi, not_prob)
+        not_prob = not np.allclose(1, _values(s, rmode).sum(axis=1))
+        ovo = self.ovo
+
+        def add(state):
+            ti = _EMPTY_I.reshape(0, 0, 0) if state.dtype == np.float64 else state
+            tf = state if state.dtype == np.float64 else _EMPTY_F.reshape(0, 0, 0)
+            ww = w if weighted else np.ones(n) if state.dtype == np.float64 else w
+            CK.add_multiclass(bins, codes, ww, state.dtype == np.float64, ti, tf, ovo)
+
+        self._commit(mode, dtype, None, weighted, not_prob=not_prob, add=add)
         return self
 
     def _message(self, where, pos, t, s, w, mode):
@@ -836,18 +846,23 @@ class MultilabelScoreCurves(ScoreCurves):
             self._check_mode(mode, dtype)
         t = np.ascontiguousarray(_truth_view(t))
         s = np.ascontiguousarray(s)
-        table = np.zeros(self._table_shape(mode), np.float64 if weighted else np.int64)
-        ti = _EMPTY_I.reshape(0, 0, 0) if weighted else table
-        tf = table if weighted else _EMPTY_F.reshape(0, 0, 0)
-        pos, code, where = CK.count_multilabel(t, s, w, weighted, rmode, self.bits,
-                                               CK.E_RANGE, ti, tf)
+        bins = np.empty(s.shape, np.int32)
+        pos, code, where = CK.bin_multilabel(t, s, w, weighted, rmode, self.bits, CK.E_RANGE,
+                                             bins)
         if pos >= 0:
             if where == 0:
                 idx = I.position(t.shape, pos)
                 raise ValueError(f"y_true{idx} = {I.describe_value(t.reshape(-1)[pos])} is "
                                  f"not 0 or 1")
             raise ValueError(self._message(where, pos, t, s, w, rmode))
-        self._commit(mode, dtype, table, weighted)
+
+        def add(state):
+            wt = state.dtype == np.float64
+            ti = _EMPTY_I.reshape(0, 0, 0) if wt else state
+            tf = state if wt else _EMPTY_F.reshape(0, 0, 0)
+            CK.add_multilabel(bins, t, w if weighted else np.ones(n), wt, ti, tf)
+
+        self._commit(mode, dtype, None, weighted, add=add)
         return self
 
     def _read(self, what, average, multi_class="ovr", max_fpr=None):
