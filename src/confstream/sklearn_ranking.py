@@ -103,6 +103,8 @@ def _counts(y01, s, w):
     """(pos, neg, thresholds) per distinct score, decreasing; zero-weight samples dropped."""
     if w is not None:
         keep = w != 0
+        if not keep.any():
+            raise ValueError("Sample weights must contain at least one non-zero number.")
         y01, s, w = y01[keep], s[keep], w[keep]
     vals, inv = np.unique(s, return_inverse=True)
     inv = inv.reshape(-1)
