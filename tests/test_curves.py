@@ -650,3 +650,16 @@ def test_dropin_errors_as_sklearn():
         ref = run(getattr(skm, name), *args, **kw)
         got = run(getattr(cs, name), *args, **kw)
         assert same(got, ref), (name, args, kw, got, ref)
+
+
+def test_docs_curves_examples_run():
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "CURVES.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 4
+    ns: dict = {}
+    for code in blocks:
+        exec(compile(code, str(doc), "exec"), ns)
+    assert ns["acc"].bits == 10
