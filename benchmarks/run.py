@@ -311,6 +311,11 @@ def _check_bounds(name, bounds, ref):
         raise AssertionError(f"{name}: bounds {bounds} do not contain scikit-learn's {ref}")
 
 
+def _print_medians(name, medians):
+    for who, sec in medians.items():
+        print(f"  {name} | {who}: {sec * 1e3:.1f} ms", flush=True)
+
+
 def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_repeats: int):
     """Streamed AUROC: update + roc_auc_bounds() on float32 probabilities (certified bins)."""
     from sklearn.metrics import roc_auc_score
@@ -334,7 +339,7 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
         raise AssertionError(f"{name}: point value outside its bounds")
     check_equal("cs.roc_auc_score", cs.roc_auc_score(t, s), ref)
     print(f"{name}: scikit-learn {ref!r}, confstream bounds [{lo!r}, {hi!r}] (width "
-          f"{hi - lo:.2e}, state {acc.nbytes / 2**20:.1f} MiB)")
+          f"{hi - lo:.2e}, state {acc.nbytes / 2**20:.1f} MiB)", flush=True)
     entries = [("confstream ScoreCurves update + roc_auc_bounds",
                 lambda: cs.ScoreCurves().update(t, s).roc_auc_bounds(), repeats),
                ("sklearn roc_auc_score", lambda: roc_auc_score(t, s), slow_repeats),
@@ -345,10 +350,11 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
         tt, st = torch.from_numpy(t), torch.from_numpy(s)
         tm = float(binary_auroc(st, tt, thresholds=100))
         print(f"{name}: torchmetrics binary_auroc(thresholds=100) = {tm!r} "
-              f"(off by {abs(tm - ref):.1e}, no bound)")
+              f"(off by {abs(tm - ref):.1e}, no bound)", flush=True)
         entries.append(("torchmetrics binary_auroc(thresholds=100)",
                         lambda: binary_auroc(st, tt, thresholds=100), slow_repeats))
     m = res.race(name, entries, n, t.nbytes + s.nbytes)
+    _print_medians(name, m)
     ours = m["confstream ScoreCurves update + roc_auc_bounds"]
     res.goal(f"{name}: vs sklearn roc_auc_score", m["sklearn roc_auc_score"] / ours, 50)
     if torch is not None:
@@ -378,6 +384,7 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
         entries.append(("torchmetrics multiclass_auroc(thresholds=100)",
                         lambda: multiclass_auroc(pt, yt, C, thresholds=100), slow_repeats))
     m = res.race(name, entries, n_mc, y.nbytes + p.nbytes)
+    _print_medians(name, m)
     ours = m["confstream ScoreCurves update + roc_auc_bounds"]
     res.goal(f"{name}: vs sklearn", m["sklearn roc_auc_score(multi_class='ovr')"] / ours, 50)
     if torch is not None:
@@ -399,6 +406,7 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
         entries.append(("torchmetrics multilabel_auroc(thresholds=100)",
                         lambda: multilabel_auroc(St, Yt, L, thresholds=100), slow_repeats))
     m = res.race(name, entries, n_ml, Y.nbytes + S.nbytes)
+    _print_medians(name, m)
     ours = m["confstream MultilabelScoreCurves update + roc_auc_bounds"]
     res.goal(f"{name}: vs sklearn", m["sklearn roc_auc_score"] / ours, 50)
     if torch is not None:

@@ -31,14 +31,20 @@ _EMPTY_I = np.zeros((0, 0), dtype=np.int64)
 _NO_W = np.zeros(0, dtype=np.float64)
 
 
+def _host(x, name):
+    if I.is_device_tensor(x):
+        raise ValueError(f"{name} is a tensor on {x.device}: the score curves count host "
+                         f"arrays; pass {name}.cpu()")
+    return x
+
+
 def _scores_of(y_score):
     """(numpy view the kernels read, score mode, dtype thresholds are given in)."""
+    _host(y_score, "y_score")
     if I._module(y_score).startswith("torch") and str(y_score.dtype) == "torch.bfloat16":
         import torch  # the tensor exists, so torch does
 
         raw = y_score.detach()
-        if raw.device.type != "cpu":
-            raise ValueError("ScoreCurves reads CPU tensors; move CUDA scores with .cpu()")
         return raw.contiguous().view(torch.int16).numpy().view(np.uint16), CK.S_BF16, \
             np.dtype(np.float32)
     s = I.as_array(y_score, "y_score")
@@ -473,7 +479,7 @@ class ScoreCurves(_Curves):
 
     def update(self, y_true, y_score, sample_weight=None):
         """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing."""
-        t = I.as_array(y_true, "y_true")
+        t = I.as_array(_host(y_true, "y_true"), "y_true")
         s, rmode, dtype = _scores_of(y_score)
         mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
         if t.ndim == 2 and t.shape[1] == 1:
@@ -827,7 +833,7 @@ class MultilabelScoreCurves(ScoreCurves):
 
     def update(self, y_true, y_score, sample_weight=None):
         """Count a batch of ``(N, L)`` truth and scores. Returns self; all or nothing."""
-        t = I.as_array(y_true, "y_true")
+        t = I.as_array(_host(y_true, "y_true"), "y_true")
         s, rmode, dtype = _scores_of(y_score)
         mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
         L = self.num_classes
