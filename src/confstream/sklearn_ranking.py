@@ -29,6 +29,17 @@ def _array(x, name):
     return a
 
 
+def _unique(y):
+    """``np.unique`` of labels; small integer ranges by a bincount instead of a sort."""
+    y = np.asarray(y).reshape(-1)
+    if y.size and y.dtype.kind in "biu":
+        lo, hi = int(y.min()), int(y.max())
+        if hi - lo < 1 << 20:
+            seen = np.nonzero(np.bincount((y.astype(np.int64) - lo)))[0] + lo
+            return seen.astype(y.dtype)
+    return np.unique(y)
+
+
 def _type_of_target(y) -> str:
     if y.ndim == 2 and y.shape[1] > 1:
         if y.dtype.kind in "biuf" and np.isin(y, [0, 1]).all():
@@ -41,7 +52,7 @@ def _type_of_target(y) -> str:
     flat = y.reshape(-1)
     if flat.dtype.kind == "f" and flat.size and (flat != np.round(flat)).any():
         return "continuous"
-    if np.unique(flat).shape[0] > 2:
+    if _unique(flat).shape[0] > 2:
         return "multiclass"
     return "binary"
 
@@ -81,7 +92,7 @@ def _weights(sample_weight, n):
 
 
 def _pos_label(pos_label, y):
-    classes = np.unique(y)
+    classes = _unique(y)
     if pos_label is None:
         ok = classes.dtype.kind not in "OUS" and classes.shape[0] <= 2 and any(
             classes.shape == np.asarray(c).shape and np.all(classes == c)
@@ -153,7 +164,7 @@ def precision_recall_curve(y_true, y_score, *, pos_label=None, sample_weight=Non
 
 
 def _binary_roc_auc(y01, s, w, max_fpr=None):
-    one_class = np.unique(y01).shape[0] != 2
+    one_class = _unique(y01).shape[0] != 2
     if one_class:
         return R.roc_auc(np.zeros(1), np.zeros(1), False, max_fpr, one_class=True)
     _finite(s)
@@ -247,7 +258,7 @@ def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, max_f
             raise ValueError("multi_class must be in ('ovo', 'ovr')")
         return _multiclass_roc_auc(_column(yt), s, labels, multi_class, average, w, max_fpr)
     if y_type == "binary":
-        classes = np.unique(yt)
+        classes = _unique(yt)
         y01 = (_column(yt) == classes[-1]) if classes.shape[0] == 2 else np.zeros(
             yt.shape[0], bool)
         return _average_binary_score(binary_metric, y01, s, average, w)
@@ -322,7 +333,7 @@ def average_precision_score(y_true, y_score, *, average="macro", pos_label=1,
     w = None if sample_weight is None else _column(np.asarray(
         I.as_array(sample_weight, "sample_weight"), dtype=np.float64))
     y_type = _type_of_target(yt)
-    present = np.unique(yt)
+    present = _unique(yt)
     if y_type == "binary":
         if present.shape[0] == 2 and pos_label not in present:
             raise ValueError(f"pos_label={pos_label} is not a valid label. It should be one "
