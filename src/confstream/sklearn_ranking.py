@@ -18,6 +18,10 @@ from . import ranking as R
 __all__ = ["roc_auc_score", "average_precision_score", "roc_curve", "precision_recall_curve"]
 
 
+class InvalidParameterError(ValueError, TypeError):
+    """A keyword outside its allowed values (both kinds, as scikit-learn's own class)."""
+
+
 # --------------------------------------------------------------------------------------------
 # input checks, as scikit-learn words them
 
@@ -226,15 +230,15 @@ def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, max_f
                   multi_class="raise", labels=None):
     """``sklearn.metrics.roc_auc_score``, exact on any dtype (every keyword)."""
     if average not in (None, "micro", "macro", "samples", "weighted"):
-        raise ValueError(f"The 'average' parameter of roc_auc_score must be a str among "
+        raise InvalidParameterError(f"The 'average' parameter of roc_auc_score must be a str among "
                          f"{{'weighted', 'samples', 'micro', 'macro'}} or None. Got "
                          f"{average!r} instead.")
     if multi_class not in ("raise", "ovr", "ovo"):
-        raise ValueError(f"The 'multi_class' parameter of roc_auc_score must be a str among "
+        raise InvalidParameterError(f"The 'multi_class' parameter of roc_auc_score must be a str among "
                          f"{{'raise', 'ovr', 'ovo'}}. Got {multi_class!r} instead.")
     if max_fpr is not None and (isinstance(max_fpr, bool) or not isinstance(
             max_fpr, (int, float, np.integer, np.floating)) or not 0 < max_fpr <= 1):
-        raise ValueError(f"The 'max_fpr' parameter of roc_auc_score must be a float in the "
+        raise InvalidParameterError(f"The 'max_fpr' parameter of roc_auc_score must be a float in the "
                          f"range (0.0, 1.0] or None. Got {max_fpr!r} instead.")
     yt = _array(y_true, "y_true")
     y_type = _type_of_target(yt)
@@ -325,7 +329,7 @@ def average_precision_score(y_true, y_score, *, average="macro", pos_label=1,
                             sample_weight=None):
     """``sklearn.metrics.average_precision_score``, exact on any dtype."""
     if average not in (None, "micro", "samples", "weighted", "macro"):
-        raise ValueError(f"The 'average' parameter of average_precision_score must be a str "
+        raise InvalidParameterError(f"The 'average' parameter of average_precision_score must be a str "
                          f"among {{'micro', 'samples', 'weighted', 'macro'}} or None. Got "
                          f"{average!r} instead.")
     yt = _array(y_true, "y_true")
