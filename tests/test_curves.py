@@ -528,15 +528,15 @@ def test_threads_update_merge_read_in_a_child_process():
         import threading, numpy as np, confstream as cs
         from sklearn.metrics import roc_auc_score
         rng = np.random.default_rng(0)
-        y = rng.integers(0, 2, 400_000)
-        s = rng.random(400_000).astype(np.float16)
+        y = rng.integers(0, 2, 200_000)
+        s = rng.random(200_000).astype(np.float16)
         acc = cs.ScoreCurves()
         side = cs.ScoreCurves()
         errors = []
         def work(k):
             try:
                 for i in range(k, 40, 4):
-                    part = slice(i * 10_000, (i + 1) * 10_000)
+                    part = slice(i * 5_000, (i + 1) * 5_000)
                     if i % 3 == 0:
                         side.update(y[part], s[part])
                     else:
