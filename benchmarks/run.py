@@ -297,6 +297,128 @@ def bench_more(res: Results, n: int, repeats: int, slow_repeats: int):
              tl.nbytes + pl.nbytes)
 
 
+def _auroc_data(n, seed=7):
+    """A realistic binary classifier: 10% positives, logits N(+-1.5, 1.5), float32 sigmoid."""
+    rng = np.random.default_rng(seed)
+    t = (rng.random(n) < 0.1).astype(np.int64)
+    z = rng.normal(size=n) * 1.5 + np.where(t == 1, 1.5, -1.5)
+    return t, (1 / (1 + np.exp(-z))).astype(np.float32)
+
+
+def _check_bounds(name, bounds, ref):
+    lo, hi = np.asarray(bounds, dtype=np.float64)[..., 0], np.asarray(bounds)[..., 1]
+    if not (np.all(lo <= ref) and np.all(ref <= hi)):
+        raise AssertionError(f"{name}: bounds {bounds} do not contain scikit-learn's {ref}")
+
+
+def _print_medians(name, medians):
+    for who, sec in medians.items():
+        print(f"  {name} | {who}: {sec * 1e3:.1f} ms", flush=True)
+
+
+def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_repeats: int,
+                 quick: bool = False):
+    """Streamed AUROC: update + roc_auc_bounds() on float32 probabilities (certified bins).
+    Quick mode leaves torchmetrics out (its binned AUROC takes seconds even on small data and
+    has no answer to check)."""
+    from sklearn.metrics import roc_auc_score
+
+    try:
+        if quick:
+            raise ImportError
+        import torch
+        from torchmetrics.functional.classification import (
+            binary_auroc,
+            multiclass_auroc,
+            multilabel_auroc,
+        )
+    except ImportError:  # optional competitor
+        torch = None
+    t, s = _auroc_data(n)
+    name = f"AUROC, float32 binary probabilities, {n:.0e}"
+    ref = roc_auc_score(t, s)
+    acc = cs.ScoreCurves().update(t, s)
+    _check_bounds(name, acc.roc_auc_bounds(), ref)
+    lo, hi = acc.roc_auc_bounds()
+    if not lo <= acc.roc_auc() <= hi:
+        raise AssertionError(f"{name}: point value outside its bounds")
+    check_equal("cs.roc_auc_score", cs.roc_auc_score(t, s), ref)
+    print(f"{name}: scikit-learn {ref!r}, confstream bounds [{lo!r}, {hi!r}] (width "
+          f"{hi - lo:.2e}, state {acc.nbytes / 2**20:.1f} MiB)", flush=True)
+    entries = [("confstream ScoreCurves update + roc_auc_bounds",
+                lambda: cs.ScoreCurves().update(t, s).roc_auc_bounds(), repeats),
+               ("sklearn roc_auc_score", lambda: roc_auc_score(t, s), slow_repeats),
+               ("confstream cs.roc_auc_score (exact drop-in)", lambda: cs.roc_auc_score(t, s),
+                slow_repeats),
+               ("read limit", lambda: read_limit(t, s), repeats)]
+    if torch is not None:
+        tt, st = torch.from_numpy(t), torch.from_numpy(s)
+        tm = float(binary_auroc(st, tt, thresholds=100))
+        print(f"{name}: torchmetrics binary_auroc(thresholds=100) = {tm!r} "
+              f"(off by {abs(tm - ref):.1e}, no bound)", flush=True)
+        entries.append(("torchmetrics binary_auroc(thresholds=100)",
+                        lambda: binary_auroc(st, tt, thresholds=100), slow_repeats))
+    m = res.race(name, entries, n, t.nbytes + s.nbytes)
+    _print_medians(name, m)
+    ours = m["confstream ScoreCurves update + roc_auc_bounds"]
+    res.goal(f"{name}: vs sklearn roc_auc_score", m["sklearn roc_auc_score"] / ours, 50)
+    if torch is not None:
+        res.goal(f"{name}: vs torchmetrics thresholds=100",
+                 m["torchmetrics binary_auroc(thresholds=100)"] / ours, 20)
+    res.goal(f"{name}: share of the read limit", m["read limit"] / ours * 100, 50, unit="%")
+    res.goal(f"{name}: width of the AUROC bound, 3.1 MiB state", (hi - lo) * 1e5, 1,
+             kind="<=", unit="e-5")
+
+    C = 10
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, C, n_mc)
+    z = rng.normal(size=(n_mc, C)).astype(np.float32)
+    z[np.arange(n_mc), y] += 1.5
+    e = np.exp(z)
+    p = (e / e.sum(1, keepdims=True)).astype(np.float32)
+    name = f"AUROC, float32 multi-class ({n_mc:.0e}, {C}), ovr macro"
+    ref = roc_auc_score(y, p, multi_class="ovr")
+    _check_bounds(name, cs.ScoreCurves(num_classes=C).update(y, p).roc_auc_bounds(), ref)
+    entries = [("confstream ScoreCurves update + roc_auc_bounds",
+                lambda: cs.ScoreCurves(num_classes=C).update(y, p).roc_auc_bounds(), repeats),
+               ("sklearn roc_auc_score(multi_class='ovr')",
+                lambda: roc_auc_score(y, p, multi_class="ovr"), slow_repeats),
+               ("read limit", lambda: read_limit(y, p), repeats)]
+    if torch is not None:
+        yt, pt = torch.from_numpy(y), torch.from_numpy(p)
+        entries.append(("torchmetrics multiclass_auroc(thresholds=100)",
+                        lambda: multiclass_auroc(pt, yt, C, thresholds=100), slow_repeats))
+    m = res.race(name, entries, n_mc, y.nbytes + p.nbytes)
+    _print_medians(name, m)
+    ours = m["confstream ScoreCurves update + roc_auc_bounds"]
+    res.goal(f"{name}: vs sklearn", m["sklearn roc_auc_score(multi_class='ovr')"] / ours, 50)
+    if torch is not None:
+        res.goal(f"{name}: vs torchmetrics thresholds=100",
+                 m["torchmetrics multiclass_auroc(thresholds=100)"] / ours, 20)
+
+    L = 39
+    Y = (rng.random((n_ml, L)) < 0.2).astype(np.uint8)
+    S = (1 / (1 + np.exp(-(rng.normal(size=(n_ml, L)) + 2 * Y - 1)))).astype(np.float32)
+    name = f"AUROC, float32 multi-label ({n_ml:.0e}, {L}), macro"
+    ref = roc_auc_score(Y, S)
+    _check_bounds(name, cs.MultilabelScoreCurves(L).update(Y, S).roc_auc_bounds(), ref)
+    entries = [("confstream MultilabelScoreCurves update + roc_auc_bounds",
+                lambda: cs.MultilabelScoreCurves(L).update(Y, S).roc_auc_bounds(), repeats),
+               ("sklearn roc_auc_score", lambda: roc_auc_score(Y, S), slow_repeats),
+               ("read limit", lambda: read_limit(Y, S), repeats)]
+    if torch is not None:
+        Yt, St = torch.from_numpy(Y.astype(np.int64)), torch.from_numpy(S)
+        entries.append(("torchmetrics multilabel_auroc(thresholds=100)",
+                        lambda: multilabel_auroc(St, Yt, L, thresholds=100), slow_repeats))
+    m = res.race(name, entries, n_ml, Y.nbytes + S.nbytes)
+    _print_medians(name, m)
+    ours = m["confstream MultilabelScoreCurves update + roc_auc_bounds"]
+    res.goal(f"{name}: vs sklearn", m["sklearn roc_auc_score"] / ours, 50)
+    if torch is not None:
+        res.goal(f"{name}: vs torchmetrics thresholds=100",
+                 m["torchmetrics multilabel_auroc(thresholds=100)"] / ours, 20)
+
+
 def make_masks(b: int, h: int, w: int, classes: int, seed: int = 3):
     """Segmentation-like masks: blocky regions, a thin 255 border between regions in the truth,
     a prediction that gets most regions right and some pixels wrong."""
@@ -605,7 +727,7 @@ def main(argv=None) -> int:
                     help="small sizes: checks every answer in a few seconds; timings mean little")
     ap.add_argument("--repeats", type=int, default=0, help="timed calls per measurement")
     ap.add_argument("--only", default="", help="comma-separated workloads: labels, argmax, "
-                    "multilabel, masks, oneshot, report, import, stream, more, ways, ci")
+                    "multilabel, masks, oneshot, report, import, stream, more, ways, ci, curves")
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 7)
@@ -645,6 +767,9 @@ def main(argv=None) -> int:
     if want("ci"):
         bench_ci(res, 10 if quick else 100, 10_000 if quick else 100_000,
                  100 if quick else 1000, repeats, slow)
+    if want("curves"):
+        bench_curves(res, *((100_000, 20_000, 10_000) if quick else
+                            (10_000_000, 2_000_000, 1_000_000)), repeats, slow, quick)
     print_rows(res.rows)
     print_goals(res.goals)
     if hasattr(os, "getloadavg"):

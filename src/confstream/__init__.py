@@ -9,10 +9,17 @@
 """
 
 from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
+from .curves import MultilabelScoreCurves, ScoreCurves
 from .history import History
 from .metrics import UndefinedMetricWarning
 from .paired import PairedConfusion, compare
 from .report import Report
+from .sklearn_ranking import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 from .sklearn import (
     balanced_accuracy_score,
     classification_report,
@@ -29,6 +36,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfusionMatrix",
     "MultilabelConfusionMatrix",
+    "ScoreCurves",
+    "MultilabelScoreCurves",
     "Report",
     "History",
     "PairedConfusion",
@@ -44,4 +53,8 @@ __all__ = [
     "cohen_kappa_score",
     "matthews_corrcoef",
     "jaccard_score",
+    "roc_auc_score",
+    "average_precision_score",
+    "roc_curve",
+    "precision_recall_curve",
 ]

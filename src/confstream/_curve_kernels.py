@@ -1,0 +1,315 @@
+"""numba kernels of the score curves: scores and truth in, (score bin x truth) counts out.
+
+Two kinds of bin, both order-preserving (a higher bin never holds a lower score):
+
+* exact (scores of at most 16 significant bits): one bin per representable value.
+  ``S_F16`` / ``S_BF16`` read the raw 16-bit pattern, flipped so that unsigned order is
+  float order, -0.0 folded onto 0.0 (scikit-learn treats them as equal); ``S_INT`` reads
+  integers of at most 16 bits (and bools) as ``value + 32768`` (2^17 bins: int16 and uint16).
+* certified (``S_CERT``, any other numeric dtype, read as float64): ``2^m`` bins per binade
+  of ``|x|`` for ``2^-E <= |x| < 2^E``, with probabilities folded at 0.5 (for ``x`` in
+  [0.5, 1] the binade is that of ``1 - x``, which is exact there), so that 0.999 and 0.001
+  are resolved alike; one bin holds ``|x| < 2^-E``, one ``x = 1`` and ``1 - 2^-E < x``, and
+  one each the scores beyond ``+-2^E``. A bin is an interval of scores: within a bin only the
+  order of positives and negatives is unknown, which is what the bounds of ``ranking`` use.
+
+Kernels validate in the counting pass and return ``(position, code)`` of the first bad value
+(``-1, 0`` when all is well); they never raise. The binary kernel counts into a table of
+the batch's own, which the accumulator adds to its state under its lock; with several score
+columns (whose tables would outweigh a batch) a first pass validates and bins outside the
+lock and a second adds the bins into the state under it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numba.cpython.unsafe.numbers import leading_zeros
+
+from ._kernels import _ijit, _int_of, _jit, ERR_SCORE, ERR_TRUE, ERR_WEIGHT, OK
+
+__all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "num_bins", "ERR_SCORE", "ERR_TRUE",
+           "ERR_WEIGHT", "OK"]
+
+S_F16 = 0
+S_BF16 = 1
+S_INT = 2
+S_CERT = 3  # the certified layout; the kernels read its scores as raw bits:
+S_CERT32 = 4  # float32 bit patterns (uint32)
+S_CERT64 = 5  # float64 bit patterns (uint64)
+
+E_RANGE = 40  # binades resolved on each side: 2^-40 <= |x| < 2^40
+
+
+def num_bins(smode: int, m: int, e: int = E_RANGE) -> int:
+    """How many bins a score mode has (``m`` mantissa bits per binade when certified)."""
+    if smode in (S_F16, S_BF16):
+        return 1 << 16
+    if smode == S_INT:
+        return 1 << 17
+    return (5 * e - 2) * (1 << m) + 5
+
+
+@_ijit
+def _mag(a, m, e):
+    """Bin of ``a`` (``2^-e <= a < 2^e``) on the magnitude scale: 0 .. 2e*2^m - 1."""
+    f, ex = math.frexp(a)  # a = f * 2^ex, f in [0.5, 1)
+    return (np.int64(ex) - 1 + e) * (np.int64(1) << m) + np.int64((2.0 * f - 1.0) * (1 << m))
+
+
+@_ijit
+def _cert_bin(x, m, e):
+    """Bin of a finite float64 ``x`` in the certified layout (see the module docstring)."""
+    one = np.int64(1) << m
+    w = 2 * e * one
+    z = w + 1  # |x| < 2^-e
+    q = (e - 1) * one  # bins of [2^-e, 0.5)
+    half0 = z + 1
+    half1 = half0 + q
+    near1 = half1 + q + 1
+    above = near1 + 1
+    lo_x = 2.0 ** (-e)
+    hi_x = 2.0 ** e
+    if x < 0.0:
+        a = -x
+        if a >= hi_x:
+            return np.int64(0)
+        if a < lo_x:
+            return z
+        return 1 + (w - 1 - _mag(a, m, e))
+    if x < lo_x:
+        return z
+    if x < 0.5:
+        return half0 + _mag(x, m, e)
+    if x <= 1.0:
+        r = 1.0 - x  # exact for x in [0.5, 1]
+        if r < lo_x:
+            return near1
+        return half1 + q - _mag(r, m, e)
+    if x >= hi_x:
+        return above + e * one
+    return above + _mag(x, m, e) - e * one
+
+
+@_ijit
+def _cert_bin_bits(u, wide, m, e):
+    """``_cert_bin`` of a float32 (``wide`` False) or float64 given by its bit pattern ``u``
+    (uint64), in integer arithmetic; -1 for NaN / infinity. Same bins as ``_cert_bin``."""
+    mb = 52 if wide else 23
+    bias = 1023 if wide else 127
+    emask = 0x7FF if wide else 0xFF
+    neg = (u >> (63 if wide else 31)) & 1
+    be = np.int64((u >> mb) & emask)
+    man = np.int64(u & ((np.uint64(1) << mb) - 1))
+    if be == emask:
+        return np.int64(-1)
+    one = np.int64(1) << m
+    w = 2 * e * one
+    z = w + 1
+    q = (e - 1) * one
+    half0 = z + 1
+    half1 = half0 + q
+    near1 = half1 + q + 1
+    above = near1 + 1
+    ex = be - bias  # binade of |x| (normal numbers; smaller ones fall below 2^-e)
+    mag = (ex + e) * one + (man >> (mb - m))
+    if neg:
+        if ex >= e:
+            return np.int64(0)
+        if ex < -e:
+            return z
+        return 1 + (w - 1 - mag)
+    if ex < -e:
+        return z
+    if ex <= -2:
+        return half0 + mag
+    if ex == -1:  # [0.5, 1): 1 - x = (2^mb - man) * 2^-(mb + 1), exactly
+        k = (np.int64(1) << mb) - man
+        p = 63 - np.int64(leading_zeros(np.uint64(k)))
+        er = p - (mb + 1)
+        if er < -e:
+            return near1
+        rest = k - (np.int64(1) << p)
+        top = (rest >> (p - m)) if p >= m else (rest << (m - p))
+        return half1 + q - ((er + e) * one + top)
+    if ex == 0 and man == 0:  # x == 1
+        return near1
+    if ex >= e:
+        return above + e * one
+    return above + mag - e * one
+
+
+@_ijit
+def _key16(b, bf):
+    """Order-preserving key of a 16-bit float pattern, or -1 for NaN / infinity."""
+    b = np.int64(b) & 0xFFFF
+    expo = (b & 0x7F80) if bf else (b & 0x7C00)
+    if expo == (0x7F80 if bf else 0x7C00):
+        return np.int64(-1)
+    if b == 0x8000:
+        b = 0
+    if b & 0x8000:
+        return 0x7FFF - (b & 0x7FFF)
+    return 0x8000 + b
+
+
+@_ijit
+def _bin(x, smode, m, e):
+    """Bin of one raw score, or -1 if it is not finite."""
+    if smode == S_F16:
+        return _key16(x, False)
+    if smode == S_BF16:
+        return _key16(x, True)
+    if smode == S_INT:
+        return np.int64(x) + 32768
+    if smode == S_CERT32:
+        return _cert_bin_bits(np.uint64(x) & np.uint64(0xFFFFFFFF), False, m, e)
+    if smode == S_CERT64:
+        return _cert_bin_bits(np.uint64(x), True, m, e)
+    v = np.float64(x)
+    if not math.isfinite(v):
+        return np.int64(-1)
+    return _cert_bin(v, m, e)
+
+
+@_ijit
+def _weight_ok(w, i):
+    v = w[i]
+    return math.isfinite(v) and v >= 0.0
+
+
+@_jit
+def count_binary(t, s, w, has_w, smode, m, e, ti, tf, pos):
+    """Binary: ``t`` 0/1 (or ``pos``-coded: truth ``== pos`` is positive, when pos >= 0 the
+    truth is already 0/1 codes), ``s`` 1-D scores. Counts into ``ti`` (nb, 2) int64 or, when
+    weighted, ``tf`` (nb, 2) float64. Returns (position, code, lowest bin, highest bin)."""
+    n = s.shape[0]
+    lo = ti.shape[0] if not has_w else tf.shape[0]
+    hi = -1
+    for i in range(n):
+        tv, ok = _int_of(t[i])
+        if not ok or tv < 0 or tv > 1:
+            return i, ERR_TRUE, lo, hi
+        b = _bin(s[i], smode, m, e)
+        if b < 0:
+            return i, ERR_SCORE, lo, hi
+        if has_w:
+            if not _weight_ok(w, i):
+                return i, ERR_WEIGHT, lo, hi
+            tf[b, tv] += w[i]
+        else:
+            ti[b, tv] += 1
+        if b < lo:
+            lo = b
+        if b > hi:
+            hi = b
+    return -1, OK, lo, hi
+
+
+@_jit
+def bin_multiclass(t, s, w, has_w, smode, m, e, out):
+    """Multi-class, phase 1 (no lock): validate ``t`` (n,) class ids in 0..K-1, ``s`` (n, K)
+    scores and weights; write each score's bin into ``out`` (n, K) int32.
+    Returns (flat position, code, where: 0 truth / 1 scores / 2 weights)."""
+    n, k = s.shape
+    for i in range(n):
+        if has_w and not _weight_ok(w, i):
+            return i, ERR_WEIGHT, 2
+        tv, ok = _int_of(t[i])
+        if not ok or tv < 0 or tv >= k:
+            return i, ERR_TRUE, 0
+        for j in range(k):
+            b = _bin(s[i, j], smode, m, e)
+            if b < 0:
+                return i * k + j, ERR_SCORE, 1
+            out[i, j] = b
+    return -1, OK, 0
+
+
+@_jit
+def add_multiclass(bins, t, w, has_w, ti, tf, ovo):
+    """Multi-class, phase 2 (under the lock): column j counts truth ``t == j`` (table
+    (K, nb, 2)) or, with ``ovo``, the true class itself (table (K, nb, K))."""
+    n, k = bins.shape
+    for i in range(n):
+        tv, _ = _int_of(t[i])
+        for j in range(k):
+            cell = tv if ovo else (1 if tv == j else 0)
+            if has_w:
+                tf[j, bins[i, j], cell] += w[i]
+            else:
+                ti[j, bins[i, j], cell] += 1
+
+
+@_jit
+def bin_multilabel(t, s, w, has_w, smode, m, e, out):
+    """Multi-label, phase 1: ``t`` and ``s`` (n, K), truth 0/1; bins into ``out``."""
+    n, k = s.shape
+    for i in range(n):
+        if has_w and not _weight_ok(w, i):
+            return i, ERR_WEIGHT, 2
+        for j in range(k):
+            tv, ok = _int_of(t[i, j])
+            if not ok or tv < 0 or tv > 1:
+                return i * k + j, ERR_TRUE, 0
+            b = _bin(s[i, j], smode, m, e)
+            if b < 0:
+                return i * k + j, ERR_SCORE, 1
+            out[i, j] = b
+    return -1, OK, 0
+
+
+@_jit
+def add_multilabel(bins, t, w, has_w, ti, tf):
+    """Multi-label, phase 2 (under the lock): column j counts truth ``t[:, j]``."""
+    n, k = bins.shape
+    for i in range(n):
+        for j in range(k):
+            tv, _ = _int_of(t[i, j])
+            if has_w:
+                tf[j, bins[i, j], tv] += w[i]
+            else:
+                ti[j, bins[i, j], tv] += 1
+
+
+@_jit
+def bins_of(x, m, e):
+    """Certified bins of float64 values (used to find the bins' lower edges)."""
+    out = np.empty(x.shape[0], dtype=np.int64)
+    for i in range(x.shape[0]):
+        out[i] = _cert_bin(x[i], m, e)
+    return out
+
+
+@_jit
+def ap_bounds(pos, neg, exact_sum):
+    """Bounds of the average-precision sum over bins taken in decreasing score order.
+
+    ``pos[k]``, ``neg[k]``: positive / negative mass of the k-th bin from the top. Returns
+    (lo, hi) of ``sum_k contribution_k`` where AP = that sum / total positives. See
+    ``ranking.average_precision_bounds`` for the proof.
+    """
+    lo = 0.0
+    hi = 0.0
+    t0 = 0.0
+    f0 = 0.0
+    for k in range(pos.shape[0]):
+        p = pos[k]
+        n = neg[k]
+        if p > 0.0:
+            hi += p * (t0 + p) / (t0 + p + f0)
+            c = f0 + n
+            if c == 0.0:
+                lo += p
+            elif exact_sum and p <= 4096.0:
+                s = 0.0
+                for i in range(1, int(p) + 1):
+                    s += (t0 + i) / (t0 + i + c)
+                lo += s
+            else:
+                lo += p - c * math.log1p(p / (t0 + c))
+        t0 += p
+        f0 += n
+    return lo, hi

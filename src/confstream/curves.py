@@ -1,0 +1,896 @@
+"""Score curves: a (score bin x truth) histogram per class, streamed, merged by addition.
+
+``ScoreCurves`` (binary, or one-vs-rest / one-vs-one multi-class) and
+``MultilabelScoreCurves`` keep, per score column, the count (or weight) of positives and
+negatives in each score bin. ROC / PR curves, AUROC and average precision are pure functions
+of it (``ranking``). Scores of at most 16 significant bits (float16, bfloat16, bool, integers
+of <= 16 bits) get one bin per value: read-outs equal scikit-learn's. Other scores get
+``2**bits`` bins per binade: read-outs come with bounds that contain scikit-learn's value.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from . import _curve_kernels as CK
+from . import _inputs as I
+from . import ranking as R
+from .confusion import ConfusionMatrix
+
+__all__ = ["ScoreCurves", "MultilabelScoreCurves"]
+
+FORMAT_VERSION = 1
+DEFAULT_BITS = 10  # 2^10 bins per binade: 202,757 bins, 3.1 MiB per class
+_MODE_NAMES = {CK.S_F16: "float16", CK.S_BF16: "bfloat16", CK.S_INT: "int16",
+               CK.S_CERT: "certified"}
+_EMPTY_F = np.zeros((0, 0), dtype=np.float64)
+_EMPTY_I = np.zeros((0, 0), dtype=np.int64)
+_NO_W = np.zeros(0, dtype=np.float64)
+
+
+def _host(x, name):
+    if I.is_device_tensor(x):
+        raise ValueError(f"{name} is a tensor on {x.device}: the score curves count host "
+                         f"arrays; pass {name}.cpu()")
+    return x
+
+
+def _scores_of(y_score):
+    """(numpy view the kernels read, score mode, dtype thresholds are given in)."""
+    _host(y_score, "y_score")
+    if I._module(y_score).startswith("torch") and str(y_score.dtype) == "torch.bfloat16":
+        import torch  # the tensor exists, so torch does
+
+        raw = y_score.detach()
+        return raw.contiguous().view(torch.int16).numpy().view(np.uint16), CK.S_BF16, \
+            np.dtype(np.float32)
+    s = I.as_array(y_score, "y_score")
+    k = s.dtype.kind
+    if k not in "biuf":
+        raise TypeError(f"y_score must be numeric, got dtype {s.dtype}")
+    if not s.dtype.isnative:
+        s = s.astype(s.dtype.newbyteorder("="))
+    if s.dtype == np.float16:
+        return s.view(np.uint16), CK.S_F16, s.dtype
+    # few kernel specialisations (each compiles once): int32 for the small integers,
+    # float32 / float64 for the rest
+    if k == "b" or (k in "iu" and s.dtype.itemsize <= 2):
+        return s.astype(np.int32), CK.S_INT, s.dtype
+    if s.dtype == np.float32:
+        return s.view(np.uint32), CK.S_CERT32, s.dtype
+    if s.dtype == np.float64:
+        return s.view(np.uint64), CK.S_CERT64, s.dtype
+    return s.astype(np.float64).view(np.uint64), CK.S_CERT64, s.dtype
+
+
+def _values(s, mode):
+    """The scores as float64, from what the kernels read."""
+    if mode == CK.S_F16:
+        return s.view(np.float16).astype(np.float64)
+    if mode == CK.S_BF16:
+        return (s.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    if mode == CK.S_CERT32:
+        return s.view(np.float32).astype(np.float64)
+    if mode == CK.S_CERT64:
+        return s.view(np.float64)
+    return s.astype(np.float64)
+
+
+def _truth_view(t):
+    """Truth in one of the dtypes the kernels are compiled for: uint8, int64, float64."""
+    if t.dtype.kind == "b":
+        return t.view(np.uint8)
+    if t.dtype == np.uint8 or t.dtype == np.int64 or t.dtype == np.float64:
+        return t
+    return t.astype(np.float64 if t.dtype.kind == "f" else np.int64)
+
+
+def _float16_of_keys(keys):
+    keys = np.asarray(keys, np.int64)
+    bits = np.where(keys >= 0x8000, keys - 0x8000, 0x8000 | (0x7FFF - keys)).astype(np.uint16)
+    return bits
+
+
+def _ordered_to_float(k, dtype):
+    """Floats from their order-preserving signed integer keys (inverse of _float_to_ordered)."""
+    if dtype == np.float32:
+        k = k.astype(np.int32)
+        bits = np.where(k >= 0, k, k ^ np.int32(0x7FFFFFFF))
+        return bits.view(np.float32)
+    bits = np.where(k >= 0, k, k ^ np.int64(0x7FFFFFFFFFFFFFFF))
+    return bits.view(np.float64)
+
+
+def _lower_edges(bins, m, dtype):
+    """The smallest value of ``dtype`` in each certified bin (so ``score >= edge`` is exactly
+    'in this bin or above'), by bisection over the order-preserving keys of ``dtype``."""
+    dtype = np.dtype(np.float32 if dtype == np.float32 else np.float64)
+    finfo = np.finfo(dtype)
+    top = np.array([finfo.max], dtype).view(np.int32 if dtype == np.float32 else np.int64)[0]
+    it = np.int32 if dtype == np.float32 else np.int64
+    lo = np.full(len(bins), -np.int64(top), dtype=np.int64)  # key of -max
+    hi = np.full(len(bins), np.int64(top), dtype=np.int64)
+    bins = np.asarray(bins, np.int64)
+    # invariant: bin(value(hi)) >= b; find the smallest such key
+    for _ in range(66):
+        if not (lo < hi).any():
+            break
+        mid = (lo >> 1) + (hi >> 1) + (lo & hi & 1)  # no overflow
+        vals = _ordered_to_float(mid.astype(it), dtype).astype(np.float64)
+        ge = CK.bins_of(vals, m, CK.E_RANGE) >= bins
+        hi = np.where(ge, mid, hi)
+        lo = np.where(ge, lo, mid + 1)
+    out = _ordered_to_float(hi.astype(it), dtype)
+    return np.where(out == 0, np.zeros((), dtype), out).astype(dtype)  # -0.0 -> 0.0
+
+
+class _Curves:
+    """Shared machinery: state, lock, merging, state I/O, binary read-outs per column."""
+
+    _kind = ""
+
+    def _init_common(self):
+        self._lock = threading.RLock()
+
+    def _setup(self, k, cells, bits):
+        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, (int, np.integer))
+                                 or not 1 <= bits <= 20):
+            raise ValueError(f"bits must be an int in 1..20 (bins per binade = 2**bits), "
+                             f"got {bits!r}")
+        self._k = k
+        self._cells = cells
+        self.bits = int(bits) if bits is not None else DEFAULT_BITS
+        self._init_common()
+        self._reset_state()
+
+    def _reset_state(self):
+        self._mode = None
+        self._dtype = None
+        self._weighted = False
+        self._table = None
+        self._not_prob = False  # some multi-class row did not sum to 1 (roc_auc refuses)
+
+    def reset(self):
+        """Forget all data (the score mode too)."""
+        with self._lock:
+            self._reset_state()
+        return self
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def exact(self) -> bool:
+        """True when every bin holds one score value: read-outs equal scikit-learn's."""
+        return self._mode != CK.S_CERT
+
+    @property
+    def weighted(self) -> bool:
+        return self._weighted
+
+    @property
+    def num_bins(self) -> int:
+        """Bins per score column (0 before the first batch fixes the score mode)."""
+        return 0 if self._mode is None else CK.num_bins(self._mode, self.bits)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the state."""
+        t = self._table
+        return 0 if t is None else t.nbytes
+
+    def _table_shape(self, mode):
+        return (self._k, CK.num_bins(mode, self.bits), self._cells)
+
+    def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False, add=None):
+        """Add a batch's table (or run ``add(state_table)``) under the lock; the mode is
+        checked again there: threads race for it."""
+        with self._lock:
+            self._check_mode(mode, dtype)
+            if self._mode is None:
+                self._mode = mode
+                self._table = np.zeros(self._table_shape(mode),
+                                       np.float64 if weighted else np.int64)
+            if weighted and not self._weighted:
+                self._to_weighted()
+            if add is not None:
+                add(self._table)
+            else:
+                hi = table.shape[1] - 1 if hi is None else hi
+                if hi >= lo:
+                    self._table[:, lo:hi + 1] += table[:, lo:hi + 1]
+            self._dtype = dtype if self._dtype is None else np.result_type(self._dtype, dtype)
+            self._not_prob |= not_prob
+
+    def _to_weighted(self):
+        self._weighted = True
+        if self._table is not None:
+            self._table = self._table.astype(np.float64)
+
+    def _check_mode(self, mode, dtype):
+        if self._mode is not None and mode != self._mode:
+            raise ValueError(
+                f"y_score of dtype {np.dtype(dtype).name} ({_MODE_NAMES[mode]} bins) cannot "
+                f"join scores counted in {_MODE_NAMES[self._mode]} bins (dtype "
+                f"{np.dtype(self._dtype).name}); keep one score dtype per accumulator")
+
+    def _snapshot(self):
+        with self._lock:
+            t = None if self._table is None else self._table.copy()
+            return t, self._mode, self._dtype, self._weighted, self._not_prob
+
+    # -- merging, copying, pickling --------------------------------------------------------
+    def _settings(self):
+        return (self._k, self._cells, self.bits)
+
+    def copy(self):
+        with self._lock:
+            new = self.__class__.__new__(self.__class__)
+            new.__setstate__(self.__getstate__())
+        return new
+
+    def __getstate__(self):
+        with self._lock:
+            d = {k: v for k, v in self.__dict__.items() if k != "_lock"}
+            d["_table"] = None if self._table is None else self._table.copy()
+            return (FORMAT_VERSION, d)
+
+    def __setstate__(self, state):
+        version, data = state
+        if version != FORMAT_VERSION:
+            raise ValueError(f"unknown pickle format version {version!r}")
+        self.__dict__.update(data)
+        self._init_common()
+
+    def __add__(self, other):
+        if isinstance(other, (int, float)) and other == 0:
+            return self.copy()
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        return self.copy().__iadd__(other)
+
+    def __radd__(self, other):
+        if isinstance(other, (int, float)) and other == 0:
+            return self.copy()
+        return NotImplemented
+
+    def __iadd__(self, other):
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        if self._settings() != other._settings() or self._extra() != other._extra():
+            raise ValueError(
+                f"Cannot add score curves with different settings: {self!r} and {other!r}")
+        table, mode, dtype, weighted, not_prob = other._snapshot()
+        if mode is None:
+            return self
+        self._commit(mode, dtype, table, weighted, not_prob=not_prob)
+        return self
+
+    def __eq__(self, other):
+        if not isinstance(other, type(self)):
+            return NotImplemented
+        a, b = self._snapshot(), other._snapshot()
+        return (self._settings() == other._settings() and a[1:] == b[1:]
+                and ((a[0] is None and b[0] is None)
+                     or (a[0] is not None and b[0] is not None and np.array_equal(a[0], b[0]))))
+
+    __hash__ = None
+
+    def _extra(self):
+        return ()
+
+    def to_dict(self) -> dict:
+        """JSON-safe state (sparse: only non-empty bins); ``from_dict`` reads it back."""
+        table, mode, dtype, weighted, not_prob = self._snapshot()
+        d = {"version": FORMAT_VERSION, "kind": self._kind, "settings": self._settings_dict(),
+             "mode": mode, "dtype": None if dtype is None else np.dtype(dtype).str,
+             "weighted": weighted, "not_prob": not_prob, "bins": None}
+        if table is not None:
+            nz = np.nonzero(table.any(axis=2))
+            d["bins"] = {"column": nz[0].tolist(), "bin": nz[1].tolist(),
+                         "values": table[nz].tolist()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise TypeError(f"state must be a dict, got {type(d).__name__}")
+        if d.get("version") != FORMAT_VERSION:
+            raise ValueError(f"state: unknown format version {d.get('version')!r} "
+                             f"(this confstream reads version {FORMAT_VERSION})")
+        if d.get("kind") != cls._kind:
+            raise ValueError(f"state: kind {d.get('kind')!r} is not {cls._kind!r}")
+        settings = d.get("settings")
+        if not isinstance(settings, dict):
+            raise ValueError("state: 'settings' must be a dict")
+        try:
+            acc = cls._from_settings(settings)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"state: bad settings: {exc}") from None
+        mode = d.get("mode")
+        if mode is None:
+            if d.get("bins") is not None:
+                raise ValueError("state: 'bins' given without a score mode")
+            return acc
+        if mode not in _MODE_NAMES:
+            raise ValueError(f"state: unknown score mode {mode!r}")
+        try:
+            dtype = np.dtype(d.get("dtype"))
+        except TypeError:
+            raise ValueError(f"state: bad dtype {d.get('dtype')!r}") from None
+        weighted = d.get("weighted")
+        if not isinstance(weighted, bool):
+            raise ValueError("state: 'weighted' must be a bool")
+        shape = acc._table_shape(mode)
+        table = np.zeros(shape, np.float64 if weighted else np.int64)
+        bins = d.get("bins")
+        if not isinstance(bins, dict):
+            raise ValueError("state: 'bins' must be a dict")
+        try:
+            col = np.asarray(bins["column"], dtype=np.int64).reshape(-1)
+            b = np.asarray(bins["bin"], dtype=np.int64).reshape(-1)
+            vals = np.asarray(bins["values"], dtype=np.float64).reshape(len(col), shape[2])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("state: 'bins' must hold 'column', 'bin' and 'values' lists of "
+                             "matching lengths") from None
+        if len(b) != len(col) or (col < 0).any() or (col >= shape[0]).any() \
+                or (b < 0).any() or (b >= shape[1]).any():
+            raise ValueError("state: 'bins' has an index outside the table "
+                             f"{shape[0]} columns x {shape[1]} bins")
+        if not np.isfinite(vals).all() or (vals < 0).any():
+            raise ValueError("state: 'bins' values must be finite and non-negative")
+        if not weighted and (vals != np.floor(vals)).any():
+            raise ValueError("state: unweighted 'bins' values must be integers")
+        table[col, b] = vals
+        acc._mode, acc._dtype, acc._weighted = mode, dtype, weighted
+        acc._table = table
+        acc._not_prob = bool(d.get("not_prob", False))
+        return acc
+
+    # -- per-column binary problems --------------------------------------------------------
+    def _require_data(self, table):
+        if table is None:
+            raise ValueError("no samples seen: update() the curves before reading them")
+
+    def _column(self, table, j, pos_cells=None, neg_cells=None):
+        """(pos, neg, bins) of column j: present bins in decreasing score order."""
+        col = table[j]
+        if pos_cells is None:
+            pos, neg = col[:, 1], col[:, 0]
+        else:
+            pos = col[:, pos_cells].sum(axis=1) if len(pos_cells) > 1 else col[:, pos_cells[0]]
+            neg = col[:, neg_cells].sum(axis=1)
+        present = np.nonzero((pos + neg) > 0)[0][::-1]
+        return pos[present].astype(np.float64), neg[present].astype(np.float64), present
+
+    def _thresholds(self, bins, mode, dtype):
+        if mode in (CK.S_F16, CK.S_BF16):
+            bits = _float16_of_keys(bins)
+            if mode == CK.S_F16:
+                return bits.view(np.float16).astype(dtype)
+            return (bits.astype(np.uint32) << 16).view(np.float32).astype(dtype)
+        if mode == CK.S_INT:
+            return (np.asarray(bins, np.int64) - 32768).astype(dtype)
+        return _lower_edges(bins, self.bits, dtype)
+
+    def _bounds_of(self, pos, neg, what, weighted, exact, max_fpr=None):
+        if what == "roc":
+            v = R.roc_auc(pos, neg, weighted, max_fpr) if exact else None
+            lo, hi = R.roc_auc_bounds(pos, neg, max_fpr)
+        else:
+            v = R.average_precision(pos, neg, weighted) if exact else None
+            lo, hi = R.average_precision_bounds(pos, neg, weighted)
+        return (v, v) if exact else (lo, hi)
+
+    def __repr__(self):
+        mode = "empty" if self._mode is None else _MODE_NAMES[self._mode]
+        return f"{type(self).__name__}({self._repr_args()}, bins={mode}, bits={self.bits})"
+
+
+class ScoreCurves(_Curves):
+    """Streaming ROC / precision-recall curves, AUROC and average precision.
+
+    Parameters
+    ----------
+    num_classes : int, optional
+        None or 2: binary (truth 0/1, scores ``(N,)`` for the positive class or ``(N, 2)``);
+        ``C > 2``: multi-class, truth in ``0 .. C-1``, scores ``(N, C)``.
+    labels : list, optional
+        The label values instead: ``[neg, pos]`` (binary) or the classes in column order.
+    bits : int, default 10
+        Certified scores (float32, float64, wider integers) get ``2**bits`` bins per binade:
+        ``(198 * 2**bits + 5)`` bins per column (3.1 MiB per class at 10, for ``ovo`` times
+        the number of classes). Each extra bit halves the bound's width and doubles memory.
+    ovo : bool, default False
+        Multi-class: also keep, per column, the histogram of every true class (memory x C/2)
+        so that ``roc_auc(multi_class="ovo")`` can be read.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sc = ScoreCurves().update([0, 1, 1, 0], np.array([0.1, 0.4, 0.35, 0.8], np.float16))
+    >>> sc.roc_auc(), sc.exact
+    (0.5, True)
+    """
+
+    _kind = "ScoreCurves"
+
+    def __init__(self, num_classes=None, *, labels=None, bits=None, ovo=False):
+        if num_classes is not None and labels is not None:
+            raise ValueError("give num_classes or labels, not both")
+        if labels is not None:
+            labels = list(labels)
+            if len(labels) < 2 or len(set(labels)) != len(labels):
+                raise ValueError(f"labels must hold at least 2 distinct values, got {labels!r}")
+            c = len(labels)
+        elif num_classes is None:
+            c = 2
+        else:
+            if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+                raise TypeError(f"num_classes must be an int, got {num_classes!r}")
+            if num_classes < 2:
+                raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+            c = int(num_classes)
+        self.labels = labels if labels is not None else list(range(c))
+        self._given_labels = labels is not None
+        self.num_classes = c
+        self.ovo = bool(ovo)
+        if self.ovo and c == 2:
+            raise ValueError("ovo needs a multi-class space (num_classes > 2)")
+        binary = c == 2
+        self._binary = binary
+        self._setup(1 if binary else c, c if self.ovo else 2, bits)
+
+    def _settings(self):
+        return super()._settings() + (tuple(self.labels), self.ovo)
+
+    def _settings_dict(self):
+        return {"labels": self.labels if self._given_labels else None,
+                "num_classes": self.num_classes, "bits": self.bits, "ovo": self.ovo}
+
+    @classmethod
+    def _from_settings(cls, s):
+        if s.get("labels") is not None:
+            return cls(labels=s["labels"], bits=s.get("bits"), ovo=bool(s.get("ovo")))
+        return cls(num_classes=s.get("num_classes"), bits=s.get("bits"),
+                   ovo=bool(s.get("ovo")))
+
+    def _repr_args(self):
+        if self._given_labels:
+            return f"labels={self.labels!r}"
+        return f"num_classes={self.num_classes}"
+
+    # -- update ------------------------------------------------------------------------------
+    def _truth_codes(self, t):
+        """Truth as the kernel reads it: raw 0/1 / class ids, or indices of the labels."""
+        if not self._given_labels:
+            if t.dtype.kind not in "biuf":
+                raise ValueError(f"y_true of dtype {t.dtype} is not in the label space "
+                                 f"{I.show_labels(self.labels)}; give labels=")
+            return _truth_view(t)
+        codes = np.full(t.shape, -1, dtype=np.int64)
+        for i, v in enumerate(self.labels):
+            try:
+                codes[t == v] = i
+            except (TypeError, ValueError):
+                pass
+        return codes
+
+    def update(self, y_true, y_score, sample_weight=None):
+        """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing."""
+        t = I.as_array(_host(y_true, "y_true"), "y_true")
+        s, rmode, dtype = _scores_of(y_score)
+        mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
+        if t.ndim == 2 and t.shape[1] == 1:
+            t = t.reshape(-1)
+        if t.ndim != 1:
+            raise ValueError(f"y_true must be 1-D, got shape {t.shape}")
+        n = t.shape[0]
+        c = self.num_classes
+        if self._binary:
+            if s.ndim == 2 and s.shape[1] == 2:
+                s = s[:, 1]
+            elif s.ndim == 2 and s.shape[1] == 1:
+                s = s.reshape(-1)
+            if s.ndim != 1:
+                raise ValueError(f"binary y_score must be (N,) or (N, 2), got shape {s.shape}")
+        elif s.ndim != 2 or s.shape[1] != c:
+            raise ValueError(f"y_score must be (N, {c}) for {c} classes, got shape {s.shape}")
+        if s.shape[0] != n:
+            raise ValueError(f"y_true has {n} samples but y_score has {s.shape[0]}")
+        w = I.as_weights(sample_weight, n) if sample_weight is not None else _NO_W
+        weighted = sample_weight is not None
+        if n == 0:
+            return self
+        with self._lock:
+            self._check_mode(mode, dtype)
+        codes = self._truth_codes(t)
+        s = np.ascontiguousarray(s)
+        if self._binary:
+            shape = self._table_shape(mode)
+            table = np.zeros(shape, np.float64 if weighted else np.int64)
+            ti = _EMPTY_I if weighted else table[0]
+            tf = table[0] if weighted else _EMPTY_F
+            pos, code, lo, hi = CK.count_binary(codes, s, w, weighted, rmode, self.bits,
+                                                CK.E_RANGE, ti, tf, -1)
+            where = {CK.ERR_TRUE: 0, CK.ERR_SCORE: 1, CK.ERR_WEIGHT: 2}.get(code, 0)
+            if pos >= 0:
+                raise ValueError(self._message(where, pos, t, s, w, rmode))
+            self._commit(mode, dtype, table, weighted, lo, hi)
+            return self
+        bins = np.empty(s.shape, np.int32)
+        pos, code, where = CK.bin_multiclass(codes, s, w, weighted, rmode, self.bits,
+                                             CK.E_RANGE, bins)
+        if pos >= 0:
+            raise ValueError(self._message(where, pos, t, s, w, rmode))
+        not_prob = not np.allclose(1, _values(s, rmode).sum(axis=1))
+        ovo = self.ovo
+
+        def add(state):
+            ti = _EMPTY_I.reshape(0, 0, 0) if state.dtype == np.float64 else state
+            tf = state if state.dtype == np.float64 else _EMPTY_F.reshape(0, 0, 0)
+            ww = w if weighted else np.ones(n) if state.dtype == np.float64 else w
+            CK.add_multiclass(bins, codes, ww, state.dtype == np.float64, ti, tf, ovo)
+
+        self._commit(mode, dtype, None, weighted, not_prob=not_prob, add=add)
+        return self
+
+    def _message(self, where, pos, t, s, w, mode):
+        if where == 0:
+            v = I.describe_value(t[pos])
+            return (f"y_true[{pos}] = {v} is not in the label space "
+                    f"{I.show_labels(self.labels)}")
+        if where == 2:
+            return (f"sample_weight[{pos}] = {I.describe_value(w[pos])} must be finite and "
+                    f"non-negative")
+        idx = I.position(s.shape, pos)
+        raw = s.reshape(-1)[pos]
+        if mode == CK.S_F16:
+            raw = np.uint16(raw).view(np.float16)
+        elif mode in (CK.S_CERT32, CK.S_CERT64):
+            raw = raw.view(np.float32 if mode == CK.S_CERT32 else np.float64)
+        elif mode == CK.S_BF16:
+            raw = np.array([np.uint32(raw) << 16], np.uint32).view(np.float32)[0]
+        return f"y_score{idx} = {I.describe_value(raw)} is not finite"
+
+    # -- read-outs -----------------------------------------------------------------------------
+    def _problem(self, table, j):
+        """(pos, neg, bins) of class j against the rest."""
+        if self._binary:
+            return self._column(table, 0)
+        if not self.ovo:
+            return self._column(table, j)
+        rest = [i for i in range(self.num_classes) if i != j]
+        return self._column(table, j, [j], rest)
+
+    def _of_class_index(self, of_class):
+        if self._binary:
+            if of_class is not None and of_class != self.labels[1]:
+                raise ValueError(f"binary curves are of the positive class "
+                                 f"{self.labels[1]!r}, got of_class={of_class!r}")
+            return 0
+        if of_class is None:
+            raise ValueError("of_class is needed for a multi-class curve (one of "
+                             f"{I.show_labels(self.labels)})")
+        if of_class not in self.labels:
+            raise ValueError(f"of_class={of_class!r} is not in {I.show_labels(self.labels)}")
+        return self.labels.index(of_class)
+
+    def roc_curve(self, of_class=None, drop_intermediate=True):
+        """(fpr, tpr, thresholds) as ``sklearn.metrics.roc_curve`` (of one class vs the rest).
+
+        Certified bins: the points are the bins' lower edges, each an exact operating point
+        (``score >= threshold``); scikit-learn's curve has more points in between."""
+        table, mode, dtype, weighted, _ = self._snapshot()
+        self._require_data(table)
+        pos, neg, bins = self._problem(table, self._of_class_index(of_class))
+        return R.roc_curve(pos, neg, self._thresholds(bins, mode, dtype), weighted,
+                           drop_intermediate)
+
+    def precision_recall_curve(self, of_class=None, drop_intermediate=False):
+        """(precision, recall, thresholds) as ``sklearn.metrics.precision_recall_curve``."""
+        table, mode, dtype, weighted, _ = self._snapshot()
+        self._require_data(table)
+        pos, neg, bins = self._problem(table, self._of_class_index(of_class))
+        return R.precision_recall_curve(pos, neg, self._thresholds(bins, mode, dtype),
+                                        weighted, drop_intermediate)
+
+    def _per_class(self, table, what, weighted, exact, max_fpr=None):
+        vals, bounds, support = [], [], []
+        for j in range(1 if self._binary else self.num_classes):
+            pos, neg, _ = self._problem(table, j)
+            if what == "roc":
+                v = R.roc_auc(pos, neg, weighted, max_fpr)
+            else:
+                v = R.average_precision(pos, neg, weighted)
+            b = (v, v) if exact else self._bounds_of(pos, neg, what, weighted, False, max_fpr)
+            vals.append(v)
+            bounds.append(b)
+            support.append(pos.sum())
+        return np.array(vals), np.array(bounds, dtype=np.float64).reshape(-1, 2), \
+            np.array(support)
+
+    def _micro(self, table, what, weighted, exact, max_fpr=None):
+        # micro = one binary problem over every (sample, class) cell: the columns' sum
+        if self.ovo:
+            summed = np.stack([self._problem_table(table, j) for j in range(self.num_classes)])
+        else:
+            summed = table
+        tot = summed.sum(axis=0)
+        pos, neg = tot[:, 1], tot[:, 0]
+        present = np.nonzero((pos + neg) > 0)[0][::-1]
+        pos, neg = pos[present].astype(np.float64), neg[present].astype(np.float64)
+        if what == "roc":
+            v = R.roc_auc(pos, neg, weighted, max_fpr)
+        else:
+            v = R.average_precision(pos, neg, weighted)
+        return v, ((v, v) if exact else self._bounds_of(pos, neg, what, weighted, False,
+                                                        max_fpr))
+
+    def _problem_table(self, table, j):
+        col = table[j]
+        pos = col[:, j]
+        neg = col.sum(axis=1) - pos
+        return np.stack([neg, pos], axis=1)
+
+    def _read(self, what, average, multi_class="ovr", max_fpr=None):
+        table, mode, dtype, weighted, not_prob = self._snapshot()
+        self._require_data(table)
+        exact = mode != CK.S_CERT
+        if self._binary:
+            if what == "roc":
+                R._check_max_fpr(max_fpr)
+            v, b, _ = self._per_class(table, what, weighted, exact, max_fpr)
+            return float(v[0]), (float(b[0, 0]), float(b[0, 1]))
+        if what == "roc":
+            return self._read_multiclass_roc(table, weighted, exact, average, multi_class,
+                                             max_fpr, not_prob)
+        options = (None, "micro", "macro", "weighted")
+        if average not in options:
+            raise ValueError(f"average has to be one of {options}")
+        return self._average(table, "ap", weighted, exact, average)
+
+    def _average(self, table, what, weighted, exact, average, max_fpr=None):
+        if average == "micro":
+            return self._micro(table, what, weighted, exact, max_fpr)
+        v, b, support = self._per_class(table, what, weighted, exact, max_fpr)
+        if average is None:
+            return v, b
+        wts = support if average == "weighted" else None
+        if wts is not None:
+            if np.isclose(np.sum(wts), 0):
+                return 0, (0.0, 0.0)
+            v = np.where(wts == 0, 0, v)
+            b = np.where((wts == 0)[:, None], 0, b)
+        avg = float(np.average(v, weights=wts))
+        return avg, (float(np.average(b[:, 0], weights=wts)),
+                     float(np.average(b[:, 1], weights=wts)))
+
+    def _read_multiclass_roc(self, table, weighted, exact, average, multi_class, max_fpr,
+                             not_prob):
+        if max_fpr is not None and max_fpr != 1.0:
+            raise ValueError("Partial AUC computation not available in multiclass setting, "
+                             "'max_fpr' must be set to `None`, received `max_fpr={0}` "
+                             "instead".format(max_fpr))
+        if multi_class == "raise":
+            raise ValueError("multi_class must be in ('ovo', 'ovr')")
+        if not_prob:
+            raise ValueError("Target scores need to be probabilities for multiclass roc_auc, "
+                             "i.e. they should sum up to 1.0 over classes")
+        options = ("macro", "weighted", None)
+        if multi_class == "ovr":
+            options = ("micro",) + options
+        if average not in options:
+            raise ValueError("average must be one of {0} for multiclass problems".format(
+                options))
+        if multi_class not in ("ovo", "ovr"):
+            raise ValueError("multi_class='{0}' is not supported for multiclass ROC AUC, "
+                             "multi_class must be in {1}".format(multi_class, ("ovo", "ovr")))
+        if average is None and multi_class == "ovo":
+            raise NotImplementedError("average=None is not implemented for multi_class='ovo'.")
+        if multi_class == "ovr":
+            return self._average(table, "roc", weighted, exact, average)
+        if not self.ovo:
+            raise ValueError("multi_class='ovo' needs the pairwise histograms: build "
+                             "ScoreCurves(num_classes=C, ovo=True), or use "
+                             "cs.roc_auc_score(..., multi_class='ovo') on the whole data")
+        if weighted:
+            raise ValueError("sample_weight is not supported for multiclass one-vs-one ROC "
+                             "AUC, 'sample_weight' must be None in this case.")
+        counts = table[0].sum(axis=0)  # every column sees every sample once
+        present = [i for i in range(self.num_classes) if counts[i] > 0]
+        total = counts.sum()
+        scores, lows, highs, prev = [], [], [], []
+        for ia, a in enumerate(present):
+            for b in present[ia + 1:]:
+                pa, na, _ = self._column(table, a, [a], [b])
+                pb, nb, _ = self._column(table, b, [b], [a])
+                va, vb = R.roc_auc(pa, na, False), R.roc_auc(pb, nb, False)
+                scores.append((va + vb) / 2)
+                if exact:
+                    lows.append(scores[-1])
+                    highs.append(scores[-1])
+                else:
+                    la, ha = R.roc_auc_bounds(pa, na)
+                    lb, hb = R.roc_auc_bounds(pb, nb)
+                    lows.append((la + lb) / 2)
+                    highs.append((ha + hb) / 2)
+                prev.append((counts[a] + counts[b]) / total)
+        wts = np.array(prev) if average == "weighted" else None
+        return (float(np.average(np.array(scores), weights=wts)),
+                (float(np.average(np.array(lows), weights=wts)),
+                 float(np.average(np.array(highs), weights=wts))))
+
+    def roc_auc(self, average="macro", multi_class="ovr", max_fpr=None):
+        """AUROC as ``sklearn.metrics.roc_auc_score`` on all data seen (labels = this space).
+
+        Exact scores: scikit-learn's value. Certified: the value with each bin taken as one
+        tie; ``roc_auc_bounds`` gives the interval that contains scikit-learn's."""
+        return self._read("roc", average, multi_class, max_fpr)[0]
+
+    def roc_auc_bounds(self, average="macro", multi_class="ovr", max_fpr=None):
+        """(lo, hi): an interval that contains scikit-learn's AUROC on the data seen."""
+        return self._read("roc", average, multi_class, max_fpr)[1]
+
+    def average_precision(self, average="macro"):
+        """Average precision as ``sklearn.metrics.average_precision_score``."""
+        return self._read("ap", average)[0]
+
+    def average_precision_bounds(self, average="macro"):
+        """(lo, hi): an interval that contains scikit-learn's average precision."""
+        return self._read("ap", average)[1]
+
+    # -- operating points ---------------------------------------------------------------------
+    def confusion_at(self, threshold, of_class=None) -> ConfusionMatrix:
+        """The confusion matrix of ``score >= threshold`` (the meaning of the curves'
+        thresholds); multi-class: of one class against the rest, labels [0, 1]."""
+        table, mode, dtype, weighted, _ = self._snapshot()
+        self._require_data(table)
+        j = self._of_class_index(of_class)
+        pos, neg, bins = self._problem(table, j)
+        thr = float(threshold)
+        if math.isnan(thr):
+            raise ValueError("threshold must not be NaN")
+        if mode == CK.S_CERT and math.isfinite(thr):
+            b = int(CK.bins_of(np.array([thr]), self.bits, CK.E_RANGE)[0])
+            # the data are values of ``dtype``: thr splits no bin when no such value of
+            # bin b lies below it
+            edge = float(_lower_edges(np.array([b]), self.bits, dtype)[0])
+            if thr > edge:
+                nxt = float(_lower_edges(np.array([b + 1]), self.bits, dtype)[0]) \
+                    if b + 1 < self.num_bins else math.inf
+                raise ValueError(
+                    f"threshold {thr!r} falls inside a score bin [{edge!r}, {nxt!r}): the "
+                    f"counts cannot tell which of its scores are >= it; use a bin edge such "
+                    f"as {edge!r} or {nxt!r} (the thresholds of roc_curve are bin edges)")
+            above = np.asarray(bins) >= b
+        else:
+            vals = self._thresholds(bins, mode, dtype).astype(np.float64)
+            above = vals >= thr
+        tp, fp = pos[above].sum(), neg[above].sum()
+        fn, tn = pos.sum() - tp, neg.sum() - fp
+        labels = self.labels if self._binary else [0, 1]
+        cm = ConfusionMatrix(labels=labels)
+        n = np.array([[tn, fp], [fn, tp]])
+        if weighted:
+            cm._add_state_arrays({"n": np.zeros((2, 2), np.int64), "w": n,
+                                  "true_w": n.sum(axis=1), "pred_w": n.sum(axis=0),
+                                  "wsum": np.array([n.sum()]), "weighted": np.array([1])})
+        else:
+            cm._add_state_arrays({"n": n.astype(np.int64), "kinds": [["int"], ["int"]]})
+        return cm
+
+    def recall_at_precision(self, min_precision, of_class=None):
+        """(highest recall with precision >= min_precision, its threshold); (0.0, inf) when
+        no threshold reaches it. Exact at the returned threshold (certified: among bin edges)."""
+        p, r, thr = self.precision_recall_curve(of_class)
+        ok = np.nonzero(p[:-1] >= min_precision)[0]
+        if len(ok) == 0:
+            return 0.0, math.inf
+        i = ok[np.argmax(r[ok])]
+        return float(r[i]), thr[i].item()
+
+    def precision_at_recall(self, min_recall, of_class=None):
+        """(highest precision with recall >= min_recall, its threshold); (0.0, inf) if none."""
+        p, r, thr = self.precision_recall_curve(of_class)
+        ok = np.nonzero(r[:-1] >= min_recall)[0]
+        if len(ok) == 0:
+            return 0.0, math.inf
+        i = ok[np.argmax(p[ok])]
+        return float(p[i]), thr[i].item()
+
+
+class MultilabelScoreCurves(ScoreCurves):
+    """Per-label streaming curves for multi-label data: truth and scores ``(N, L)``.
+
+    ``average`` takes None, "micro", "macro" and "weighted" as scikit-learn's; "samples"
+    needs every sample's scores and is refused (use ``cs.roc_auc_score`` on the data)."""
+
+    _kind = "MultilabelScoreCurves"
+
+    def __init__(self, num_labels, *, bits=None):
+        if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)):
+            raise TypeError(f"num_labels must be an int, got {num_labels!r}")
+        if num_labels < 1:
+            raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+        self.labels = list(range(int(num_labels)))
+        self._given_labels = False
+        self.num_classes = int(num_labels)
+        self.ovo = False
+        self._binary = False
+        self._setup(int(num_labels), 2, bits)
+
+    def _settings_dict(self):
+        return {"num_labels": self.num_classes, "bits": self.bits}
+
+    @classmethod
+    def _from_settings(cls, s):
+        return cls(s.get("num_labels"), bits=s.get("bits"))
+
+    def _repr_args(self):
+        return f"num_labels={self.num_classes}"
+
+    def update(self, y_true, y_score, sample_weight=None):
+        """Count a batch of ``(N, L)`` truth and scores. Returns self; all or nothing."""
+        t = I.as_array(_host(y_true, "y_true"), "y_true")
+        s, rmode, dtype = _scores_of(y_score)
+        mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
+        L = self.num_classes
+        if t.ndim != 2 or t.shape[1] != L:
+            raise ValueError(f"y_true must be (N, {L}), got shape {t.shape}")
+        if s.shape != t.shape:
+            raise ValueError(f"y_score has shape {s.shape}, y_true {t.shape}")
+        if t.dtype.kind not in "biuf":
+            raise ValueError(f"y_true must be a 0/1 indicator, got dtype {t.dtype}")
+        n = t.shape[0]
+        w = I.as_weights(sample_weight, n) if sample_weight is not None else _NO_W
+        weighted = sample_weight is not None
+        if n == 0:
+            return self
+        with self._lock:
+            self._check_mode(mode, dtype)
+        t = np.ascontiguousarray(_truth_view(t))
+        s = np.ascontiguousarray(s)
+        bins = np.empty(s.shape, np.int32)
+        pos, code, where = CK.bin_multilabel(t, s, w, weighted, rmode, self.bits, CK.E_RANGE,
+                                             bins)
+        if pos >= 0:
+            if where == 0:
+                idx = I.position(t.shape, pos)
+                raise ValueError(f"y_true{idx} = {I.describe_value(t.reshape(-1)[pos])} is "
+                                 f"not 0 or 1")
+            raise ValueError(self._message(where, pos, t, s, w, rmode))
+
+        def add(state):
+            wt = state.dtype == np.float64
+            ti = _EMPTY_I.reshape(0, 0, 0) if wt else state
+            tf = state if wt else _EMPTY_F.reshape(0, 0, 0)
+            CK.add_multilabel(bins, t, w if weighted else np.ones(n), wt, ti, tf)
+
+        self._commit(mode, dtype, None, weighted, add=add)
+        return self
+
+    def _read(self, what, average, multi_class="ovr", max_fpr=None):
+        table, mode, dtype, weighted, _ = self._snapshot()
+        self._require_data(table)
+        exact = mode != CK.S_CERT
+        if average == "samples":
+            raise ValueError("average='samples' needs every sample's scores; the streamed "
+                             "curves keep per-label counts only: use cs.roc_auc_score / "
+                             "cs.average_precision_score on the data")
+        options = (None, "micro", "macro", "weighted", "samples")
+        if average not in options:
+            raise ValueError("average has to be one of {0}".format(options))
+        if what == "roc":
+            R._check_max_fpr(max_fpr)
+        if self.num_classes == 1:  # scikit-learn sees (N, 1) truth as binary: one number
+            v, b, _ = self._per_class(table, what, weighted, exact, max_fpr)
+            return float(v[0]), (float(b[0, 0]), float(b[0, 1]))
+        return self._average(table, what, weighted, exact, average, max_fpr)
+
+    def _of_class_index(self, of_class):
+        if of_class is None or of_class not in self.labels:
+            raise ValueError(f"of_class must be a label index in 0..{self.num_classes - 1}, "
+                             f"got {of_class!r}")
+        return of_class
