@@ -25,6 +25,11 @@ def _module(x) -> str:
     return type(x).__module__ or ""
 
 
+def is_device_tensor(x) -> bool:
+    """A torch tensor that does not live in host memory (CUDA, MPS, ...)."""
+    return _module(x).startswith("torch") and hasattr(x, "device") and x.device.type != "cpu"
+
+
 def as_array(x, name: str) -> np.ndarray:
     """A numpy view of ``x`` without copying where the memory allows."""
     if isinstance(x, np.ndarray):

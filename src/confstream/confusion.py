@@ -1503,13 +1503,19 @@ class MultilabelConfusionMatrix(_Accumulator):
                 self._nzero, self._nsamples) if sorted(sel.tolist()) == list(range(L)) else None
             return sums, sel, samples
 
-    def report(self, labels=None, target_names=None, digits=2, zero_division="warn") -> Report:
+    def report(self, labels=None, target_names=None, digits=2, zero_division="warn",
+               ci=None, **ci_options) -> Report:
         """scikit-learn's ``classification_report`` for multi-label data seen so far.
 
         Samples avg is computed from exact per-sample statistics; it needs all labels
         (with ``labels`` given it is not available and raises, as the statistics would
         have to be kept per subset).
         """
+        if ci is not None or ci_options:
+            raise ValueError(
+                "MultilabelConfusionMatrix.report(ci=...): intervals for multi-label data need "
+                "the streamed Poisson bootstrap (the joint per-sample pattern), which is not "
+                "available yet; ConfusionMatrix.report(ci=...) gives them for single-label data")
         M.check_zero_division(zero_division)
         sums, sel, samples = self._sums(labels)
         if samples is None:
@@ -1554,7 +1560,9 @@ def from_dict(d: dict):
     if not isinstance(d, dict):
         raise TypeError(f"state must be a dict, got {type(d).__name__}")
     kind = d.get("kind")
-    for cls in (ConfusionMatrix, MultilabelConfusionMatrix):
+    from .curves import MultilabelScoreCurves, ScoreCurves  # they build on this module
+
+    for cls in (ConfusionMatrix, MultilabelConfusionMatrix, ScoreCurves, MultilabelScoreCurves):
         if kind == cls._kind:
             return cls.from_dict(d)
     raise ValueError(f"state: unknown kind {kind!r}")
