@@ -528,9 +528,9 @@ def test_threads_update_merge_read_in_a_child_process():
         import threading, numpy as np, confstream as cs
         from sklearn.metrics import roc_auc_score
         rng = np.random.default_rng(0)
-        y = rng.integers(0, 2, 200_000)
-        s = rng.random(200_000).astype(np.float16)
-        acc = cs.ScoreCurves()
+        y = rng.integers(0, 2, 205_000)
+        s = rng.random(205_000).astype(np.float16)
+        acc = cs.ScoreCurves().update(y[200_000:], s[200_000:])  # readable from the start
         side = cs.ScoreCurves()
         errors = []
         def work(k):
