@@ -9,6 +9,7 @@
 """
 
 from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
+from .grouped import GroupedConfusionMatrix
 from .history import History
 from .metrics import UndefinedMetricWarning
 from .report import Report
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfusionMatrix",
     "MultilabelConfusionMatrix",
+    "GroupedConfusionMatrix",
     "Report",
     "History",
     "UndefinedMetricWarning",
