@@ -768,9 +768,14 @@ class GroupedConfusionMatrix(_Accumulator):
         """``{group: Report}``: each equals scikit-learn's ``classification_report`` on that
         group's rows (labels found per group, as scikit-learn finds them, unless ``labels``
         is given). Groups with no counted sample are left out."""
-        return {g: cm.report(labels=labels, target_names=target_names, digits=digits,
-                             zero_division=zero_division)
-                for g, cm in self.matrices().items()}
+        out = {}
+        for g, cm in self.matrices().items():
+            try:
+                out[g] = cm.report(labels=labels, target_names=target_names, digits=digits,
+                                   zero_division=zero_division)
+            except ValueError as exc:  # e.g. all of a group's weights are zero
+                raise ValueError(f"group {g!r}: {exc}") from None
+        return out
 
     def by_group(self, metric, of_class=None, **kwargs) -> dict:
         """``{group: value}`` of one metric, as fairlearn's ``MetricFrame.by_group``.
@@ -802,6 +807,7 @@ class GroupedConfusionMatrix(_Accumulator):
         """The largest gap of ``metric`` between groups, as fairlearn's
         ``MetricFrame.difference(method)``: ``"between_groups"`` (max - min over groups) or
         ``"to_overall"`` (largest |group - overall|). NaN values are skipped."""
+        _check_method(method)
         vals = self._values(metric, of_class, kwargs)
         if method == "between_groups":
             return _nanmax(vals) - _nanmin(vals)
@@ -814,6 +820,7 @@ class GroupedConfusionMatrix(_Accumulator):
         """The smallest ratio of ``metric`` between groups (at most 1), as fairlearn's
         ``MetricFrame.ratio(method)``: ``"between_groups"`` (min / max over groups) or
         ``"to_overall"`` (smallest of group / overall, each taken as at most 1)."""
+        _check_method(method)
         vals = self._values(metric, of_class, kwargs)
         with np.errstate(divide="ignore", invalid="ignore"):
             if method == "between_groups":
@@ -1189,6 +1196,11 @@ def _metric(cm: ConfusionMatrix, metric, of_class, kw) -> float:
             fn = true - tp
             return float(np.float64(fn) / np.float64(fn + tp))
     raise ValueError(f"unknown metric {metric!r}")
+
+
+def _check_method(method):
+    if method not in ("between_groups", "to_overall"):
+        raise ValueError(f"method must be 'between_groups' or 'to_overall', got {method!r}")
 
 
 def _nanmax(v) -> float:
