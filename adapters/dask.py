@@ -101,10 +101,8 @@ def confusion_matrix(
     level = [count(spec, yt, yp, w) for yt, yp, w in parts]
     if not level:
         level = [dask.delayed(spec.new, pure=True)()]
-    merge = dask.delayed(_merge, pure=True)
-    while len(level) > 1:
-        level = [merge(*level[i:i + split_every]) for i in range(0, len(level), split_every)]
-    return level[0].compute() if compute else level[0]
+    total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
+    return total.compute() if compute else total
 
 
 def grouped_confusion_matrix(
@@ -153,10 +151,8 @@ def grouped_confusion_matrix(
     level = [count(spec, yt, yp, w, *gs) for yt, yp, w, *gs in parts]
     if not level:
         level = [dask.delayed(spec.new, pure=True)()]
-    merge = dask.delayed(_merge, pure=True)
-    while len(level) > 1:
-        level = [merge(*level[i:i + split_every]) for i in range(0, len(level), split_every)]
-    return level[0].compute() if compute else level[0]
+    total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
+    return total.compute() if compute else total
 
 
 def classification_report(
@@ -258,6 +254,14 @@ def _count_grouped(spec: _GroupedSpec, y_true: Any, y_pred: Any, sample_weight: 
     keys = tuple(_host(g) for g in groups) if spec.crossed else _host(groups[0])
     return spec.new().update(_host(y_true), _host(y_pred), keys,
                              sample_weight=None if sample_weight is None else _host(sample_weight))
+
+
+def tree_reduce(items: list, merge: Any, split_every: int = 8) -> Any:
+    """Merge ``items`` (delayed accumulators, or futures) ``split_every`` at a time, level by
+    level, with ``merge`` (``dask.delayed(_merge)``, or a function submitting ``_merge``)."""
+    while len(items) > 1:
+        items = [merge(*items[i:i + split_every]) for i in range(0, len(items), split_every)]
+    return items[0]
 
 
 def _merge(*accs: Any) -> Any:
