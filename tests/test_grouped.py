@@ -9,6 +9,7 @@ ratio equal to fairlearn's on the same data.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -456,3 +457,193 @@ def test_kernels_follow_the_jit_policy():
     for name in ("validate", "count_into", "key_indices", "combine", "_count_chunk"):
         assert getattr(GK, name).targetoptions.get("nogil") is True, name
         assert getattr(GK, name)._cache is not None, name
+
+
+# --------------------------------------------------------------------------------------------
+# Dask and the command line
+
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster of 2 workers in this process (threads): cheap to start; the tasks still
+    go through the scheduler, and their results are merged as on a real cluster."""
+    distributed = pytest.importorskip("distributed")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=50)
+        c = distributed.Client(cluster)
+    try:
+        yield c
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c.close()
+            cluster.close()
+
+
+def test_dask_grouped_confusion_matrix_equals_sklearn_per_group(client):
+    da = pytest.importorskip("dask.array")
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    from confstream.adapters import dask as cs_dask
+
+    rng = np.random.default_rng(8)
+    n = 5000
+    t = rng.choice(["ant", "bee", "cat"], n)
+    p = np.where(rng.random(n) < 0.7, t, rng.choice(["ant", "bee", "cat"], n))
+    region = rng.choice(["eu", "us", "apac"], n)
+    device = rng.integers(0, 3, n)
+    w = rng.integers(1, 5, n) / 2
+    acc = cs_dask.grouped_confusion_matrix(da.from_array(t, chunks=700),
+                                           da.from_array(p, chunks=1100),
+                                           da.from_array(region, chunks=900))
+    for g in sorted(set(region)):
+        m = region == g
+        assert str(acc.report()[g]) == classification_report(t[m], p[m])
+    df = dd.from_pandas(pd.DataFrame({"t": t, "p": p, "r": region, "d": device, "w": w}),
+                        npartitions=7)
+    acc = cs_dask.grouped_confusion_matrix(df.t, df.p, df[["r", "d"]], sample_weight=df.w)
+    assert acc.groups == sorted(set(zip(region.tolist(), device.tolist())))
+    for (r, d), rep in acc.report(digits=5).items():
+        m = (region == r) & (device == d)
+        assert str(rep) == classification_report(t[m], p[m], sample_weight=w[m], digits=5)
+    delayed = cs_dask.grouped_confusion_matrix(df.t, df.p, (df.r, df.d), compute=False,
+                                               group_keys=[(r, d) for r in ["eu", "us", "apac"]
+                                                           for d in range(3)])
+    fixed = delayed.compute()
+    assert fixed.groups[0] == ("eu", 0) and np.array_equal(fixed["us", 2].sample_counts,
+                                                          acc["us", 2].sample_counts)
+
+
+def hive_dataset(root, seed=0, n_parts=(2, 1, 3)):
+    """Parquet parts under region=<r>/ folders, 'device' a column of the files."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    for region, k in zip(["eu", "us", "apac"], n_parts):
+        os.makedirs(root / f"region={region}", exist_ok=True)
+        for j in range(k):
+            n = int(rng.integers(150, 400))
+            t = rng.choice(["cat", "dog", "eel"], n, p=[0.6, 0.3, 0.1])
+            p = np.where(rng.random(n) < 0.75, t, rng.choice(["cat", "dog", "eel", "fox"], n))
+            pd.DataFrame({"y": t, "yhat": p, "device": rng.choice(["web", "app"], n),
+                          "w": rng.integers(1, 8, n) / 4}).to_parquet(
+                root / f"region={region}" / f"part-{j}.parquet")
+    return root
+
+
+def read_reference(root):
+    """The dataset as pyarrow reads it (its own hive partitioning), as pandas."""
+    import pyarrow.dataset as pads
+
+    return pads.dataset(str(root), format="parquet", partitioning="hive").to_table().to_pandas()
+
+
+def run_cli(capsys, *argv):
+    from confstream import cli
+
+    code = cli.main(["report"] + [str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_cli_json(out, df, by, weighted):
+    d = json.loads(out)
+    assert d["by"] == by
+    got = {tuple(e["group"][c] for c in by): e["report"] for e in d["groups"]}
+    keys = sorted(set(map(tuple, df[by].astype(str).values.tolist())))
+    assert sorted(got) == keys
+    for key, rep in got.items():
+        m = np.ones(len(df), bool)
+        for c, v in zip(by, key):
+            m &= df[c].astype(str).values == v
+        ref = classification_report(df.y[m], df.yhat[m], output_dict=True, zero_division=0,
+                                    sample_weight=df.w[m] if weighted else None)
+        assert same(rep, ref), key
+    return d
+
+
+def test_cli_on_a_hive_dataset_equals_sklearn_per_group(tmp_path, capsys, client):
+    pytest.importorskip("pyarrow")
+    root = hive_dataset(tmp_path / "ds")
+    df = read_reference(root)
+    base = [root, "--true", "y", "--pred", "yhat", "--chunksize", 97, "--zero-division", "0"]
+    code, out, err = run_cli(capsys, *base, "--by", "region,device", "--format", "json",
+                             "--weight", "w")
+    assert code == 0, err
+    d = check_cli_json(out, df, ["region", "device"], weighted=True)
+    acc_ref = {g["metric"] + str(g["class"]): g for g in d["gaps"]}
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score, recall_score
+
+    sf = {"region": df.region.astype(str), "device": df.device}
+    mf = MetricFrame(metrics=accuracy_score, y_true=df.y, y_pred=df.yhat, sensitive_features=sf,
+                     sample_params={"sample_weight": df.w.values})
+    assert np.isclose(acc_ref["accuracyNone"]["difference"], mf.difference(), rtol=1e-12)
+    assert np.isclose(acc_ref["accuracyNone"]["ratio_to_overall"],
+                      mf.ratio(method="to_overall"), rtol=1e-12)
+    mf = MetricFrame(metrics=lambda a, b: recall_score(a, b, labels=["dog"], average=None,
+                                                       zero_division=0)[0],
+                     y_true=df.y, y_pred=df.yhat, sensitive_features=sf)
+    code, out2, err = run_cli(capsys, *base, "--by", "region,device", "--format", "json")
+    gaps = {g["metric"] + str(g["class"]): g for g in json.loads(out2)["gaps"]}
+    assert np.isclose(gaps["recalldog"]["difference"], mf.difference(), rtol=1e-12)
+    # the text: each group's section is scikit-learn's report, byte for byte
+    code, text, err = run_cli(capsys, *base, "--by", "region", "--digits", "3")
+    assert code == 0, err
+    for region in ["apac", "eu", "us"]:
+        m = df.region.astype(str).values == region
+        ref = classification_report(df.y[m], df.yhat[m], digits=3, zero_division=0)
+        assert f"region={region}\n{ref}" in text
+    assert "gaps between 3 groups" in text
+    for fmt in ("csv", "markdown"):
+        code, out, err = run_cli(capsys, *base, "--by", "region", "--format", fmt)
+        assert code == 0 and "recall" in out and "apac" in out, err
+    # on a Dask cluster: the same numbers (the weights are multiples of 1/4: exact sums)
+    code, out3, err = run_cli(capsys, *base, "--by", "region,device", "--format", "json",
+                              "--weight", "w", "--scheduler", client.scheduler.address)
+    assert code == 0, err
+    assert json.loads(out3) == d
+
+
+def test_cli_globs_csv_parts_and_names_the_part_of_an_error(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    frames = []
+    for j in range(3):
+        n = 120
+        f = pd.DataFrame({"y": rng.integers(0, 3, n), "p": rng.integers(0, 3, n),
+                          "g": rng.integers(0, 2, n)})
+        f.to_csv(tmp_path / f"part-{j}.csv", index=False)
+        frames.append(f)
+    df = pd.concat(frames, ignore_index=True)
+    code, out, err = run_cli(capsys, tmp_path / "part-*.csv", "--true", "y", "--pred", "p",
+                             "--by", "g", "--chunksize", 50, "--format", "json")
+    assert code == 0, err
+    for e in json.loads(out)["groups"]:
+        m = df.g.values == e["group"]["g"]
+        assert same(e["report"], classification_report(df.y[m], df.p[m], output_dict=True))
+    # a part without the --by column; a bad group key: exit 2, one line naming part and row
+    pd.DataFrame({"y": [0], "p": [1]}).to_csv(tmp_path / "part-3.csv", index=False)
+    code, out, err = run_cli(capsys, tmp_path / "part-*.csv", "--true", "y", "--pred", "p",
+                             "--by", "g")
+    assert code == 2 and "--by column 'g' is missing in part" in err and "part-3.csv" in err
+    pd.DataFrame({"y": [0, 1, 2], "p": [1, 1, 1], "g": [1.0, None, 0.0]}).to_csv(
+        tmp_path / "part-3.csv", index=False)
+    code, out, err = run_cli(capsys, tmp_path / "part-*.csv", "--true", "y", "--pred", "p",
+                             "--by", "g")
+    assert code == 2 and "part-3.csv: row 1 (line 3): missing value in column 'g'" in err, err
+    pd.DataFrame({"y": [0, 1, 2], "p": [1, 1, 1], "g": [1, 1, 0]}).to_csv(
+        tmp_path / "part-3.csv", index=False)
+    code, out, err = run_cli(capsys, tmp_path / "part-*.csv", "--true", "y", "--pred", "p",
+                             "--by", "g", "--labels", "0", "1", "2")
+    assert code == 0, err
+    pd.DataFrame({"y": [0, 1, 9], "p": [1, 1, 1], "g": [1, 1, 0]}).to_csv(
+        tmp_path / "part-3.csv", index=False)
+    code, out, err = run_cli(capsys, tmp_path / "part-*.csv", "--true", "y", "--pred", "p",
+                             "--by", "g", "--workers", "0")
+    assert code == 2 and "--workers must be at least 1" in err
+    code, out, err = run_cli(capsys, tmp_path / "nothing-*.csv", "--true", "y", "--pred", "p",
+                             "--by", "g")
+    assert code == 2 and "no file matches" in err

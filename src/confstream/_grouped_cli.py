@@ -121,17 +121,27 @@ def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
                              f"key=value folder above it)") from None
         raise
     with reader:
-        for chunk in reader:
-            n = len(chunk)
-            keys = [chunk.columns[c] if c not in from_path else np.full(n, from_path[c])
-                    for c in spec.by]
-            w = chunk.columns.get(spec.weight) if spec.weight is not None else None
-            try:
-                acc.update(chunk.columns[spec.true], chunk.columns[spec.pred],
-                           keys[0] if len(keys) == 1 else tuple(keys), sample_weight=w)
-            except (ValueError, TypeError) as e:
-                raise InputError(f"{part.path}: {_locate(e, chunk, names, spec.by)}") from None
+        try:
+            _count_chunks(reader, part, spec, names, from_path, acc)
+        except InputError as e:
+            if part.path in str(e):
+                raise
+            raise InputError(f"{part.path}: {e}") from None
     return acc
+
+
+def _count_chunks(reader: Any, part: Part, spec: _Spec, names: dict, from_path: dict,
+                  acc: Any) -> None:
+    for chunk in reader:
+        n = len(chunk)
+        keys = [chunk.columns[c] if c not in from_path else np.full(n, from_path[c])
+                for c in spec.by]
+        w = chunk.columns.get(spec.weight) if spec.weight is not None else None
+        try:
+            acc.update(chunk.columns[spec.true], chunk.columns[spec.pred],
+                       keys[0] if len(keys) == 1 else tuple(keys), sample_weight=w)
+        except (ValueError, TypeError) as e:
+            raise InputError(f"{part.path}: {_locate(e, chunk, names, spec.by)}") from None
 
 
 def _locate(error: Exception, chunk: Any, names: dict, by: list) -> str:
