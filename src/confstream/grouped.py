@@ -553,21 +553,23 @@ class GroupedConfusionMatrix(_Accumulator):
 
     def _count_locked(self, b, keys, w):
         space, gspace = self._space, self._gspace
+        unweighted = w is None and not self._weighted
+
+        def attempt(plan):  # one validating pass: into a table of the batch's own, or not
+            if unweighted:
+                return self._table(plan)
+            return (None,) + tuple(self._check(plan, w))
+
         try:
             plan = self._plan(b, keys, grow=False, space=space, gspace=gspace)
-            pos, code = self._check(plan, w)
+            table, pos, code = attempt(plan)
             if pos >= 0 and self._can_grow(code):
                 raise _NeedGrow()
         except _NeedGrow:
             plan = self._plan(b, keys, grow=True, space=space.copy(), gspace=gspace.copy())
-            pos, code = self._check(plan, w)
+            table, pos, code = attempt(plan)
         if pos >= 0:
             raise self._bad(plan, pos, code, w)
-        table = None
-        if w is None and not self._weighted:
-            table, pos, code = self._table(plan)
-            if pos >= 0:  # pragma: no cover - validated above
-                raise self._bad(plan, pos, code, w)
         # validated: now make the arrays (which may fail: then nothing has changed) and commit
         arrays = self._resized(plan.ng, plan.n, weighted=self._weighted or w is not None)
         if plan.space is not space or plan.gspace is not gspace:
