@@ -76,6 +76,32 @@ def _labels_block(t, p1, lut, lo, n, ign, has_ign, g, glut, glo, ng, tab, mask, 
 
 
 @_jit
+def _ident_block(t, p1, n, ign, has_ign, g, ng, tab, mask, stride, buf):
+    """Integer labels in 0..n-1 and integer keys in 0..ng-1 (no look-up tables): one
+    vectorisable pass writes each sample's cell (32-bit lanes) or the dump cell to ``buf``,
+    a second counts it. True if a sample was bad."""
+    un, ug = np.uint64(n), np.uint64(ng)
+    n32 = np.int32(n)
+    nn32 = np.int32(n * n)
+    dump = np.int32(ng * n * n)
+    nbad = 0
+    for j in range(t.shape[0]):
+        tv = t[j]
+        pv = p1[j]
+        gv = g[j]
+        skip = has_ign & (tv == ign)
+        okg = np.uint64(gv) < ug
+        ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)
+        nbad += not (okg & (skip | ok))
+        buf[j] = (np.int32(gv) * nn32 + np.int32(tv) * n32 + np.int32(pv)
+                  if (okg & ok & (not skip)) else dump)
+    if nbad:
+        return True
+    K._count_cells(buf, t.shape[0], tab, mask, stride, t, g)
+    return False
+
+
+@_jit
 def _forms_block(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glut, glo,
                  ng, tab, mask, stride):
     """Any form (argmax of scores, binary scores, labels), one sample at a time."""
@@ -97,15 +123,19 @@ def _forms_block(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, gl
 
 @_jit
 def _count_chunk(t, form, p1, p2, i0, i1, thr, cols_idx, lut, lo, n, ign, has_ign,
-                 g, glut, glo, ng, tab, buf):
-    """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code)."""
+                 g, glut, glo, ng, tab, buf, ident):
+    """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code).
+    ``ident``: integer labels and keys in 0..n-1 and 0..ng-1, read without look-ups."""
     mask = tab.shape[0] - 1
     stride = tab.shape[1]
     ftab = tab.reshape(-1)
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
-        if form == K.PRED_LABELS:
+        if form == K.PRED_LABELS and ident:
+            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, g[i:end], ng, ftab, mask,
+                               stride, buf)
+        elif form == K.PRED_LABELS:
             bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, g[i:end],
                                 glut, glo, ng, ftab, mask, stride, buf)
         else:
@@ -133,10 +163,13 @@ def count_table(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glu
     nslots = nthreads if (nthreads > 1 and size >= K.PARALLEL_MIN) else 1
     tables = K.slot_zeros(nslots, (nsub, stride))
     bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < K._CELLS_MAX else np.int64)
+    ident = (form == K.PRED_LABELS and lut.shape[0] == 0 and glut.shape[0] == 0
+             and t.dtype.kind in "iub" and p1.dtype.kind in "iub" and g.dtype.kind in "iub"
+             and cells < K._CELLS_MAX)
 
     def run(i0, i1, slot):
         pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, cols_idx, lut, lo, n, ign,
-                                 has_ign, g, glut, glo, ng, tables[slot], bufs[slot])
+                                 has_ign, g, glut, glo, ng, tables[slot], bufs[slot], ident)
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + g.itemsize + (p1.itemsize if form != K.PRED_ARGMAX
