@@ -24,7 +24,7 @@ from sklearn.metrics import classification_report
 import confstream as cs
 from _reference import cuts, same, split
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=30, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -181,7 +181,7 @@ def test_merged_shards_equal_one_stream(data, nshards, more):
 fairlearn = pytest.importorskip("fairlearn.metrics")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32 - 1), st.booleans(), st.sampled_from(["int", "str", "crossed"]),
        st.integers(1, 4))
 def test_by_group_difference_ratio_equal_fairlearn(seed, weighted, key_kind, nbatches):
@@ -647,3 +647,36 @@ def test_cli_globs_csv_parts_and_names_the_part_of_an_error(tmp_path, capsys):
     code, out, err = run_cli(capsys, tmp_path / "nothing-*.csv", "--true", "y", "--pred", "p",
                              "--by", "g")
     assert code == 2 and "no file matches" in err
+
+
+def test_notebook_table_lists_every_group_with_its_values():
+    from html.parser import HTMLParser
+
+    t = np.array([0, 1, 1, 0, 1, 1])
+    p = np.array([0, 1, 0, 0, 1, 0])
+    acc = cs.GroupedConfusionMatrix().update(t, p, ["a", "a", "b", "b", "b", "a"])
+    html = acc._repr_html_()
+
+    class Cells(HTMLParser):
+        rows: list = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+
+        def handle_data(self, data):
+            if self.rows:
+                self.rows[-1].append(data)
+
+    parser = Cells()
+    parser.feed(html)
+    head, *rows = parser.rows
+    assert head[:2] == ["group", "accuracy"] and head[-1] == "support"
+    assert [r[0] for r in rows] == ["a", "b", "all"]
+    recall_1 = head.index("recall 1")
+    from sklearn.metrics import recall_score
+    for r, m in zip(rows, [np.array([1, 1, 0, 0, 0, 1], bool), np.array([0, 0, 1, 1, 1, 0], bool),
+                           np.ones(6, bool)]):
+        assert float(r[recall_1]) == round(recall_score(t[m], p[m]), 3)
+        assert r[-1] == str(m.sum())
+    assert cs.GroupedConfusionMatrix()._repr_html_().startswith("<pre>")

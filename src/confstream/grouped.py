@@ -889,6 +889,34 @@ class GroupedConfusionMatrix(_Accumulator):
         return pd.DataFrame.from_records(
             records, columns=names + ["class", "precision", "recall", "f1-score", "support"])
 
+    def _repr_html_(self) -> str:
+        """A notebook table: one row per group, accuracy, per-class recall / precision / F1
+        (``zero_division=0``) and the support, then the row of all groups together."""
+        from html import escape
+
+        mats = self.matrices()
+        if not mats:
+            return f"<pre>{escape(repr(self))}</pre>"
+        overall = self.overall()
+        labels = overall._sums()[2].tolist()
+        heads = (["group", "accuracy"] + [f"{m} {c}" for c in labels
+                                          for m in ("precision", "recall", "f1")] + ["support"])
+
+        def row(name, cm):
+            sums = cm.precision_recall_fscore_support(labels=labels, zero_division=0)
+            cells = [_metric(cm, "accuracy", None, {})]
+            for i in range(len(labels)):
+                cells += [sums[0][i], sums[1][i], sums[2][i]]
+            total = cm.counts.sum()
+            return ("<tr><th>" + escape(str(name)) + "</th>"
+                    + "".join(f"<td>{v:.3f}</td>" for v in cells)
+                    + f"<td>{escape(_support(total))}</td></tr>")
+
+        body = "".join(row(g, cm) for g, cm in mats.items()) + row("all", overall)
+        return ("<table class='confstream-groups'><thead><tr>"
+                + "".join(f"<th>{escape(h)}</th>" for h in heads)
+                + f"</tr></thead><tbody>{body}</tbody></table>")
+
     # -- merging, state -------------------------------------------------------------------
     def copy(self):
         with self._lock:
@@ -1198,6 +1226,11 @@ def _metric(cm: ConfusionMatrix, metric, of_class, kw) -> float:
             fn = true - tp
             return float(np.float64(fn) / np.float64(fn + tp))
     raise ValueError(f"unknown metric {metric!r}")
+
+
+def _support(v) -> str:
+    v = float(v)
+    return str(int(v)) if v.is_integer() else repr(v)
 
 
 def _check_method(method):
