@@ -680,3 +680,17 @@ def test_notebook_table_lists_every_group_with_its_values():
         assert float(r[recall_1]) == round(recall_score(t[m], p[m]), 3)
         assert r[-1] == str(m.sum())
     assert cs.GroupedConfusionMatrix()._repr_html_().startswith("<pre>")
+
+
+@pytest.mark.slow  # starts a worker process (~5 s idle, more on a busy machine)
+def test_cli_workers_start_a_local_cluster_of_processes(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    root = hive_dataset(tmp_path / "ds", seed=4, n_parts=(1, 1, 1))
+    argv = [root, "--true", "y", "--pred", "yhat", "--by", "device,region", "--format", "json",
+            "--zero-division", "0"]
+    code, one, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, *argv, "--workers", "1")
+    assert code == 0, err
+    assert json.loads(out) == json.loads(one)
+    check_cli_json(out, read_reference(root), ["device", "region"], weighted=False)

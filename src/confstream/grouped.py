@@ -207,8 +207,10 @@ def _is_crossed_input(groups) -> bool:
             groups, "columns"):
         return True  # a DataFrame: one key column per column
     if isinstance(groups, list) and groups and all(
-            isinstance(g, (list, np.ndarray)) or hasattr(g, "__array__") for g in groups):
-        return True
+            not isinstance(g, (str, np.generic)) and (isinstance(g, (list, np.ndarray))
+                                                     or hasattr(g, "__array__"))
+            for g in groups):
+        return True  # a list of key columns (a list of numpy scalars is one column)
     return False
 
 
