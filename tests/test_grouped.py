@@ -694,3 +694,19 @@ def test_cli_workers_start_a_local_cluster_of_processes(tmp_path, capsys):
     assert code == 0, err
     assert json.loads(out) == json.loads(one)
     check_cli_json(out, read_reference(root), ["device", "region"], weighted=False)
+
+
+def test_cli_bad_values_name_the_part_row_and_column(tmp_path, capsys):
+    (tmp_path / "a.csv").write_text("y,p,g,w\n0,1,a,1\n1,1,b,-2\n")
+    (tmp_path / "b.csv").write_text("y,p,g\n0,1.5,a\n")
+    code, out, err = run_cli(capsys, tmp_path / "a.csv", "--true", "y", "--pred", "p", "--by",
+                             "g", "--weight", "w")
+    assert code == 2 and err == (f"confstream: error: {tmp_path / 'a.csv'}: row 1 (line 3): "
+                                 f"column 'w' = -2.0: weights must be non-negative and finite\n")
+    code, out, err = run_cli(capsys, tmp_path / "b.csv", "--true", "y", "--pred", "p", "--by", "g")
+    assert code == 2 and "b.csv: row 0 (line 2): column 'p' = 1.5 is not a class label" in err
+    code, out, err = run_cli(capsys, tmp_path, "--true", "y", "--pred", "p")
+    assert code == 2 and "is a directory: give --by COL" in err
+    code, out, err = run_cli(capsys, tmp_path / "a.csv", "--true", "y", "--pred", "p",
+                             "--workers", "2")
+    assert code == 2 and "give --by COL too" in err
