@@ -367,7 +367,8 @@ def test_state_round_trips_and_refuses_bad_states():
                    (rng.integers(0, 3, 50), np.array(["x", "y"])[rng.integers(0, 2, 50)]),
                    sample_weight=rng.random(50))
     d = json.loads(json.dumps(acc.to_dict()))
-    for again in (cs.GroupedConfusionMatrix.from_dict(d), pickle.loads(pickle.dumps(acc)),
+    for again in (cs.GroupedConfusionMatrix.from_dict(d), cs.from_dict(d),
+                  pickle.loads(pickle.dumps(acc)),
                   acc.copy()):
         assert again == acc
         assert {g: str(r) for g, r in again.report(digits=8, zero_division=0).items()} == \

@@ -8,8 +8,8 @@
 0.6
 """
 
-from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
-from .grouped import GroupedConfusionMatrix
+from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix
+from .grouped import GroupedConfusionMatrix, from_dict
 from .history import History
 from .metrics import UndefinedMetricWarning
 from .report import Report

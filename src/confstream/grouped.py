@@ -27,8 +27,9 @@ from .confusion import (
     _flat,
     _state_array,
 )
+from .confusion import from_dict as _from_dict
 
-__all__ = ["GroupedConfusionMatrix"]
+__all__ = ["GroupedConfusionMatrix", "from_dict"]
 
 _NO1 = np.zeros(0, dtype=np.float64)
 _NOLUT = np.zeros(0, dtype=np.int64)
@@ -1252,3 +1253,10 @@ def _nanmin(v) -> float:
     return float(v.min()) if v.size else float("nan")
 
 
+
+
+def from_dict(d: dict):
+    """Rebuild any accumulator (grouped ones too) from its ``to_dict()`` output."""
+    if isinstance(d, dict) and d.get("kind") == GroupedConfusionMatrix._kind:
+        return GroupedConfusionMatrix.from_dict(d)
+    return _from_dict(d)
