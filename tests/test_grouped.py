@@ -711,3 +711,33 @@ def test_cli_bad_values_name_the_part_row_and_column(tmp_path, capsys):
     code, out, err = run_cli(capsys, tmp_path / "a.csv", "--true", "y", "--pred", "p",
                              "--workers", "2")
     assert code == 2 and "give --by COL too" in err
+
+
+def test_cli_progress_bar_counts_the_parts(tmp_path, capsys, monkeypatch, client):
+    tqdm = pytest.importorskip("tqdm")
+    from confstream import cli
+
+    bars = []
+
+    class Spy:
+        def __init__(self, total, unit, file, **kw):
+            self.total, self.unit, self.file, self.n = total, unit, file, 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm, "tqdm", Spy)
+    root = hive_dataset(tmp_path / "ds", seed=5, n_parts=(2, 1, 1))
+    argv = [root, "--true", "y", "--pred", "yhat", "--by", "region", "--zero-division", "0"]
+    assert run_cli(capsys, *argv)[0] == 0 and bars == []        # stderr is no terminal here
+    monkeypatch.setattr(cli, "_isatty", lambda stream: True)
+    for extra in ([], ["--scheduler", client.scheduler.address]):
+        assert run_cli(capsys, *argv, *extra)[0] == 0
+        bar = bars.pop()
+        assert (bar.unit, bar.total, bar.n, bar.closed, bar.file) == ("part", 4, 4, True,
+                                                                     sys.stderr)
+    assert run_cli(capsys, *argv, "--no-progress")[0] == 0 and bars == []
