@@ -741,3 +741,46 @@ def test_cli_progress_bar_counts_the_parts(tmp_path, capsys, monkeypatch, client
         assert (bar.unit, bar.total, bar.n, bar.closed, bar.file) == ("part", 4, 4, True,
                                                                      sys.stderr)
     assert run_cli(capsys, *argv, "--no-progress")[0] == 0 and bars == []
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.booleans())
+def test_report_html_table_has_the_text_reports_values(seed, digits, weighted):
+    from html.parser import HTMLParser
+
+    rng = np.random.default_rng(seed)
+    t, p = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
+    w = rng.random(60) if weighted else None
+    rep = cs.ConfusionMatrix().update(t, p, sample_weight=w).report(digits=digits,
+                                                                    zero_division=0)
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_data(self, data):
+            self.cell += data
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.rows[-1].append(self.cell)
+
+    parser = Cells()
+    parser.feed(rep._repr_html_())
+    head, *rows = parser.rows
+    assert head == ["", "precision", "recall", "f1-score", "support"]
+    text_rows = [line.split() for line in str(rep).splitlines()[2:] if line.strip()]
+    for html_row, text_row in zip(rows, text_rows):
+        name = " ".join(text_row[:-4]) if len(text_row) > 5 else text_row[0]
+        if html_row[0] == "accuracy":
+            assert text_row == ["accuracy", html_row[3], html_row[4]]
+        else:
+            assert [html_row[0]] + html_row[1:] == [name] + text_row[-4:]
+    assert len(rows) == len(text_rows)
