@@ -784,3 +784,14 @@ def test_report_html_table_has_the_text_reports_values(seed, digits, weighted):
         else:
             assert [html_row[0]] + html_row[1:] == [name] + text_row[-4:]
     assert len(rows) == len(text_rows)
+
+
+def test_heatmap_html_shows_every_cell_shaded_by_its_share():
+    from confstream._html import heatmap
+
+    acc = cs.ConfusionMatrix().update(["a", "b", "b", "b", "c"], ["a", "b", "b", "a", "c"])
+    html = heatmap(acc.counts, acc.labels, title="<all>")
+    assert html.count("<td") == 9 and "&lt;all&gt;" in html
+    assert "rgba(31, 119, 180, 1.000); color: white; text-align: right'>2</td>" in html
+    assert html.count(">0</td>") == 5 and "rgba(31, 119, 180, 0.500)" in html
+    assert heatmap(np.zeros((1, 1)), [0]).count("0.000") == 1
