@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-__all__ = ["confusion_matrix", "classification_report"]
+__all__ = ["confusion_matrix", "classification_report", "grouped_confusion_matrix"]
 
 
 def _import_dask() -> Any:
@@ -101,10 +101,58 @@ def confusion_matrix(
     level = [count(spec, yt, yp, w) for yt, yp, w in parts]
     if not level:
         level = [dask.delayed(spec.new, pure=True)()]
-    merge = dask.delayed(_merge, pure=True)
-    while len(level) > 1:
-        level = [merge(*level[i:i + split_every]) for i in range(0, len(level), split_every)]
-    return level[0].compute() if compute else level[0]
+    total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
+    return total.compute() if compute else total
+
+
+def grouped_confusion_matrix(
+    y_true: Any,
+    y_pred: Any,
+    groups: Any,
+    *,
+    num_classes: int | None = None,
+    labels: Sequence[Any] | None = None,
+    group_keys: Sequence[Any] | None = None,
+    sample_weight: Any = None,
+    threshold: float = 0.5,
+    ignore_index: Any = None,
+    split_every: int = 8,
+    compute: bool = True,
+) -> Any:
+    """Count Dask ``y_true`` against ``y_pred`` per group into one ``GroupedConfusionMatrix``.
+
+    ``groups`` is a Dask array / Series aligned with ``y_true`` (one key per sample), or a
+    tuple of them (or a Dask DataFrame of key columns) for crossed slices. Partitions are
+    counted where they live and the accumulators tree-reduced with ``+``, as
+    :func:`confusion_matrix` does; ``group_keys`` fixes the group space up front (the
+    ``groups=`` of ``GroupedConfusionMatrix``). Other parameters as :func:`confusion_matrix`.
+
+    >>> import dask.array as da
+    >>> from confstream.adapters.dask import grouped_confusion_matrix
+    >>> y = da.from_array([0, 1, 1, 0, 1, 1], chunks=2)
+    >>> g = da.from_array(["a", "a", "b", "b", "b", "a"], chunks=3)
+    >>> grouped_confusion_matrix(y, y, g).by_group("count")
+    {'a': 3.0, 'b': 3.0}
+    """
+    dask = _import_dask()
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    if _is_frame(groups) and hasattr(groups, "columns"):
+        cols = [groups[c] for c in groups.columns]
+    else:
+        cols = list(groups) if isinstance(groups, tuple) else [groups]
+    crossed = len(cols) > 1 or isinstance(groups, tuple) or hasattr(groups, "columns")
+    names = [f"groups[{j}]" for j in range(len(cols))] if crossed else ["groups"]
+    parts = _aligned_partitions(y_true, y_pred, sample_weight, cols, names)
+    spec = _GroupedSpec(num_classes, None if labels is None else list(labels),
+                        None if group_keys is None else list(group_keys), threshold,
+                        ignore_index, crossed)
+    count = dask.delayed(_count_grouped, pure=True)
+    level = [count(spec, yt, yp, w, *gs) for yt, yp, w, *gs in parts]
+    if not level:
+        level = [dask.delayed(spec.new, pure=True)()]
+    total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
+    return total.compute() if compute else total
 
 
 def classification_report(
@@ -179,6 +227,43 @@ def _count(spec: _Spec, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
                              sample_weight=None if sample_weight is None else _host(sample_weight))
 
 
+class _GroupedSpec:
+    """How to build each partition's grouped accumulator; the same for all of them."""
+
+    def __init__(self, num_classes: int | None, labels: list | None, group_keys: list | None,
+                 threshold: Any, ignore_index: Any, crossed: bool) -> None:
+        self.num_classes, self.labels, self.group_keys = num_classes, labels, group_keys
+        self.threshold, self.ignore_index, self.crossed = threshold, ignore_index, crossed
+
+    def new(self) -> Any:
+        import confstream
+        return confstream.GroupedConfusionMatrix(self.num_classes, labels=self.labels,
+                                                 groups=self.group_keys,
+                                                 threshold=self.threshold,
+                                                 ignore_index=self.ignore_index)
+
+    def __dask_tokenize__(self) -> tuple:
+        return ("confstream-dask-grouped-spec", self.num_classes,
+                None if self.labels is None else tuple(map(repr, self.labels)),
+                None if self.group_keys is None else tuple(map(repr, self.group_keys)),
+                repr(self.threshold), repr(self.ignore_index), self.crossed)
+
+
+def _count_grouped(spec: _GroupedSpec, y_true: Any, y_pred: Any, sample_weight: Any,
+                   *groups: Any) -> Any:
+    keys = tuple(_host(g) for g in groups) if spec.crossed else _host(groups[0])
+    return spec.new().update(_host(y_true), _host(y_pred), keys,
+                             sample_weight=None if sample_weight is None else _host(sample_weight))
+
+
+def tree_reduce(items: list, merge: Any, split_every: int = 8) -> Any:
+    """Merge ``items`` (delayed accumulators, or futures) ``split_every`` at a time, level by
+    level, with ``merge`` (``dask.delayed(_merge)``, or a function submitting ``_merge``)."""
+    while len(items) > 1:
+        items = [merge(*items[i:i + split_every]) for i in range(0, len(items), split_every)]
+    return items[0]
+
+
 def _merge(*accs: Any) -> Any:
     out = accs[0].copy()
     for acc in accs[1:]:
@@ -213,11 +298,13 @@ def _is_array(x: Any) -> bool:
     return isinstance(x, da.Array)
 
 
-def _aligned_partitions(y_true: Any, y_pred: Any, sample_weight: Any) -> list[tuple]:
-    """One ``(y_true, y_pred, weight)`` triple of delayed partitions per partition."""
+def _aligned_partitions(y_true: Any, y_pred: Any, sample_weight: Any,
+                        extra: Sequence[Any] = (), extra_names: Sequence[str] = ()) -> list[tuple]:
+    """One ``(y_true, y_pred, weight, *extra)`` tuple of delayed partitions per partition."""
     import dask.array as da
-    inputs = [y_true, y_pred] + ([] if sample_weight is None else [sample_weight])
-    names = ["y_true", "y_pred", "sample_weight"]
+    inputs = [y_true, y_pred] + ([] if sample_weight is None else [sample_weight]) + list(extra)
+    names = ["y_true", "y_pred"] + ([] if sample_weight is None else ["sample_weight"]) + list(
+        extra_names)
     if all(_is_frame(x) for x in inputs):
         counts = [x.npartitions for x in inputs]
         if len(set(counts)) > 1:
@@ -259,7 +346,7 @@ def _aligned_partitions(y_true: Any, y_pred: Any, sample_weight: Any) -> list[tu
             aligned.append(a)
         delayed = [list(a.to_delayed().ravel()) for a in aligned]
     if sample_weight is None:
-        delayed.append([None] * len(delayed[0]))
+        delayed.insert(2, [None] * len(delayed[0]))
     return list(zip(*delayed))
 
 

@@ -187,6 +187,48 @@ def bench_labels(res: Results, n: int, repeats: int, slow_repeats: int):
     res.goal(f"{name}: share of the read limit", m["read limit"] / ours * 100, 50, unit="%")
 
 
+def bench_grouped(res: Results, n: int, repeats: int, slow_repeats: int):
+    """int64 labels, 10 classes, in 100 groups: GroupedConfusionMatrix against the plain
+    update on the same labels, and against what pandas users write (groupby + bincount)."""
+    C, G = 10, 100
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, C, n)
+    p = np.where(rng.random(n) < 0.8, t, rng.integers(0, C, n))
+    g = rng.integers(0, G, n)
+    name = f"int64 labels, {C} classes, {G} groups, {n:.0e}"
+    ref = np.bincount(g * C * C + t * C + p, minlength=G * C * C).reshape(G, C, C)
+    check_equal("confstream grouped", cs.GroupedConfusionMatrix(C).update(t, p, g).counts, ref)
+    grouped, plain = cs.GroupedConfusionMatrix(C), cs.ConfusionMatrix(num_classes=C)
+    entries = [("confstream GroupedConfusionMatrix.update",
+                lambda: grouped.update(t, p, g), repeats),
+               ("confstream ConfusionMatrix.update (no groups)",
+                lambda: plain.update(t, p), repeats),
+               ("np.bincount(g*C*C+t*C+p)",
+                lambda: np.bincount(g * C * C + t * C + p, minlength=G * C * C), repeats)]
+    try:
+        import pandas as pd
+    except ImportError:  # optional competitor
+        pd = None
+    if pd is not None:
+        df = pd.DataFrame({"g": g, "t": t, "p": p})
+
+        def pandas_way():
+            return {k: np.bincount(f["t"].to_numpy() * C + f["p"].to_numpy(),
+                                   minlength=C * C).reshape(C, C)
+                    for k, f in df.groupby("g")}
+
+        got = pandas_way()
+        check_equal("pandas groupby", np.stack([got[k] for k in range(G)]), ref)
+        entries.append(("pandas groupby + np.bincount", pandas_way, slow_repeats))
+    m = res.race(name, entries, n, t.nbytes + p.nbytes + g.nbytes)
+    ours = m["confstream GroupedConfusionMatrix.update"]
+    res.goal(f"{name}: time vs the plain update", ours / m[
+        "confstream ConfusionMatrix.update (no groups)"], 1.5, kind="<=")
+    if pd is not None:
+        res.goal(f"{name}: vs pandas groupby + bincount",
+                 m["pandas groupby + np.bincount"] / ours, 10)
+
+
 def bench_argmax(res: Results, n: int, repeats: int):
     """float32 scores (n, 10), argmax fused into the count."""
     C = 10
@@ -726,8 +768,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: checks every answer in a few seconds; timings mean little")
     ap.add_argument("--repeats", type=int, default=0, help="timed calls per measurement")
-    ap.add_argument("--only", default="", help="comma-separated workloads: labels, argmax, "
-                    "multilabel, masks, oneshot, report, import, stream, more, ways, ci, curves")
+    ap.add_argument("--only", default="", help="comma-separated workloads: labels, grouped, "
+                    "argmax, multilabel, masks, oneshot, report, import, stream, more, ways, ci, "
+                    "curves")
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 7)
@@ -746,6 +789,8 @@ def main(argv=None) -> int:
         print("load average at start: %.1f %.1f %.1f" % os.getloadavg())
     if want("labels"):
         bench_labels(res, 100_000 if quick else 10_000_000, repeats, slow)
+    if want("grouped"):
+        bench_grouped(res, 100_000 if quick else 10_000_000, repeats, slow)
     if want("argmax"):
         bench_argmax(res, 20_000 if quick else 2_000_000, repeats)
     if want("multilabel"):

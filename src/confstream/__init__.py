@@ -8,8 +8,9 @@
 0.6
 """
 
-from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
+from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix
 from .curves import MultilabelScoreCurves, ScoreCurves
+from .grouped import GroupedConfusionMatrix, from_dict
 from .history import History
 from .metrics import UndefinedMetricWarning
 from .paired import PairedConfusion, compare
@@ -38,6 +39,7 @@ __all__ = [
     "MultilabelConfusionMatrix",
     "ScoreCurves",
     "MultilabelScoreCurves",
+    "GroupedConfusionMatrix",
     "Report",
     "History",
     "PairedConfusion",

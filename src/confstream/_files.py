@@ -17,7 +17,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["Chunk", "InputError", "TableReader", "open_table", "first_bad_row", "FORMATS"]
+__all__ = ["Chunk", "InputError", "TableReader", "open_table", "first_bad_row", "FORMATS",
+           "Part", "list_parts"]
 
 # Extension -> reader kind. Compressed CSV is decompressed on the fly by pyarrow.
 FORMATS = {
@@ -616,3 +617,74 @@ def _lockstep(feeds: list[Iterator[dict[str, np.ndarray]]], n: int, kinds: dict[
             start += n
 
     return TableReader(chunks(), kinds, total=n, unit="rows", done=lambda: done[0], close=close)
+
+
+# --------------------------------------------------------------------------------------------
+# datasets of many parts: a directory (hive partition folders ``key=value/``) or a glob
+
+@dataclass
+class Part:
+    path: str
+    partition: dict[str, Any] = field(default_factory=dict)   # hive columns of its folders
+
+
+def list_parts(path: str) -> list[Part]:
+    """The files of a dataset: ``path`` itself, the readable files under a directory (sorted,
+    recursively; hidden and ``_``-prefixed names skipped, as pyarrow does), or a glob's matches.
+
+    Folders named ``key=value`` give each file below them a column ``key`` (values read as
+    integers when every part's value is one, else as strings, as pyarrow infers them)."""
+    import glob
+    from urllib.parse import unquote
+
+    if os.path.isdir(path):
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            files += [os.path.join(root, n) for n in sorted(names)
+                      if not n.startswith((".", "_")) and _known_format(n)]
+        base = path
+        if not files:
+            raise InputError(f"no CSV, Parquet or numpy files under {path!r}")
+    elif os.path.exists(path):
+        return [Part(path)]
+    elif glob.has_magic(path):
+        files = sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+        if not files:
+            raise InputError(f"no file matches {path!r}")
+        base = None
+    else:
+        raise InputError(f"no such file or directory: {path!r}")
+    parts = []
+    for f in files:
+        rel = os.path.relpath(os.path.dirname(f), base) if base else os.path.dirname(f)
+        hive = {}
+        for folder in rel.split(os.sep):
+            key, eq, value = folder.partition("=")
+            if eq and key:
+                hive[unquote(key)] = unquote(value)
+        parts.append(Part(f, hive))
+    keys = {k for p in parts for k in p.partition}
+    for k in keys:
+        values = [p.partition[k] for p in parts if k in p.partition]
+        if all(_is_int_text(v) for v in values):
+            for p in parts:
+                if k in p.partition:
+                    p.partition[k] = int(p.partition[k])
+    return parts
+
+
+def _known_format(name: str) -> bool:
+    try:
+        format_of(name)
+        return True
+    except InputError:
+        return False
+
+
+def _is_int_text(v: str) -> bool:
+    try:
+        int(v)
+        return v.strip() == v and v != ""
+    except ValueError:
+        return False

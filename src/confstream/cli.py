@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows per chunk (default 250000; about that many for CSV)")
     rep.add_argument("--no-progress", action="store_true",
                      help="no progress bar (it is only shown when stderr is a terminal)")
+    _add_grouped_arguments(rep)
 
     demo = sub.add_parser("demo", help="train a toy model and plot per-class recall by epoch",
                           description="A demonstration: a per-epoch report on a stream.")
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write the recall plot (default recall.png)")
     demo.add_argument("--no-plot", action="store_true", help="write no plot")
     return parser
+
+
+def _add_grouped_arguments(rep: argparse.ArgumentParser) -> None:
+    from ._grouped_cli import add_arguments
+    add_arguments(rep)
 
 
 def _positive_int(text: str) -> int:
@@ -158,6 +164,10 @@ def _fail(message: str) -> int:
 def _report(args: argparse.Namespace) -> int:
     import confstream
 
+    if _grouped(args):
+        from ._grouped_cli import run
+        return run(args)
+
     if args.normalize and not args.plot:
         raise InputError("--normalize applies to the heatmap: give --plot PNG too")
     if args.plot:
@@ -204,6 +214,19 @@ def _report(args: argparse.Namespace) -> int:
     sys.stdout.write(out)
     sys.stdout.flush()
     return 0
+
+
+def _grouped(args: argparse.Namespace) -> bool:
+    """A report per group (``--by``); ``--scheduler`` / ``--workers`` need it."""
+    if getattr(args, "by", None):
+        return True
+    if getattr(args, "scheduler", None) or getattr(args, "workers", None):
+        raise InputError("--scheduler / --workers run the parts of a grouped report: give "
+                         "--by COL too")
+    if os.path.isdir(args.file):
+        raise InputError(f"{args.file!r} is a directory: give --by COL for a report per "
+                         f"group over its parts")
+    return False
 
 
 def _update(acc: Any, chunk: Chunk, names: dict[str, str]) -> None:

@@ -244,9 +244,26 @@ class Report:
         return str(self)
 
     def _repr_html_(self) -> str:
+        """The report as an HTML table for notebooks: the same rows and values as the text
+        (``digits`` decimals; support as the text prints it)."""
         from html import escape
 
-        return f"<pre>{escape(str(self))}</pre>"
+        d = self.digits
+
+        def cells(values, support):
+            out = "".join("<td></td>" if v is None else f"<td>{float(v):.{d}f}</td>"
+                          for v in values)
+            return out + f"<td>{escape(str(support))}</td>"
+
+        rows = [f"<tr><th>{escape(str(r[0]))}</th>{cells(r[1:4], r[4])}</tr>"
+                for r in self._rows]
+        for heading, avg in self._avg:
+            vals = [None, None, avg[2]] if heading == "accuracy" else avg[:3]
+            rows.append(f"<tr class='average'><th>{escape(heading)}</th>"
+                        f"{cells(vals, avg[3])}</tr>")
+        head = "".join(f"<th>{h}</th>" for h in _HEADERS)
+        return (f"<table class='confstream-report'><thead><tr><th></th>{head}</tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>")
 
     def __eq__(self, other):
         if not isinstance(other, Report):

@@ -1,0 +1,286 @@
+"""``confstream report PATH --by COL[,COL]``: a report per group, and the gaps between groups.
+
+PATH is a file, a directory of parts (hive folders ``key=value/`` become columns) or a glob.
+Without a scheduler the parts are read one after another, chunk by chunk, into one
+``GroupedConfusionMatrix`` (constant memory, and weighted sums in input order, so each group's
+report is byte-identical to scikit-learn's on that group's rows). With ``--scheduler ADDRESS``
+(an existing Dask cluster) or ``--workers N`` (a local one) each part is counted on a worker
+and the accumulators are tree-reduced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._files import InputError, Part, list_parts, open_table
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(rep: argparse.ArgumentParser) -> None:
+    rep.add_argument("--by", metavar="COL[,COL]",
+                     help="report per group of these columns (crossed when several); FILE "
+                          "may then be a directory of parts (hive folders key=value/ are "
+                          "columns) or a glob")
+    rep.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --by: count the parts on this Dask cluster")
+    rep.add_argument("--workers", type=int, metavar="N",
+                     help="with --by: count the parts on a local Dask cluster of N processes")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The grouped report; InputError for anything wrong with the input."""
+    from . import cli
+
+    by = [c.strip() for c in args.by.split(",")]
+    if not all(by):
+        raise InputError(f"--by {args.by!r}: give column names separated by commas")
+    if args.plot or args.normalize:
+        raise InputError("--plot applies to the plain report, not with --by")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.scheduler and args.workers:
+        raise InputError("give --scheduler or --workers, not both")
+    parts = list_parts(args.file)
+    spec = _Spec(args.true, args.pred, args.weight, by, args.chunksize)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.scheduler or args.workers:
+            acc = _on_dask(parts, spec, args)
+        else:
+            import confstream
+            acc = confstream.GroupedConfusionMatrix()
+            with _bar(len(parts), args) as bar:
+                for i, part in enumerate(parts):
+                    _count_part(part, spec, acc)
+                    bar(i + 1)
+        if not acc.groups or acc.sample_counts.sum() == 0:
+            raise InputError(f"{args.file!r} has no rows")
+        labels = None
+        if args.labels:
+            kinds = {args.true: _kind_of_labels(acc)}
+            labels = cli._parse_labels(args.labels, kinds, {"y_true": args.true})
+        zd = cli._ZERO_DIVISION[args.zero_division]
+        try:
+            reports = acc.report(labels=labels, target_names=args.target_names,
+                                 digits=args.digits, zero_division=zd)
+            gaps = acc.gaps(zero_division=0 if zd == "warn" else zd)
+        except (ValueError, TypeError) as e:
+            raise InputError(cli._one_line(e)) from None
+        out = _render(reports, gaps, by, args.format, args.digits)
+    cli._print_warnings(caught)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    return 0
+
+
+def _kind_of_labels(acc: Any) -> str:
+    tk, _ = acc._label_kinds()
+    return "str" if "str" in tk else "float" if "float" in tk else (
+        "bool" if tk == {"bool"} else "int")
+
+
+# --------------------------------------------------------------------------------------------
+# counting a part (here, or on a worker)
+
+class _Spec:
+    """What to read from each part (small, pickled to the workers)."""
+
+    def __init__(self, true: str, pred: str, weight: str | None, by: list, chunksize: int):
+        self.true, self.pred, self.weight, self.by, self.chunksize = true, pred, weight, by, chunksize
+
+
+def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
+    """Count one part's chunks into ``acc`` (a new accumulator when None); returns it."""
+    import confstream
+    if acc is None:
+        acc = confstream.GroupedConfusionMatrix()
+    names = {"y_true": spec.true, "y_pred": spec.pred}
+    if spec.weight is not None:
+        names["sample_weight"] = spec.weight
+    from_path = {c: part.partition[c] for c in spec.by if c in part.partition}
+    wanted = list(names.values()) + [c for c in spec.by if c not in from_path]
+    try:
+        reader = open_table(part.path, wanted, spec.chunksize)
+    except InputError as e:
+        missing = re.match(r"column '(.*)' not found in", str(e))
+        if missing and missing.group(1) in spec.by:
+            raise InputError(f"--by column {missing.group(1)!r} is missing in part "
+                             f"{part.path!r} (neither a column of the file nor a "
+                             f"key=value folder above it)") from None
+        raise
+    with reader:
+        try:
+            _count_chunks(reader, part, spec, names, from_path, acc)
+        except InputError as e:
+            if part.path in str(e):
+                raise
+            raise InputError(f"{part.path}: {e}") from None
+    return acc
+
+
+def _count_chunks(reader: Any, part: Part, spec: _Spec, names: dict, from_path: dict,
+                  acc: Any) -> None:
+    for chunk in reader:
+        n = len(chunk)
+        keys = [chunk.columns[c] if c not in from_path else np.full(n, from_path[c])
+                for c in spec.by]
+        w = chunk.columns.get(spec.weight) if spec.weight is not None else None
+        try:
+            acc.update(chunk.columns[spec.true], chunk.columns[spec.pred],
+                       keys[0] if len(keys) == 1 else tuple(keys), sample_weight=w)
+        except (ValueError, TypeError) as e:
+            raise InputError(f"{part.path}: {_locate(e, chunk, names, spec.by)}") from None
+
+
+def _locate(error: Exception, chunk: Any, names: dict, by: list) -> str:
+    """The core's message with the file's row and column names in place of positions."""
+    from .cli import _one_line
+
+    message = _one_line(error)
+    m = re.search(r"\b(?:(y_true|y_pred|sample_weight)|groups(?:\[(\d+)\])?)\[(\d+)\]", message)
+
+    def column(g):
+        if g.group(1):
+            return f"column {names.get(g.group(1), g.group(1))!r}"
+        return f"column {by[int(g.group(2) or 0)]!r}"
+
+    key = r"groups\[(\d+)\]" if len(by) > 1 else r"groups()"
+    text = re.sub(r"\b(?:(y_true|y_pred|sample_weight)|" + key + r")(\[\d+\])?", column,
+                  message)
+    if m:
+        return f"{chunk.where(int(m.group(3)))}: {text}"
+    return text
+
+
+def _on_dask(parts: list, spec: _Spec, args: argparse.Namespace) -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("--scheduler / --workers need dask.distributed: "
+                         "pip install 'confstream[dask]'") from None
+    from .adapters.dask import _merge, tree_reduce
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # distributed's start-up chatter
+        if args.scheduler:
+            try:
+                client = distributed.Client(args.scheduler, timeout="10s")
+            except (OSError, TimeoutError) as e:
+                raise InputError(f"cannot reach the Dask scheduler {args.scheduler!r}: "
+                                 f"{e}") from None
+            cluster = None
+        else:
+            cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                               dashboard_address=None, silence_logs=50)
+            client = distributed.Client(cluster)
+    try:
+        futures = [client.submit(_count_part, part, spec, pure=False) for part in parts]
+        with _bar(len(parts), args) as bar:
+            for done, _ in enumerate(distributed.as_completed(futures), 1):
+                bar(done)
+        total = tree_reduce(futures, lambda *xs: client.submit(_merge, *xs, pure=False))
+        return total.result()
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _bar(total: int, args: argparse.Namespace) -> Any:
+    """A tqdm bar over the parts, on stderr, when it is a terminal (and tqdm is installed)."""
+    from .cli import _Bar, _isatty, _NoBar
+
+    if args.no_progress or total < 2 or not _isatty(sys.stderr):
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return _Bar(tqdm(total=total, unit="part", desc=os.path.basename(args.file.rstrip("/")),
+                     file=sys.stderr, delay=0.5, leave=False, dynamic_ncols=True))
+
+
+# --------------------------------------------------------------------------------------------
+# output
+
+_GAP_COLUMNS = ["min", "max", "difference", "ratio", "difference_to_overall",
+                "ratio_to_overall"]
+
+
+def _title(group: Any, by: list) -> str:
+    parts = group if isinstance(group, tuple) else (group,)
+    return ", ".join(f"{c}={v}" for c, v in zip(by, parts))
+
+
+def _render(reports: dict, gaps: dict, by: list, fmt: str, digits: int) -> str:
+    from .cli import _json_scalar, _render as render_one
+
+    if fmt == "json":
+        d = {"by": by,
+             "groups": [{"group": dict(zip(by, g if isinstance(g, tuple) else (g,))),
+                         "report": r.to_dict()} for g, r in reports.items()],
+             "gaps": [{"metric": m, "class": c, **v} for (m, c), v in gaps.items()]}
+        return json.dumps(d, indent=2, default=_json_scalar, allow_nan=True) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        first = True
+        for g, r in reports.items():
+            keys = list(g) if isinstance(g, tuple) else [g]
+            rows = list(csv.reader(io.StringIO(render_one(r, "csv"))))
+            if first:
+                w.writerow(by + rows[0])
+                first = False
+            for row in rows[1:]:
+                w.writerow(keys + row)
+        buf.write("\n")
+        w.writerow(["metric", "class"] + _GAP_COLUMNS)
+        for (m, c), v in gaps.items():
+            w.writerow([m, "" if c is None else c] + [repr(float(v[k])) for k in _GAP_COLUMNS])
+        return buf.getvalue()
+    out = []
+    for g, r in reports.items():
+        if fmt == "markdown":
+            out.append(f"### {_title(g, by)}\n\n{render_one(r, 'markdown')}")
+        else:
+            out.append(f"{_title(g, by)}\n{render_one(r, 'text')}")
+    out.append(_gap_table(gaps, len(reports), fmt, digits))
+    return "\n".join(out)
+
+
+def _gap_table(gaps: dict, ngroups: int, fmt: str, digits: int) -> str:
+    def num(v):
+        return "nan" if math.isnan(v) else f"{v:.{digits}f}"
+
+    rows = [(m, "" if c is None else str(c), [num(v[k]) for k in _GAP_COLUMNS])
+            for (m, c), v in gaps.items()]
+    heads = ["min", "max", "diff", "ratio", "diff/all", "ratio/all"]
+    if fmt == "markdown":
+        lines = [f"### gaps between {ngroups} groups", "",
+                 "| metric | class | " + " | ".join(heads) + " |",
+                 "|:--|:--|" + "--:|" * len(heads)]
+        lines += [f"| {m} | {c} | " + " | ".join(vals) + " |" for m, c, vals in rows]
+        return "\n".join(lines) + "\n"
+    wm = max([len("metric")] + [len(m) for m, _, _ in rows])
+    wc = max([len("class")] + [len(c) for _, c, _ in rows])
+    wv = max([9] + [len(v) for _, _, vals in rows for v in vals])
+    lines = [f"gaps between {ngroups} groups (diff: max - min; ratio: min / max; "
+             f"/all: to the overall value)",
+             f"{'metric':<{wm}} {'class':<{wc}}" + "".join(f" {h:>{wv}}" for h in heads)]
+    lines += [f"{m:<{wm}} {c:<{wc}}" + "".join(f" {v:>{wv}}" for v in vals)
+              for m, c, vals in rows]
+    return "\n".join(lines) + "\n"
