@@ -23,6 +23,7 @@ from .confusion import (
     _Accumulator,
     _check_header,
     _state_array,
+    _Weights,
 )
 from .confusion import from_dict as _from_dict
 from ._group_space import (
@@ -339,7 +340,8 @@ class GroupedConfusionMatrix(_Accumulator):
             v = plan.g[pos]
             v = bool(v) if plan.keys.kinds[0] == "bool" else v
             return _unknown_key(plan.gspace, plan.keys.names[0], pos, v)
-        return self._proto(plan.space)._error(plan.space, plan.b, pos, code, w)
+        return self._proto(plan.space)._error(plan.space, plan.b, pos, code,
+                                              None if w is None else _Weights(w, None))
 
     def _resized(self, g, c, weighted):
         """State arrays for g groups and c classes (new ones; the old are kept until
@@ -381,6 +383,8 @@ class GroupedConfusionMatrix(_Accumulator):
     def _commit_kinds(self, b):
         self._tkinds.add(b.tkind)
         self._pkinds.add(b.pkind)
+        self._tkinds.update(b.zeros[0])  # how a float label 0 prints (-0.0 or 0.0)
+        self._pkinds.update(b.zeros[1])
 
     # -- read-outs: one ConfusionMatrix per group ---------------------------------------
     def _matrix(self, state) -> ConfusionMatrix:
@@ -702,7 +706,8 @@ class GroupedConfusionMatrix(_Accumulator):
                 raise ValueError(f"state: groups column {j} 'keys' must be a list of ints "
                                  f"or strings")
             kinds = col.get("kinds", [])
-            if not isinstance(kinds, list) or not set(kinds) <= {"int", "float", "bool", "str"}:
+            if not isinstance(kinds, list) or not set(kinds) <= {"int", "float", "bool", "str",
+                                                                        "-0.0", "+0.0"}:
                 raise ValueError(f"state: groups column {j} has bad 'kinds' {kinds!r}")
             sp = I.LabelSpace(keys) if keys else I.LabelSpace()
             sp.fixed = gs.fixed
