@@ -7,6 +7,7 @@ the same dtype), so that results from the same sums are bit-identical, not merel
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from fractions import Fraction
 from dataclasses import dataclass
@@ -20,7 +21,42 @@ __all__ = ["UndefinedMetricWarning", "Sums", "SampleStats", "mcm", "prfs", "samp
 
 
 class UndefinedMetricWarning(UserWarning):
-    """A metric is ill-defined (a division by zero); same messages as scikit-learn."""
+    """A metric is ill-defined (a division by zero); same messages as scikit-learn.
+
+    When scikit-learn has been imported, the warnings raised are of a subclass of this class
+    and of ``sklearn.exceptions.UndefinedMetricWarning``, so that filters and
+    ``pytest.warns`` written for either class catch them. confstream never imports
+    scikit-learn for this: a filter on scikit-learn's class needs that class, so it is
+    already imported wherever such a filter exists.
+    """
+
+
+_BOTH = {}
+
+
+def _both_classes(ours, module, name):
+    """A subclass of ``ours`` and of ``module.name`` when that module is already imported."""
+    mod = sys.modules.get(module)
+    theirs = getattr(mod, name, None) if mod is not None else None
+    if not isinstance(theirs, type) or issubclass(ours, theirs):
+        return ours
+    key = (ours, theirs)
+    cls = _BOTH.get(key)
+    if cls is None:
+        cls = type(ours.__name__, (ours, theirs), {
+            "__module__": ours.__module__, "__qualname__": ours.__qualname__,
+            "__doc__": ours.__doc__})
+        _BOTH[key] = cls
+    return cls
+
+
+def warning_class():
+    """The class of the UndefinedMetricWarning to raise now (see UndefinedMetricWarning)."""
+    return _both_classes(UndefinedMetricWarning, "sklearn.exceptions", "UndefinedMetricWarning")
+
+
+def warn_undefined(msg, stacklevel):
+    warnings.warn(msg, warning_class(), stacklevel=stacklevel + 1)
 
 
 @dataclass
@@ -84,7 +120,7 @@ def _warn_prf(average, modifier, msg_start, result_size):
         msg = msg.format("due to")
     else:
         msg = msg.format("in {0}s with".format(axis1))
-    warnings.warn(msg, UndefinedMetricWarning, stacklevel=4)
+    warn_undefined(msg, stacklevel=4)
 
 
 def _divide(numerator, denominator, metric, modifier, average, warn_for, zero_division):
@@ -318,7 +354,7 @@ def cohen_kappa(cm: np.ndarray, weights=None, replace_undefined_by=np.nan) -> fl
             "`y2` contains no labels that are present in both `y1` and `labels`."
             "`cohen_kappa_score` is undefined and set to the value defined by "
             f"the `replace_undefined_by` param, which is set to {replace_undefined_by}.",
-            UndefinedMetricWarning, stacklevel=3)
+            warning_class(), stacklevel=3)
         return replace_undefined_by
     expected = numerator / denominator
     if weights is None:
@@ -335,7 +371,7 @@ def cohen_kappa(cm: np.ndarray, weights=None, replace_undefined_by=np.nan) -> fl
             "`y1`, `y2` and `labels` have only one label in common. "
             "`cohen_kappa_score` is undefined and set to the value defined by the "
             f"the `replace_undefined_by` param, which is set to {replace_undefined_by}.",
-            UndefinedMetricWarning, stacklevel=3)
+            warning_class(), stacklevel=3)
         return replace_undefined_by
     k = numerator / denominator
     return float(1 - k)
