@@ -158,8 +158,12 @@ def _nanaverage(a, weights=None):
 
 
 def prfs(sums: Sums, *, beta=1.0, average=None, warn_for=("precision", "recall", "f-score"),
-         zero_division="warn"):
-    """Precision, recall, F-beta and support from per-label sums (``average`` as sklearn)."""
+         zero_division="warn", sample_weight=None):
+    """Precision, recall, F-beta and support from per-label sums (``average`` as sklearn).
+
+    With ``average="samples"`` the sums are per-sample counts (weighted by the samples'
+    weights when there are weights, which ``sample_weight`` then holds).
+    """
     if beta < 0:
         raise ValueError(f"beta must be non-negative, got {beta!r}")
     m = mcm(sums.tp, sums.pred, sums.true, sums.total)
@@ -182,7 +186,8 @@ def prfs(sums: Sums, *, beta=1.0, average=None, warn_for=("precision", "recall",
         denom = beta2 * true_sum.astype(np.float64) + pred_sum.astype(np.float64)
         f_score = _divide((1 + beta2) * tp_sum.astype(np.float64), denom, "f-score",
                           "true nor predicted", average, warn_for, zero_division)
-    weights = true_sum if average == "weighted" else None
+    weights = true_sum if average == "weighted" else (
+        sample_weight if average == "samples" else None)
     if average is not None:
         precision = float(_nanaverage(precision, weights=weights))
         recall = float(_nanaverage(recall, weights=weights))
@@ -273,8 +278,10 @@ def samples_jaccard(st: SampleStats, zero_division="warn"):
 # other metrics from sums or from the confusion matrix
 
 
-def jaccard(sums: Sums, average=None, zero_division="warn"):
-    if average not in (None, "micro", "macro", "weighted", "binary"):
+def jaccard(sums: Sums, average=None, zero_division="warn", sample_weight=None):
+    """Jaccard per label or averaged; ``average="samples"`` takes per-sample sums (and the
+    samples' weights in ``sample_weight``), as ``prfs``."""
+    if average not in (None, "micro", "macro", "weighted", "binary", "samples"):
         raise ValueError(f"average must be None, 'micro', 'macro' or 'weighted', got {average!r}")
     m = mcm(sums.tp, sums.pred, sums.true, sums.total)
     numerator = m[:, 1, 1]
@@ -291,6 +298,8 @@ def jaccard(sums: Sums, average=None, zero_division="warn"):
         weights = m[:, 1, 0] + m[:, 1, 1]
         if not np.any(weights):
             weights = None
+    elif average == "samples":
+        weights = sample_weight
     return float(_average(score, weights=weights))
 
 
