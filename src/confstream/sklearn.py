@@ -63,6 +63,8 @@ class _C:
 
 
 def _is_arraylike(x):
+    if I.is_sparse(x):
+        return False
     return (hasattr(x, "__len__") or hasattr(x, "shape") or hasattr(x, "__array__")) and \
         not np.isscalar(x)
 
@@ -328,9 +330,15 @@ class _Data:
                     return out
 
                 sums = M.Sums(take(sums.tp), take(sums.pred), take(sums.true), sums.total)
-        if self.weighted:  # scikit-learn's weighted bincounts are float64, whatever the weights
-            sums = M.Sums(*(np.asarray(a, np.float64) for a in (sums.tp, sums.pred, sums.true)),
-                          np.sum(self.w))
+        if self.weighted:
+            # scikit-learn's weighted bincounts are float64 whatever the weights, except (in
+            # numpy) a bincount of no value at all: multi-label columns with no 1 anywhere
+            arrays = [np.asarray(a, np.float64) for a in (sums.tp, sums.pred, sums.true)]
+            if self.multilabel:
+                counts = (self.acc._tp[sel], self.acc._pred[sel], self.acc._true[sel])
+                arrays = [a if c.sum() else np.zeros(len(a), np.int64)
+                          for a, c in zip(arrays, counts)]
+            sums = M.Sums(*arrays, np.sum(self.w))
         return sums, sel
 
     def per_sample(self, labels=None):
@@ -513,7 +521,8 @@ def classification_report(y_true, y_pred, *, labels=None, target_names=None, sam
                    ("digits", [_interval(True, 0, None, "left")]), ("output_dict", [_BOOL]),
                    ("zero_division", _ZERO_DIVISION)], locals())
     data = _Data(y_true, y_pred, sample_weight)
-    if labels is not None and np.asarray(labels).size == 0:
+    if labels is not None and np.asarray(labels).size == 0 and not output_dict and not (
+            target_names is not None and len(target_names)):
         # scikit-learn fails on max() of the (empty) row names
         raise ValueError("max() arg is an empty sequence (labels=[]: a report needs at "
                          "least one label)")
