@@ -463,3 +463,18 @@ def test_integer_weights_are_int64_like_sklearn(data, draw):
     t, p, _ = data
     w = np.array(draw.draw(st.lists(st.integers(0, 1000), min_size=len(t), max_size=len(t))))
     same("confusion_matrix", t, p, sample_weight=w)
+
+
+def test_drop_ins_doc_examples_run_and_list_every_drop_in(capsys):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "DROP_INS.md").read_text("utf-8")
+    for code in re.findall(r"```python\n(.*?)```", doc, re.S):
+        exec(compile(code, "DROP_INS.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "0.375" and out[3] == "3.0"
+    from confstream import sklearn as dropins
+
+    for name in dropins.__all__:
+        if name != "InvalidParameterError":
+            assert f"`{name}`" in doc, name
