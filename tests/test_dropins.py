@@ -478,3 +478,58 @@ def test_drop_ins_doc_examples_run_and_list_every_drop_in(capsys):
     for name in dropins.__all__:
         if name != "InvalidParameterError":
             assert f"`{name}`" in doc, name
+
+
+def test_sparse_updates_from_several_threads_at_once():
+    """Threads feeding sparse batches (several blocks each) into one accumulator, in a child
+    process so that a crash fails the test; the result equals one pass over all the data."""
+    code = r"""
+import threading
+import numpy as np, scipy.sparse as sp
+import confstream as cs, confstream._inputs as inputs
+inputs.SPARSE_BLOCK_CELLS = 64
+rng = np.random.default_rng(0)
+parts = [(rng.integers(0, 2, (300, 5)), rng.integers(0, 2, (300, 5)), rng.random(300))
+         for _ in range(8)]
+acc = cs.MultilabelConfusionMatrix(5)
+def work(i):
+    t, p, w = parts[i]
+    for _ in range(3):
+        acc.update(sp.csr_array(t), sp.csc_matrix(p), sample_weight=w if i % 2 else None)
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+ref = cs.MultilabelConfusionMatrix(5)
+for i in range(8):
+    t, p, w = parts[i]
+    for _ in range(3):
+        ref.update(t, p, sample_weight=w if i % 2 else None)
+assert np.array_equal(acc.sample_counts if hasattr(acc, "sample_counts") else acc._tp, ref._tp)
+np.testing.assert_allclose(acc.counts, ref.counts, rtol=1e-12)
+assert acc._nsamples == ref._nsamples == 8 * 3 * 300
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_sparse_input_is_never_made_dense_whole():
+    import tracemalloc
+
+    # 100_000 x 200 int64 cells would be 160 MB dense; the blocks of rows are 8 MB each
+    n, L = 100_000, 200
+    rng = np.random.default_rng(1)
+    rows, cols = rng.integers(0, n, 20_000), rng.integers(0, L, 20_000)
+    t = sp.csr_array((np.ones(20_000, np.int64), (rows, cols)), shape=(n, L))
+    t.sum_duplicates()
+    t.data[:] = 1
+    tracemalloc.start()
+    try:
+        acc = cs.MultilabelConfusionMatrix(L).update(t, t)
+        loss = cs.hamming_loss(t, t)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert acc.counts[:, 1, 1].sum() == t.nnz and loss == 0.0
+    assert peak < 60 * 2**20, peak
