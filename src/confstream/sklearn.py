@@ -684,9 +684,27 @@ def hamming_loss(y_true, y_pred, *, sample_weight=None):
                                    ("sample_weight", _OPT_ARRAY)], locals())
     data = _Data(y_true, y_pred, sample_weight)
     if data.multilabel:
-        sums, _ = data.sums(None)
-        differences = np.sum(sums.pred - sums.tp) + np.sum(sums.true - sums.tp)
-        weight_average = 1.0 if not data.weighted else np.average(data.w)
+        if data.weighted:
+            # scikit-learn's dot product of the per-sample numbers of differing labels with
+            # the weights: from the exact per-sample counts, the same operation
+            tp, npred, ntrue = _unweighted_per_sample(data)
+            differences = np.dot(npred + ntrue - 2 * tp, data.w)
+            weight_average = np.average(data.w)
+        else:
+            sums, _ = data.sums(None)
+            differences = np.sum(sums.pred - sums.tp) + np.sum(sums.true - sums.tp)
+            weight_average = 1.0
         return float(differences) / (data.t.shape[0] * data.t.shape[1] * weight_average)
-    right, total = _correct(data)
-    return float((np.float64(total) - np.float64(right)) / np.float64(total))
+    counts = data.acc.counts if data.weighted else data.acc.sample_counts
+    wrong = counts.sum() - np.trace(counts) if not data.weighted else \
+        counts[~np.eye(len(counts), dtype=bool)].sum()  # no cancellation: the wrong cells
+    _, total = _correct(data)
+    return float(np.float64(wrong) / np.float64(total))
+
+
+def _unweighted_per_sample(data):
+    w, data.w = data.w, None
+    try:
+        return data.per_sample(None)[:3]
+    finally:
+        data.w = w
