@@ -366,16 +366,17 @@ def test_parameter_errors_are_scikit_learns(name, kw):
         same(name, 3, [0, 1, 0])  # a scalar is no array-like
 
 
-@pytest.mark.parametrize("name", ["precision_recall_fscore_support", "jaccard_score",
-                                  "multilabel_confusion_matrix", "confusion_matrix",
-                                  "cohen_kappa_score", "classification_report",
-                                  "precision_score", "f1_score"])
-@pytest.mark.parametrize("average", [None, "micro", "macro", "weighted", "samples"])
-def test_empty_labels(name, average):
-    kw = {"average": average} if name in ("precision_recall_fscore_support", "jaccard_score",
-                                          "precision_score", "f1_score") else {}
-    if not kw and average is not None:
-        pytest.skip("no average keyword")
+@pytest.mark.parametrize("name,kw", [
+    (name, {"average": average})
+    for name in ("precision_recall_fscore_support", "jaccard_score", "precision_score",
+                 "f1_score")
+    for average in (None, "micro", "macro", "weighted", "samples")
+] + [(name, {}) for name in ("multilabel_confusion_matrix", "confusion_matrix",
+                              "cohen_kappa_score", "classification_report")]
+  + [("classification_report", {"output_dict": True}),
+     ("classification_report", {"target_names": ["a"]}),
+     ("multilabel_confusion_matrix", {"samplewise": True})])
+def test_empty_labels(name, kw):
     same(name, [0, 1, 2], [0, 1, 1], labels=[], **kw)
     same(name, Y, P, labels=[], **kw)
 
