@@ -181,10 +181,14 @@ def _type_of_target(y, name):
     if I.is_sparse(y):
         if y.shape[1] > 1:
             data = y.tocsr().data
-            labels = np.unique(data)
-            integral = labels.dtype.kind == "f" and bool(np.all(labels.astype(int) == labels))
-            if len(data) == 0 or ((labels.size == 1 or (labels.size == 2 and 0 in labels))
-                                  and (y.dtype.kind in "biu" or integral)):
+            if len(data) == 0:
+                return "multilabel-indicator"
+            # scikit-learn: one distinct stored value, or two of which one is 0, integral
+            lo, hi = data.min(), data.max()
+            few = lo == hi or ((lo == 0 or hi == 0) and bool(((data == lo) | (data == hi)).all()))
+            integral = data.dtype.kind == "f" and all(
+                math.isfinite(v) and float(v).is_integer() for v in (lo, hi))
+            if few and (y.dtype.kind in "biu" or integral):
                 return "multilabel-indicator"
             if data.dtype.kind == "f" and np.any(data != data.astype(np.int64)):
                 return "continuous-multioutput"
@@ -347,6 +351,16 @@ class _Data:
         L = self.t.shape[1]
         cols = None if labels is None else _ml_columns(labels, L)
         t, p = I.sparse_rows(self.t), I.sparse_rows(self.p)
+        if I.is_sparse(t) and I.is_sparse(p):  # row counts straight from CSR, O(stored)
+            tb, pb = (t != 0).tocsr(), (p != 0).tocsr()
+            if cols is not None:
+                tb, pb = tb[:, cols].tocsr(), pb[:, cols].tocsr()
+            counts = [np.diff(x.indptr).astype(np.int64)
+                      for x in (tb.multiply(pb).tocsr(), pb, tb)]
+            tp, npred, ntrue = counts
+            if self.weighted:
+                tp, npred, ntrue = tp * self.w, npred * self.w, ntrue * self.w
+            return tp, npred, ntrue, (L if cols is None else len(cols))
         tp = np.zeros(self.n, np.int64)
         npred = np.zeros(self.n, np.int64)
         ntrue = np.zeros(self.n, np.int64)
