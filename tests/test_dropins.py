@@ -379,6 +379,8 @@ def test_parameter_errors_are_scikit_learns(name, kw):
 def test_empty_labels(name, kw):
     same(name, [0, 1, 2], [0, 1, 1], labels=[], **kw)
     same(name, Y, P, labels=[], **kw)
+    same(name, sp.csr_array(Y), sp.csr_array(P), labels=[], **kw)
+    same(name, Y, P, labels=[], **kw)
 
 
 def test_new_drop_ins_are_exported():
