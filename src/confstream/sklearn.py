@@ -218,6 +218,18 @@ def _type_of_target(y, name):
     return "multiclass" + suffix
 
 
+def _continuous_detail(*named):
+    """Where the first value that is no class label is, for a 'continuous' target."""
+    for y, ty, name in named:
+        if ty.startswith("continuous") and not I.is_sparse(y):
+            odd = np.flatnonzero((y != np.floor(y)).reshape(-1))
+            if odd.size:
+                i = int(odd[0])
+                return (f" ({name}{I.position(y.shape, i)} = "
+                        f"{I.describe_value(y.reshape(-1)[i])} is not a class label)")
+    return ""
+
+
 def _named_type(y, ty):
     """The type as scikit-learn names it in messages (binary: at most two distinct values)."""
     if ty != "multiclass":
@@ -240,11 +252,13 @@ def _targets(y_true, y_pred, ones_weight=False):
         raise ValueError(_EMPTY)
     types = {tt, tp}
     if len(types) > 1:
-        raise ValueError("Classification metrics can't handle a mix of {0} and {1} targets"
-                         .format(_named_type(t, tt), _named_type(p, tp)))
+        raise ValueError("Classification metrics can't handle a mix of {0} and {1} targets{2}"
+                         .format(_named_type(t, tt), _named_type(p, tp),
+                                 _continuous_detail((t, tt, "y_true"), (p, tp, "y_pred"))))
     y_type = types.pop()
     if y_type not in ("multiclass", "multilabel-indicator"):
-        raise ValueError("{0} is not supported".format(y_type))
+        raise ValueError("{0} is not supported{1}".format(
+            y_type, _continuous_detail((t, tt, "y_true"), (p, tp, "y_pred"))))
     if y_type == "multiclass":
         if I.is_sparse(t) or I.is_sparse(p):
             raise TypeError("Sparse input is only supported when targets are of multilabel type")
