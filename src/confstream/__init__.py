@@ -22,14 +22,21 @@ from .sklearn_ranking import (
     roc_curve,
 )
 from .sklearn import (
+    accuracy_score,
     balanced_accuracy_score,
     classification_report,
     cohen_kappa_score,
     confusion_matrix,
+    f1_score,
+    fbeta_score,
+    hamming_loss,
     jaccard_score,
     matthews_corrcoef,
     multilabel_confusion_matrix,
     precision_recall_fscore_support,
+    precision_score,
+    recall_score,
+    zero_one_loss,
 )
 
 __version__ = "0.1.0"
@@ -55,6 +62,13 @@ __all__ = [
     "cohen_kappa_score",
     "matthews_corrcoef",
     "jaccard_score",
+    "accuracy_score",
+    "precision_score",
+    "recall_score",
+    "f1_score",
+    "fbeta_score",
+    "hamming_loss",
+    "zero_one_loss",
     "roc_auc_score",
     "average_precision_score",
     "roc_curve",

@@ -466,3 +466,39 @@ class LabelSpace:
 
     def unknown_message(self, name, shape, i, v) -> str:
         return str(self.unknown_error(name, shape, i, v))
+
+
+# --------------------------------------------------------------------------------------------
+# scipy.sparse indicator matrices (read in blocks of rows, never densified whole)
+
+SPARSE_BLOCK_CELLS = 1 << 20  # cells of one dense block of rows
+
+
+def is_sparse(x) -> bool:
+    """A scipy.sparse matrix or array (scipy is never imported for this)."""
+    mod = _module(x)
+    if not mod.startswith("scipy.sparse"):
+        return False
+    import scipy.sparse as sp
+
+    return sp.issparse(x)
+
+
+def sparse_rows(x):
+    """A sparse matrix in a form whose row slices are cheap (CSR); other inputs as they are."""
+    if is_sparse(x):
+        return x.tocsr() if x.format != "csr" else x
+    return x
+
+
+def row_block_bounds(n: int, width: int):
+    """(start, stop) of blocks of rows holding at most ``SPARSE_BLOCK_CELLS`` cells."""
+    step = max(1, SPARSE_BLOCK_CELLS // max(int(width), 1))
+    return [(a, min(a + step, n)) for a in range(0, n, step)] or [(0, 0)]
+
+
+def dense_rows(x, a: int, b: int) -> np.ndarray:
+    """Rows a..b of a CSR matrix (see ``sparse_rows``) or of an array, as a dense array."""
+    if is_sparse(x):
+        return np.asarray(x[a:b].toarray())
+    return x[a:b]

@@ -1282,6 +1282,8 @@ class MultilabelConfusionMatrix(_Accumulator):
         """
         if _devices.route(self, y_true, y_pred, sample_weight):
             return self
+        if I.is_sparse(y_true) or I.is_sparse(y_pred):
+            return self._update_sparse(y_true, y_pred, sample_weight)
         t = I.as_array(y_true, "y_true")
         p = I.as_array(y_pred, "y_pred")
         L = self.num_labels
@@ -1351,6 +1353,37 @@ class MultilabelConfusionMatrix(_Accumulator):
                 self._whf if has_w else z2, self._wsum)
             self._nzero += nz
             self._nsamples += n
+        return self
+
+    def _update_sparse(self, y_true, y_pred, sample_weight):
+        """scipy.sparse input: dense blocks of rows through the dense path, all or nothing."""
+        L = self.num_labels
+        t, p = I.sparse_rows(y_true), I.sparse_rows(y_pred)
+        if not I.is_sparse(t):
+            t = I.as_array(t, "y_true")
+        if not I.is_sparse(p):
+            p = I.as_array(p, "y_pred")
+        for name, a in (("y_true", t), ("y_pred", p)):
+            if len(a.shape) != 2 or a.shape[1] != L:
+                raise ValueError(
+                    f"{name} must have shape (N, {L}) for {L} labels, got {tuple(a.shape)}")
+        n = t.shape[0]
+        if p.shape[0] != n:
+            raise ValueError(
+                f"y_true and y_pred have different numbers of samples: {n} and {p.shape[0]}")
+        w = I.as_weights(sample_weight, n) if sample_weight is not None else None
+        self._flush()
+        with self._lock:  # re-entrant: the blocks' updates take it too, nobody else can
+            saved = self._state_arrays_unlocked()
+            try:
+                for a, b in I.row_block_bounds(n, L):
+                    self.update(I.dense_rows(t, a, b), I.dense_rows(p, a, b),
+                                None if w is None else w[a:b])
+            except BaseException as exc:
+                self._replace_state_arrays(saved)
+                if isinstance(exc, ValueError) and a:
+                    raise ValueError(_shift_rows(str(exc), a)) from None
+                raise
         return self
 
     def _to_weighted(self):
@@ -1537,7 +1570,7 @@ class MultilabelConfusionMatrix(_Accumulator):
         sums, _, samples = self._sums(labels)
         if average == "samples":
             if samples is None:
-                raise ValueError("average='samples' needs every label (in any order)")
+                raise ValueError(_samples_subset_message(labels, "precision_recall_fscore_support"))
             return M.samples_prfs(samples, beta=beta, warn_for=warn_for,
                                   zero_division=zero_division)
         return M.prfs(sums, beta=beta, average=average, warn_for=warn_for,
@@ -1547,12 +1580,33 @@ class MultilabelConfusionMatrix(_Accumulator):
         M.check_zero_division(zero_division)
         sums, _, samples = self._sums(labels)
         if average == "samples":
+            if samples is None:
+                raise ValueError(_samples_subset_message(labels, "jaccard_score"))
             return M.samples_jaccard(samples, zero_division)
         return M.jaccard(sums, average, zero_division)
 
     def specificity(self, average=None, labels=None, zero_division="warn"):
         sums, _, _ = self._sums(labels)
         return M.specificity(sums, average, zero_division)
+
+
+def _samples_subset_message(labels, dropin):
+    labels = np.asarray(labels).tolist()
+    return (
+        f"average='samples' over labels={labels} needs the per-sample counts of those "
+        f"columns, which an accumulator over every label does not keep (it would give "
+        f"the value over all labels): update a MultilabelConfusionMatrix({len(labels)}) "
+        f"with the columns y_true[:, {labels}] and y_pred[:, {labels}], or call "
+        f"confstream.{dropin}(y_true, y_pred, labels={labels}, average='samples')"
+    )
+
+
+def _shift_rows(message, offset):
+    """An error about rows of a block of rows, written about rows of the whole input."""
+    import re
+
+    return re.sub(r"(y_true|y_pred|sample_weight)\[(\d+)",
+                  lambda m: f"{m.group(1)}[{int(m.group(2)) + offset}", message, count=1)
 
 
 def from_dict(d: dict):

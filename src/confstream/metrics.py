@@ -7,6 +7,7 @@ the same dtype), so that results from the same sums are bit-identical, not merel
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from fractions import Fraction
 from dataclasses import dataclass
@@ -20,7 +21,42 @@ __all__ = ["UndefinedMetricWarning", "Sums", "SampleStats", "mcm", "prfs", "samp
 
 
 class UndefinedMetricWarning(UserWarning):
-    """A metric is ill-defined (a division by zero); same messages as scikit-learn."""
+    """A metric is ill-defined (a division by zero); same messages as scikit-learn.
+
+    When scikit-learn has been imported, the warnings raised are of a subclass of this class
+    and of ``sklearn.exceptions.UndefinedMetricWarning``, so that filters and
+    ``pytest.warns`` written for either class catch them. confstream never imports
+    scikit-learn for this: a filter on scikit-learn's class needs that class, so it is
+    already imported wherever such a filter exists.
+    """
+
+
+_BOTH = {}
+
+
+def _both_classes(ours, module, name):
+    """A subclass of ``ours`` and of ``module.name`` when that module is already imported."""
+    mod = sys.modules.get(module)
+    theirs = getattr(mod, name, None) if mod is not None else None
+    if not isinstance(theirs, type) or issubclass(ours, theirs):
+        return ours
+    key = (ours, theirs)
+    cls = _BOTH.get(key)
+    if cls is None:
+        cls = type(ours.__name__, (ours, theirs), {
+            "__module__": ours.__module__, "__qualname__": ours.__qualname__,
+            "__doc__": ours.__doc__})
+        _BOTH[key] = cls
+    return cls
+
+
+def warning_class():
+    """The class of the UndefinedMetricWarning to raise now (see UndefinedMetricWarning)."""
+    return _both_classes(UndefinedMetricWarning, "sklearn.exceptions", "UndefinedMetricWarning")
+
+
+def warn_undefined(msg, stacklevel):
+    warnings.warn(msg, warning_class(), stacklevel=stacklevel + 1)
 
 
 @dataclass
@@ -84,7 +120,7 @@ def _warn_prf(average, modifier, msg_start, result_size):
         msg = msg.format("due to")
     else:
         msg = msg.format("in {0}s with".format(axis1))
-    warnings.warn(msg, UndefinedMetricWarning, stacklevel=4)
+    warn_undefined(msg, stacklevel=4)
 
 
 def _divide(numerator, denominator, metric, modifier, average, warn_for, zero_division):
@@ -122,8 +158,12 @@ def _nanaverage(a, weights=None):
 
 
 def prfs(sums: Sums, *, beta=1.0, average=None, warn_for=("precision", "recall", "f-score"),
-         zero_division="warn"):
-    """Precision, recall, F-beta and support from per-label sums (``average`` as sklearn)."""
+         zero_division="warn", sample_weight=None):
+    """Precision, recall, F-beta and support from per-label sums (``average`` as sklearn).
+
+    With ``average="samples"`` the sums are per-sample counts (weighted by the samples'
+    weights when there are weights, which ``sample_weight`` then holds).
+    """
     if beta < 0:
         raise ValueError(f"beta must be non-negative, got {beta!r}")
     m = mcm(sums.tp, sums.pred, sums.true, sums.total)
@@ -146,7 +186,8 @@ def prfs(sums: Sums, *, beta=1.0, average=None, warn_for=("precision", "recall",
         denom = beta2 * true_sum.astype(np.float64) + pred_sum.astype(np.float64)
         f_score = _divide((1 + beta2) * tp_sum.astype(np.float64), denom, "f-score",
                           "true nor predicted", average, warn_for, zero_division)
-    weights = true_sum if average == "weighted" else None
+    weights = true_sum if average == "weighted" else (
+        sample_weight if average == "samples" else None)
     if average is not None:
         precision = float(_nanaverage(precision, weights=weights))
         recall = float(_nanaverage(recall, weights=weights))
@@ -237,8 +278,10 @@ def samples_jaccard(st: SampleStats, zero_division="warn"):
 # other metrics from sums or from the confusion matrix
 
 
-def jaccard(sums: Sums, average=None, zero_division="warn"):
-    if average not in (None, "micro", "macro", "weighted", "binary"):
+def jaccard(sums: Sums, average=None, zero_division="warn", sample_weight=None):
+    """Jaccard per label or averaged; ``average="samples"`` takes per-sample sums (and the
+    samples' weights in ``sample_weight``), as ``prfs``."""
+    if average not in (None, "micro", "macro", "weighted", "binary", "samples"):
         raise ValueError(f"average must be None, 'micro', 'macro' or 'weighted', got {average!r}")
     m = mcm(sums.tp, sums.pred, sums.true, sums.total)
     numerator = m[:, 1, 1]
@@ -255,6 +298,8 @@ def jaccard(sums: Sums, average=None, zero_division="warn"):
         weights = m[:, 1, 0] + m[:, 1, 1]
         if not np.any(weights):
             weights = None
+    elif average == "samples":
+        weights = sample_weight
     return float(_average(score, weights=weights))
 
 
@@ -318,7 +363,7 @@ def cohen_kappa(cm: np.ndarray, weights=None, replace_undefined_by=np.nan) -> fl
             "`y2` contains no labels that are present in both `y1` and `labels`."
             "`cohen_kappa_score` is undefined and set to the value defined by "
             f"the `replace_undefined_by` param, which is set to {replace_undefined_by}.",
-            UndefinedMetricWarning, stacklevel=3)
+            warning_class(), stacklevel=3)
         return replace_undefined_by
     expected = numerator / denominator
     if weights is None:
@@ -335,7 +380,7 @@ def cohen_kappa(cm: np.ndarray, weights=None, replace_undefined_by=np.nan) -> fl
             "`y1`, `y2` and `labels` have only one label in common. "
             "`cohen_kappa_score` is undefined and set to the value defined by the "
             f"the `replace_undefined_by` param, which is set to {replace_undefined_by}.",
-            UndefinedMetricWarning, stacklevel=3)
+            warning_class(), stacklevel=3)
         return replace_undefined_by
     k = numerator / denominator
     return float(1 - k)
