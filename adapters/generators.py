@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from confstream._errors import BatchValueError
+from confstream._errors import BatchValueError, reworded
 
 __all__ = ["evaluate"]
 
@@ -138,13 +138,9 @@ def _run(predict, batches, spec: _Spec, *, progress: bool, desc: str = "evaluate
             try:
                 acc.update(y, y_pred, w)
             except (ValueError, TypeError) as exc:
-                if isinstance(exc, BatchValueError):  # the same fields, the batch named
-                    raise BatchValueError(f"batch {i}: {exc}", argument=exc.argument,
-                                          index=exc.index, value=exc.value,
-                                          sample=exc.sample) from exc
-                if type(exc) not in (ValueError, TypeError):
+                if type(exc) not in (ValueError, TypeError, BatchValueError):
                     raise
-                raise type(exc)(f"batch {i}: {exc}") from exc
+                raise reworded(exc, f"batch {i}: {exc}") from exc
     if acc is None:
         if spec.multilabel:
             raise ValueError(

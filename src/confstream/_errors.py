@@ -40,6 +40,18 @@ class BatchValueError(ValueError):
         return (_rebuild, (str(self), self.argument, self.index, self.value, self.sample))
 
 
+def reworded(exc: Exception, message: str) -> Exception:
+    """``exc`` with another message (a batch number put before it, an argument renamed),
+    keeping its type and, for a ``BatchValueError``, its fields."""
+    if isinstance(exc, BatchValueError):
+        return BatchValueError(message, argument=exc.argument, index=exc.index, value=exc.value,
+                               sample=exc.sample)
+    try:
+        return type(exc)(message)
+    except TypeError:  # an exception type that wants other arguments: its base's
+        return (ValueError if isinstance(exc, ValueError) else TypeError)(message)
+
+
 def _rebuild(message, argument, index, value, sample):
     return BatchValueError(message, argument=argument, index=index, value=value, sample=sample)
 

@@ -623,10 +623,7 @@ class ConfusionMatrix(_Accumulator):
         self._wi = self._n.copy() if integer else None
 
     def _commit_kinds(self, b):
-        self._tkinds.add(b.tkind)
-        self._pkinds.add(b.pkind)
-        self._tkinds.update(b.zeros[0])
-        self._pkinds.update(b.zeros[1])
+        commit_kinds(self._tkinds, self._pkinds, b)
 
     def _mix_error(self, b):
         kinds = "strings" if self._space.kind == "str" else "numbers"
@@ -1073,6 +1070,17 @@ class ConfusionMatrix(_Accumulator):
         from .report import accumulator_interval
 
         return accumulator_interval(self, metric, ci, method, n_resamples, seed, kwargs)
+
+
+def commit_kinds(tkinds: set, pkinds: set, b: _Batch):
+    """Add a counted batch's label kinds. The signs of a float 0 are kept only once a -0.0
+    was seen (so plain float labels keep the kinds the device path records too); a +0.0
+    seen before the first -0.0 is not remembered."""
+    tkinds.add(b.tkind)
+    pkinds.add(b.pkind)
+    for kinds, signs in ((tkinds, b.zeros[0]), (pkinds, b.zeros[1])):
+        if "-0.0" in signs or "-0.0" in kinds:
+            kinds.update(signs)
 
 
 def _key_of(v):

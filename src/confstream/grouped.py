@@ -24,6 +24,7 @@ from .confusion import (
     _check_header,
     _state_array,
     _Weights,
+    commit_kinds,
 )
 from .confusion import from_dict as _from_dict
 from ._group_space import (
@@ -381,10 +382,7 @@ class GroupedConfusionMatrix(_Accumulator):
                                                          ("ow", "otw", "opw", "ows"))
 
     def _commit_kinds(self, b):
-        self._tkinds.add(b.tkind)
-        self._pkinds.add(b.pkind)
-        self._tkinds.update(b.zeros[0])  # how a float label 0 prints (-0.0 or 0.0)
-        self._pkinds.update(b.zeros[1])
+        commit_kinds(self._tkinds, self._pkinds, b)
 
     # -- read-outs: one ConfusionMatrix per group ---------------------------------------
     def _matrix(self, state) -> ConfusionMatrix:

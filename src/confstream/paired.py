@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _errors as E
 from . import _inputs as I
 from . import intervals as CI
 from .confusion import ConfusionMatrix
@@ -198,7 +199,7 @@ class PairedConfusion:
             try:
                 acc.update(t, p)  # validates values and shapes with the engine's messages
             except (ValueError, TypeError) as exc:
-                raise type(exc)(str(exc).replace("y_pred", name)) from None
+                raise E.reworded(exc, str(exc).replace("y_pred", name)) from None
             lab = np.asarray(self._labels, dtype=object)
             if p.ndim == 2 and p.shape[1] == len(self._labels) and p.shape[1] > 1:
                 p = lab[np.argmax(p, axis=1)]
