@@ -32,9 +32,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without keras
         "(and a backend: tensorflow, torch or jax)"
     ) from exc
 
-__all__ = ["ClassMetrics", "ConfusionCallback"]
+from ._keys import METRICS as _METRICS
+from ._keys import class_key
 
-_METRICS = ("precision", "recall", "f1", "support")
+__all__ = ["ClassMetrics", "ConfusionCallback"]
 
 
 def _check_num_classes(num_classes: Any, multilabel: bool) -> int:
@@ -310,7 +311,7 @@ class ClassMetrics(keras.metrics.Metric):
             column = values[metric]
             column = ops.where(poisoned, ops.full_like(column, float("nan")), column)
             for i, cls in enumerate(names):
-                out[f"{self.prefix}{metric}_{cls}"] = column[i]
+                out[class_key(self.prefix, metric, cls)] = column[i]
         return out
 
     @staticmethod
@@ -602,7 +603,7 @@ class ConfusionCallback(keras.callbacks.Callback):
         names = self.target_names if self.target_names is not None else [str(lab) for lab in labels]
         columns = {"precision": p, "recall": r, "f1": f, "support": s}
         return {
-            f"{self.log_prefix}{metric}_{name}": float(columns[metric][i])
+            class_key(self.log_prefix, metric, name): float(columns[metric][i])
             for metric in self.metrics
             for i, name in enumerate(names)
         }
