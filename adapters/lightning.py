@@ -315,6 +315,11 @@ class ClassMetricsCallback(pl.Callback):
         self._end(trainer, pl_module, "test")
 
     # ------------------------------------------------------------------ checkpoints
+    @property
+    def state_key(self) -> str:
+        # One callback per set of stages may be checkpointed (Lightning needs unique keys).
+        return self._generate_state_key(stages=self.stages)
+
     def state_dict(self) -> dict[str, Any]:
         return {"runs": dict(self._runs)}
 

@@ -13,25 +13,40 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lightning.pytorch as pl  # noqa: E402
 
-from _lightning_case import TinyModel, loaders  # noqa: E402
+from torch.utils.data import DataLoader, Subset  # noqa: E402
+
+from _lightning_case import TinyModel, make_data  # noqa: E402
 from confstream.adapters.lightning import ClassMetricsCallback  # noqa: E402
+
+
+class ShardedModel(TinyModel):
+    """Rank r reads rows r, r + 2, ... (no DistributedSampler, whose train shuffling would
+    mix the shards): rank 0 sees train labels {0, 1} only, rank 1 {1, 2}, so the train
+    callback's dynamic label spaces differ by rank and must be joined."""
+
+    def _shard(self, data):
+        rank = self.trainer.global_rank
+        return DataLoader(Subset(data, range(rank, len(data), 2)), batch_size=16)
+
+    def train_dataloader(self):
+        return self._shard(make_data(96, 0, ([0, 1], [1, 2])))
+
+    def val_dataloader(self):
+        return self._shard(make_data(64, 1, ([0, 1, 2], [0, 2])))
 
 
 def main(outdir: str) -> None:
     warnings.simplefilter("ignore")  # Lightning's hints about workers and small data
     pl.seed_everything(0, verbose=False)
-    # Rank 0 sees train labels {0, 1} only, rank 1 {1, 2}: the train callback's dynamic label
-    # spaces differ by rank and must be joined.
-    train, val = loaders(n_train=96, n_val=64, train_classes=([0, 1], [1, 2]),
-                         val_classes=([0, 1, 2], [0, 2]))
     val_cb = ClassMetricsCallback(target_names=["a", "b", "c"])
     train_cb = ClassMetricsCallback(
         stages=("train",), get=lambda out, batch: (batch[1], out["logits"].argmax(1)))
-    model = TinyModel()
+    model = ShardedModel()
     trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=2, strategy="ddp",
+                         use_distributed_sampler=False, callbacks=[val_cb, train_cb],
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0)
-    trainer.fit(model, train, val)
+    trainer.fit(model)
     rank = trainer.global_rank
     out = {
         "world": trainer.world_size,
