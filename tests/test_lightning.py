@@ -242,3 +242,30 @@ def test_ddp_two_ranks_every_rank_equals_sklearn_on_all_data(tmp_path):
     last = sk_flat(y, p, "val_", ["a", "b", "c"], labels=[0, 1, 2])
     for r in ranks:
         assert {k: r["logged"][k] for k in last} == last
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_counts_on_the_device_and_equals_sklearn(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    train, val = loaders()
+    seen = []
+
+    class Spy(ClassMetricsCallback):
+        def _end(self, trainer, pl_module, stage):
+            for acc in self._accs[stage].values():  # before any read folds them
+                seen.append([p.device.type for p in acc._pending])
+            super()._end(trainer, pl_module, stage)
+
+    cb = Spy(target_names=NAMES)
+    model = TinyModel()
+    t = pl.Trainer(max_epochs=2, accelerator="gpu", devices=1, callbacks=[cb], logger=False,
+                   enable_progress_bar=False, enable_model_summary=False,
+                   enable_checkpointing=False, default_root_dir=tmp_path)
+    t.fit(model, train, val)
+    assert seen and all(kinds == ["cuda"] for kinds in seen)
+    for epoch in (0, 1):
+        y, p = model.predictions("val", epoch)
+        assert str(cb.history[epoch]) == classification_report(
+            y, p, labels=[0, 1, 2], target_names=NAMES, zero_division=0)
+    ref = sk_flat(y, p, "val_", NAMES, labels=[0, 1, 2])
+    assert {k: t.callback_metrics[k].item() for k in ref} == ref

@@ -200,3 +200,41 @@ def test_bad_batch_raises_and_changes_nothing():
         cm(ep(np.eye(3, dtype=np.float32), np.array([0, 7, 2])), compute_result=False)
     out = cm(ep(np.eye(3, dtype=np.float32), np.array([0, 1, 2])), compute_result=True)
     assert out["accuracy"] == 1.0 and cm.history[-1].support.tolist() == [2, 2, 2]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_batched_logits_are_counted_on_the_device():
+    cm = ComputeMetrics(target_names=NAMES)
+    ep = transformers.EvalPrediction
+    g = torch.Generator().manual_seed(0)
+    ys = [torch.randint(0, 5, (4, T), generator=g) for _ in range(3)]
+    for y in ys:
+        y[:, -2:] = -100
+    zs = [torch.randn(4, T, 5, generator=g) for _ in range(3)]
+    for y, z in zip(ys[:2], zs[:2]):
+        assert cm(ep(z.cuda(), y.cuda()), compute_result=False) == {}
+    assert [p.device.type for p in cm._acc._pending] == ["cuda"]
+    out = cm(ep(zs[2].cuda(), ys[2].cuda()), compute_result=True)
+    y = torch.cat(ys).reshape(-1).numpy()
+    p = torch.cat(zs).argmax(-1).reshape(-1).numpy()
+    keep = y != -100
+    ref = classification_report(y[keep], p[keep], labels=list(range(5)), target_names=NAMES,
+                                output_dict=True, zero_division=0)
+    assert out == flat(ref, prefix="")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_trainer_evaluate_equals_sklearn(tmp_path):
+    model = tiny_model(True, 5)
+    cm = ComputeMetrics(target_names=NAMES)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), per_device_eval_batch_size=8, report_to=[],
+        batch_eval_metrics=True, disable_tqdm=True)
+    trainer = transformers.Trainer(model=model, args=args, compute_metrics=cm)
+    ds = make_rows(37, 1, True, 5)
+    res = trainer.evaluate(ds)
+    y, p = reference(trainer, ds)
+    ref = classification_report(y, p, labels=list(range(5)), target_names=NAMES,
+                                output_dict=True, zero_division=0)
+    want = flat(ref)
+    assert {k: res[k] for k in want} == want
