@@ -101,7 +101,8 @@ class ClassMetricsCallback(pl.Callback):
     labels : sequence, optional
         The label values, in the order of the model's output columns.
     target_names : sequence of str, optional
-        One name per class, used in the reports' rows and in the keys.
+        One name per class, used in the reports' rows and in the keys. Without
+        ``num_classes`` and ``labels`` they fix the label space to ``0 .. len(target_names)-1``.
     multilabel : bool
         ``(N, L)`` logits against a ``(N, L)`` 0/1 indicator.
     stages : sequence of str
@@ -182,8 +183,11 @@ class ClassMetricsCallback(pl.Callback):
         labels = None if labels is None else list(labels)
         if labels is not None and num_classes is not None and len(labels) != num_classes:
             raise ValueError(f"labels has {len(labels)} entries but num_classes={num_classes}")
-        self._spec = _Spec(num_classes, labels, multilabel, threshold, infer_classes=True)
         self.target_names = None if target_names is None else [str(n) for n in target_names]
+        if self.target_names is not None and num_classes is None and labels is None:
+            # Names belong to class indices (as id2label): they fix the space to 0 .. C-1.
+            num_classes = len(self.target_names)
+        self._spec = _Spec(num_classes, labels, multilabel, threshold, infer_classes=True)
         if self.target_names is not None and len(set(self.target_names)) != len(self.target_names):
             raise ValueError(f"target_names must be unique, got {self.target_names}")
         size = num_classes if num_classes is not None else (
@@ -261,6 +265,11 @@ class ClassMetricsCallback(pl.Callback):
             name = stage if idx == 0 else f"{stage}/dataloader_idx_{idx}"
             if idx == 0:
                 self.confusion[stage] = acc
+            if not acc.counts.any():
+                raise ValueError(
+                    f"ClassMetricsCallback: the {name} epoch counted no samples (every position "
+                    "ignored?), so it has no report"
+                )
             report = acc.report(**self._report_kwargs(acc))
             self.histories.setdefault(name, type(self.history)()).append(report)
             flat = report_keys(report, prefix=f"{stage}_", metrics=self.metrics,

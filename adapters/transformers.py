@@ -56,7 +56,8 @@ class ComputeMetrics:
         The label values in the order of the logits' columns.
     target_names : sequence of str, optional
         One name per class (e.g. ``[model.config.id2label[i] for i in range(C)]``), for the
-        reports' rows and the keys.
+        reports' rows and the keys. Without ``num_classes`` and ``labels`` they fix the label
+        space to ``0 .. len(target_names)-1``.
     multilabel : bool
         ``(N, L)`` logits against ``(N, L)`` 0/1 labels (``problem_type=
         "multi_label_classification"``); a logit above ``threshold`` is a positive.
@@ -133,9 +134,12 @@ class ComputeMetrics:
             isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
         ):
             raise ValueError(f"ignore_index must be an int or None, got {ignore_index!r}")
+        self.target_names = None if target_names is None else [str(n) for n in target_names]
+        if self.target_names is not None and num_classes is None and labels is None:
+            # Names belong to class indices (as id2label): they fix the space to 0 .. C-1.
+            num_classes = len(self.target_names)
         self.num_classes = None if num_classes is None else int(num_classes)
         self.labels = labels
-        self.target_names = None if target_names is None else [str(n) for n in target_names]
         size = self.num_classes if labels is None else len(labels)
         if self.target_names is not None and size is not None and len(self.target_names) != size:
             raise ValueError(
@@ -231,6 +235,11 @@ class ComputeMetrics:
 
     def _finish(self) -> dict[str, float]:
         acc, self._acc = self._acc, None
+        if acc is None or not acc.counts.any():
+            raise ValueError(
+                "ComputeMetrics: the evaluation counted no samples (every label ignore_index?), "
+                "so it has no report"
+            )
         kwargs: dict[str, Any] = {"target_names": self.target_names,
                                   "zero_division": self.zero_division}
         if not self.multilabel and (acc.fixed or self.target_names is not None):

@@ -269,3 +269,30 @@ def test_cuda_fit_counts_on_the_device_and_equals_sklearn(tmp_path):
             y, p, labels=[0, 1, 2], target_names=NAMES, zero_division=0)
     ref = sk_flat(y, p, "val_", NAMES, labels=[0, 1, 2])
     assert {k: t.callback_metrics[k].item() for k in ref} == ref
+
+
+def test_two_val_dataloaders_are_reported_apart(tmp_path):
+    class TwoLoaders(TinyModel):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
+            x, y = batch
+            logits = self.net(x)
+            if not self.trainer.sanity_checking:
+                self._record(f"val{dataloader_idx}", y, logits)
+            return logits
+
+    pl.seed_everything(0, verbose=False)
+    train, val = loaders()
+    other = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(*[t[:40].flip(0) for t in val.dataset.tensors]),
+        batch_size=16)
+    cb = ClassMetricsCallback(3)
+    model = TwoLoaders()
+    t = trainer(tmp_path, [cb], epochs=1)
+    t.fit(model, train, [val, other])
+    for idx, name in ((0, "val"), (1, "val/dataloader_idx_1")):
+        y, p = model.predictions(f"val{idx}", 0)
+        assert str(cb.histories[name][0]) == classification_report(
+            y, p, labels=[0, 1, 2], zero_division=0)
+        suffix = "" if idx == 0 else "/dataloader_idx_1"
+        ref = sk_flat(y, p, "val_", labels=[0, 1, 2])
+        assert {k: t.callback_metrics[k + suffix].item() for k in ref} == ref

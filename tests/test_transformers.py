@@ -238,3 +238,17 @@ def test_cuda_trainer_evaluate_equals_sklearn(tmp_path):
                                 output_dict=True, zero_division=0)
     want = flat(ref)
     assert {k: res[k] for k in want} == want
+
+
+def test_target_names_fix_the_space_and_an_empty_evaluation_raises():
+    ep = transformers.EvalPrediction
+    cm = ComputeMetrics(target_names=["a", "b", "c", "d"])
+    y, p = np.array([2, 0, 2]), np.array([2, 2, 0])  # label predictions; classes 1, 3 absent
+    out = cm(ep(p, y))
+    ref = classification_report(y, p, labels=[0, 1, 2, 3], target_names=["a", "b", "c", "d"],
+                                output_dict=True, zero_division=0)
+    assert out == flat(ref, prefix="") and "recall_d" in out
+    with pytest.raises(ValueError, match="counted no samples"):
+        cm(ep(np.zeros((2, 3, 4), np.float32), np.full((2, 3), -100)), compute_result=True)
+    with pytest.raises(ValueError, match="y_true"):  # a name beyond the 4 classes
+        cm(ep(p, np.array([0, 4, 1])))
