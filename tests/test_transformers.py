@@ -252,3 +252,33 @@ def test_target_names_fix_the_space_and_an_empty_evaluation_raises():
         cm(ep(np.zeros((2, 3, 4), np.float32), np.full((2, 3), -100)), compute_result=True)
     with pytest.raises(ValueError, match="y_true"):  # a name beyond the 4 classes
         cm(ep(p, np.array([0, 4, 1])))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40), classes=st.integers(2, 6),
+       token=st.booleans(), cuts=st.lists(st.integers(0, 40), max_size=5),
+       torch_in=st.booleans())
+def test_any_split_into_batches_equals_sklearn(seed, n, classes, token, cuts, torch_in):
+    rng = np.random.default_rng(seed)
+    shape = (n, 4) if token else (n,)
+    y = rng.integers(0, classes, shape)
+    if token:
+        y[rng.random(shape) < 0.3] = -100
+        y[0, 0] = 0  # at least one counted position
+    z = rng.normal(size=shape + (classes,)).astype(np.float32)
+    keep = y != -100
+    ref = classification_report(y[keep], z.argmax(-1)[keep], labels=list(range(classes)),
+                                output_dict=True, zero_division=0)
+    want = flat(ref, prefix="")
+    conv = torch.from_numpy if torch_in else (lambda a: a)
+    ep = transformers.EvalPrediction
+    cm = ComputeMetrics(classes)
+    bounds = sorted({0, n, *[c for c in cuts if c <= n]})
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        out = cm(ep(conv(z[a:b]), conv(y[a:b])), compute_result=b == n)
+    assert out == want
+    assert ComputeMetrics(classes)(ep(z, y)) == want
