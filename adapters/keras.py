@@ -32,9 +32,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without keras
         "(and a backend: tensorflow, torch or jax)"
     ) from exc
 
-__all__ = ["ClassMetrics", "ConfusionCallback"]
+from ._keys import METRICS as _METRICS
+from ._keys import class_key
 
-_METRICS = ("precision", "recall", "f1", "support")
+__all__ = ["ClassMetrics", "ConfusionCallback"]
 
 
 def _check_num_classes(num_classes: Any, multilabel: bool) -> int:
@@ -335,7 +336,7 @@ class ClassMetrics(keras.metrics.Metric):
             column = values[metric]
             column = ops.where(poisoned, ops.full_like(column, float("nan")), column)
             for i, cls in enumerate(names):
-                out[f"{self.prefix}{metric}_{cls}"] = column[i]
+                out[class_key(self.prefix, metric, cls)] = column[i]
         return out
 
     @staticmethod
@@ -648,7 +649,7 @@ class ConfusionCallback(keras.callbacks.Callback):
         names = self.target_names if self.target_names is not None else [str(lab) for lab in labels]
         columns = {"precision": p, "recall": r, "f1": f, "support": s}
         out = {
-            f"{self.log_prefix}{metric}_{name}": float(columns[metric][i])
+            class_key(self.log_prefix, metric, name): float(columns[metric][i])
             for metric in self.metrics
             for i, name in enumerate(names)
         }
@@ -662,8 +663,8 @@ class ConfusionCallback(keras.callbacks.Callback):
                         lo, hi = report.interval(metric, label)
                     except KeyError:  # a class absent from this epoch's report
                         lo = hi = float("nan")
-                    out[f"{self.log_prefix}{metric}_{name}_lo"] = float(lo)
-                    out[f"{self.log_prefix}{metric}_{name}_hi"] = float(hi)
+                    key = class_key(self.log_prefix, metric, name)
+                    out[key + "_lo"], out[key + "_hi"] = float(lo), float(hi)
         return out
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
