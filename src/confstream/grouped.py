@@ -440,8 +440,13 @@ class GroupedConfusionMatrix(_Accumulator):
         """``{group: Report}``: each equals scikit-learn's ``classification_report`` on that
         group's rows (labels found per group, as scikit-learn finds them, unless ``labels``
         is given). Groups with no counted sample are left out."""
+        mats = self.matrices()
+        for g, cm in mats.items():  # refused before any group's report has warned
+            if cm.weighted and cm._wsum == 0:
+                raise ValueError(f"group {g!r}: Sample weights must contain at least one "
+                                 f"non-zero number.")
         out = {}
-        for g, cm in self.matrices().items():
+        for g, cm in mats.items():
             try:
                 out[g] = cm.report(labels=labels, target_names=target_names, digits=digits,
                                    zero_division=zero_division)
