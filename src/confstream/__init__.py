@@ -8,19 +8,12 @@
 0.6
 """
 
-from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix
-from .curves import MultilabelScoreCurves, ScoreCurves
-from .grouped import GroupedConfusionMatrix, from_dict
+import importlib
+
+from .confusion import ConfusionMatrix, LabelTypeError, MultilabelConfusionMatrix, from_dict
 from .history import History
 from .metrics import UndefinedMetricWarning
-from .paired import PairedConfusion, compare
 from .report import Report
-from .sklearn_ranking import (
-    average_precision_score,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
 from .sklearn import (
     accuracy_score,
     balanced_accuracy_score,
@@ -74,3 +67,30 @@ __all__ = [
     "roc_curve",
     "precision_recall_curve",
 ]
+
+
+# Imported on first use, so that `import confstream` stays quick for the common case.
+_LAZY = {
+    "ScoreCurves": ".curves",
+    "MultilabelScoreCurves": ".curves",
+    "GroupedConfusionMatrix": ".grouped",
+    "PairedConfusion": ".paired",
+    "compare": ".paired",
+    "roc_auc_score": ".sklearn_ranking",
+    "average_precision_score": ".sklearn_ranking",
+    "roc_curve": ".sklearn_ranking",
+    "precision_recall_curve": ".sklearn_ranking",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'confstream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

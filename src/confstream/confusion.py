@@ -1622,9 +1622,16 @@ def from_dict(d: dict):
     if not isinstance(d, dict):
         raise TypeError(f"state must be a dict, got {type(d).__name__}")
     kind = d.get("kind")
-    from .curves import MultilabelScoreCurves, ScoreCurves  # they build on this module
-
-    for cls in (ConfusionMatrix, MultilabelConfusionMatrix, ScoreCurves, MultilabelScoreCurves):
+    for cls in (ConfusionMatrix, MultilabelConfusionMatrix):
         if kind == cls._kind:
             return cls.from_dict(d)
+    # the accumulators that build on this module, imported when their state is read
+    if kind in ("ScoreCurves", "MultilabelScoreCurves"):
+        from . import curves
+
+        return getattr(curves, kind).from_dict(d)
+    if kind == "GroupedConfusionMatrix":
+        from .grouped import GroupedConfusionMatrix
+
+        return GroupedConfusionMatrix.from_dict(d)
     raise ValueError(f"state: unknown kind {kind!r}")

@@ -928,8 +928,4 @@ def _nanmin(v) -> float:
 
 
 
-def from_dict(d: dict):
-    """Rebuild any accumulator (grouped ones too) from its ``to_dict()`` output."""
-    if isinstance(d, dict) and d.get("kind") == GroupedConfusionMatrix._kind:
-        return GroupedConfusionMatrix.from_dict(d)
-    return _from_dict(d)
+from_dict = _from_dict  # any accumulator, grouped ones too
