@@ -1,7 +1,7 @@
 """numba kernels of the grouped accumulator: the cell of a sample is ``g·C² + t·C + p``.
 
 They reuse the engine's pieces (``_kernels``): the label look-up ``_idx`` / ``_index``, the
-prediction rule of every input form ``_pred_index``, the sub-table counter ``_count_cells``
+rule of one sample in every input form ``_sample_cell``, the sub-table counter ``_count_cells``
 and the chunking over threads ``run_chunks``; only the group axis is new here. As everywhere
 in confstream, kernels never raise: they return the first bad position and a code.
 """
@@ -21,24 +21,28 @@ _BLOCK = K._BLOCK
 
 
 @_jit
+def _colmap(form, p2, cols_idx, lut, lo, n):
+    """The engine's column map of the score columns (``K.column_map``)."""
+    if form == K.PRED_LABELS:
+        return lut[:0]
+    return K.column_map(p2.shape[1] if form == K.PRED_ARGMAX else 2, cols_idx, lut, lo, n)
+
+
+@_jit
 def _first_bad(t, form, p1, p2, i0, i1, thr, cols_idx, lut, lo, n, ign, has_ign,
                g, glut, glo, ng, w, has_w):
     """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none.
 
     The group key is checked first, and for every sample (ignored ones too): a key is
     never a thing to skip."""
+    colmap = _colmap(form, p2, cols_idx, lut, lo, n)
     for i in range(i0, i1):
         if K._index(g[i], glut, glo, ng) < 0:
             return i, ERR_GROUP
-        tv = t[i]
-        if has_ign and tv == ign:
-            continue
-        if K._index(tv, lut, lo, n) < 0:
-            return i, K.ERR_TRUE
-        b = K._pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n)
-        if b < 0:
-            return i, K.ERR_PRED if b == -1 else K.ERR_SCORE
-        if has_w:
+        c, code = K._sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        if code != K.OK:
+            return i, code
+        if has_w and c >= 0:
             wi = w[i]
             if not (wi >= 0.0 and wi < np.inf):
                 return i, K.ERR_WEIGHT
@@ -106,18 +110,16 @@ def _forms_block(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, gl
                  ng, tab, mask, stride):
     """Any form (argmax of scores, binary scores, labels), one sample at a time."""
     nn = n * n
+    colmap = _colmap(form, p2, cols_idx, lut, lo, n)
     for j in range(t.shape[0]):
         k = K._index(g[j], glut, glo, ng)
         if k < 0:
             return True
-        tv = t[j]
-        if has_ign and tv == ign:
-            continue
-        a = K._index(tv, lut, lo, n)
-        b = K._pred_index(form, p1, p2, j, thr, cols_idx, lut, lo, n)
-        if a < 0 or b < 0:
+        c, code = K._sample_cell(t, form, p1, p2, j, thr, colmap, lut, lo, n, ign, has_ign)
+        if code != K.OK:
             return True
-        tab[np.uint64((j & mask) * stride + k * nn + a * n + b)] += 1
+        if c >= 0:
+            tab[np.uint64((j & mask) * stride + k * nn + c)] += 1
     return False
 
 
@@ -190,13 +192,13 @@ def count_into(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glut
     Per group and over all groups alike, weighted sums are added as ``np.bincount`` adds
     them on that group's rows (or on all rows), so that they equal scikit-learn's to the
     last bit across any split into batches. ``ototal`` is a 1-element array."""
+    colmap = _colmap(form, p2, cols_idx, lut, lo, n)
     for i in range(t.shape[0]):
-        tv = t[i]
-        if has_ign and tv == ign:
+        c, _ = K._sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        if c < 0:
             continue
         k = K._index(g[i], glut, glo, ng)
-        a = K._index(tv, lut, lo, n)
-        b = K._pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n)
+        a, b = c // n, c % n
         wi = np.float64(w[i])
         ncount[k, a, b] += 1
         wcount[k, a, b] += wi

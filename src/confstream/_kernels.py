@@ -100,15 +100,16 @@ def _column(c, cols_idx, lut, lo, n):
 
 
 @_ijit
-def _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n):
-    """Index of the prediction of sample i; -1 for a bad label, -2 for a bad score."""
+def _pred_index(form, p1, p2, i, thr, colmap, lut, lo, n):
+    """Index of the prediction of sample i; -1 for a bad label, -2 for a bad score.
+    ``colmap``: the index of each score column (``column_map``; -1 where none)."""
     if form == PRED_LABELS:
         return _index(p1[i], lut, lo, n)
     if form == PRED_BINARY:
         s = p1[i]
         if not np.isfinite(s):
             return -2
-        return _column(1 if s > thr else 0, cols_idx, lut, lo, n)
+        return colmap[1 if s > thr else 0]
     best = p2[i, 0]
     if not np.isfinite(best):
         return -2
@@ -120,11 +121,37 @@ def _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n):
         if s > best:
             best = s
             arg = c
-    return _column(arg, cols_idx, lut, lo, n)
+    return colmap[arg]
+
+
+@_ijit
+def _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign):
+    """The rule of one sample, written once for every path that takes samples one at a time
+    (and for finding the first bad sample of a block): (cell, OK) with cell = true * n +
+    pred; (-1, OK) for an ignored sample; (-1, code) for a bad one."""
+    tv = t[i]
+    if has_ign and tv == ign:
+        return -1, OK
+    a = _index(tv, lut, lo, n)
+    if a < 0:
+        return -1, ERR_TRUE
+    b = _pred_index(form, p1, p2, i, thr, colmap, lut, lo, n)
+    if b < 0:
+        return -1, ERR_PRED if b == -1 else ERR_SCORE
+    return a * n + b, OK
+
+
+@_ijit
+def _cell(tv, a, oka, b, okb, n, ign, has_ign, dump):
+    """The same rule for the branch-free block kernels, which find the indices their own
+    way: (the sample's cell, or ``dump`` for an ignored or bad one; whether it is bad)."""
+    skip = has_ign & (tv == ign)  # bitwise: a short-circuit would stop if-conversion
+    good = oka & okb
+    return (a * n + b if (good & (not skip)) else dump), not (skip | good)
 
 
 @_jit
-def cells(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, w, out):
+def cells(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, w, out):
     """The cell ``true * n + pred`` of every sample into ``out`` (-1 where ``ignore_index``):
     the cell-of-a-sample rule of the sample-at-a-time paths, written once. ``w``: the
     weights to check (empty: none).
@@ -133,21 +160,14 @@ def cells(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, w, out):
     """
     has_w = w.shape[0] > 0
     for i in range(t.shape[0]):
-        tv = t[i]
-        if has_ign and tv == ign:
-            out[i] = -1
-            continue
-        a = _index(tv, lut, lo, n)
-        if a < 0:
-            return i, ERR_TRUE
-        b = _pred_index(form, p1, p2, i, thr, cols_idx, lut, lo, n)
-        if b < 0:
-            return i, ERR_PRED if b == -1 else ERR_SCORE
-        if has_w:
+        c, code = _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        if code != OK:
+            return i, code
+        if has_w and c >= 0:
             wi = w[i]
             if not (wi >= 0.0 and wi < np.inf):
                 return i, ERR_WEIGHT
-        out[i] = a * n + b
+        out[i] = c
     return -1, OK
 
 
@@ -211,32 +231,9 @@ _BLOCK = 4096
 def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign):
     """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none."""
     for i in range(i0, i1):
-        tv = t[i]
-        if has_ign and tv == ign:
-            continue
-        if _index(tv, lut, lo, n) < 0:
-            return i, ERR_TRUE
-        if form == PRED_LABELS:
-            if _index(p1[i], lut, lo, n) < 0:
-                return i, ERR_PRED
-            continue
-        if form == PRED_BINARY:
-            s = p1[i]
-            if not np.isfinite(s):
-                return i, ERR_SCORE
-            c = 1 if s > thr else 0
-        else:
-            best = p2[i, 0]
-            c = 0
-            for j in range(p2.shape[1]):
-                s = p2[i, j]
-                if not np.isfinite(s):
-                    return i, ERR_SCORE
-                if s > best:
-                    best = s
-                    c = j
-        if colmap[c] < 0:
-            return i, ERR_PRED
+        _, code = _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        if code != OK:
+            return i, code
     return -1, OK
 
 
@@ -254,10 +251,8 @@ def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
         tv = t[j]
         a, oka = _idx(tv, lut, lo, n)
         b, okb = _idx(p1[j], lut, lo, n)
-        skip = has_ign & (tv == ign)  # bitwise: a short-circuit would stop if-conversion
-        good = oka & okb
-        bad |= not (skip | good)
-        buf[j] = a * n + b if (good & (not skip)) else dump
+        buf[j], e = _cell(tv, a, oka, b, okb, n, ign, has_ign, dump)
+        bad |= e
     if bad:
         return True
     _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
@@ -276,10 +271,9 @@ def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride, buf):
     for j in range(t.shape[0]):
         tv = t[j]
         pv = p1[j]
-        skip = has_ign & (tv == ign)
         ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)  # negatives wrap to huge
-        nbad += not (skip | ok)
-        buf[j] = np.int32(tv) * n32 + np.int32(pv) if (ok & (not skip)) else dump
+        buf[j], e = _cell(tv, np.int32(tv), ok, np.int32(pv), True, n32, ign, has_ign, dump)
+        nbad += e
     if nbad:
         return True
     _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
@@ -334,20 +328,17 @@ def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, strid
             a, oka = _int_of(tv)
             s = p1[j]
             b = c1 if s > thr else c0
-            skip = has_ign & (tv == ign)
-            good = oka & (np.uint64(a) < un) & ((s - s) == 0) & (b >= 0)  # s - s: NaN, inf
-            bad |= not (skip | good)
-            buf[j] = a * n + b if (good & (not skip)) else dump
+            buf[j], e = _cell(tv, a, oka & (np.uint64(a) < un), b,
+                              ((s - s) == 0) & (b >= 0), n, ign, has_ign, dump)  # s - s: NaN, inf
+            bad |= e
     else:
         for j in range(t.shape[0]):
             tv = t[j]
             a, oka = _idx(tv, lut, lo, n)
             s = p1[j]
             b = c1 if s > thr else c0
-            skip = has_ign & (tv == ign)
-            good = oka & ((s - s) == 0) & (b >= 0)
-            bad |= not (skip | good)
-            buf[j] = a * n + b if (good & (not skip)) else dump
+            buf[j], e = _cell(tv, a, oka, b, ((s - s) == 0) & (b >= 0), n, ign, has_ign, dump)
+            bad |= e
     if bad:
         return True
     _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
@@ -532,19 +523,16 @@ def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign,
         for j in range(m):
             tv = t[j]
             a, oka = _int_of(tv)
-            good = oka & (np.uint64(a) < un)
-            skip = has_ign & (tv == ign)
-            bad |= not (skip | good)
-            buf[j] = a * n + buf[j] if (good & (not skip)) else dump
+            buf[j], e = _cell(tv, a, oka & (np.uint64(a) < un), buf[j], True, n, ign, has_ign,
+                              dump)
+            bad |= e
     else:
         for j in range(m):
             tv = t[j]
             a, oka = _idx(tv, lut, lo, n)
             b = colmap[buf[j]]
-            skip = has_ign & (tv == ign)
-            good = oka & (b >= 0)
-            bad |= not (skip | good)
-            buf[j] = a * n + b if (good & (not skip)) else dump
+            buf[j], e = _cell(tv, a, oka, b, b >= 0, n, ign, has_ign, dump)
+            bad |= e
     if bad:
         return True
     _count_cells(buf, m, tab, mask, stride, t, t)
@@ -638,26 +626,73 @@ def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, h
             tv = t[j + r]
             a, oka = _idx(tv, lut, lo, n)
             b = colmap[c]
-            skip = has_ign & (tv == ign)  # bitwise: a short-circuit would stop if-conversion
-            good = oka & fin & (b >= 0)
-            bad |= not (skip | good)
-            tab[np.uint64(((j + r) & mask) * stride
-                          + (a * n + b if (good & (not skip)) else dump))] += 1
+            cell, e = _cell(tv, a, oka & fin, b, b >= 0, n, ign, has_ign, dump)
+            bad |= e
+            tab[np.uint64(((j + r) & mask) * stride + cell)] += 1
         j += rows
     return bad
 
 
-@_jit
-def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, ident,
-                 pu, bits, emask, eone, ebit, flat, nvec, cols_ident, buf):
-    """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code).
+# One chunk kernel per prediction form, each given only what its form reads: a batch of labels
+# compiles no argmax code and a batch of scores no label-pair code. Each counts samples
+# [i0, i1) into ``tab`` (nsub, stride) a block at a time and returns (first bad position,
+# code); a bad block is scanned again by ``_first_bad``, which applies the one rule of
+# ``_sample_cell``. ``buf``: _BLOCK cell numbers (int32 while n * n < 2**31).
 
-    ``ident``: integer labels (both arrays) in the space 0..n-1, which need no look-up.
-    ``pu``, ``bits``, ``emask``, ``eone``, ``ebit``: float scores' bits (``_argmax_block``).
-    ``flat``, ``nvec``: the scores as one C-contiguous vector and how many rows from the
-    batch's start ``_vec_argmax`` may read (0: it is not used); ``cols_ident``: score
-    column c is class c. ``buf``: _BLOCK cell numbers (int32 while n * n < 2**31).
-    """
+@_ijit
+def _bad_block(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign):
+    pos, code = _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign)
+    # a block kernel that calls a block bad where the sample-by-sample check finds nothing
+    # would drop the block: say so rather than count short
+    return (pos, code) if pos >= 0 else (i, ERR_INTERNAL)
+
+
+@_jit
+def _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, tab, buf):
+    """Labels in both arrays; ``ident``: integers in the space 0..n-1 (no look-up)."""
+    mask = tab.shape[0] - 1
+    stride = tab.shape[1]
+    ftab = tab.reshape(-1)
+    i = i0
+    while i < i1:
+        end = min(i1, i + _BLOCK)
+        if ident:
+            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, ftab, mask, stride, buf)
+        else:
+            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, ftab, mask,
+                                stride, buf)
+        if bad:
+            # labels read no score columns: an empty column map (and score matrix)
+            return _bad_block(t, PRED_LABELS, p1, np.empty((0, 0), p1.dtype), i, end, 0.0,
+                              lut[:0], lut, lo, n, ign, has_ign)
+        i = end
+    return -1, OK
+
+
+@_jit
+def _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, buf):
+    """Binary scores ``> thr`` (``colmap``: the indices of the classes 0 and 1)."""
+    mask = tab.shape[0] - 1
+    stride = tab.shape[1]
+    ftab = tab.reshape(-1)
+    i = i0
+    while i < i1:
+        end = min(i1, i + _BLOCK)
+        if _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign, ftab,
+                         mask, stride, buf):
+            return _bad_block(t, PRED_BINARY, p1, np.empty((0, 0), p1.dtype), i, end, thr,
+                              colmap, lut, lo, n, ign, has_ign)
+        i = end
+    return -1, OK
+
+
+@_jit
+def _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, tab, pu, bits, emask, eone,
+                  ebit, flat, nvec, cols_ident, buf):
+    """Argmax of score rows. ``pu``, ``bits``, ``emask``, ``eone``, ``ebit``: the scores'
+    bits (``_argmax_block``); ``flat``, ``nvec``: the scores as one C-contiguous vector and
+    how many rows from the batch's start ``_vec_argmax`` may read (0: it is not used);
+    ``cols_ident``: score column c is class c."""
     mask = tab.shape[0] - 1
     stride = tab.shape[1]
     ftab = tab.reshape(-1)
@@ -665,15 +700,7 @@ def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
-        if form == PRED_LABELS and ident:
-            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, ftab, mask, stride, buf)
-        elif form == PRED_LABELS:
-            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, ftab, mask,
-                                stride, buf)
-        elif form == PRED_BINARY:
-            bad = _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign,
-                                ftab, mask, stride, buf)
-        elif nvec > 0:
+        if nvec > 0:
             bad = _argmax_vec_block(t[i:end], flat[i * width:end * width], width, nvec - i,
                                     colmap, cols_ident, lut, lo, n, ign, has_ign, ftab, mask,
                                     stride, buf)
@@ -687,11 +714,8 @@ def _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
                                 eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab, mask,
                                 stride)
         if bad:
-            pos, code = _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign,
-                                   has_ign)
-            # a block kernel that calls a block bad where the sample-by-sample check finds
-            # nothing would drop the block: say so rather than count short
-            return (pos, code) if pos >= 0 else (i, ERR_INTERNAL)
+            return _bad_block(t, PRED_ARGMAX, p2[:, 0], p2, i, end, 0.0, colmap, lut, lo, n,
+                              ign, has_ign)
         i = end
     return -1, OK
 
@@ -938,10 +962,22 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < _CELLS_MAX else np.int64)
     cols_ident = bool(nvec) and bool((colmap == np.arange(colmap.shape[0])).all())
 
+    if form == PRED_LABELS:
+        def chunk(i0, i1, slot):
+            return _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, tables[slot],
+                                 bufs[slot])
+    elif form == PRED_BINARY:
+        def chunk(i0, i1, slot):
+            return _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
+                                 tables[slot], bufs[slot])
+    else:
+        def chunk(i0, i1, slot):
+            return _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, tables[slot],
+                                 pu, bits, emask, eone, ebit, flat, nvec, cols_ident,
+                                 bufs[slot])
+
     def run(i0, i1, slot):
-        pos, code = _count_chunk(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign,
-                                 has_ign, tables[slot], ident, pu, bits, emask, eone, ebit,
-                                 flat, nvec, cols_ident, bufs[slot])
+        pos, code = chunk(i0, i1, slot)
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])

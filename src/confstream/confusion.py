@@ -38,15 +38,42 @@ class LabelTypeError(TypeError, ValueError):
     issue tracker asked for) and a ValueError (what scikit-learn raises)."""
 
 
+# The dtypes the kernels are compiled for: every other one is widened (exactly) to one of
+# them before a kernel sees it. Each dtype a kernel reads is one more numba compilation per
+# combination of its arguments' dtypes, so a short list keeps the first call (and CI's cold
+# cache) cheap; these are the ones worth a copy-free path (uint8 masks, int32/int64 labels,
+# float32/float64 scores; uint64 keeps the values past int64's range for the error).
+_KERNEL_DTYPES = frozenset(np.dtype(d) for d in (
+    np.uint8, np.int32, np.int64, np.uint64, np.float32, np.float64))
+_WIDER = {np.dtype(np.int8): np.int32, np.dtype(np.int16): np.int32,
+          np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64,
+          np.dtype(np.float16): np.float32}
+
+
 def _numba_dtype(arr: np.ndarray) -> np.ndarray:
-    """A view (or, for float16, a copy) that the kernels can read."""
+    """A view, or an exact widening copy, in one of the dtypes the kernels are compiled for
+    (bool is read as uint8; other byte orders as the native one)."""
     if arr.dtype.kind == "b":
         return arr.view(np.uint8)
-    if arr.dtype.kind == "f" and arr.dtype.itemsize == 2:  # either byte order
-        return arr.astype(np.float32)
-    if not arr.dtype.isnative:
-        return arr.astype(arr.dtype.newbyteorder("="))
-    return arr
+    if arr.dtype.kind not in "iuf":
+        return arr  # strings: coded before any kernel reads them
+    native = arr.dtype.newbyteorder("=")
+    if native in _KERNEL_DTYPES:
+        return arr if arr.dtype.isnative else arr.astype(native)
+    return arr.astype(_WIDER[native])
+
+
+def _same_dtype(a: np.ndarray, b: np.ndarray) -> tuple:
+    """Two label arrays in one dtype where that is exact (int32 beside int64, float32 beside
+    float64, uint8 beside either), so the label kernels need one compilation per dtype, not
+    one per pair."""
+    if a.dtype == b.dtype:
+        return a, b
+    kinds = a.dtype.kind + b.dtype.kind
+    if np.uint64 in (a.dtype, b.dtype) or ("f" in kinds and kinds != "ff"):
+        return a, b  # no exact common dtype among the kernels' (or not worth a copy)
+    common = np.result_type(a.dtype, b.dtype)
+    return a.astype(common, copy=False), b.astype(common, copy=False)
 
 
 def _flat(arr: np.ndarray) -> np.ndarray:
@@ -364,8 +391,9 @@ class ConfusionMatrix(_Accumulator):
             return _Batch(_flat(t), K.PRED_BINARY, p1, _NO2, tshape, pshape, tk, "int",
                           thr=p1.dtype.type(thr))
         pk = I.label_kind(p)
-        return _Batch(_flat(t), K.PRED_LABELS, p1, _NO2, tshape, pshape, tk, pk,
-                      zeros=(self._zero_signs(t, tk), self._zero_signs(p1, pk)))
+        t1, p1 = _same_dtype(_flat(t), p1)
+        return _Batch(t1, K.PRED_LABELS, p1, _NO2, tshape, pshape, tk, pk,
+                      zeros=(self._zero_signs(t1, tk), self._zero_signs(p1, pk)))
 
     def _zero_signs(self, arr, kind) -> tuple:
         """Which of -0.0 and +0.0 a float label array holds: scikit-learn prints the label
@@ -526,7 +554,9 @@ class ConfusionMatrix(_Accumulator):
         sample."""
         b, t, p1, lut, lo, n, ign, has_ign, cols_idx = args
         out = np.empty(t.shape[0], dtype=np.int64)
-        pos, code = K.cells(t, b.form, p1, b.p2, b.thr, cols_idx, lut, lo, n, ign, has_ign,
+        colmap = (K.NO_COLS if b.form == K.PRED_LABELS
+                  else K.column_map(b.width or 2, cols_idx, lut, lo, n))
+        pos, code = K.cells(t, b.form, p1, b.p2, b.thr, colmap, lut, lo, n, ign, has_ign,
                             _NO1 if w is None else w.f, out)
         return out if pos < 0 else (pos, code)
 
@@ -1316,6 +1346,8 @@ class MultilabelConfusionMatrix(_Accumulator):
         thr = self._thr.astype(p.dtype) if form and self._thr_scalar else self._thr
         p = _numba_dtype(np.ascontiguousarray(p))
         thr = thr.astype(p.dtype) if form and self._thr_scalar else thr
+        if not form:
+            t, p = _same_dtype(t, p)
         # Unweighted into unweighted state: one validating pass into counts of the batch's
         # own (per thread, merged); else validate, then add one sample at a time in order.
         counted = None
