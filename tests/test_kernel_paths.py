@@ -294,7 +294,7 @@ def test_labels_through_the_look_up_table(size, k, bad, seed):
 
 def test_cell_numbers_beyond_int32_use_an_int64_buffer(monkeypatch):
     # n * n >= 2**31 needs 16 GiB tables; lower the limit to take that path here
-    monkeypatch.setattr(K, "_CELLS_MAX", 10)
+    monkeypatch.setattr(K._single, "_CELLS_MAX", 10)
     rng = np.random.default_rng(10)
     t = rng.integers(0, 5, 50_000)
     p = rng.integers(0, 5, 50_000)

@@ -28,7 +28,8 @@ import numpy as np
 
 from numba.cpython.unsafe.numbers import leading_zeros
 
-from ._kernels import _ijit, _int_of, _jit, ERR_SCORE, ERR_TRUE, ERR_WEIGHT, OK
+from ._errors import ERR_SCORE, ERR_TRUE, ERR_WEIGHT, OK
+from ._kernels._rules import _ijit, _int_of, _jit
 
 __all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "num_bins", "ERR_SCORE", "ERR_TRUE",
            "ERR_WEIGHT", "OK"]

@@ -21,6 +21,7 @@ from . import _devices
 from . import _errors as E
 from . import _inputs as I
 from . import _kernels as K
+from . import _state as S
 from . import metrics as M
 from .report import Report, build_report
 
@@ -235,6 +236,17 @@ class ConfusionMatrix(_Accumulator):
            [0, 1, 1],
            [0, 0, 2]])
     """
+
+    # The additive state (``_state``): counts, and once weighted the weight sums.
+    _FIELDS = (
+        S.Field("_n", "n", "counts", S.cells, True),
+        S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED),
+        S.Field("_tw", "true_w", "weights.true", S.per_class, False, S.WEIGHTED),
+        S.Field("_pw", "pred_w", "weights.pred", S.per_class, False, S.WEIGHTED),
+        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
+        # exact sums while every weight is an integer (an optional key of format 1)
+        S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT),
+    )
 
     _kind = "ConfusionMatrix"
 
@@ -631,18 +643,8 @@ class ConfusionMatrix(_Accumulator):
 
     def _resize(self, c):
         """Grow the arrays to c classes: all are made before any is replaced."""
-        old = self._n.shape[0]
-        if c == old:
-            return
-        pad = ((0, c - old), (0, c - old))
-        n = np.pad(self._n, pad)
-        wi = None if self._wi is None else np.pad(self._wi, pad)
-        if self._weighted:
-            w = np.pad(self._w, pad)
-            tw = np.pad(self._tw, (0, c - old))
-            pw = np.pad(self._pw, (0, c - old))
-            self._w, self._tw, self._pw = w, tw, pw
-        self._n, self._wi = n, wi
+        if c != self._n.shape[0]:
+            self.__dict__.update(S.grown(self, self._FIELDS, c))
 
     def _to_weighted(self, integer: bool):
         self._weighted = True
@@ -756,31 +758,12 @@ class ConfusionMatrix(_Accumulator):
         self._tkinds, self._pkinds = tk, pk
 
     def _raw_arrays(self):
-        d = {"n": self._n}
-        if self._weighted:
-            d.update(w=self._w, true_w=self._tw, pred_w=self._pw, wsum=self._wsum)
-            if self._wi is not None:
-                d["wi"] = self._wi
-        return d
+        return S.arrays(self, self._FIELDS)
 
     def _arrays_in(self, space):
         """Our arrays re-indexed into ``space`` (a superset of our labels)."""
         idx = np.array([space.index[v] for v in self._space.values], dtype=np.int64)
-        c = len(space)
-        out = {"n": np.zeros((c, c), np.int64)}
-        out["n"][np.ix_(idx, idx)] = self._n
-        if self._weighted:
-            out["w"] = np.zeros((c, c))
-            out["w"][np.ix_(idx, idx)] = self._w
-            out["true_w"] = np.zeros(c)
-            out["true_w"][idx] = self._tw
-            out["pred_w"] = np.zeros(c)
-            out["pred_w"][idx] = self._pw
-            out["wsum"] = self._wsum
-            if self._wi is not None:
-                out["wi"] = np.zeros((c, c), np.int64)
-                out["wi"][np.ix_(idx, idx)] = self._wi
-        return out
+        return S.reindexed(self, self._FIELDS, idx, len(space))
 
     def _add_arrays(self, d, idx):
         """Add arrays indexed like ``idx`` (their index i -> our index idx[i])."""
@@ -816,7 +799,6 @@ class ConfusionMatrix(_Accumulator):
         """The additive state: every entry adds elementwise on merge."""
         self._flush()
         with self._lock:
-            c = len(self._space)
             if self._weighted:
                 w, tw, pw, ws = self._w, self._tw, self._pw, self._wsum
             else:  # unweighted samples weigh 1: summing states of both kinds stays right
@@ -894,16 +876,11 @@ class ConfusionMatrix(_Accumulator):
                 "fixed": self._space.fixed,
                 "threshold": self.threshold,
                 "ignore_index": self.ignore_index,
-                "counts": self._n.tolist(),
+                "counts": None,
                 "kinds": [sorted(self._tkinds), sorted(self._pkinds)],
                 "weights": None,
             }
-            if self._weighted:
-                d["weights"] = {"cells": self._w.tolist(), "true": self._tw.tolist(),
-                                "pred": self._pw.tolist(), "total": self._wsum}
-                if self._wi is not None:  # exact sums of integer weights (optional key)
-                    d["weights"]["integer_cells"] = self._wi.tolist()
-            return d
+            return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ConfusionMatrix":
@@ -927,27 +904,16 @@ class ConfusionMatrix(_Accumulator):
             acc = cls(threshold=d.get("threshold", 0.5), ignore_index=d.get("ignore_index"))
             if labels:
                 acc._expand(labels)
-        c = len(labels)
-        n = _state_array(d.get("counts"), (c, c), "counts", integer=True)
         kinds = d.get("kinds", [[], []])
         allowed = {"int", "float", "bool", "str", "-0.0", "+0.0"}
         if (not isinstance(kinds, list) or len(kinds) != 2
                 or not all(isinstance(k, list) and set(k) <= allowed for k in kinds)):
             raise ValueError(f"state: 'kinds' must be two lists of {sorted(allowed)}")
-        acc._n = n
+        if d.get("weights") is not None and not isinstance(d["weights"], dict):
+            raise ValueError("state: 'weights' must be a dict or null")
+        S.from_dict(acc, cls._FIELDS, d, len(labels), _state_array)
+        acc._weighted = d.get("weights") is not None
         acc._tkinds, acc._pkinds = set(kinds[0]), set(kinds[1])
-        wd = d.get("weights")
-        if wd is not None:
-            if not isinstance(wd, dict):
-                raise ValueError("state: 'weights' must be a dict or null")
-            acc._weighted = True
-            acc._w = _state_array(wd.get("cells"), (c, c), "weights.cells")
-            acc._tw = _state_array(wd.get("true"), (c,), "weights.true")
-            acc._pw = _state_array(wd.get("pred"), (c,), "weights.pred")
-            acc._wsum = float(_state_array(wd.get("total"), (), "weights.total"))
-            if wd.get("integer_cells") is not None:
-                acc._wi = _state_array(wd["integer_cells"], (c, c), "weights.integer_cells",
-                                       integer=True)
         return acc
 
     # -- reports and metrics --------------------------------------------------------------
@@ -1219,6 +1185,14 @@ def _state_array(x, shape, name, integer=False):
     return a
 
 
+def _hist_square(L):
+    return (L + 1, L + 1)
+
+
+def _hist_f(L):
+    return (L + 1, 2 * L + 1)
+
+
 class MultilabelConfusionMatrix(_Accumulator):
     """A streaming stack of per-label 2x2 matrices for multi-label data.
 
@@ -1438,6 +1412,17 @@ class MultilabelConfusionMatrix(_Accumulator):
 
     _INT_KEYS = ("tp", "pred", "true", "hp", "hr", "hf")
     _FLOAT_KEYS = ("tpw", "predw", "truew", "whp", "whr", "whf")
+    # The additive state (``_state``): per-label sums, the per-sample histograms of the
+    # samples average, and once weighted their weighted twins.
+    _FIELDS = (
+        *(S.Field("_" + k, k, k, shape, True) for k, shape in zip(
+            _INT_KEYS, (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
+        S.Field("_nsamples", "nsamples", "samples", S.scalar, True),
+        *(S.Field("_" + k, k, "weights." + k, shape, False, S.WEIGHTED) for k, shape in zip(
+            _FLOAT_KEYS, (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
+        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
+        S.Field("_nzero", "nzero", "weights.zero_weight_samples", S.scalar, True, S.WEIGHTED),
+    )
 
     def _merge(self, other):
         if other.num_labels != self.num_labels:
@@ -1502,15 +1487,8 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._flush()
         with self._lock:
             d = {"version": FORMAT_VERSION, "kind": self._kind, "num_labels": self.num_labels,
-                 "threshold": self._thr.tolist(), "samples": self._nsamples,
-                 "weights": None}
-            for k in self._INT_KEYS:
-                d[k] = getattr(self, "_" + k).tolist()
-            if self._weighted:
-                d["weights"] = {k: getattr(self, "_" + k).tolist() for k in self._FLOAT_KEYS}
-                d["weights"]["total"] = self._wsum
-                d["weights"]["zero_weight_samples"] = self._nzero
-            return d
+                 "threshold": self._thr.tolist(), "samples": None, "weights": None}
+            return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "MultilabelConfusionMatrix":
@@ -1519,21 +1497,10 @@ class MultilabelConfusionMatrix(_Accumulator):
         if not isinstance(L, int) or L < 1:
             raise ValueError(f"state: 'num_labels' must be a positive int, got {L!r}")
         acc = cls(L, threshold=d.get("threshold", 0.5))
-        shapes = {"tp": (L,), "pred": (L,), "true": (L,), "hp": (L + 1, L + 1),
-                  "hr": (L + 1, L + 1), "hf": (L + 1, 2 * L + 1)}
-        for k, shape in shapes.items():
-            setattr(acc, "_" + k, _state_array(d.get(k), shape, k, integer=True))
-        acc._nsamples = int(_state_array(d.get("samples"), (), "samples", integer=True))
-        wd = d.get("weights")
-        if wd is not None:
-            if not isinstance(wd, dict):
-                raise ValueError("state: 'weights' must be a dict or null")
-            acc._weighted = True
-            for k, ik in zip(cls._FLOAT_KEYS, cls._INT_KEYS):
-                setattr(acc, "_" + k, _state_array(wd.get(k), shapes[ik], "weights." + k))
-            acc._wsum = float(_state_array(wd.get("total"), (), "weights.total"))
-            acc._nzero = int(_state_array(wd.get("zero_weight_samples"), (),
-                                          "weights.zero_weight_samples", integer=True))
+        if d.get("weights") is not None and not isinstance(d["weights"], dict):
+            raise ValueError("state: 'weights' must be a dict or null")
+        S.from_dict(acc, cls._FIELDS, d, L, _state_array)
+        acc._weighted = d.get("weights") is not None
         return acc
 
     # -- reports --------------------------------------------------------------------------

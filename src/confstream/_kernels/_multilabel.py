@@ -1,0 +1,277 @@
+"""Multi-label counting: per-label (tp, predicted, true) sums of (N, L) truth and
+predictions or scores, validated in the same pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._errors import ERR_INTERNAL, ERR_PRED_ML, ERR_SCORE, ERR_TRUE_ML, ERR_WEIGHT, OK
+from ._rules import _ijit, _jit
+from ._simd import SIMD, _VEC_LANES, _vec_ml
+from ._threads import _grain, run_chunks, slot_zeros
+
+# ---------------------------------------------------------------------------------------------
+# Multi-label: per-label [[tn, fp], [fn, tp]] plus per-sample (tp, n_pred, n_true) histograms.
+
+
+@_ijit
+def _ml_row(t, p, i, form, thr, L):
+    """Per-sample tp, n_pred, n_true of row i, or a negative code for a bad value."""
+    tp = 0
+    npred = 0
+    ntrue = 0
+    for j in range(L):
+        a = t[i, j]
+        if a == 1:
+            ta = 1
+        elif a == 0:
+            ta = 0
+        else:
+            return -1, j, 0
+        if form == 0:
+            b = p[i, j]
+            if b == 1:
+                pb = 1
+            elif b == 0:
+                pb = 0
+            else:
+                return -2, j, 0
+        else:
+            s = p[i, j]
+            if not np.isfinite(s):
+                return -3, j, 0
+            pb = 1 if s > thr[j] else 0
+        tp += ta & pb
+        npred += pb
+        ntrue += ta
+    return tp, npred, ntrue
+
+
+@_jit
+def ml_validate(t, p, form, thr, w, has_w):
+    """Returns (row, column, code); row -1 when valid."""
+    L = t.shape[1]
+    for i in range(t.shape[0]):
+        r, j, _ = _ml_row(t, p, i, form, thr, L)
+        if r < 0:
+            return i, j, (ERR_TRUE_ML if r == -1 else (ERR_PRED_ML if r == -2 else ERR_SCORE))
+        if has_w:
+            wi = w[i]
+            if not (wi >= 0.0 and wi < np.inf):
+                return i, 0, ERR_WEIGHT
+    return -1, 0, OK
+
+
+@_jit
+def ml_count_into(t, p, form, thr, w, has_w, tp_n, pred_n, true_n, tp_w, pred_w, true_w,
+                  hist_p, hist_r, hist_f, whist_p, whist_r, whist_f, wsum):
+    """Add a validated multi-label batch into the state in input order.
+
+    hist_p[tp, n_pred], hist_r[tp, n_true], hist_f[tp, n_pred + n_true] count samples;
+    whist_* hold the sums of their weights. Returns (new wsum, zero-weight samples seen).
+    """
+    L = t.shape[1]
+    nzero = 0
+    for i in range(t.shape[0]):
+        ntp = 0
+        npred = 0
+        ntrue = 0
+        wi = np.float64(w[i]) if has_w else 1.0
+        for j in range(L):
+            ta = 1 if t[i, j] == 1 else 0
+            if form == 0:
+                pb = 1 if p[i, j] == 1 else 0
+            else:
+                pb = 1 if p[i, j] > thr[j] else 0
+            if ta & pb:
+                ntp += 1
+                tp_n[j] += 1
+                if has_w:
+                    tp_w[j] += wi
+            if pb:
+                npred += 1
+                pred_n[j] += 1
+                if has_w:
+                    pred_w[j] += wi
+            if ta:
+                ntrue += 1
+                true_n[j] += 1
+                if has_w:
+                    true_w[j] += wi
+        hist_p[ntp, npred] += 1
+        hist_r[ntp, ntrue] += 1
+        hist_f[ntp, npred + ntrue] += 1
+        if has_w:
+            whist_p[ntp, npred] += wi
+            whist_r[ntp, ntrue] += wi
+            whist_f[ntp, npred + ntrue] += wi
+            wsum += wi
+            if wi == 0.0:
+                nzero += 1
+    return wsum, nzero
+
+
+# Multi-label, unweighted: one validating pass into tables of the batch's own, split across
+# threads; the accumulator adds them to its state under its lock only if the batch was valid.
+
+_ML_BLOCK = 1024  # rows between checks of the error flag
+
+
+@_jit
+def _ml_block(t, p, form, thr, sums, hp, hr, hf):
+    """Count rows of ``t``, ``p`` into sums (3, L) = tp, pred, true and the histograms.
+
+    True if a row held a bad value. One inner loop per prediction form, without branches,
+    so that LLVM can vectorise it across labels.
+    """
+    L = t.shape[1]
+    tp = sums[0]
+    pr = sums[1]
+    tr = sums[2]
+    bad = False
+    for i in range(t.shape[0]):
+        ntp = 0
+        npred = 0
+        ntrue = 0
+        ok = True
+        if form == 0:
+            for j in range(L):
+                a = t[i, j]
+                b = p[i, j]
+                ta = a == 1
+                pb = b == 1
+                ok &= (ta | (a == 0)) & (pb | (b == 0))
+                x = ta & pb
+                tp[j] += x
+                pr[j] += pb
+                tr[j] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        else:
+            for j in range(L):
+                a = t[i, j]
+                s = p[i, j]
+                ta = a == 1
+                pb = s > thr[j]
+                ok &= (ta | (a == 0)) & ((s - s) == 0)
+                x = ta & pb
+                tp[j] += x
+                pr[j] += pb
+                tr[j] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        hp[np.uint64(ntp), np.uint64(npred)] += 1
+        hr[np.uint64(ntp), np.uint64(ntrue)] += 1
+        hf[np.uint64(ntp), np.uint64(npred + ntrue)] += 1
+        bad |= not ok
+    return bad
+
+
+@_jit
+def _ml_chunk(t, p, r0, r1, form, thr, sums, hp, hr, hf, err):
+    """Rows [r0, r1) into one thread's tables; err = (row, column, code) of the first bad."""
+    err[0] = -1
+    err[1] = 0
+    err[2] = OK
+    r = r0
+    while r < r1:
+        end = min(r1, r + _ML_BLOCK)
+        if _ml_block(t[r:end], p[r:end], form, thr, sums, hp, hr, hf):
+            row, col, code = ml_validate(t[r:end], p[r:end], form, thr, _NOW, False)
+            err[0] = r + row
+            err[1] = col
+            err[2] = code
+            return
+        r = end
+
+
+_NOW = np.zeros(0, dtype=np.float64)
+
+
+ML_PARALLEL_MIN = 1 << 12
+
+@_jit
+def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
+    """``_ml_chunk`` for uint8 / int8 / bool truth and float scores, by ``_vec_ml``."""
+    err[0] = -1
+    err[1] = 0
+    err[2] = OK
+    L = t.shape[1]
+    lpad = thr_pad.shape[0]
+    acc = np.zeros(3 * lpad, dtype=np.int32)  # a block's rows fit in int32
+    cnt = np.empty(3 * _ML_BLOCK, dtype=np.int32)
+    r = r0
+    while r < r1:
+        end = min(r1, r + _ML_BLOCK)
+        acc[:] = 0
+        if not _vec_ml(tf, pf, thr_pad, L, r, end - r, acc, cnt):
+            row, col, code = ml_validate(t[r:end], p[r:end], 1, thr, _NOW, False)
+            if row < 0:  # the two disagree (a bug): say so rather than count short
+                row, col, code = 0, 0, ERR_INTERNAL
+            err[0] = r + row
+            err[1] = col
+            err[2] = code
+            return
+        for k in range(3):
+            for j in range(L):
+                sums[k, j] += acc[k * lpad + j]
+        for q in range(end - r):
+            a = np.uint64(cnt[3 * q])
+            b = cnt[3 * q + 1]
+            c = cnt[3 * q + 2]
+            hp[a, np.uint64(b)] += 1
+            hr[a, np.uint64(c)] += 1
+            hf[a, np.uint64(b + c)] += 1
+        r = end
+
+
+def _thresholds_as(thr, dtype, lanes):
+    """Thresholds in the scores' dtype, padded to a multiple of ``lanes``, that compare as
+    ``thr`` does: a float32 score s > t (float64) iff s > t rounded down to float32."""
+    low = thr.astype(dtype)
+    above = low.astype(np.float64) > thr
+    low[above] = np.nextafter(low[above], dtype.type(-np.inf))
+    out = np.zeros(-(-thr.shape[0] // lanes) * lanes, dtype=dtype)
+    out[: thr.shape[0]] = low
+    return out
+  # rows; below this one thread is faster (benchmarks/run.py)
+
+
+_ML_VEC_TRUTH = (np.dtype(np.uint8), np.dtype(np.int8))  # bool arrives as uint8
+
+
+def ml_count_tables(t, p, form, thr, nthreads):
+    """A multi-label batch's own counts: ((tp, pred, true, hp, hr, hf), None) when valid,
+    else (None, (row, column, code)) of the first bad value. Unweighted only.
+    """
+    n, L = t.shape
+    nslots = nthreads if (nthreads > 1 and n >= ML_PARALLEL_MIN) else 1
+    sums = slot_zeros(nslots, (3, L))
+    hp = slot_zeros(nslots, (L + 1, L + 1))
+    hr = slot_zeros(nslots, (L + 1, L + 1))
+    hf = slot_zeros(nslots, (L + 1, 2 * L + 1))
+
+    lanes = (_VEC_LANES.get(p.dtype) if SIMD and form == 1 and t.dtype in _ML_VEC_TRUTH
+             else None)
+    if lanes is not None and t.flags.c_contiguous and p.flags.c_contiguous:
+        thr_pad = _thresholds_as(np.asarray(thr, dtype=np.float64), p.dtype, lanes)
+        tf, pf = t.reshape(-1), p.reshape(-1)
+
+        def run(r0, r1, slot):
+            err = np.empty(3, dtype=np.int64)
+            _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums[slot], hp[slot], hr[slot],
+                          hf[slot], err)
+            return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
+    else:
+        def run(r0, r1, slot):
+            err = np.empty(3, dtype=np.int64)
+            _ml_chunk(t, p, r0, r1, form, thr, sums[slot], hp[slot], hr[slot], hf[slot], err)
+            return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
+
+    errors = run_chunks(run, n, nslots, _grain(L * (t.itemsize + p.itemsize)))
+    if errors:
+        return None, min(errors)
+    s = sums.sum(axis=0)
+    return (s[0], s[1], s[2], hp.sum(axis=0), hr.sum(axis=0), hf.sum(axis=0)), None

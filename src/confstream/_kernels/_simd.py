@@ -1,0 +1,240 @@
+"""The LLVM-IR vector bodies: prefetch, the argmax of short score rows, the multi-label
+row sums. ``CONFSTREAM_SIMD=0`` (``SIMD`` False) makes the callers take their plain numba
+loops instead (the same results; CI runs the kernel tests both ways)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# Argmax of short rows with vector instructions. numba has no way to ask for them, so this is
+# written as LLVM IR: a row of C <= W scores is read as one vector of W lanes (lanes from C on
+# read the next row's scores and are replaced by the lowest finite value), its maximum found
+# by halving, and the argmax is the lowest lane equal to it, as ``np.argmax`` (first
+# occurrence; -0.0 == 0.0). Whether every score is finite is kept for the whole block: the
+# largest |bits| seen, an exponent of all ones beyond the largest finite value. A machine
+# without such vectors gets the same instructions in narrower pieces from LLVM.
+
+PREFETCH_BYTES = 8192
+_VEC_LANES = {np.dtype(np.float32): 16, np.dtype(np.float64): 8}
+
+_I1, _I8, _I32, _I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+
+
+def _splat(builder, value, vty):
+    """A vector of type ``vty`` with ``value`` in every lane."""
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(_I32, 0))
+    zeros = ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count)
+    return builder.shuffle_vector(v, v, zeros)
+
+
+def _lanes_below(builder, count, width):
+    """<width x i1>: lane k < count (an i64)."""
+    lanes = ir.Constant(ir.VectorType(_I64, width), list(range(width)))
+    return builder.icmp_signed("<", lanes, _splat(builder, count, ir.VectorType(_I64, width)))
+
+
+def _llvm_fn(builder, name, ret, *args):
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, list(args)), name)
+
+
+class _FloatLanes:
+    """The LLVM types and constants for W lanes of float32 (W = 16) or float64 (W = 8)."""
+
+    def __init__(self, f64):
+        dt = np.float64 if f64 else np.float32
+        self.width = 8 if f64 else 16
+        self.nbytes = 8 if f64 else 4
+        self.name = "f64" if f64 else "f32"
+        self.fty = ir.DoubleType() if f64 else ir.FloatType()
+        self.vty = ir.VectorType(self.fty, self.width)
+        self.viy = ir.VectorType(_I64 if f64 else _I32, self.width)
+        self.mask_ty = ir.IntType(self.width)  # one bit per lane
+        self.lowest = ir.Constant(self.vty, [float(np.finfo(dt).min)] * self.width)
+        self.zero = ir.Constant(self.vty, [0.0] * self.width)
+        top = int(np.array(np.finfo(dt).max).view(np.uint64 if f64 else np.uint32))
+        self.max_finite_bits = ir.Constant(self.viy, [top] * self.width)
+        self.abs_mask = ir.Constant(self.viy, [(1 << (8 * self.nbytes - 1)) - 1] * self.width)
+
+    def abs_bits(self, builder, v):
+        """|v| as unsigned integers: above ``max_finite_bits`` exactly for NaN and inf."""
+        return builder.and_(builder.bitcast(v, self.viy), self.abs_mask)
+
+    def load(self, builder, ptr, align=None):
+        return builder.load(builder.bitcast(ptr, self.vty.as_pointer()),
+                            align=align or self.nbytes)
+
+    def any_set(self, builder, bits):
+        """Whether any lane of a <W x i1> is set."""
+        as_int = builder.bitcast(bits, self.mask_ty)
+        return builder.icmp_unsigned("!=", as_int, ir.Constant(self.mask_ty, 0))
+
+
+def _args_as_i64(context, builder, signature, args, which):
+    return [context.cast(builder, args[k], signature.args[k], types.int64) for k in which]
+
+
+@intrinsic
+def _prefetch(typingctx, a, i):
+    """Ask for the cache line of ``a``'s element i (counted from its start, in memory order)
+    to be fetched; a hint that never faults, also beyond the end of ``a``."""
+    if not isinstance(a, types.Array):
+        return None
+    sig = types.void(a, i)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        (k,) = _args_as_i64(context, builder, signature, args, (1,))
+        _emit_prefetch(builder, builder.gep(data, [k]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _emit_prefetch(builder, ptr):
+    i8p = _I8.as_pointer()
+    fn = _llvm_fn(builder, "llvm.prefetch.p0", ir.VoidType(), i8p, _I32, _I32, _I32)
+    # read, keep in all cache levels, data
+    builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(_I32, 0), ir.Constant(_I32, 3),
+                      ir.Constant(_I32, 1)])
+
+
+def _no_vector_impl(sig):
+    """For dtypes the caller never sends (typing must still pass): returns False."""
+    return sig, lambda context, builder, signature, args: ir.Constant(_I1, 0)
+
+
+@intrinsic
+def _vec_argmax(typingctx, flat, ncols, nrows, out):
+    """out[j] = argmax of row j (flat[j*ncols : j*ncols + ncols]) for j < nrows; True if
+    every score was finite. The caller makes sure that W values from each row start are in
+    ``flat`` and that ncols <= W (16 lanes for float32, 8 for float64)."""
+    if not (isinstance(flat, types.Array) and isinstance(out, types.Array)):
+        return None
+    sig = types.boolean(flat, ncols, nrows, out)
+    if flat.dtype not in (types.float32, types.float64):
+        return _no_vector_impl(sig)
+    fl = _FloatLanes(flat.dtype == types.float64)
+    W = fl.width
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        out_arr = context.make_array(signature.args[3])(context, builder, args[3])
+        ncols_v, nrows_v = _args_as_i64(context, builder, signature, args, (1, 2))
+        in_row = _lanes_below(builder, ncols_v, W)
+        ahead = ir.Constant(_I64, PREFETCH_BYTES // fl.nbytes)
+        cttz = _llvm_fn(builder, "llvm.cttz.i64", _I64, _I64, _I1)
+        largest = cgutils.alloca_once_value(builder, ir.Constant(fl.viy, [0] * W))
+        with cgutils.for_range(builder, nrows_v) as loop:
+            j = loop.index
+            ptr = builder.gep(data, [builder.mul(j, ncols_v)])
+            _emit_prefetch(builder, builder.gep(ptr, [ahead]))
+            v = builder.select(in_row, fl.load(builder, ptr), fl.lowest)
+            bits = fl.abs_bits(builder, v)
+            seen = builder.load(largest)
+            builder.store(builder.select(builder.icmp_unsigned(">", bits, seen), bits, seen),
+                          largest)
+            m, w = v, W
+            while w > 1:  # halves: the larger of each pair of lanes, until one is left
+                h = w // 2
+                lo = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(_I32, h),
+                                                              list(range(h))))
+                hi = builder.shuffle_vector(m, m, ir.Constant(ir.VectorType(_I32, h),
+                                                              list(range(h, w))))
+                m = builder.select(builder.fcmp_ordered(">", hi, lo), hi, lo)
+                w = h
+            top = _splat(builder, builder.extract_element(m, ir.Constant(_I32, 0)), fl.vty)
+            eq = builder.bitcast(builder.fcmp_ordered("==", v, top), fl.mask_ty)
+            idx = builder.call(cttz, [builder.zext(eq, _I64), ir.Constant(_I1, 0)])
+            idx = context.cast(builder, idx, types.int64, signature.args[3].dtype)
+            builder.store(idx, builder.gep(out_arr.data, [j]))
+        over = builder.icmp_unsigned(">", builder.load(largest), fl.max_finite_bits)
+        return builder.not_(fl.any_set(builder, over))
+
+    return sig, codegen
+
+
+# The LLVM-IR vector bodies (argmax rows, multi-label rows); CONFSTREAM_SIMD=0 takes the plain
+# numba loops instead (the same results; CI runs the kernel tests both ways).
+SIMD = os.environ.get("CONFSTREAM_SIMD", "1") != "0"
+
+
+@intrinsic
+def _vec_ml(typingctx, tf, pf, thr, L, r0, nrows, acc, cnt):
+    """Rows r0 .. r0 + nrows of a multi-label batch (``tf``: uint8/int8 truth, ``pf``: float
+    scores, both flat C-ordered vectors of L per row), W labels at a time (16 for float32
+    scores, 8 for float64; the last W of a row read with a masked load):
+    acc[k * Lpad + j] += tp / pred / true of label j, and cnt[3 * i + k] = the row's tp /
+    n_pred / n_true (popcounts of the compare masks). ``thr``: the thresholds in the scores'
+    dtype, padded to Lpad, a multiple of W. False if a truth was not 0/1 or a score not
+    finite."""
+    if not all(isinstance(a, types.Array) for a in (tf, pf, thr, acc, cnt)):
+        return None
+    sig = types.boolean(tf, pf, thr, L, r0, nrows, acc, cnt)
+    if pf.dtype not in (types.float32, types.float64):
+        return _no_vector_impl(sig)
+    fl = _FloatLanes(pf.dtype == types.float64)
+    W = fl.width
+
+    def codegen(context, builder, signature, args):
+        tptr, pptr, thptr, aptr, cptr = (
+            context.make_array(signature.args[k])(context, builder, args[k]).data
+            for k in (0, 1, 2, 6, 7))
+        Lv, r0v, nr = _args_as_i64(context, builder, signature, args, (3, 4, 5))
+        v8, v32 = ir.VectorType(_I8, W), ir.VectorType(_I32, W)
+        vb = ir.VectorType(_I1, W)
+        wide = ir.Constant(_I64, W)
+        nchunks = builder.udiv(builder.add(Lv, ir.Constant(_I64, W - 1)), wide)
+        lpad = builder.mul(nchunks, wide)
+        one8, zero8 = ir.Constant(v8, [1] * W), ir.Constant(v8, [0] * W)
+        load_t = _llvm_fn(builder, f"llvm.masked.load.v{W}i8.p0", v8, v8.as_pointer(), _I32,
+                          vb, v8)
+        load_p = _llvm_fn(builder, f"llvm.masked.load.v{W}{fl.name}.p0", fl.vty,
+                          fl.vty.as_pointer(), _I32, vb, fl.vty)
+        ctpop = _llvm_fn(builder, "llvm.ctpop.i32", _I32, _I32)
+        ahead = ir.Constant(_I64, PREFETCH_BYTES // fl.nbytes)
+        badp = cgutils.alloca_once_value(builder, ir.Constant(_I1, 0))
+        per_row = [cgutils.alloca_once_value(builder, ir.Constant(_I32, 0)) for _ in range(3)]
+        with cgutils.for_range(builder, nr) as rows:
+            base = builder.mul(builder.add(r0v, rows.index), Lv)
+            for c in per_row:
+                builder.store(ir.Constant(_I32, 0), c)
+            _emit_prefetch(builder, builder.gep(pptr, [builder.add(base, ahead)]))
+            _emit_prefetch(builder, builder.gep(tptr, [builder.add(base, ahead)]))
+            with cgutils.for_range(builder, nchunks) as chunks:
+                off = builder.mul(chunks.index, wide)
+                mask = _lanes_below(builder, builder.sub(Lv, off), W)
+                el = builder.add(base, off)
+                tv = builder.call(load_t, [builder.bitcast(builder.gep(tptr, [el]),
+                                                           v8.as_pointer()),
+                                           ir.Constant(_I32, 1), mask, zero8])
+                sv = builder.call(load_p, [builder.bitcast(builder.gep(pptr, [el]),
+                                                           fl.vty.as_pointer()),
+                                           ir.Constant(_I32, fl.nbytes), mask, fl.zero])
+                th = fl.load(builder, builder.gep(thptr, [off]))
+                pb = builder.and_(builder.fcmp_ordered(">", sv, th), mask)
+                ta = builder.icmp_unsigned("==", tv, one8)  # masked-off lanes read 0
+                bad = builder.or_(builder.icmp_unsigned(">", tv, one8),
+                                  builder.icmp_unsigned(">", fl.abs_bits(builder, sv),
+                                                        fl.max_finite_bits))
+                builder.store(builder.or_(builder.load(badp), fl.any_set(builder, bad)), badp)
+                for k, bits in enumerate((builder.and_(ta, pb), pb, ta)):
+                    at = builder.add(builder.mul(ir.Constant(_I64, k), lpad), off)
+                    ap = builder.bitcast(builder.gep(aptr, [at]), v32.as_pointer())
+                    builder.store(builder.add(builder.load(ap, align=4), builder.zext(bits, v32)),
+                                  ap, align=4)
+                    n = builder.call(ctpop, [builder.zext(builder.bitcast(bits, fl.mask_ty),
+                                                          _I32)])
+                    builder.store(builder.add(builder.load(per_row[k]), n), per_row[k])
+            row3 = builder.mul(rows.index, ir.Constant(_I64, 3))
+            for k in range(3):
+                builder.store(builder.load(per_row[k]),
+                              builder.gep(cptr, [builder.add(row3, ir.Constant(_I64, k))]))
+        return builder.not_(builder.load(badp))
+
+    return sig, codegen

@@ -1,0 +1,609 @@
+"""Single-label counting: each sample's cell ``true * n + pred`` (labels, binary scores or
+the argmax of score rows), one chunk kernel per form into interleaved sub-tables, and the
+sample-at-a-time paths of weighted batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._errors import ERR_INTERNAL, ERR_WEIGHT, OK
+from ._rules import (
+    NO_COLS, PRED_ARGMAX, PRED_BINARY, PRED_LABELS, _cell, _idx, _ijit, _index, _int_of,
+    _jit, _sample_cell)
+from ._simd import SIMD, _VEC_LANES, _prefetch, _vec_argmax
+from ._threads import _grain, run_chunks, slot_zeros
+
+@_jit
+def cells(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, w, out):
+    """The cell ``true * n + pred`` of every sample into ``out`` (-1 where ``ignore_index``):
+    the cell-of-a-sample rule of the sample-at-a-time paths, written once. ``w``: the
+    weights to check (empty: none).
+
+    Returns (position, code) of the first bad sample; position -1 when the batch is valid.
+    """
+    has_w = w.shape[0] > 0
+    for i in range(t.shape[0]):
+        c, code = _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        if code != OK:
+            return i, code
+        if has_w and c >= 0:
+            wi = w[i]
+            if not (wi >= 0.0 and wi < np.inf):
+                return i, ERR_WEIGHT
+        out[i] = c
+    return -1, OK
+
+
+@_jit
+def add_cells(cells, ncount):
+    """Add one per counted sample into the flat (n * n) int64 table."""
+    for i in range(cells.shape[0]):
+        c = cells[i]
+        if c >= 0:
+            ncount[c] += 1
+
+
+@_jit
+def add_cells_weighted(cells, w, n, ncount, wcount, true_w, pred_w, wsum):
+    """Add one per sample into ``ncount`` and the weights into the sums, one sample at a time
+    in input order as ``np.bincount`` does, so that the sums equal scikit-learn's to the last
+    bit across any split into batches; the tables are flat (n * n). Returns the new ``wsum``."""
+    for i in range(cells.shape[0]):
+        c = cells[i]
+        if c >= 0:
+            ncount[c] += 1
+            wi = np.float64(w[i])
+            wcount[c] += wi
+            true_w[c // n] += wi
+            pred_w[c % n] += wi
+            wsum += wi
+    return wsum
+
+
+@_jit
+def add_cells_int(cells, w, icount):
+    """Add non-negative int64 weights exactly into the flat int64 table. All or nothing: on
+    a sum past 2**63 - 1 what was added is taken back and the sample's position returned."""
+    top = np.int64(9223372036854775807)
+    for i in range(cells.shape[0]):
+        c = cells[i]
+        if c >= 0:
+            if icount[c] > top - w[i]:
+                for k in range(i):
+                    if cells[k] >= 0:
+                        icount[cells[k]] -= w[k]
+                return i
+            icount[c] += w[i]
+    return -1
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast single-label counting: one pass that validates and counts, branch-free per sample.
+#
+# A chunk of samples is counted into ``nsub`` interleaved sub-tables (sample i into sub-table
+# i % nsub), so that runs of samples hitting the same cell (a mask's background, a confident
+# model) do not wait on each other's store. Each sub-table has n*n cells and one dump cell
+# where ignored and bad samples go; a bad sample also sets a flag, checked once per block of
+# ``_BLOCK`` samples, after which the block is scanned again, slowly, for the first bad one.
+# Chunks run on separate threads, each into its own tables; the caller sums them.
+
+_BLOCK = 4096
+
+
+@_jit
+def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign):
+    """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none."""
+    for i in range(i0, i1):
+        _, code = _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        if code != OK:
+            return i, code
+    return -1, OK
+
+
+# The block kernels loop over slices from 0 and index the tables with unsigned integers, so
+# that numba emits no negative-index wrap-around and LLVM keeps the loop tight.
+
+
+@_jit
+def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
+    """Labels through the space's look-up table: each sample's cell (or the dump cell) into
+    ``buf``, then ``buf`` counted. True if a sample was bad (then nothing was counted)."""
+    dump = n * n
+    bad = False
+    for j in range(t.shape[0]):
+        tv = t[j]
+        a, oka = _idx(tv, lut, lo, n)
+        b, okb = _idx(p1[j], lut, lo, n)
+        buf[j], e = _cell(tv, a, oka, b, okb, n, ign, has_ign, dump)
+        bad |= e
+    if bad:
+        return True
+    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
+    return False
+
+
+@_jit
+def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride, buf):
+    """Integer labels in the space 0..n-1: one vectorised pass checks each pair and writes
+    its cell (or the dump cell) to ``buf``, a second counts ``buf``, which is in L1 by then.
+    True if a sample was bad."""
+    un = np.uint64(n)
+    n32 = np.int32(n)  # cells < 2**31 here: 32-bit lanes, twice as many per vector
+    nbad = 0
+    dump = np.int32(n * n)
+    for j in range(t.shape[0]):
+        tv = t[j]
+        pv = p1[j]
+        ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)  # negatives wrap to huge
+        buf[j], e = _cell(tv, np.int32(tv), ok, np.int32(pv), True, n32, ign, has_ign, dump)
+        nbad += e
+    if nbad:
+        return True
+    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
+    return False
+
+
+@_jit
+def _count_cells(buf, m, tab, mask, stride, pa, pb):
+    """tab[sub-table of j, buf[j]] += 1 for j < m. Consecutive samples go to different
+    sub-tables (unrolled, so that each has a fixed offset): a run of samples in one cell
+    then makes no chain of dependent read-modify-writes. Meanwhile the next block of the
+    inputs, pa[m:] and pb[m:], is asked for from memory: this loop reads none, and memory
+    would idle while it runs."""
+    j = 0
+    if mask < 8:  # 1, 2, 4 or 8 sub-tables: sample j + k into sub-table k & mask
+        o1 = (1 & mask) * stride
+        o2 = (2 & mask) * stride
+        o3 = (3 & mask) * stride
+        o4 = (4 & mask) * stride
+        o5 = (5 & mask) * stride
+        o6 = (6 & mask) * stride
+        o7 = (7 & mask) * stride
+        while j + 8 <= m:
+            _prefetch(pa, m + j)
+            _prefetch(pb, m + j)
+            tab[np.uint64(buf[j])] += 1
+            tab[np.uint64(o1 + buf[j + 1])] += 1
+            tab[np.uint64(o2 + buf[j + 2])] += 1
+            tab[np.uint64(o3 + buf[j + 3])] += 1
+            tab[np.uint64(o4 + buf[j + 4])] += 1
+            tab[np.uint64(o5 + buf[j + 5])] += 1
+            tab[np.uint64(o6 + buf[j + 6])] += 1
+            tab[np.uint64(o7 + buf[j + 7])] += 1
+            j += 8
+    while j < m:
+        tab[np.uint64((j & mask) * stride + buf[j])] += 1
+        j += 1
+
+
+@_jit
+def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
+    """Binary scores ``> thr``: each sample's cell into ``buf``, then ``buf`` counted. True if
+    a sample was bad (then nothing was counted)."""
+    dump = n * n
+    bad = False
+    c0 = colmap[0]
+    c1 = colmap[1]
+    if lut.shape[0] == 0:  # truth in 0..n-1: no look-up, a loop LLVM vectorises
+        un = np.uint64(n)
+        for j in range(t.shape[0]):
+            tv = t[j]
+            a, oka = _int_of(tv)
+            s = p1[j]
+            b = c1 if s > thr else c0
+            buf[j], e = _cell(tv, a, oka & (np.uint64(a) < un), b,
+                              ((s - s) == 0) & (b >= 0), n, ign, has_ign, dump)  # s - s: NaN, inf
+            bad |= e
+    else:
+        for j in range(t.shape[0]):
+            tv = t[j]
+            a, oka = _idx(tv, lut, lo, n)
+            s = p1[j]
+            b = c1 if s > thr else c0
+            buf[j], e = _cell(tv, a, oka, b, ((s - s) == 0) & (b >= 0), n, ign, has_ign, dump)
+            bad |= e
+    if bad:
+        return True
+    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
+    return False
+
+
+@_jit
+def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign, has_ign, tab,
+                      mask, stride, buf):
+    """``_argmax_block`` for C-contiguous float rows of at most W scores: the argmax of the
+    first ``nvec`` rows by ``_vec_argmax``, of the rest (at most W / width rows at the end of
+    the batch) one score at a time; then each sample's cell into ``buf``, then ``buf``
+    counted. ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample
+    was bad."""
+    m = t.shape[0]
+    k = max(0, min(m, nvec))  # nvec < 0: the block starts after the last vector row
+    bad = False
+    if k > 0:
+        bad = not _vec_argmax(flat, width, k, buf)
+    for j in range(k, m):
+        best = flat[j * width]
+        c = 0
+        for q in range(width):
+            s = flat[j * width + q]
+            bad |= not np.isfinite(s)
+            g = s > best
+            best = s if g else best
+            c = q if g else c
+        buf[j] = c
+    if bad:
+        return True
+    dump = n * n
+    if lut.shape[0] == 0 and cols_ident:  # the same with no look-up: a loop LLVM vectorises
+        un = np.uint64(n)
+        for j in range(m):
+            tv = t[j]
+            a, oka = _int_of(tv)
+            buf[j], e = _cell(tv, a, oka & (np.uint64(a) < un), buf[j], True, n, ign, has_ign,
+                              dump)
+            bad |= e
+    else:
+        for j in range(m):
+            tv = t[j]
+            a, oka = _idx(tv, lut, lo, n)
+            b = colmap[buf[j]]
+            buf[j], e = _cell(tv, a, oka, b, b >= 0, n, ign, has_ign, dump)
+            bad |= e
+    if bad:
+        return True
+    _count_cells(buf, m, tab, mask, stride, t, t)
+    return False
+
+
+@_ijit
+def _argmax4(p2, pu, j, width, bits, emask, eone, ebit):
+    """Argmax of rows j..j+3 side by side, and whether each row is finite.
+
+    Each row's running maximum is a chain of dependent compares; four independent chains keep
+    the core busy. Ties go to the first column, as ``np.argmax``. Finiteness is read from the
+    same values' bits (``pu``, the scores viewed as unsigned integers): an exponent of all
+    ones plus ``eone`` carries into ``ebit``; those integer operations run beside the float
+    compares and cost next to nothing. ``bits`` False (integer scores): always finite.
+    """
+    b0 = p2[j, 0]
+    b1 = p2[j + 1, 0]
+    b2 = p2[j + 2, 0]
+    b3 = p2[j + 3, 0]
+    e0 = e1 = e2 = e3 = emask ^ emask  # zero, in the unsigned type (0 would be signed)
+    if bits:
+        e0 = (pu[j, 0] & emask) + eone
+        e1 = (pu[j + 1, 0] & emask) + eone
+        e2 = (pu[j + 2, 0] & emask) + eone
+        e3 = (pu[j + 3, 0] & emask) + eone
+    c0 = 0
+    c1 = 0
+    c2 = 0
+    c3 = 0
+    for k in range(1, width):
+        s0 = p2[j, k]
+        s1 = p2[j + 1, k]
+        s2 = p2[j + 2, k]
+        s3 = p2[j + 3, k]
+        if bits:
+            e0 |= (pu[j, k] & emask) + eone
+            e1 |= (pu[j + 1, k] & emask) + eone
+            e2 |= (pu[j + 2, k] & emask) + eone
+            e3 |= (pu[j + 3, k] & emask) + eone
+        g0 = s0 > b0
+        g1 = s1 > b1
+        g2 = s2 > b2
+        g3 = s3 > b3
+        b0 = s0 if g0 else b0
+        b1 = s1 if g1 else b1
+        b2 = s2 if g2 else b2
+        b3 = s3 if g3 else b3
+        c0 = k if g0 else c0
+        c1 = k if g1 else c1
+        c2 = k if g2 else c2
+        c3 = k if g3 else c3
+    return (c0, c1, c2, c3, (e0 & ebit) == 0, (e1 & ebit) == 0, (e2 & ebit) == 0,
+            (e3 & ebit) == 0)
+
+
+@_jit
+def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, tab,
+                  mask, stride):
+    """Count rows by their argmax into the flat sub-tables; True if a sample was bad (a NaN
+    or infinity anywhere in its row, a truth or a column not in the space). The per-sample
+    code is written out here, not called: arrays handed to a helper cost reference counting
+    per sample."""
+    bad = False
+    width = p2.shape[1]
+    m = t.shape[0]
+    dump = n * n
+    j = 0
+    while j < m:
+        if j + 4 <= m:
+            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, pu, j, width, bits, emask, eone, ebit)
+            rows = 4
+        else:  # the last rows, one at a time
+            best = p2[j, 0]
+            e = emask ^ emask
+            c0 = 0
+            for k in range(width):
+                if bits:
+                    e |= (pu[j, k] & emask) + eone
+                s = p2[j, k]
+                g = s > best
+                best = s if g else best
+                c0 = k if g else c0
+            c1 = c2 = c3 = 0
+            f0 = (e & ebit) == 0
+            f1 = f2 = f3 = True
+            rows = 1
+        for r in range(rows):
+            c = c0 if r == 0 else (c1 if r == 1 else (c2 if r == 2 else c3))
+            fin = f0 if r == 0 else (f1 if r == 1 else (f2 if r == 2 else f3))
+            tv = t[j + r]
+            a, oka = _idx(tv, lut, lo, n)
+            b = colmap[c]
+            cell, e = _cell(tv, a, oka & fin, b, b >= 0, n, ign, has_ign, dump)
+            bad |= e
+            tab[np.uint64(((j + r) & mask) * stride + cell)] += 1
+        j += rows
+    return bad
+
+
+# One chunk kernel per prediction form, each given only what its form reads: a batch of labels
+# compiles no argmax code and a batch of scores no label-pair code. Each counts samples
+# [i0, i1) into ``tab`` (nsub, stride) a block at a time and returns (first bad position,
+# code); a bad block is scanned again by ``_first_bad``, which applies the one rule of
+# ``_sample_cell``. ``buf``: _BLOCK cell numbers (int32 while n * n < 2**31).
+
+@_ijit
+def _bad_block(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign):
+    pos, code = _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign)
+    # a block kernel that calls a block bad where the sample-by-sample check finds nothing
+    # would drop the block: say so rather than count short
+    return (pos, code) if pos >= 0 else (i, ERR_INTERNAL)
+
+
+@_jit
+def _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, tab, buf):
+    """Labels in both arrays; ``ident``: integers in the space 0..n-1 (no look-up)."""
+    mask = tab.shape[0] - 1
+    stride = tab.shape[1]
+    ftab = tab.reshape(-1)
+    i = i0
+    while i < i1:
+        end = min(i1, i + _BLOCK)
+        if ident:
+            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, ftab, mask, stride, buf)
+        else:
+            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, ftab, mask,
+                                stride, buf)
+        if bad:
+            # labels read no score columns: an empty column map (and score matrix)
+            return _bad_block(t, PRED_LABELS, p1, np.empty((0, 0), p1.dtype), i, end, 0.0,
+                              lut[:0], lut, lo, n, ign, has_ign)
+        i = end
+    return -1, OK
+
+
+@_jit
+def _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, buf):
+    """Binary scores ``> thr`` (``colmap``: the indices of the classes 0 and 1)."""
+    mask = tab.shape[0] - 1
+    stride = tab.shape[1]
+    ftab = tab.reshape(-1)
+    i = i0
+    while i < i1:
+        end = min(i1, i + _BLOCK)
+        if _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign, ftab,
+                         mask, stride, buf):
+            return _bad_block(t, PRED_BINARY, p1, np.empty((0, 0), p1.dtype), i, end, thr,
+                              colmap, lut, lo, n, ign, has_ign)
+        i = end
+    return -1, OK
+
+
+@_jit
+def _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, tab, pu, bits, emask, eone,
+                  ebit, flat, nvec, cols_ident, buf):
+    """Argmax of score rows. ``pu``, ``bits``, ``emask``, ``eone``, ``ebit``: the scores'
+    bits (``_argmax_block``); ``flat``, ``nvec``: the scores as one C-contiguous vector and
+    how many rows from the batch's start ``_vec_argmax`` may read (0: it is not used);
+    ``cols_ident``: score column c is class c."""
+    mask = tab.shape[0] - 1
+    stride = tab.shape[1]
+    ftab = tab.reshape(-1)
+    width = p2.shape[1]
+    i = i0
+    while i < i1:
+        end = min(i1, i + _BLOCK)
+        if nvec > 0:
+            bad = _argmax_vec_block(t[i:end], flat[i * width:end * width], width, nvec - i,
+                                    colmap, cols_ident, lut, lo, n, ign, has_ign, ftab, mask,
+                                    stride, buf)
+            if bad and has_ign:  # finiteness was read per block: a NaN in an ignored row
+                # is no error, which only the row-by-row kernel can tell (nothing counted yet)
+                bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits,
+                                    emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab,
+                                    mask, stride)
+        else:
+            bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits, emask,
+                                eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab, mask,
+                                stride)
+        if bad:
+            return _bad_block(t, PRED_ARGMAX, p2[:, 0], p2, i, end, 0.0, colmap, lut, lo, n,
+                              ign, has_ign)
+        i = end
+    return -1, OK
+
+
+# Byte labels (uint8 / int8 / bool masks): count the 65536 possible (truth, prediction) byte
+# pairs with no check at all, then fold the pairs into the table, checking each distinct pair
+# once. Only for big batches: the pair tables cost a fixed 512 KiB per thread and sub-table.
+
+_PAIR_SUB = 2
+
+
+@_jit
+def _pairs_chunk(t, p, tab):
+    """Histogram of (t << 8 | p) for byte arrays into tab (_PAIR_SUB, 65536)."""
+    flat = tab.reshape(-1)
+    for j in range(t.shape[0]):
+        key = (np.uint32(t[j]) << np.uint32(8)) | np.uint32(p[j])
+        flat[np.uint64((j & (_PAIR_SUB - 1)) * 65536 + key)] += 1
+
+
+@_jit
+def fold_pairs(pairs, signed, lut, lo, n, ign, has_ign, table):
+    """Add byte-pair counts into ``table`` (n, n); False if a pair was not in the space."""
+    for key in range(65536):
+        c = pairs[key]
+        if c == 0:
+            continue
+        tv = key >> 8
+        pv = key & 255
+        if signed:  # the bytes were int8
+            tv = tv - 256 if tv >= 128 else tv
+            pv = pv - 256 if pv >= 128 else pv
+        if has_ign and tv == ign:
+            continue
+        a = _index(tv, lut, lo, n)
+        b = _index(pv, lut, lo, n)
+        if a < 0 or b < 0:
+            return False
+        table[a, b] += c
+    return True
+
+
+PAIRS_MIN = 1 << 20  # samples: below this the pair tables cost more than they save
+
+
+def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
+    t8, p8 = t.view(np.uint8), p.view(np.uint8)
+    # uint32 counts (half the memory to clear and to sum) while no chunk can overflow them
+    small = t.shape[0] < (1 << 32)
+    tables = slot_zeros(max(1, nthreads), (_PAIR_SUB, 65536), np.uint32 if small else np.int64)
+    run_chunks(lambda i0, i1, slot: _pairs_chunk(t8[i0:i1], p8[i0:i1], tables[slot]),
+               t.shape[0], nthreads, _grain(2))
+    table = np.zeros((n, n), dtype=np.int64)
+    if fold_pairs(tables.sum(axis=(0, 1), dtype=np.int64), t.dtype == np.int8, lut, lo, n,
+                  ign, has_ign, table):
+        return table, -1, OK
+    pos, code = _first_bad(t, PRED_LABELS, p, _NO2F, 0, t.shape[0], 0.0, NO_COLS, lut, lo, n,
+                           ign, has_ign)
+    return None, pos, code
+
+
+_NO2F = np.zeros((0, 0), dtype=np.float64)
+
+
+_BYTES = (np.dtype(np.uint8), np.dtype(np.int8))
+
+
+_NO_BITS = np.zeros((0, 0), dtype=np.uint64)
+_FLOAT_BITS = {  # dtype: (unsigned view, exponent mask, its lowest bit, the bit it carries to)
+    np.dtype(np.float32): (np.uint32, 0x7F800000, 0x00800000, 0x80000000),
+    np.dtype(np.float64): (np.uint64, 0x7FF0000000000000, 0x0010000000000000,
+                           0x8000000000000000),
+}
+
+
+def _score_bits(p2):
+    """A score matrix's bits and the constants that find NaNs and infinities in them."""
+    spec = _FLOAT_BITS.get(p2.dtype)
+    if spec is None or p2.size == 0:  # integer scores (one-hot) are always finite
+        u = np.uint64
+        return _NO_BITS, False, u(0), u(0), u(0)
+    u, emask, eone, ebit = spec
+    return p2.view(u), True, u(emask), u(eone), u(ebit)
+
+
+_NO1F = np.zeros(0, dtype=np.float64)
+
+
+def _vec_rows(p2):
+    """(p2 as one vector, how many of its first rows ``_vec_argmax`` may read whole), or
+    (empty, 0) where it does not apply: not float32/64, not C-contiguous, rows too wide."""
+    lanes = _VEC_LANES.get(p2.dtype)
+    rows, width = p2.shape
+    if lanes is None or width > lanes or width == 0 or not p2.flags.c_contiguous:
+        return _NO1F, 0
+    if p2.size < lanes:
+        return _NO1F, 0
+    flat = p2.reshape(-1)
+    return flat, min(rows, (flat.shape[0] - lanes) // width + 1)
+NSUB_SMALL = 8  # sub-tables for up to 1024 cells (benchmarks/run.py, "sub-tables")
+_CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers below this (16 GiB tables above)
+PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
+
+
+def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads, nsub=0):
+    """A batch's own (n, n) int64 table, or None with the first bad (position, code).
+
+    Picks one thread or ``nthreads`` by size, and the number of interleaved sub-tables
+    (``nsub``, a power of two; 0: by how many cells there are, as several small tables stay
+    in L1 and big ones would not).
+    """
+    cells = n * n
+    ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
+             and p1.dtype.kind in "iub" and cells < _CELLS_MAX)
+    # bytes through a look-up table: the pair histogram checks each distinct pair once (the
+    # space 0..n-1 needs no look-up, and its small tables count as fast)
+    if (form == PRED_LABELS and nsub <= 0 and not ident and t.dtype in _BYTES
+            and p1.dtype == t.dtype and t.shape[0] >= PAIRS_MIN):
+        return _count_byte_pairs(t, p1, lut, lo, n, ign, has_ign, nthreads)
+    if nsub <= 0:
+        nsub = NSUB_SMALL if cells <= 1024 else (2 if cells <= 8192 else 1)
+    stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
+    nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
+    tables = slot_zeros(nslots, (nsub, stride))
+
+    pu, bits, emask, eone, ebit = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
+    flat, nvec = _vec_rows(p2) if form == PRED_ARGMAX and SIMD else (_NO1F, 0)
+    bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < _CELLS_MAX else np.int64)
+    cols_ident = bool(nvec) and bool((colmap == np.arange(colmap.shape[0])).all())
+
+    if form == PRED_LABELS:
+        def chunk(i0, i1, slot):
+            return _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, tables[slot],
+                                 bufs[slot])
+    elif form == PRED_BINARY:
+        def chunk(i0, i1, slot):
+            return _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
+                                 tables[slot], bufs[slot])
+    else:
+        def chunk(i0, i1, slot):
+            return _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, tables[slot],
+                                 pu, bits, emask, eone, ebit, flat, nvec, cols_ident,
+                                 bufs[slot])
+
+    def run(i0, i1, slot):
+        pos, code = chunk(i0, i1, slot)
+        return (pos, code) if pos >= 0 else None
+
+    item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
+    errors = run_chunks(run, t.shape[0], nslots, _grain(item))
+    if errors:
+        pos, code = min(errors)
+        return None, int(pos), int(code)
+    table = tables[0, 0] if nslots == 1 and nsub == 1 else tables.sum(axis=(0, 1))
+    return table[:cells].reshape(n, n), -1, OK
+
+
+@_jit
+def argmax_rows(x):
+    """Row-wise argmax of a 2-D score or one-hot matrix; (-1, row) on a NaN or infinity."""
+    out = np.empty(x.shape[0], dtype=np.int64)
+    for i in range(x.shape[0]):
+        best = x[i, 0]
+        if not np.isfinite(best):
+            return out, i
+        arg = 0
+        for c in range(1, x.shape[1]):
+            s = x[i, c]
+            if not np.isfinite(s):
+                return out, i
+            if s > best:
+                best = s
+                arg = c
+        out[i] = arg
+    return out, -1
