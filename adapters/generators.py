@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from confstream._errors import BatchValueError, reworded
+from confstream._inputs import classes_implied
 
 __all__ = ["evaluate"]
 
@@ -212,20 +213,9 @@ def _is_float(a) -> bool:
 
 
 def _classes_from_scores(y_true, y_pred) -> int | None:
-    """The number of classes that float predictions imply, read as the core reads them:
-    the width of their class axis beside labels ((N, C) / (N, C, H, W) / (N, H, W, C)) or
-    beside one-hot truth; 2 for binary scores shaped like the labels. None otherwise."""
+    """The number of classes that float predictions imply (``_inputs.classes_implied``: the
+    core's own shape rules); None for anything but float predictions."""
     p, t = _shape(y_pred), _shape(y_true)
-    if p is None or t is None or not _is_float(y_pred):
+    if p is None or t is None or not _is_float(y_pred) or not p or not t:
         return None
-    if len(p) == 2 and p[1] == 1 and len(t) <= 2:  # (N, 1) columns: binary scores
-        p = p[:1]
-    if len(t) == 2 and t[1] == 1 and len(p) == 1:
-        t = t[:1]
-    if len(p) == len(t) + 1:
-        if len(t) > 1 and p[:1] + p[2:] == t:
-            return p[1]
-        return p[-1] if p[:-1] == t else None
-    if p != t:
-        return None
-    return p[1] if len(p) == 2 and p[1] > 1 else 2
+    return classes_implied(t, p)

@@ -149,6 +149,37 @@ def test_ignored_weights_do_not_shift_the_others():
     assert acc.sample_counts.sum() == 3
 
 
+@given(st.data())
+@SETTINGS
+def test_a_dynamic_space_grows_by_counted_samples_only(data):
+    """Labels of samples that ignore_index skips (their predictions too) are not added: the
+    report's labels are scikit-learn's on the counted rows; a bad label is named at its
+    place in the batch, not in the counted rows."""
+    n = data.draw(st.integers(1, 40))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    t = rng.integers(0, 4, n).astype(np.float64)
+    p = rng.integers(0, 7, n).astype(np.float64)
+    t[rng.random(n) < 0.4] = -100
+    bad = data.draw(st.sampled_from([None, "y_true", "y_pred"]))
+    keep = t != -100
+    if bad and keep.any():
+        i = int(rng.choice(np.flatnonzero(keep)))
+        (t if bad == "y_true" else p)[i] = 2.5
+    acc = cs.ConfusionMatrix(ignore_index=-100)
+    if bad and keep.any():
+        with pytest.raises(ValueError, match=rf"^{bad}\[{i}\] = 2.5 is not a class label"):
+            acc.update(t, p)
+        assert acc.labels == [] and acc.sample_counts.sum() == 0
+        return
+    acc.update(t, p)
+    if not keep.any():
+        assert acc.labels == []
+        return
+    assert sorted(acc.labels) == sorted(set(t[keep].astype(int)) | set(p[keep].astype(int)))
+    assert str(acc.report(zero_division=0)) == classification_report(t[keep], p[keep],
+                                                                 zero_division=0)
+
+
 # -- scikit-learn's refusals ---------------------------------------------------------------
 
 @pytest.mark.parametrize("t, p", [([0, 1, 2], [0, 1, 1]), ([0, 1, 1], [0, 1, 0]),

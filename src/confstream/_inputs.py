@@ -237,6 +237,21 @@ def batch_form(tshape, pshape, *, pred_is_float: bool, fixed: bool, num_classes:
     return Form(sq_t, sq_p, onehot, K.PRED_BINARY if binary else K.PRED_LABELS, False)
 
 
+def classes_implied(tshape, pshape) -> int | None:
+    """The number of classes that float predictions imply by their shape, read by
+    ``batch_form``'s rules: the width of their class axis ((N, C), (N, C, H, W), (N, H, W, C),
+    or beside one-hot truth), 2 for binary scores shaped like the labels; None where the
+    shapes do not fit (the update then says why)."""
+    try:
+        form = batch_form(tshape, pshape, pred_is_float=True, fixed=False, num_classes=0,
+                          binary_space=True)
+    except ValueError:
+        return None
+    if form.pred == K.PRED_ARGMAX:
+        return pshape[1] if form.move_class_axis else pshape[-1]
+    return tshape[1] if form.onehot_truth else 2
+
+
 # --------------------------------------------------------------------------------------------
 # label spaces
 
@@ -429,12 +444,18 @@ class LabelSpace:
             if big.size:
                 raise _range_error(name, shape, int(big[0]), arr[big[0]])
 
-    def grow_numeric(self, arr, name, shape):
-        """Add the labels of a numeric batch that the space lacks (dynamic spaces)."""
+    def grow_numeric(self, arr, name, shape, keep=None):
+        """Add the labels of a numeric batch that the space lacks (dynamic spaces); with
+        ``keep``, only those of the samples it marks (the others are not checked either, and
+        positions in errors are the batch's)."""
         self._check_kind("num", name)
+        if keep is not None:
+            self._check_integers(np.where(keep, arr, arr.dtype.type(0)), name, shape)
+            arr = arr[keep]
         if arr.size == 0:
             return
-        self._check_integers(arr, name, shape)
+        if keep is None:
+            self._check_integers(arr, name, shape)
         if arr.dtype.kind in "iubf":  # a table over [min, max] beats a sort when it is small
             vals, ok = K.distinct_ints(arr.reshape(-1), self._MAX_SPAN)
             if ok:

@@ -603,16 +603,24 @@ class ConfusionMatrix(_Accumulator):
             return False  # maybe a new label: grow and count again
         raise self._error(space, b, pos, code, w)
 
+    def _counted(self, b: _Batch):
+        """Which samples add labels to a dynamic space: all but those ``ignore_index``
+        skips (their predictions neither); None for all."""
+        if self.ignore_index is None or b.tkind == "str":
+            return None
+        keep = b.t != self.ignore_index
+        return None if keep.all() else keep
+
     def _count_growing(self, b: _Batch, w):
         """Dynamic space meets new labels: grow a copy of the space, count, then commit."""
         with self._lock:
             space = self._space.copy()
             try:
+                keep = self._counted(b)
                 if b.tkind != "str" and not space._sparse:
-                    space.grow_numeric(b.t if self.ignore_index is None
-                                       else b.t[b.t != self.ignore_index], "y_true", b.tshape)
+                    space.grow_numeric(b.t, "y_true", b.tshape, keep)
                 if b.form == K.PRED_LABELS and b.pkind != "str" and not space._sparse:
-                    space.grow_numeric(b.p1, "y_pred", b.pshape)
+                    space.grow_numeric(b.p1, "y_pred", b.pshape, keep)
                 elif b.form != K.PRED_LABELS:
                     space._check_kind("num", "y_pred")
                     space.add_keys(range(b.width or 2))
