@@ -1634,4 +1634,8 @@ def from_dict(d: dict):
         from .grouped import GroupedConfusionMatrix
 
         return GroupedConfusionMatrix.from_dict(d)
+    if kind == "GroupedMultilabelConfusionMatrix":
+        from .grouped_multilabel import GroupedMultilabelConfusionMatrix
+
+        return GroupedMultilabelConfusionMatrix.from_dict(d)
     raise ValueError(f"state: unknown kind {kind!r}")
