@@ -307,6 +307,12 @@ class ConfusionMatrix(_Accumulator):
                 f"samples={int(self._n.sum())}, weighted={self._weighted}"
                 f"{', ' + pending if pending else ''})")
 
+    def _repr_html_(self) -> str:
+        """The matrix as an HTML heatmap table (notebooks): rows true, columns predicted."""
+        from ._html import matrix_html
+
+        return matrix_html(self)
+
     # -- update -------------------------------------------------------------------------
     def update(self, y_true, y_pred, sample_weight=None):
         """Fold a batch into the matrix; returns ``self``.
@@ -1271,6 +1277,12 @@ class MultilabelConfusionMatrix(_Accumulator):
         return (f"MultilabelConfusionMatrix(num_labels={self.num_labels}, "
                 f"samples={self._nsamples}, weighted={self._weighted}"
                 f"{', ' + pending if pending else ''})")
+
+    def _repr_html_(self) -> str:
+        """The per-label tn, fp, fn, tp as an HTML heatmap table (notebooks)."""
+        from ._html import multilabel_html
+
+        return multilabel_html(self)
 
     @property
     def counts(self) -> np.ndarray:

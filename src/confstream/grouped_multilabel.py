@@ -427,6 +427,32 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         """
         return super().by_group(metric, of_class, **kwargs)
 
+    def _repr_html_(self) -> str:
+        """A notebook table: one row per group, subset accuracy, micro / macro / samples F1
+        (``zero_division=0``) and the number of samples, then the row of all groups."""
+        from html import escape
+
+        mats = self.matrices()
+        if not mats:
+            return f"<pre>{escape(repr(self))}</pre>"
+        heads = ["group", "accuracy", "f1 micro", "f1 macro", "f1 samples", "samples"]
+
+        def row(name, cm):
+            try:
+                cells = [_ml_metric(cm, "accuracy", None, {})] + [
+                    _ml_metric(cm, "f1", avg, {"zero_division": 0})
+                    for avg in ("micro", "macro", "samples")]
+            except ValueError:  # every weight of the group is zero: no value is defined
+                cells = [float("nan")] * 4
+            return ("<tr><th>" + escape(str(name)) + "</th>"
+                    + "".join(f"<td>{v:.3f}</td>" for v in cells)
+                    + f"<td>{cm._nsamples}</td></tr>")
+
+        body = "".join(row(g, cm) for g, cm in mats.items()) + row("all", self.overall())
+        return ("<table class='confstream-groups'><thead><tr>"
+                + "".join(f"<th>{escape(h)}</th>" for h in heads)
+                + f"</tr></thead><tbody>{body}</tbody></table>")
+
     # -- merging, state -------------------------------------------------------------------
     def _merge(self, other: "GroupedMultilabelConfusionMatrix"):
         if other.num_labels != self.num_labels:
