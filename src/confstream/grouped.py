@@ -200,6 +200,25 @@ class _GroupedBase(_Accumulator):
             new.__setstate__(self.__getstate__())
         return new
 
+    def sync(self, group=None):
+        """The sum of this accumulator over all ranks of a ``torch.distributed`` process
+        group (a collective: every rank calls it); see ``confstream.adapters.torch.sync``.
+        Groups and labels seen on some ranks only are in the result."""
+        from confstream.adapters.torch import sync
+
+        return sync(self, group)
+
+    def _skeleton(self):
+        """An empty copy that keeps the spaces (labels, groups, how they print): what ranks
+        exchange before their counts are summed."""
+        with self._lock:
+            new = self.copy()
+        kinds = {k: set(getattr(new, k)) for k in ("_tkinds", "_pkinds") if hasattr(new, k)}
+        new._reset_state()
+        for k, v in kinds.items():
+            setattr(new, k, v)
+        return new
+
     def __getstate__(self):
         with self._lock:
             state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_pending")}
@@ -529,6 +548,18 @@ class GroupedConfusionMatrix(_GroupedBase):
 
     def _commit_kinds(self, b):
         commit_kinds(self._tkinds, self._pkinds, b)
+
+    def _sync_arrays(self, weighted) -> dict:
+        """The additive state as arrays (weighted sums filled in, weight 1 each, when
+        ``weighted``): what ``sync`` sums over ranks."""
+        with self._lock:
+            if weighted:
+                return self._resized(len(self._gspace), len(self._space), weighted=True)
+            return {"n": self._n.copy()}
+
+    def _load_sync_arrays(self, arrays, weighted):
+        with self._lock:
+            self._install({k: np.array(v) for k, v in arrays.items()})
 
     # -- read-outs: one ConfusionMatrix per group ---------------------------------------
     def _matrix(self, state) -> ConfusionMatrix:

@@ -336,6 +336,23 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         self._install(plan[0], st, {}, weighted=False)
         self._commit_kinds(keys)
 
+    def _sync_arrays(self, weighted) -> dict:
+        """The additive state as arrays (weighted sums filled in when ``weighted``)."""
+        with self._lock:
+            out = {k: v.copy() for k, v in self._resized(len(self._gspace), weighted).items()}
+            if weighted:
+                ov = self._ov if self._weighted else self._overall_from_ints()
+                out.update({"overall_" + k: v.copy() for k, v in ov.items()})
+            return out
+
+    def _load_sync_arrays(self, arrays, weighted):
+        with self._lock:
+            self._st = {k: np.array(v) for k, v in arrays.items()
+                        if not k.startswith("overall_")}
+            self._weighted = bool(weighted)
+            self._ov = {k[len("overall_"):]: np.array(v) for k, v in arrays.items()
+                        if k.startswith("overall_")}
+
     def _commit_kinds(self, keys):
         for j, k in enumerate(keys.kinds):
             self._gspace.kinds[j].add(k)
