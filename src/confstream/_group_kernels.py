@@ -257,28 +257,78 @@ def ml_first_bad(t, p, form, thr, g, glut, glo, ng, w, has_w, r0):
 
 
 @_jit
-def ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
-    """Rows [r0, r1) into one thread's tables: sums (ng, 3, L) = tp / pred / true, the
-    histograms (ng, ...) and samples per group ns (ng,). The first bad row, or -1."""
+def _ml_rows(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+    """Rows [r0, r1) into one thread's tables, one pass and no branch in the inner loops
+    (one loop per prediction form, so that LLVM vectorises them across labels): ``sums``
+    flat (ng · 3 · L) = tp / pred / true per group, the histograms (ng, ...), samples per
+    group ns (ng,). True if a row held a bad value (then the tables are thrown away)."""
     L = t.shape[1]
+    L3 = 3 * L
+    bad = False
     for i in range(r0, r1):
-        k = K._index(g[i], glut, glo, ng)
-        if k < 0:
-            return i
-        ntp, npred, ntrue = K._ml_row(t, p, i, form, thr, L)
-        if ntp < 0:
-            return i
-        for j in range(L):
-            ta = t[i, j] == 1
-            pb = (p[i, j] == 1) if form == 0 else (p[i, j] > thr[j])
-            sums[k, 0, j] += ta & pb
-            sums[k, 1, j] += pb
-            sums[k, 2, j] += ta
-        hp[k, ntp, npred] += 1
-        hr[k, ntp, ntrue] += 1
-        hf[k, ntp, npred + ntrue] += 1
-        ns[k] += 1
+        k, okg = K._idx(g[i], glut, glo, ng)
+        k = k if okg else 0
+        base = k * L3
+        ntp = 0
+        npred = 0
+        ntrue = 0
+        ok = okg
+        if form == 0:
+            for j in range(L):
+                a = t[i, j]
+                b = p[i, j]
+                ta = a == 1
+                pb = b == 1
+                ok &= (ta | (a == 0)) & (pb | (b == 0))
+                x = ta & pb
+                sums[np.uint64(base + j)] += x
+                sums[np.uint64(base + L + j)] += pb
+                sums[np.uint64(base + 2 * L + j)] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        else:
+            for j in range(L):
+                a = t[i, j]
+                sc = p[i, j]
+                ta = a == 1
+                pb = sc > thr[j]
+                ok &= (ta | (a == 0)) & ((sc - sc) == 0)
+                x = ta & pb
+                sums[np.uint64(base + j)] += x
+                sums[np.uint64(base + L + j)] += pb
+                sums[np.uint64(base + 2 * L + j)] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        uk = np.uint64(k)  # unsigned indices: no wrap-around test, loops stay affine
+        hp[uk, np.uint64(ntp), np.uint64(npred)] += 1
+        hr[uk, np.uint64(ntp), np.uint64(ntrue)] += 1
+        hf[uk, np.uint64(ntp), np.uint64(npred + ntrue)] += 1
+        ns[uk] += 1
+        bad |= not ok
+    return bad
+
+
+@_jit
+def ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+    """Rows [r0, r1) into one thread's tables (``sums`` flat, (ng, 3, L) in C order); the
+    first bad row, or -1. Blocks of rows are counted by ``_ml_rows``; a bad block is
+    searched row by row."""
+    r = r0
+    while r < r1:
+        end = min(r1, r + _ML_BLOCK)
+        if _ml_rows(t, p, form, thr, g, glut, glo, ng, r, end, sums, hp, hr, hf, ns):
+            row, _, _ = ml_first_bad(t, p, form, thr, g, glut, glo, ng, _NOW, False, r)
+            # a block called bad where the row-by-row check finds nothing would be dropped:
+            # say so rather than count short
+            return row if 0 <= row < end else r
+        r = end
     return -1
+
+
+_ML_BLOCK = 1024
+_NOW = np.zeros(0, dtype=np.float64)
 
 
 @_jit

@@ -256,7 +256,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         n, L = t.shape
         nthreads = get_num_threads()
         nslots = nthreads if (nthreads > 1 and n >= K.ML_PARALLEL_MIN) else 1
-        sums = K.slot_zeros(nslots, (ng, 3, L))
+        sums = K.slot_zeros(nslots, (ng * 3 * L,))
         hp = K.slot_zeros(nslots, (ng, L + 1, L + 1))
         hr = K.slot_zeros(nslots, (ng, L + 1, L + 1))
         hf = K.slot_zeros(nslots, (ng, L + 1, 2 * L + 1))
@@ -270,7 +270,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         errors = K.run_chunks(run, n, nslots, K._grain(L * (t.itemsize + p.itemsize)))
         if errors:
             return None, int(min(errors))
-        s = sums.sum(axis=0)
+        s = sums.sum(axis=0).reshape(ng, 3, L)
         return {"tp": s[:, 0], "pred": s[:, 1], "true": s[:, 2], "hp": hp.sum(axis=0),
                 "hr": hr.sum(axis=0), "hf": hf.sum(axis=0), "ns": ns.sum(axis=0)}, -1
 
