@@ -418,3 +418,18 @@ def test_kernels_follow_the_jit_policy():
     for name in ("ml_first_bad", "ml_count_chunk", "ml_count_into"):
         assert getattr(GK, name).targetoptions.get("nogil") is True, name
         assert getattr(GK, name)._cache is not None, name
+
+
+def test_multilabel_state_keeps_a_scalar_threshold_scalar():
+    """A ``MultilabelConfusionMatrix`` read back from ``to_dict`` compares float32 scores in
+    float32 as before (``to_dict`` used to write one threshold as a list of them, and the
+    accumulator read back compared in float64 from then on)."""
+    s32 = np.array([[0.1, 0.2]], np.float32)  # float32(0.1) > 0.1 in float64, not in float32
+    a = cs.MultilabelConfusionMatrix(2, threshold=0.1).update([[0, 1]], s32)
+    b = cs.from_dict(json.loads(json.dumps(a.to_dict())))
+    for acc in (a, b):
+        acc.update([[0, 1]], s32)
+    assert a == b and b.counts[0].tolist() == [[2, 0], [0, 0]]
+    per_label = cs.MultilabelConfusionMatrix(2, threshold=[0.1, 0.1]).update([[0, 1]], s32)
+    assert per_label.to_dict()["threshold"] == [0.1, 0.1]
+    assert per_label.counts[0].tolist() == [[0, 1], [0, 0]]  # compared in float64, as numpy

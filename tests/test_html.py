@@ -172,3 +172,14 @@ def test_heatmap_columns_and_weighted_cells_in_full():
     assert head == ["&", "c1", "<c2>"] and row == ["<r>", "0.30000000000000004", "2"]
     with pytest.raises(AssertionError):
         number("0.3000")  # the check itself: a rounded value is refused
+
+
+def test_grouped_tables_with_a_group_of_zero_weight_render():
+    g = cs.GroupedConfusionMatrix().update([0, 1, 1], [0, 1, 0], ["a", "b", "b"],
+                                           sample_weight=[0.0, 1.0, 1.0])
+    rows = Table(g._repr_html_()).rows
+    assert [r[0] for r in rows[1:]] == ["a", "b", "all"] and rows[1][1] == "nan"
+    m = cs.GroupedMultilabelConfusionMatrix(2).update([[0, 1], [1, 1]], [[0, 1], [1, 0]],
+                                                      ["a", "b"], sample_weight=[0.0, 1.0])
+    rows = Table(m._repr_html_()).rows
+    assert [r[0] for r in rows[1:]] == ["a", "b", "all"] and rows[1][1:5] == ["nan"] * 4

@@ -1482,7 +1482,9 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._flush()
         with self._lock:
             d = {"version": FORMAT_VERSION, "kind": self._kind, "num_labels": self.num_labels,
-                 "threshold": self._thr.tolist(), "samples": self._nsamples,
+                 "samples": self._nsamples,
+                 # one value stays one value: it compares in the scores' dtype (float32 too)
+                 "threshold": float(self._thr[0]) if self._thr_scalar else self._thr.tolist(),
                  "weights": None}
             for k in self._INT_KEYS:
                 d[k] = getattr(self, "_" + k).tolist()

@@ -646,10 +646,13 @@ class GroupedConfusionMatrix(_GroupedBase):
                                           for m in ("precision", "recall", "f1")] + ["support"])
 
         def row(name, cm):
-            sums = cm.precision_recall_fscore_support(labels=labels, zero_division=0)
-            cells = [_metric(cm, "accuracy", None, {})]
-            for i in range(len(labels)):
-                cells += [sums[0][i], sums[1][i], sums[2][i]]
+            try:
+                sums = cm.precision_recall_fscore_support(labels=labels, zero_division=0)
+                cells = [_metric(cm, "accuracy", None, {})]
+                for i in range(len(labels)):
+                    cells += [sums[0][i], sums[1][i], sums[2][i]]
+            except ValueError:  # every weight of the group is zero: no value is defined
+                cells = [float("nan")] * (1 + 3 * len(labels))
             total = cm.counts.sum()
             return ("<tr><th>" + escape(str(name)) + "</th>"
                     + "".join(f"<td>{v:.3f}</td>" for v in cells)
