@@ -69,7 +69,7 @@ def check_text(text, t, p, w, acc, kw):
         return
     core = cs.MultilabelConfusionMatrix(t.shape[1], threshold=acc_thr(acc)).update(
         t, p, sample_weight=w)
-    assert text == str(core.report(**kw))
+    assert text == str(core.report(**{k: v for k, v in kw.items() if k != "output_dict"}))
     diff = [(x, y) for x, y in zip(text.splitlines(), ref.splitlines()) if x != y]
     assert [x.split()[:2] for x, _ in diff] == [["samples", "avg"]], diff
 
@@ -151,6 +151,36 @@ def check_reports(acc, t, ref_p, keys, w, groups, kw):
                                                                   sample_weight=wg))
     if w is None or w.sum() > 0:
         check_text(str(acc.overall().report(**kw)), t, ref_p, w, acc, kw)
+
+
+@SETTINGS
+@given(ml_data(), st.data())
+def test_labels_target_names_and_fixed_group_spaces(data, more):
+    """Every keyword of classification_report per group: ``labels`` (all of them, in any
+    order: samples avg needs every label), ``target_names`` (also of the wrong length, which
+    scikit-learn only warns about when ``labels`` is given), ``digits``; a fixed group space
+    in its given order."""
+    t, p, ref_p, thr, keys, w, parts = data
+    L = t.shape[1]
+    w = None if w is None else w + 0.5
+    groups = reference_groups(keys)[::-1]
+    acc = stream(cs.GroupedMultilabelConfusionMatrix(L, threshold=thr, groups=groups), parts,
+                 t, p, keys, w)
+    assert acc.groups == groups
+    labels = more.draw(st.permutations(range(L)))
+    names = more.draw(st.sampled_from([None, [f"<{j}>" for j in labels],
+                                       [f"t{j}" for j in labels][:-1]]))
+    kw = dict(labels=labels, target_names=names, zero_division=0, digits=more.draw(
+        st.integers(1, 4)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short target_names: scikit-learn warns too
+        reports = acc.report(**kw)
+        for g in groups:
+            rows = group_rows(keys, g)
+            wg = None if w is None else w[rows]
+            check_text(str(reports[g]), t[rows], ref_p[rows], wg, acc, kw)
+    with pytest.raises(ValueError, match="needs every label"):
+        acc.report(labels=labels[:-1])
 
 
 @SETTINGS
