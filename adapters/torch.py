@@ -156,15 +156,17 @@ def sync(acc, group=None):
 
     Parameters
     ----------
-    acc : ConfusionMatrix or MultilabelConfusionMatrix
-        This rank's accumulator. It is not changed (pending GPU counts are folded into it,
-        as any read does).
+    acc : ConfusionMatrix, MultilabelConfusionMatrix or a grouped accumulator
+        This rank's accumulator (``GroupedConfusionMatrix``,
+        ``GroupedMultilabelConfusionMatrix``: groups and labels seen on some ranks only are
+        in the result, as in a merge). It is not changed (pending GPU counts are folded
+        into it, as any read does).
     group : ProcessGroup, optional
         Default: the world.
 
     Returns
     -------
-    ConfusionMatrix or MultilabelConfusionMatrix
+    An accumulator of ``acc``'s type
         A new accumulator, the same on every rank, equal to one accumulator over all ranks'
         data. Sample counts are exact; with sample weights, the weighted sums are sums of
         per-rank sums, so they may differ from scikit-learn on the concatenated data in the
@@ -219,6 +221,12 @@ def sync(acc, group=None):
     except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or they hang
         error, info = exc, None
     infos = agree(error, info)
+    for rank, other in enumerate(infos[1:], start=1):
+        if other["kind"] != infos[0]["kind"]:
+            raise ValueError(f"sync(): rank 0 and rank {rank} have accumulators with different "
+                             f"kind: {infos[0]['kind']!r} and {other['kind']!r}")
+    if "skeleton" in infos[0]:
+        return _sync_grouped(torch, dist, local, infos, agree, group)
     union, any_weighted = _agree_on_space(infos)  # raises alike on every rank
 
     try:
@@ -246,6 +254,9 @@ def sync(acc, group=None):
 
 
 def _sync_info(acc) -> dict:
+    if hasattr(acc, "_skeleton"):  # a grouped accumulator: its spaces travel as an empty copy
+        return {"kind": type(acc).__name__, "skeleton": acc._skeleton(),
+                "weighted": acc.weighted}
     info = {"kind": type(acc).__name__, "fixed": acc.fixed, "labels": acc.labels,
             "weighted": acc.weighted,
             "kinds": [sorted(getattr(acc, "_tkinds", ())), sorted(getattr(acc, "_pkinds", ()))]}
@@ -254,6 +265,39 @@ def _sync_info(acc) -> dict:
     else:
         info["settings"] = {"threshold": np.asarray(acc.threshold).tolist()}
     return info
+
+
+def _sync_grouped(torch, dist, local, infos, agree, group):
+    """``sync`` of a grouped accumulator (``GroupedConfusionMatrix`` or its multi-label twin).
+
+    Every rank adds the ranks' empty copies in rank order, so every rank builds the same
+    label and group spaces (a group or a label seen on one rank only is in it; fixed spaces
+    and settings must agree, and the accumulators' own merge rules say so alike on every
+    rank); then each rank's state, laid out over those spaces, is summed by ``all_reduce``.
+    """
+    union = infos[0]["skeleton"]
+    for rank, info in enumerate(infos[1:], start=1):
+        try:
+            union = union + info["skeleton"]
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"sync(): rank {rank}'s accumulator cannot be added to rank "
+                            f"0's{'' if rank == 1 else f' .. {rank - 1}'}: {exc}") from None
+    any_weighted = any(i["weighted"] for i in infos)
+    try:
+        target = union.copy()
+        target += local
+        arrays = target._sync_arrays(any_weighted)
+        layout = sorted((k, v.dtype.str, v.shape) for k, v in arrays.items())
+        error = None
+    except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or they hang
+        error, arrays, layout = exc, None, None
+    layouts = agree(error, layout)
+    if any(other != layout for other in layouts):
+        raise RuntimeError(f"sync(): the ranks' state arrays differ: {layouts}")
+    summed = _all_reduce(torch, dist, arrays, group)
+    out = union.copy()
+    out._load_sync_arrays(summed, any_weighted)
+    return out
 
 
 def _agree_on_space(infos):

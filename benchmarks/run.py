@@ -229,6 +229,50 @@ def bench_grouped(res: Results, n: int, repeats: int, slow_repeats: int):
                  m["pandas groupby + np.bincount"] / ours, 10)
 
 
+def bench_grouped_multilabel(res: Results, n: int, repeats: int, slow_repeats: int):
+    """Multi-label uint8 truth, float32 scores (n, 39), in 100 groups:
+    GroupedMultilabelConfusionMatrix against the plain multi-label update on the same rows,
+    and against what pandas users write (groupby, then numpy sums per group)."""
+    L, G = 39, 100
+    rng = np.random.default_rng(2)
+    t = (rng.random((n, L)) < 0.2).astype(np.uint8)
+    s = np.clip(t * 0.4 + rng.random((n, L), dtype=np.float32) * 0.6, 0, 1).astype(np.float32)
+    g = rng.integers(0, G, n)
+    name = f"multi-label float32 scores ({n:.0e}, {L}), {G} groups"
+    pb = s > np.float32(0.5)
+    ref = np.stack([np.bincount(g, weights=t[:, j] & pb[:, j], minlength=G)
+                    for j in range(L)], axis=1).astype(np.int64)
+    check_equal("confstream grouped multi-label",
+                cs.GroupedMultilabelConfusionMatrix(L).update(t, s, g).counts[:, :, 1, 1], ref)
+    grouped, plain = cs.GroupedMultilabelConfusionMatrix(L), cs.MultilabelConfusionMatrix(L)
+    entries = [("confstream GroupedMultilabelConfusionMatrix.update",
+                lambda: grouped.update(t, s, g), repeats),
+               ("confstream MultilabelConfusionMatrix.update (no groups)",
+                lambda: plain.update(t, s), repeats)]
+    try:
+        import pandas as pd
+    except ImportError:  # optional competitor
+        pd = None
+    if pd is not None:
+        df = pd.DataFrame({"g": g})
+
+        def pandas_way():
+            p = s > np.float32(0.5)
+            tb = t.view(bool)
+            return {k: (np.count_nonzero(tb[i] & p[i], axis=0), np.count_nonzero(p[i], axis=0),
+                        np.count_nonzero(tb[i], axis=0))
+                    for k, i in df.groupby("g").indices.items()}
+
+        got = pandas_way()
+        check_equal("pandas groupby", np.stack([got[k][0] for k in range(G)]), ref)
+        entries.append(("pandas groupby + numpy sums (no per-sample statistics)", pandas_way,
+                        slow_repeats))
+    m = res.race(name, entries, n, t.nbytes + s.nbytes + g.nbytes)
+    ours = m["confstream GroupedMultilabelConfusionMatrix.update"]
+    res.goal(f"{name}: time vs the plain update", ours / m[
+        "confstream MultilabelConfusionMatrix.update (no groups)"], 2.0, kind="<=")
+
+
 def bench_argmax(res: Results, n: int, repeats: int):
     """float32 scores (n, 10), argmax fused into the count."""
     C = 10
@@ -791,6 +835,7 @@ def main(argv=None) -> int:
         bench_labels(res, 100_000 if quick else 10_000_000, repeats, slow)
     if want("grouped"):
         bench_grouped(res, 100_000 if quick else 10_000_000, repeats, slow)
+        bench_grouped_multilabel(res, 10_000 if quick else 1_000_000, repeats, slow)
     if want("argmax"):
         bench_argmax(res, 20_000 if quick else 2_000_000, repeats)
     if want("multilabel"):

@@ -231,3 +231,154 @@ def combine(codes, sizes, out):
         for j in range(codes.shape[0]):
             c = c * sizes[j] + codes[j, i]
         out[i] = c
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-label, per group: the engine's multi-label row rule (``K._ml_row``) with a group axis
+# in front of its state (per-label tp / pred / true and the per-sample histograms).
+# Inputs reach these kernels in few dtypes: truth uint8 / int64 / float64, predictions
+# uint8 / int64 (indicators) or float32 / float64 (scores), keys int64.
+
+
+@_jit
+def ml_first_bad(t, p, form, thr, g, glut, glo, ng, w, has_w, r0):
+    """(row, column, code) of the first bad value from row r0 on; (-1, 0, OK) if none."""
+    L = t.shape[1]
+    for i in range(r0, t.shape[0]):
+        if K._index(g[i], glut, glo, ng) < 0:
+            return i, 0, ERR_GROUP
+        r, j, _ = K._ml_row(t, p, i, form, thr, L)
+        if r < 0:
+            return i, j, (K.ERR_TRUE_ML if r == -1 else (K.ERR_PRED_ML if r == -2
+                                                          else K.ERR_SCORE))
+        if has_w:
+            wi = w[i]
+            if not (wi >= 0.0 and wi < np.inf):
+                return i, 0, K.ERR_WEIGHT
+    return -1, 0, K.OK
+
+
+@_jit
+def _ml_rows(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+    """Rows [r0, r1) into one thread's tables, one pass and no branch in the inner loops
+    (one loop per prediction form, so that LLVM vectorises them across labels): ``sums``
+    flat (ng · 3 · L) = tp / pred / true per group, the histograms (ng, ...), samples per
+    group ns (ng,). True if a row held a bad value (then the tables are thrown away)."""
+    L = t.shape[1]
+    L3 = 3 * L
+    bad = False
+    for i in range(r0, r1):
+        k, okg = K._idx(g[i], glut, glo, ng)
+        k = k if okg else 0
+        base = k * L3
+        ntp = 0
+        npred = 0
+        ntrue = 0
+        ok = okg
+        if form == 0:
+            for j in range(L):
+                a = t[i, j]
+                b = p[i, j]
+                ta = a == 1
+                pb = b == 1
+                ok &= (ta | (a == 0)) & (pb | (b == 0))
+                x = ta & pb
+                sums[np.uint64(base + j)] += x
+                sums[np.uint64(base + L + j)] += pb
+                sums[np.uint64(base + 2 * L + j)] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        else:
+            for j in range(L):
+                a = t[i, j]
+                sc = p[i, j]
+                ta = a == 1
+                pb = sc > thr[j]
+                ok &= (ta | (a == 0)) & ((sc - sc) == 0)
+                x = ta & pb
+                sums[np.uint64(base + j)] += x
+                sums[np.uint64(base + L + j)] += pb
+                sums[np.uint64(base + 2 * L + j)] += ta
+                ntp += x
+                npred += pb
+                ntrue += ta
+        uk = np.uint64(k)  # unsigned indices: no wrap-around test, loops stay affine
+        hp[uk, np.uint64(ntp), np.uint64(npred)] += 1
+        hr[uk, np.uint64(ntp), np.uint64(ntrue)] += 1
+        hf[uk, np.uint64(ntp), np.uint64(npred + ntrue)] += 1
+        ns[uk] += 1
+        bad |= not ok
+    return bad
+
+
+@_jit
+def ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+    """Rows [r0, r1) into one thread's tables (``sums`` flat, (ng, 3, L) in C order); the
+    first bad row, or -1. Blocks of rows are counted by ``_ml_rows``; a bad block is
+    searched row by row."""
+    r = r0
+    while r < r1:
+        end = min(r1, r + _ML_BLOCK)
+        if _ml_rows(t, p, form, thr, g, glut, glo, ng, r, end, sums, hp, hr, hf, ns):
+            row, _, _ = ml_first_bad(t, p, form, thr, g, glut, glo, ng, _NOW, False, r)
+            # a block called bad where the row-by-row check finds nothing would be dropped:
+            # say so rather than count short
+            return row if 0 <= row < end else r
+        r = end
+    return -1
+
+
+_ML_BLOCK = 1024
+_NOW = np.zeros(0, dtype=np.float64)
+
+
+@_jit
+def ml_count_into(t, p, form, thr, g, glut, glo, ng, w, tp, pred, true, hp, hr, hf, ns,
+                  nzero, tpw, predw, truew, whp, whr, whf, wsum, otpw, opredw, otruew, owhp,
+                  owhr, owhf, owsum):
+    """Add a validated batch into the weighted state one row at a time in input order: per
+    group and over all groups alike, each weighted sum is added as ``np.bincount`` adds it
+    on that group's rows (or on all rows). ``owsum`` is a 1-element array."""
+    L = t.shape[1]
+    for i in range(t.shape[0]):
+        k = K._index(g[i], glut, glo, ng)
+        wi = np.float64(w[i])
+        ntp = 0
+        npred = 0
+        ntrue = 0
+        for j in range(L):
+            ta = 1 if t[i, j] == 1 else 0
+            if form == 0:
+                pb = 1 if p[i, j] == 1 else 0
+            else:
+                pb = 1 if p[i, j] > thr[j] else 0
+            if ta & pb:
+                ntp += 1
+                tp[k, j] += 1
+                tpw[k, j] += wi
+                otpw[j] += wi
+            if pb:
+                npred += 1
+                pred[k, j] += 1
+                predw[k, j] += wi
+                opredw[j] += wi
+            if ta:
+                ntrue += 1
+                true[k, j] += 1
+                truew[k, j] += wi
+                otruew[j] += wi
+        hp[k, ntp, npred] += 1
+        hr[k, ntp, ntrue] += 1
+        hf[k, ntp, npred + ntrue] += 1
+        whp[k, ntp, npred] += wi
+        whr[k, ntp, ntrue] += wi
+        whf[k, ntp, npred + ntrue] += wi
+        owhp[ntp, npred] += wi
+        owhr[ntp, ntrue] += wi
+        owhf[ntp, npred + ntrue] += wi
+        ns[k] += 1
+        wsum[k] += wi
+        owsum[0] += wi
+        if wi == 0.0:
+            nzero[k] += 1

@@ -346,6 +346,12 @@ class ConfusionMatrix(_Accumulator):
                 f"samples={int(self._n.sum())}, weighted={self._weighted}"
                 f"{', ' + pending if pending else ''})")
 
+    def _repr_html_(self) -> str:
+        """The matrix as an HTML heatmap table (notebooks): rows true, columns predicted."""
+        from ._html import matrix_html
+
+        return matrix_html(self)
+
     # -- update -------------------------------------------------------------------------
     def update(self, y_true, y_pred, sample_weight=None):
         """Fold a batch into the matrix; returns ``self``.
@@ -1284,6 +1290,12 @@ class MultilabelConfusionMatrix(_Accumulator):
                 f"samples={self._nsamples}, weighted={self._weighted}"
                 f"{', ' + pending if pending else ''})")
 
+    def _repr_html_(self) -> str:
+        """The per-label tn, fp, fn, tp as an HTML heatmap table (notebooks)."""
+        from ._html import multilabel_html
+
+        return multilabel_html(self)
+
     @property
     def counts(self) -> np.ndarray:
         """(L, 2, 2) ``[[tn, fp], [fn, tp]]`` per label; float64 once weights were used."""
@@ -1495,7 +1507,9 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._flush()
         with self._lock:
             d = {"version": FORMAT_VERSION, "kind": self._kind, "num_labels": self.num_labels,
-                 "threshold": self._thr.tolist(), "samples": None, "weights": None}
+                 # one value stays one value: it compares in the scores' dtype (float32 too)
+                 "threshold": float(self._thr[0]) if self._thr_scalar else self._thr.tolist(),
+                 "samples": None, "weights": None}
             return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
@@ -1641,4 +1655,8 @@ def from_dict(d: dict):
         from .grouped import GroupedConfusionMatrix
 
         return GroupedConfusionMatrix.from_dict(d)
+    if kind == "GroupedMultilabelConfusionMatrix":
+        from .grouped_multilabel import GroupedMultilabelConfusionMatrix
+
+        return GroupedMultilabelConfusionMatrix.from_dict(d)
     raise ValueError(f"state: unknown kind {kind!r}")

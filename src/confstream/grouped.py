@@ -46,7 +46,195 @@ _NOLUT = np.zeros(0, dtype=np.int64)
 # the accumulator
 
 
-class GroupedConfusionMatrix(_Accumulator):
+class _GroupedBase(_Accumulator):
+    """What the grouped accumulators share: the group axis and the read-outs over it.
+
+    A subclass keeps ``_gspace`` and ``_lock`` and says how one group reads out:
+    ``_group_total(i)`` (samples counted in group i), ``_matrix(_group_state(i))`` (that
+    group's plain accumulator), ``overall()``, ``_group_metric(acc, metric, of_class, kw)``
+    and ``_default_class(metric, of_class)``.
+    """
+
+    @property
+    def groups(self) -> list:
+        """The groups: in the given order for a fixed group space, else sorted."""
+        with self._lock:
+            keys = self._gspace.keys()
+        return keys if self._gspace.fixed else sorted(keys, key=_sort_key)
+
+    def _order(self):
+        keys = self._gspace.keys()
+        if self._gspace.fixed:
+            return np.arange(len(keys))
+        return np.array(sorted(range(len(keys)), key=lambda i: _sort_key(keys[i])),
+                        dtype=np.int64)
+
+    def __len__(self):
+        return len(self._gspace)
+
+    def __contains__(self, key):
+        return self._gspace.index_of(key) is not None
+
+    def __iter__(self):
+        return iter(self.groups)
+
+    def __getitem__(self, key):
+        """That group's accumulator (a copy: updating it changes nothing here)."""
+        with self._lock:
+            i = self._gspace.index_of(key)
+            if i is None:
+                raise KeyError(f"no group {key!r}; groups: {I.show_labels(self.groups)}")
+            return self._matrix(self._group_state(i))
+
+    def matrices(self) -> dict:
+        """``{group: accumulator}`` for the groups with at least one counted sample."""
+        with self._lock:
+            out = {}
+            for key in self.groups:
+                i = self._gspace.index_of(key)
+                if self._group_total(i) > 0:
+                    out[key] = self._matrix(self._group_state(i))
+            return out
+
+    def report(self, labels=None, target_names=None, digits=2,
+               zero_division="warn") -> dict:
+        """``{group: Report}``: each equals scikit-learn's ``classification_report`` on that
+        group's rows (labels found per group, as scikit-learn finds them, unless ``labels``
+        is given). Groups with no counted sample are left out."""
+        mats = self.matrices()
+        for g, cm in mats.items():  # refused before any group's report has warned
+            if cm.weighted and cm._wsum == 0:
+                raise ValueError(f"group {g!r}: Sample weights must contain at least one "
+                                 f"non-zero number.")
+        out = {}
+        for g, cm in mats.items():
+            try:
+                out[g] = cm.report(labels=labels, target_names=target_names, digits=digits,
+                                   zero_division=zero_division)
+            except ValueError as exc:  # e.g. all of a group's weights are zero
+                raise ValueError(f"group {g!r}: {exc}") from None
+        return out
+
+    def by_group(self, metric, of_class=None, **kwargs) -> dict:
+        """``{group: value}`` of one metric, as fairlearn's ``MetricFrame.by_group``.
+
+        ``metric``: ``"accuracy"``, ``"balanced_accuracy"``, ``"matthews_corrcoef"``,
+        ``"cohen_kappa"``; per class (``of_class`` a label, or an average ``"micro"`` /
+        ``"macro"`` / ``"weighted"``; default: label 1 of binary 0/1 data, as scikit-learn's
+        ``pos_label``): ``"precision"``, ``"recall"`` (``"true_positive_rate"``), ``"f1"``,
+        ``"support"``, ``"jaccard"``, ``"specificity"`` (``"true_negative_rate"``),
+        ``"false_positive_rate"``, ``"false_negative_rate"``, ``"selection_rate"``;
+        ``"count"`` (samples, or weight); or a function of a ``ConfusionMatrix``.
+        ``kwargs`` go to the metric (``zero_division=0``, ``beta=2``, ``weights=...``).
+        """
+        mats = self.matrices()
+        pos = self._default_class(metric, of_class)
+        return {g: self._group_metric(cm, metric, pos, kwargs) for g, cm in mats.items()}
+
+    def difference(self, metric, of_class=None, method="between_groups", **kwargs) -> float:
+        """The largest gap of ``metric`` between groups, as fairlearn's
+        ``MetricFrame.difference(method)``: ``"between_groups"`` (max - min over groups) or
+        ``"to_overall"`` (largest |group - overall|). NaN values are skipped."""
+        _check_method(method)
+        vals = self._values(metric, of_class, kwargs)
+        if method == "between_groups":
+            return _nanmax(vals) - _nanmin(vals)
+        if method == "to_overall":
+            overall = self._overall_value(metric, of_class, kwargs)
+            return _nanmax(np.abs(vals - overall))
+        raise ValueError(f"method must be 'between_groups' or 'to_overall', got {method!r}")
+
+    def ratio(self, metric, of_class=None, method="between_groups", **kwargs) -> float:
+        """The smallest ratio of ``metric`` between groups (at most 1), as fairlearn's
+        ``MetricFrame.ratio(method)``: ``"between_groups"`` (min / max over groups) or
+        ``"to_overall"`` (smallest of group / overall, each taken as at most 1)."""
+        _check_method(method)
+        vals = self._values(metric, of_class, kwargs)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if method == "between_groups":
+                return float(np.float64(_nanmin(vals)) / np.float64(_nanmax(vals)))
+            if method == "to_overall":
+                overall = self._overall_value(metric, of_class, kwargs)
+                r = vals / np.float64(overall)
+                r = np.where(r > 1, 1 / r, r)
+                return _nanmin(r)
+        raise ValueError(f"method must be 'between_groups' or 'to_overall', got {method!r}")
+
+    def _values(self, metric, of_class, kwargs):
+        vals = list(self.by_group(metric, of_class, **kwargs).values())
+        if not vals:
+            raise ValueError("no group has a counted sample yet")
+        return np.array(vals, dtype=np.float64)
+
+    def _overall_value(self, metric, of_class, kwargs):
+        return float(self._group_metric(self.overall(), metric,
+                                        self._default_class(metric, of_class), kwargs))
+
+    def to_pandas(self, names=None, **report_kwargs):
+        """A long DataFrame: one row per (group, class or average) of each group's report,
+        with columns ``names`` (default ``group`` or ``group_0, group_1, ...``), ``class``,
+        precision, recall, f1-score, support."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - exercised without pandas only
+            raise ImportError('to_pandas() needs pandas: pip install "confstream[pandas]"') from None
+        ncols = self._gspace.ncols or 1
+        if names is None:
+            names = ["group"] if ncols == 1 else [f"group_{j}" for j in range(ncols)]
+        names = [names] if isinstance(names, str) else list(names)
+        if len(names) != ncols:
+            raise ValueError(f"names has {len(names)} entries for {ncols} key column(s)")
+        records = []
+        for g, rep in self.report(**report_kwargs).items():
+            parts = list(g) if ncols > 1 else [g]
+            for cls, v in rep.to_dict().items():
+                if cls == "accuracy":
+                    v = {"precision": None, "recall": None, "f1-score": v, "support": None}
+                records.append(dict(zip(names, parts), **{"class": cls}, **v))
+        return pd.DataFrame.from_records(
+            records, columns=names + ["class", "precision", "recall", "f1-score", "support"])
+
+    def copy(self):
+        with self._lock:
+            new = self.__class__.__new__(self.__class__)
+            new.__setstate__(self.__getstate__())
+        return new
+
+    def sync(self, group=None):
+        """The sum of this accumulator over all ranks of a ``torch.distributed`` process
+        group (a collective: every rank calls it); see ``confstream.adapters.torch.sync``.
+        Groups and labels seen on some ranks only are in the result."""
+        from confstream.adapters.torch import sync
+
+        return sync(self, group)
+
+    def _skeleton(self):
+        """An empty copy that keeps the spaces (labels, groups, how they print): what ranks
+        exchange before their counts are summed."""
+        with self._lock:
+            new = self.copy()
+        kinds = {k: set(getattr(new, k)) for k in ("_tkinds", "_pkinds") if hasattr(new, k)}
+        new._reset_state()
+        for k, v in kinds.items():
+            setattr(new, k, v)
+        return new
+
+    def __getstate__(self):
+        with self._lock:
+            state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_pending")}
+            out = {}
+            for k, v in state.items():
+                if isinstance(v, np.ndarray):
+                    v = v.copy()
+                elif isinstance(v, (I.LabelSpace, _GroupSpace)):
+                    v = v.copy()
+                elif isinstance(v, set):
+                    v = set(v)
+                out[k] = v
+            return (FORMAT_VERSION, out)
+
+
+class GroupedConfusionMatrix(_GroupedBase):
     """One confusion matrix per group (slice of the data), streamed.
 
     Parameters
@@ -114,13 +302,6 @@ class GroupedConfusionMatrix(_Accumulator):
         return self._space.fixed
 
     @property
-    def groups(self) -> list:
-        """The groups: in the given order for a fixed group space, else sorted."""
-        with self._lock:
-            keys = self._gspace.keys()
-        return keys if self._gspace.fixed else sorted(keys, key=_sort_key)
-
-    @property
     def counts(self) -> np.ndarray:
         """(G, C, C) counts in the order of ``groups``; float64 once weights were used."""
         with self._lock:
@@ -131,13 +312,6 @@ class GroupedConfusionMatrix(_Accumulator):
     def sample_counts(self) -> np.ndarray:
         with self._lock:
             return self._n[self._order()].copy()
-
-    def _order(self):
-        keys = self._gspace.keys()
-        if self._gspace.fixed:
-            return np.arange(len(keys))
-        return np.array(sorted(range(len(keys)), key=lambda i: _sort_key(keys[i])),
-                        dtype=np.int64)
 
     def reset(self):
         """Forget all counts (and, for dynamic spaces, the labels and groups seen)."""
@@ -154,15 +328,6 @@ class GroupedConfusionMatrix(_Accumulator):
         return (f"GroupedConfusionMatrix(labels={I.show_labels(self.labels)}, "
                 f"groups={I.show_labels(self.groups)}, samples={int(self._n.sum())}, "
                 f"weighted={self._weighted})")
-
-    def __len__(self):
-        return len(self._gspace)
-
-    def __contains__(self, key):
-        return self._gspace.index_of(key) is not None
-
-    def __iter__(self):
-        return iter(self.groups)
 
     # -- update -------------------------------------------------------------------------
     def update(self, y_true, y_pred, groups, sample_weight=None):
@@ -384,6 +549,18 @@ class GroupedConfusionMatrix(_Accumulator):
     def _commit_kinds(self, b):
         commit_kinds(self._tkinds, self._pkinds, b)
 
+    def _sync_arrays(self, weighted) -> dict:
+        """The additive state as arrays (weighted sums filled in, weight 1 each, when
+        ``weighted``): what ``sync`` sums over ranks."""
+        with self._lock:
+            if weighted:
+                return self._resized(len(self._gspace), len(self._space), weighted=True)
+            return {"n": self._n.copy()}
+
+    def _load_sync_arrays(self, arrays, weighted):
+        with self._lock:
+            self._install({k: np.array(v) for k, v in arrays.items()})
+
     # -- read-outs: one ConfusionMatrix per group ---------------------------------------
     def _matrix(self, state) -> ConfusionMatrix:
         """A real ConfusionMatrix over our label space holding ``state`` (adapters' hook)."""
@@ -407,14 +584,6 @@ class GroupedConfusionMatrix(_Accumulator):
                      wsum=[self._ws[i]])
         return d
 
-    def __getitem__(self, key) -> ConfusionMatrix:
-        """That group's ``ConfusionMatrix`` (a copy: updating it changes nothing here)."""
-        with self._lock:
-            i = self._gspace.index_of(key)
-            if i is None:
-                raise KeyError(f"no group {key!r}; groups: {I.show_labels(self.groups)}")
-            return self._matrix(self._group_state(i))
-
     def overall(self) -> ConfusionMatrix:
         """All groups together, as one ``ConfusionMatrix`` (weighted sums kept in input
         order over all samples, as scikit-learn adds them on the whole data)."""
@@ -425,50 +594,12 @@ class GroupedConfusionMatrix(_Accumulator):
                          wsum=[self._ows[0]])
             return self._matrix(d)
 
-    def matrices(self) -> dict:
-        """``{group: ConfusionMatrix}`` for the groups with at least one counted sample."""
-        with self._lock:
-            out = {}
-            for key in self.groups:
-                i = self._gspace.index_of(key)
-                if self._n[i].sum() > 0:
-                    out[key] = self._matrix(self._group_state(i))
-            return out
+    def _group_total(self, i) -> int:
+        return int(self._n[i].sum())
 
-    def report(self, labels=None, target_names=None, digits=2,
-               zero_division="warn") -> dict:
-        """``{group: Report}``: each equals scikit-learn's ``classification_report`` on that
-        group's rows (labels found per group, as scikit-learn finds them, unless ``labels``
-        is given). Groups with no counted sample are left out."""
-        mats = self.matrices()
-        for g, cm in mats.items():  # refused before any group's report has warned
-            if cm.weighted and cm._wsum == 0:
-                raise ValueError(f"group {g!r}: Sample weights must contain at least one "
-                                 f"non-zero number.")
-        out = {}
-        for g, cm in mats.items():
-            try:
-                out[g] = cm.report(labels=labels, target_names=target_names, digits=digits,
-                                   zero_division=zero_division)
-            except ValueError as exc:  # e.g. all of a group's weights are zero
-                raise ValueError(f"group {g!r}: {exc}") from None
-        return out
-
-    def by_group(self, metric, of_class=None, **kwargs) -> dict:
-        """``{group: value}`` of one metric, as fairlearn's ``MetricFrame.by_group``.
-
-        ``metric``: ``"accuracy"``, ``"balanced_accuracy"``, ``"matthews_corrcoef"``,
-        ``"cohen_kappa"``; per class (``of_class`` a label, or an average ``"micro"`` /
-        ``"macro"`` / ``"weighted"``; default: label 1 of binary 0/1 data, as scikit-learn's
-        ``pos_label``): ``"precision"``, ``"recall"`` (``"true_positive_rate"``), ``"f1"``,
-        ``"support"``, ``"jaccard"``, ``"specificity"`` (``"true_negative_rate"``),
-        ``"false_positive_rate"``, ``"false_negative_rate"``, ``"selection_rate"``;
-        ``"count"`` (samples, or weight); or a function of a ``ConfusionMatrix``.
-        ``kwargs`` go to the metric (``zero_division=0``, ``beta=2``, ``weights=...``).
-        """
-        mats = self.matrices()
-        pos = self._default_class(metric, of_class)
-        return {g: _metric(cm, metric, pos, kwargs) for g, cm in mats.items()}
+    @staticmethod
+    def _group_metric(cm, metric, of_class, kw) -> float:
+        return _metric(cm, metric, of_class, kw)
 
     def _default_class(self, metric, of_class):
         if of_class is not None or callable(metric) or metric in _WHOLE:
@@ -479,45 +610,6 @@ class GroupedConfusionMatrix(_Accumulator):
         raise ValueError(f"by_group({metric!r}) needs of_class: a label, or 'micro' / "
                          f"'macro' / 'weighted' (the labels seen are {I.show_labels(seen)}, "
                          f"not binary 0/1)")
-
-    def difference(self, metric, of_class=None, method="between_groups", **kwargs) -> float:
-        """The largest gap of ``metric`` between groups, as fairlearn's
-        ``MetricFrame.difference(method)``: ``"between_groups"`` (max - min over groups) or
-        ``"to_overall"`` (largest |group - overall|). NaN values are skipped."""
-        _check_method(method)
-        vals = self._values(metric, of_class, kwargs)
-        if method == "between_groups":
-            return _nanmax(vals) - _nanmin(vals)
-        if method == "to_overall":
-            overall = self._overall_value(metric, of_class, kwargs)
-            return _nanmax(np.abs(vals - overall))
-        raise ValueError(f"method must be 'between_groups' or 'to_overall', got {method!r}")
-
-    def ratio(self, metric, of_class=None, method="between_groups", **kwargs) -> float:
-        """The smallest ratio of ``metric`` between groups (at most 1), as fairlearn's
-        ``MetricFrame.ratio(method)``: ``"between_groups"`` (min / max over groups) or
-        ``"to_overall"`` (smallest of group / overall, each taken as at most 1)."""
-        _check_method(method)
-        vals = self._values(metric, of_class, kwargs)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if method == "between_groups":
-                return float(np.float64(_nanmin(vals)) / np.float64(_nanmax(vals)))
-            if method == "to_overall":
-                overall = self._overall_value(metric, of_class, kwargs)
-                r = vals / np.float64(overall)
-                r = np.where(r > 1, 1 / r, r)
-                return _nanmin(r)
-        raise ValueError(f"method must be 'between_groups' or 'to_overall', got {method!r}")
-
-    def _values(self, metric, of_class, kwargs):
-        vals = list(self.by_group(metric, of_class, **kwargs).values())
-        if not vals:
-            raise ValueError("no group has a counted sample yet")
-        return np.array(vals, dtype=np.float64)
-
-    def _overall_value(self, metric, of_class, kwargs):
-        return float(_metric(self.overall(), metric, self._default_class(metric, of_class),
-                             kwargs))
 
     def gaps(self, metrics=None, zero_division=0) -> dict:
         """The gap table: ``{(metric, class): {"min", "max", "difference", "ratio",
@@ -540,30 +632,6 @@ class GroupedConfusionMatrix(_Accumulator):
             }
         return out
 
-    def to_pandas(self, names=None, **report_kwargs):
-        """A long DataFrame: one row per (group, class or average) of each group's report,
-        with columns ``names`` (default ``group`` or ``group_0, group_1, ...``), ``class``,
-        precision, recall, f1-score, support."""
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - exercised without pandas only
-            raise ImportError('to_pandas() needs pandas: pip install "confstream[pandas]"') from None
-        ncols = self._gspace.ncols or 1
-        if names is None:
-            names = ["group"] if ncols == 1 else [f"group_{j}" for j in range(ncols)]
-        names = [names] if isinstance(names, str) else list(names)
-        if len(names) != ncols:
-            raise ValueError(f"names has {len(names)} entries for {ncols} key column(s)")
-        records = []
-        for g, rep in self.report(**report_kwargs).items():
-            parts = list(g) if ncols > 1 else [g]
-            for cls, v in rep.to_dict().items():
-                if cls == "accuracy":
-                    v = {"precision": None, "recall": None, "f1-score": v, "support": None}
-                records.append(dict(zip(names, parts), **{"class": cls}, **v))
-        return pd.DataFrame.from_records(
-            records, columns=names + ["class", "precision", "recall", "f1-score", "support"])
-
     def _repr_html_(self) -> str:
         """A notebook table: one row per group, accuracy, per-class recall / precision / F1
         (``zero_division=0``) and the support, then the row of all groups together."""
@@ -578,10 +646,13 @@ class GroupedConfusionMatrix(_Accumulator):
                                           for m in ("precision", "recall", "f1")] + ["support"])
 
         def row(name, cm):
-            sums = cm.precision_recall_fscore_support(labels=labels, zero_division=0)
-            cells = [_metric(cm, "accuracy", None, {})]
-            for i in range(len(labels)):
-                cells += [sums[0][i], sums[1][i], sums[2][i]]
+            try:
+                sums = cm.precision_recall_fscore_support(labels=labels, zero_division=0)
+                cells = [_metric(cm, "accuracy", None, {})]
+                for i in range(len(labels)):
+                    cells += [sums[0][i], sums[1][i], sums[2][i]]
+            except ValueError:  # every weight of the group is zero: no value is defined
+                cells = [float("nan")] * (1 + 3 * len(labels))
             total = cm.counts.sum()
             return ("<tr><th>" + escape(str(name)) + "</th>"
                     + "".join(f"<td>{v:.3f}</td>" for v in cells)
@@ -593,25 +664,6 @@ class GroupedConfusionMatrix(_Accumulator):
                 + f"</tr></thead><tbody>{body}</tbody></table>")
 
     # -- merging, state -------------------------------------------------------------------
-    def copy(self):
-        with self._lock:
-            new = self.__class__.__new__(self.__class__)
-            new.__setstate__(self.__getstate__())
-        return new
-
-    def __getstate__(self):
-        with self._lock:
-            state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_pending")}
-            out = {}
-            for k, v in state.items():
-                if isinstance(v, np.ndarray):
-                    v = v.copy()
-                elif isinstance(v, (I.LabelSpace, _GroupSpace)):
-                    v = v.copy()
-                elif isinstance(v, set):
-                    v = set(v)
-                out[k] = v
-            return (FORMAT_VERSION, out)
 
     def _merge(self, other: "GroupedConfusionMatrix"):
         if self.threshold != other.threshold or self.ignore_index != other.ignore_index:
@@ -668,12 +720,7 @@ class GroupedConfusionMatrix(_Accumulator):
                 "threshold": self.threshold,
                 "ignore_index": self.ignore_index,
                 "kinds": [sorted(self._tkinds), sorted(self._pkinds)],
-                "groups": {
-                    "fixed": gs.fixed,
-                    "columns": [{"keys": list(c.values), "kinds": sorted(k)}
-                                for c, k in zip(gs.cols, gs.kinds)],
-                    "combinations": [list(c) for c in gs.combo_list] if gs.crossed else None,
-                },
+                "groups": _groups_to_dict(gs),
                 "counts": self._n.tolist(),
                 "weights": None,
             }
@@ -697,38 +744,7 @@ class GroupedConfusionMatrix(_Accumulator):
         acc = cls.__new__(cls)
         acc._space = cm._space
         acc.threshold, acc.ignore_index = cm.threshold, cm.ignore_index
-        gd = d.get("groups")
-        if not isinstance(gd, dict) or not isinstance(gd.get("columns"), list):
-            raise ValueError("state: 'groups' must be a dict with a list of 'columns'")
-        cols = gd["columns"]
-        gs = _GroupSpace(len(cols) or None, fixed=bool(gd.get("fixed")))
-        for j, col in enumerate(cols):
-            keys = col.get("keys") if isinstance(col, dict) else None
-            if not isinstance(keys, list) or not all(
-                    isinstance(v, (str, int)) and not isinstance(v, bool) for v in keys):
-                raise ValueError(f"state: groups column {j} 'keys' must be a list of ints "
-                                 f"or strings")
-            kinds = col.get("kinds", [])
-            if not isinstance(kinds, list) or not set(kinds) <= {"int", "float", "bool", "str",
-                                                                        "-0.0", "+0.0"}:
-                raise ValueError(f"state: groups column {j} has bad 'kinds' {kinds!r}")
-            sp = I.LabelSpace(keys) if keys else I.LabelSpace()
-            sp.fixed = gs.fixed
-            gs.cols[j], gs.kinds[j] = sp, set(kinds)
-        combos = gd.get("combinations")
-        if gs.crossed:
-            if not isinstance(combos, list):
-                raise ValueError("state: crossed groups need 'combinations'")
-            for i, combo in enumerate(combos):
-                if (not isinstance(combo, list) or len(combo) != gs.ncols or not all(
-                        isinstance(c, int) and 0 <= c < len(gs.cols[j])
-                        for j, c in enumerate(combo))):
-                    raise ValueError(f"state: combination {i} = {combo!r} is not "
-                                     f"{gs.ncols} key indices")
-                if tuple(combo) in gs.combos:
-                    raise ValueError(f"state: combination {combo!r} is repeated")
-                gs.combos[tuple(combo)] = i
-                gs.combo_list.append(tuple(combo))
+        gs = _groups_from_dict(d.get("groups"))
         acc._gspace = gs
         acc._init_common()
         acc._reset_state()
@@ -751,6 +767,52 @@ class GroupedConfusionMatrix(_Accumulator):
             acc._ows = np.array([float(_array(o.get("total"), (),
                                                     "weights.overall.total"))])
         return acc
+
+
+def _groups_to_dict(gs: _GroupSpace) -> dict:
+    """The group space as JSON-safe data (``_groups_from_dict`` reads it back)."""
+    return {
+        "fixed": gs.fixed,
+        "columns": [{"keys": list(c.values), "kinds": sorted(k)}
+                    for c, k in zip(gs.cols, gs.kinds)],
+        "combinations": [list(c) for c in gs.combo_list] if gs.crossed else None,
+    }
+
+
+def _groups_from_dict(gd) -> _GroupSpace:
+    """A group space from ``_groups_to_dict`` output, every field validated."""
+    if not isinstance(gd, dict) or not isinstance(gd.get("columns"), list):
+        raise ValueError("state: 'groups' must be a dict with a list of 'columns'")
+    cols = gd["columns"]
+    gs = _GroupSpace(len(cols) or None, fixed=bool(gd.get("fixed")))
+    for j, col in enumerate(cols):
+        keys = col.get("keys") if isinstance(col, dict) else None
+        if not isinstance(keys, list) or not all(
+                isinstance(v, (str, int)) and not isinstance(v, bool) for v in keys):
+            raise ValueError(f"state: groups column {j} 'keys' must be a list of ints "
+                             f"or strings")
+        kinds = col.get("kinds", [])
+        if not isinstance(kinds, list) or not set(kinds) <= {"int", "float", "bool", "str",
+                                                                    "-0.0", "+0.0"}:
+            raise ValueError(f"state: groups column {j} has bad 'kinds' {kinds!r}")
+        sp = I.LabelSpace(keys) if keys else I.LabelSpace()
+        sp.fixed = gs.fixed
+        gs.cols[j], gs.kinds[j] = sp, set(kinds)
+    combos = gd.get("combinations")
+    if gs.crossed:
+        if not isinstance(combos, list):
+            raise ValueError("state: crossed groups need 'combinations'")
+        for i, combo in enumerate(combos):
+            if (not isinstance(combo, list) or len(combo) != gs.ncols or not all(
+                    isinstance(c, int) and 0 <= c < len(gs.cols[j])
+                    for j, c in enumerate(combo))):
+                raise ValueError(f"state: combination {i} = {combo!r} is not "
+                                 f"{gs.ncols} key indices")
+            if tuple(combo) in gs.combos:
+                raise ValueError(f"state: combination {combo!r} is repeated")
+            gs.combos[tuple(combo)] = i
+            gs.combo_list.append(tuple(combo))
+    return gs
 
 
 def _array(x, shape, name, integer=False):
