@@ -41,4 +41,4 @@ from ._single import (
     add_cells, add_cells_int, add_cells_weighted, argmax_rows, _BLOCK, cells, _CELLS_MAX,
     _count_cells, count_table, _NO2F, NSUB_SMALL, PAIRS_MIN, PARALLEL_MIN)
 from ._multilabel import (
-    ml_count_into, ml_count_tables, ML_PARALLEL_MIN, ml_validate)
+    _ml_row, ml_count_into, ml_count_tables, ML_PARALLEL_MIN, ml_validate)
