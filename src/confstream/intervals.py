@@ -30,6 +30,9 @@ from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
+from numba import get_num_threads
+
+from . import _kernels as K
 
 __all__ = ["Interval", "METHODS", "check_ci", "wilson", "clopper_pearson",
            "proportion_interval", "betainc", "beta_ppf", "binom_cdf",
@@ -346,14 +349,21 @@ def binom_cdf(k, n, p=0.5):
 # the count-drawn bootstrap
 
 
-def bootstrap_margins(table, n_resamples, seed=None, *, linear=None, chunk=256):
+def _seed_key(seed):
+    """A 64-bit key from ``seed`` (anything ``numpy.random.default_rng`` takes)."""
+    return np.uint64(np.random.default_rng(seed).integers(0, 2**64, dtype=np.uint64))
+
+
+def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None):
     """Draw ``n_resamples`` bootstrap replicates of a (C, C) count table.
 
-    Returns ``(tp, true, pred, extra)``: (B, C) int64 arrays of each replicate's diagonal,
-    row sums and column sums, and for each (C, C) array ``w`` in ``linear`` a (B,) array of
-    the replicates' ``sum(w * table)``. Each replicate table is Multinomial(N, table / N);
-    only its non-zero cells are drawn.
+    Returns ``(tp, true, pred, extra)``: (C, B) int64 arrays of each replicate's diagonal, row
+    sums and column sums, and a (L, B) float64 array of ``sum(w * table)`` for each of the
+    L (C, C) arrays ``w`` in ``linear``. Each replicate table is exactly Multinomial(N,
+    table / N) (see ``_boot_kernels``); same counts and seed, same replicates.
     """
+    from . import _boot_kernels as BK
+
     table = np.asarray(table)
     if table.ndim != 2 or table.shape[0] != table.shape[1]:
         raise ValueError(f"table must be square (C, C), got shape {table.shape}")
@@ -366,26 +376,44 @@ def bootstrap_margins(table, n_resamples, seed=None, *, linear=None, chunk=256):
         raise ValueError("cannot bootstrap an empty table")
     rows, cols = np.divmod(nz, c)
     pvals = counts / total
-    diag = np.flatnonzero(rows == cols)
-    row_ids, row_starts = np.unique(rows, return_index=True)  # nz is sorted row-major
-    corder = np.argsort(cols, kind="stable")
-    col_ids, col_starts = np.unique(cols[corder], return_index=True)
-    lin = [np.asarray(w, dtype=np.float64).ravel()[nz] for w in (linear or ())]
-    rng = np.random.default_rng(seed)
-    b_all = int(n_resamples)
-    tp = np.zeros((b_all, c), dtype=np.int64)
-    true = np.zeros((b_all, c), dtype=np.int64)
-    pred = np.zeros((b_all, c), dtype=np.int64)
-    extra = [np.zeros(b_all) for _ in lin]
-    for s in range(0, b_all, chunk):
-        e = min(s + chunk, b_all)
-        x = rng.multinomial(total, pvals, size=e - s)
-        tp[s:e, rows[diag]] = x[:, diag]
-        true[s:e, row_ids] = np.add.reduceat(x, row_starts, axis=1)
-        pred[s:e, col_ids] = np.add.reduceat(x[:, corder], col_starts, axis=1)
-        for out, w in zip(extra, lin):
-            out[s:e] = x.astype(np.float64) @ w  # BLAS: exact for counts < 2**53
+    lam = BK.poisson_mean(total, nz.shape[0])
+    mu = lam * pvals
+    kind, offs, k0 = BK.table_layout(mu)
+    size = int(offs[-1])
+    cdf = np.empty(size)
+    guide = np.empty(2 * size, dtype=np.int32)
+    k = nz.shape[0]
+    flo, fhi, scale, pk0, pk1, emu = (np.zeros(k) for _ in range(6))
+    BK.build_tables(mu, kind, offs, k0, cdf, guide, flo, fhi, scale, pk0, pk1, emu)
+    aprob = np.empty(k)
+    alias = np.empty(k, dtype=np.int64)
+    BK.alias_table(pvals, aprob, alias)
+    lin = np.zeros((len(linear or ()), k))
+    for i, w in enumerate(linear or ()):
+        lin[i] = np.asarray(w, dtype=np.float64).ravel()[nz]
+    b = int(n_resamples)
+    tp = np.empty((c, b), dtype=np.int64)
+    true = np.empty((c, b), dtype=np.int64)
+    pred = np.empty((c, b), dtype=np.int64)
+    extra = np.empty((lin.shape[0], b))
+    key = _seed_key(seed) if key is None else np.uint64(key)
+
+    def run(b0, b1, slot):
+        BK.draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0, cdf,
+                        guide, flo, fhi, scale, pk0, pk1, emu, aprob, alias, 64, tp, true,
+                        pred, extra)
+
+    # replicates are independent of how they are split: threads for the large draws
+    big = k * b + b * (total - lam) >= 2_000_000
+    K.run_chunks(run, b, get_num_threads() if big else 1, 64)
     return tp, true, pred, extra
+
+
+def bootstrap_margins(table, n_resamples, seed=None, *, linear=None):
+    """``draw_margins`` laid out by replicate: (B, C) ``tp``, ``true``, ``pred`` and a list
+    of (B,) arrays ``extra``, one per array of ``linear``."""
+    tp, true, pred, extra = draw_margins(table, n_resamples, seed, linear=linear)
+    return tp.T, true.T, pred.T, list(extra)
 
 
 def _ratio(num, den):
@@ -443,26 +471,29 @@ def replicate_prfs(tp, pred, true, average=None, zero_division="warn"):
 def percentile_interval(values, ci):
     """Percentile interval of each column of ``values`` (B, ...) over its non-NaN entries.
 
-    numpy's default ("linear") quantiles at (1 - ci) / 2 and (1 + ci) / 2; all-NaN columns
-    give NaN. Returns ``(low, high)`` arrays of the trailing shape.
+    numpy's default ("linear") quantiles at (1 - ci) / 2 and (1 + ci) / 2 (equal to
+    ``np.quantile`` of the non-NaN entries); all-NaN columns give NaN. Returns ``(low, high)``
+    arrays of the trailing shape.
     """
     v = np.asarray(values, dtype=np.float64)
     shape = v.shape[1:]
-    v = v.reshape(v.shape[0], -1)
-    v = np.sort(v, axis=0)  # NaNs last
-    n = (~np.isnan(v)).sum(axis=0)
-    cols = np.arange(v.shape[1])
-    res = []
-    for q in ((1.0 - ci) / 2.0, (1.0 + ci) / 2.0):
-        h = (np.maximum(n, 1) - 1) * q
-        i0 = np.floor(h).astype(np.int64)
-        i1 = np.minimum(i0 + 1, np.maximum(n - 1, 0))
-        frac = h - i0
-        a, b = v[i0, cols], v[i1, cols]
-        val = a + frac * (b - a)
-        val = np.where(frac == 0, a, val)
-        res.append(np.where(n > 0, val, np.nan).reshape(shape))
-    return res[0], res[1]
+    rows = np.ascontiguousarray(v.reshape(v.shape[0], -1).T)
+    lo, hi = quantile_rows(rows, np.full(rows.shape[0], (1.0 - ci) / 2.0),
+                           np.full(rows.shape[0], (1.0 + ci) / 2.0))
+    return lo.reshape(shape), hi.reshape(shape)
+
+
+def quantile_rows(values, qlo, qhi):
+    """The ``qlo[i]`` and ``qhi[i]`` linear quantiles of the non-NaN entries of each row of
+    ``values`` (M, B) (NaN for a row without any, or a NaN level)."""
+    from . import _boot_kernels as BK
+
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    lo = np.empty(values.shape[0])
+    hi = np.empty(values.shape[0])
+    BK.percentiles(values, np.asarray(qlo, dtype=np.float64), np.asarray(qhi, dtype=np.float64),
+                   lo, hi)
+    return lo, hi
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,18 +523,18 @@ def report_intervals(table, sel_idx, *, ci, method, n_resamples, seed, zero_divi
     out = {}
     micro = "accuracy" if micro_is_accuracy else "micro avg"
     if method == "bootstrap":
-        tp, true, pred, _ = bootstrap_margins(table, n_resamples, seed)
-        tp, true, pred = _take(tp, sel_idx), _take(true, sel_idx), _take(pred, sel_idx)
-        for metric, values in zip(_PRF, replicate_prfs(tp, pred, true)):
-            lo, hi = percentile_interval(values, ci)
-            for i in range(len(sel_idx)):
-                out[(i, metric)] = (float(lo[i]), float(hi[i]))
-        for average in ("micro", "macro", "weighted"):
-            heading = micro if average == "micro" else average + " avg"
-            values = replicate_prfs(tp, pred, true, average, zero_division)
-            for metric, v in zip(_PRF, values):
-                lo, hi = percentile_interval(v, ci)
-                out[(heading, metric)] = (float(lo), float(hi))
+        from . import _boot_kernels as BK
+
+        tp, true, pred, _ = draw_margins(table, n_resamples, seed)
+        r_all = len(sel_idx)
+        values = np.empty((r_all + 3, 3, tp.shape[1]))
+        BK.report_values(tp, true, pred, sel_idx, _zero_value(zero_division), values)
+        lo, hi = percentile_interval(values.reshape(-1, tp.shape[1]).T, ci)
+        lo, hi = lo.reshape(r_all + 3, 3).tolist(), hi.reshape(r_all + 3, 3).tolist()
+        headings = list(range(r_all)) + [micro, "macro avg", "weighted avg"]
+        for i, row in enumerate(headings):
+            for j, metric in enumerate(_PRF):
+                out[(row, metric)] = (lo[i][j], hi[i][j])
         if micro_is_accuracy:
             out = {k: v for k, v in out.items()
                    if k[0] != "accuracy" or k[1] == "f1-score"}
