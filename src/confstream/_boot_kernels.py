@@ -89,15 +89,16 @@ def poisson_mean(total, cells):
     return max(total - best * root, 0.0)
 
 
-def table_layout(mu, cap=1 << 22):
+def table_layout(mu, cap=1 << 22, width_sd=8.5, width_add=8):
     """Which cells get a table and where: ``(kind, offs, k0)`` (numpy, outside numba).
 
-    A table spans [max(0, floor(mu) - w), floor(mu) + w] with w = ceil(8.5 sqrt(mu)) + 8;
+    A table spans [max(0, floor(mu) - w), floor(mu) + w] with w = ceil(8.5 sqrt(mu)) + 8
+    (beyond it: less than 1e-17 of the mass, drawn by the exact walks of ``_poisson_slow``);
     the smallest tables are given memory first, up to ``cap`` entries in all.
     """
     mu = np.asarray(mu, dtype=np.float64)
     mode = np.floor(mu).astype(np.int64)
-    w = np.ceil(8.5 * np.sqrt(mu)).astype(np.int64) + 8
+    w = np.ceil(width_sd * np.sqrt(mu)).astype(np.int64) + width_add
     k0 = np.maximum(mode - w, 0)
     size = mode + w - k0 + 1
     order = np.argsort(size, kind="stable")

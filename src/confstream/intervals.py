@@ -354,13 +354,15 @@ def _seed_key(seed):
     return np.uint64(np.random.default_rng(seed).integers(0, 2**64, dtype=np.uint64))
 
 
-def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None):
+def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None, _tables=None):
     """Draw ``n_resamples`` bootstrap replicates of a (C, C) count table.
 
     Returns ``(tp, true, pred, extra)``: (C, B) int64 arrays of each replicate's diagonal, row
     sums and column sums, and a (L, B) float64 array of ``sum(w * table)`` for each of the
     L (C, C) arrays ``w`` in ``linear``. Each replicate table is exactly Multinomial(N,
-    table / N) (see ``_boot_kernels``); same counts and seed, same replicates.
+    table / N) (see ``_boot_kernels``); same counts and seed, same replicates, and the first
+    B replicates of a larger ``n_resamples`` are these. ``_tables``: ``(cap, width_sd)`` of
+    ``table_layout``, for the tests of the samplers without tables or beyond them.
     """
     from . import _boot_kernels as BK
 
@@ -378,7 +380,7 @@ def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None):
     pvals = counts / total
     lam = BK.poisson_mean(total, nz.shape[0])
     mu = lam * pvals
-    kind, offs, k0 = BK.table_layout(mu)
+    kind, offs, k0 = BK.table_layout(mu, *(_tables or ()))
     size = int(offs[-1])
     cdf = np.empty(size)
     guide = np.empty(2 * size, dtype=np.int32)
@@ -404,7 +406,7 @@ def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None):
                         pred, extra)
 
     # replicates are independent of how they are split: threads for the large draws
-    big = k * b + b * (total - lam) >= 2_000_000
+    big = k * b + b * (total - lam) >= 200_000
     K.run_chunks(run, b, get_num_threads() if big else 1, 64)
     return tp, true, pred, extra
 
