@@ -38,7 +38,8 @@ __all__ = ["Interval", "METHODS", "check_ci", "wilson", "clopper_pearson",
            "proportion_interval", "betainc", "beta_ppf", "binom_cdf",
            "bootstrap_margins", "replicate_prfs", "percentile_interval"]
 
-METHODS = ("bootstrap", "wilson", "clopper-pearson")
+METHODS = ("bootstrap", "bca", "wilson", "clopper-pearson")
+BOOTSTRAPS = ("bootstrap", "bca")
 
 
 class Interval(NamedTuple):
@@ -57,10 +58,10 @@ def check_ci(ci, method="bootstrap", n_resamples=1000):
         raise ValueError(f"ci must be in (0, 1) (e.g. 0.95), got {ci!r}")
     m = method.lower().replace("_", "-") if isinstance(method, str) else method
     m = {"clopper": "clopper-pearson", "beta": "clopper-pearson", "exact": "clopper-pearson",
-         "percentile": "bootstrap"}.get(m, m)
+         "percentile": "bootstrap", "bca-bootstrap": "bca"}.get(m, m)
     if m not in METHODS:
         raise ValueError(f"unknown ci_method {method!r}; one of {list(METHODS)}")
-    if m == "bootstrap":
+    if m in BOOTSTRAPS:
         if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)):
             raise TypeError(f"n_resamples must be an int >= 1, got {n_resamples!r}")
         if n_resamples < 1:
@@ -498,6 +499,108 @@ def quantile_rows(values, qlo, qhi):
     return lo, hi
 
 
+def _ndtri(p):
+    """Standard normal quantile, elementwise (-inf at 0, inf at 1, NaN for NaN)."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    nd = NormalDist()
+    for i, v in np.ndenumerate(p):
+        if v == 0.0:
+            out[i] = -np.inf
+        elif v == 1.0:
+            out[i] = np.inf
+        elif 0.0 < v < 1.0:
+            out[i] = nd.inv_cdf(float(v))
+    return out
+
+
+def _ndtr(x):
+    """Standard normal CDF, elementwise."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.full(x.shape, np.nan)
+    for i, v in np.ndenumerate(x):
+        if not math.isnan(v):
+            out[i] = 0.5 * math.erfc(-v / math.sqrt(2.0))
+    return out
+
+
+class BCa(NamedTuple):
+    """The BCa terms of each statistic: ``z0`` (bias correction), ``a`` (acceleration) and
+    the quantile levels ``qlo``, ``qhi`` at which the replicates are read."""
+
+    z0: np.ndarray
+    a: np.ndarray
+    qlo: np.ndarray
+    qhi: np.ndarray
+
+
+def bca_levels(theta_hat, reps, jack, weights, ci):
+    """BCa quantile levels (Efron & Tibshirani 14.3, 15.4; scipy.stats.bootstrap's "BCa").
+
+    ``theta_hat`` (M,): each statistic on the data; ``reps`` (M, B): on the replicates (NaN:
+    undefined, left out); ``jack`` (M, K): on the data less one sample of cell k, for each of
+    the K cells, and ``weights`` (K,) the cells' counts: every sample of a cell leaves the same
+    table, so the jackknife over the N samples is this weighted one over the cells.
+
+    ``z0 = ndtri((#{reps < theta_hat} + #{reps <= theta_hat}) / 2B)``,
+    ``a = sum w d^3 / (6 (sum w d^2)^1.5)`` with ``d = mean - jack`` (0 when the jackknife
+    values are all equal: scipy gives NaN there), levels ``ndtr(z0 + (z0 + z) / (1 - a (z0 +
+    z)))`` for ``z`` the normal quantiles of (1 -+ ci) / 2.
+    """
+    from . import _boot_kernels as BK
+
+    theta_hat = np.asarray(theta_hat, dtype=np.float64)
+    reps = np.ascontiguousarray(reps, dtype=np.float64)
+    m = reps.shape[0]
+    less = np.empty(m, dtype=np.int64)
+    less_eq = np.empty(m, dtype=np.int64)
+    defined = np.empty(m, dtype=np.int64)
+    BK.below_counts(reps, theta_hat, less, less_eq, defined)
+    z0 = _ndtri(_ratio(less + less_eq, 2 * defined))
+    jack = np.asarray(jack, dtype=np.float64)
+    ok = ~np.isnan(jack)
+    w = np.where(ok, np.asarray(weights, dtype=np.float64)[None, :], 0.0)
+    vals = np.where(ok, jack, 0.0)
+    mean = _ratio((w * vals).sum(axis=1), w.sum(axis=1))
+    d = np.where(ok, mean[:, None] - vals, 0.0)
+    num = (w * d ** 3).sum(axis=1)
+    den = (w * d ** 2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(den > 0, num / (6.0 * den ** 1.5), 0.0)
+    a = np.where(np.isnan(mean), np.nan, a)
+    z = _z((1.0 - ci) / 2.0)
+    levels = []
+    for zz in (-z, z):
+        n1 = z0 + zz
+        with np.errstate(divide="ignore", invalid="ignore"):
+            levels.append(_ndtr(z0 + n1 / (1.0 - a * n1)))
+    bad = np.isnan(theta_hat)
+    qlo, qhi = (np.where(bad, np.nan, q) for q in levels)
+    return BCa(z0, a, qlo, qhi)
+
+
+def _jackknife_margins(tp, true, pred, rows, cols, start, stop):
+    """(C, stop - start) margins of the table less one sample of each cell start .. stop."""
+    n = stop - start
+    idx = np.arange(n)
+    r, q = rows[start:stop], cols[start:stop]
+    jt = np.repeat(np.asarray(tp, dtype=np.int64)[:, None], n, axis=1)
+    jr = np.repeat(np.asarray(true, dtype=np.int64)[:, None], n, axis=1)
+    jp = np.repeat(np.asarray(pred, dtype=np.int64)[:, None], n, axis=1)
+    jr[r, idx] -= 1
+    jp[q, idx] -= 1
+    d = r == q
+    jt[r[d], idx[d]] -= 1
+    return jt, jr, jp
+
+
+def _cells(table):
+    flat = np.asarray(table, dtype=np.int64).ravel()
+    nz = np.flatnonzero(flat)
+    rows, cols = np.divmod(nz, table.shape[0])
+    return rows, cols, flat[nz]
+
+
 # ---------------------------------------------------------------------------------------------
 # intervals for a report's table and for the other metrics of a confusion matrix
 
@@ -512,6 +615,27 @@ def _take(a, idx):
     return out
 
 
+def _report_bca(table, sel_idx, zval, values, ci, chunk=2048):
+    """BCa levels of every value of a report (rows of ``values``, as ``report_values`` lays
+    them out) over ``table``."""
+    from . import _boot_kernels as BK
+
+    r_all = len(sel_idx)
+    tp, true, pred = np.diag(table), table.sum(axis=1), table.sum(axis=0)
+    theta = np.empty((r_all + 3, 3, 1))
+    BK.report_values(tp[:, None].copy(), true[:, None].copy(), pred[:, None].copy(), sel_idx,
+                     zval, theta)
+    rows, cols, counts = _cells(table)
+    jack = np.empty((r_all + 3, 3, counts.shape[0]))
+    for s in range(0, counts.shape[0], chunk):
+        e = min(s + chunk, counts.shape[0])
+        jt, jr, jp = _jackknife_margins(tp, true, pred, rows, cols, s, e)
+        out = np.empty((r_all + 3, 3, e - s))
+        BK.report_values(jt, jr, jp, sel_idx, zval, out)
+        jack[:, :, s:e] = out
+    return bca_levels(theta.ravel(), values, jack.reshape(-1, counts.shape[0]), counts, ci)
+
+
 def report_intervals(table, sel_idx, *, ci, method, n_resamples, seed, zero_division,
                      micro_is_accuracy):
     """Intervals for every number of a classification report over ``table``.
@@ -524,14 +648,20 @@ def report_intervals(table, sel_idx, *, ci, method, n_resamples, seed, zero_divi
     sel_idx = np.asarray(sel_idx, dtype=np.int64)
     out = {}
     micro = "accuracy" if micro_is_accuracy else "micro avg"
-    if method == "bootstrap":
+    if method in BOOTSTRAPS:
         from . import _boot_kernels as BK
 
         tp, true, pred, _ = draw_margins(table, n_resamples, seed)
         r_all = len(sel_idx)
+        zval = _zero_value(zero_division)
         values = np.empty((r_all + 3, 3, tp.shape[1]))
-        BK.report_values(tp, true, pred, sel_idx, _zero_value(zero_division), values)
-        lo, hi = percentile_interval(values.reshape(-1, tp.shape[1]).T, ci)
+        BK.report_values(tp, true, pred, sel_idx, zval, values)
+        values = values.reshape(-1, tp.shape[1])
+        if method == "bca":
+            levels = _report_bca(table, sel_idx, zval, values, ci)
+            lo, hi = quantile_rows(values, levels.qlo, levels.qhi)
+        else:
+            lo, hi = percentile_interval(values.T, ci)
         lo, hi = lo.reshape(r_all + 3, 3).tolist(), hi.reshape(r_all + 3, 3).tolist()
         headings = list(range(r_all)) + [micro, "macro avg", "weighted avg"]
         for i, row in enumerate(headings):
@@ -613,6 +743,22 @@ def replicate_metric(tp, true, pred, total, metric, *, extra=None, adjusted=Fals
     raise ValueError(f"unknown metric {metric!r}; one of {list(METRICS)}")
 
 
+def _metric_bca(table, metric, linear, kwargs, values, ci):
+    """BCa levels of one of ``METRICS`` (``values``: its (B, ...) replicates)."""
+    total = int(table.sum())
+    tp, true, pred = np.diag(table), table.sum(axis=1), table.sum(axis=0)
+    extra0 = float((linear[0] * table).sum()) if linear else None
+    theta = replicate_metric(tp[None], true[None], pred[None], total, metric,
+                             extra=None if extra0 is None else np.array([extra0]), **kwargs)
+    rows, cols, counts = _cells(table)
+    jt, jr, jp = _jackknife_margins(tp, true, pred, rows, cols, 0, counts.shape[0])
+    jextra = None if extra0 is None else extra0 - linear[0][rows, cols]
+    jack = replicate_metric(jt.T, jr.T, jp.T, total - 1, metric, extra=jextra, **kwargs)
+    m = int(np.prod(values.shape[1:], dtype=np.int64))
+    return bca_levels(np.reshape(theta, m), values.reshape(values.shape[0], m).T,
+                      jack.reshape(jack.shape[0], m).T, counts, ci)
+
+
 def _kappa_weights(c, weights):
     w = np.zeros((c, c)) + np.arange(c)
     return np.abs(w - w.T) if weights == "linear" else (w - w.T) ** 2
@@ -643,7 +789,7 @@ def metric_interval(table, metric, *, ci=0.95, method="bootstrap", n_resamples=1
                          f"{kwargs.get('average')!r}")
     table = np.asarray(table, dtype=np.int64)
     total = int(table.sum())
-    if method != "bootstrap":
+    if method not in BOOTSTRAPS:
         if metric != "accuracy":
             raise ValueError(f"{metric} is not a binomial proportion: its interval needs "
                              f"method='bootstrap' (got {method!r})")
@@ -654,7 +800,12 @@ def metric_interval(table, metric, *, ci=0.95, method="bootstrap", n_resamples=1
     tp, true, pred, extra = bootstrap_margins(table, n_resamples, seed, linear=linear)
     values = replicate_metric(tp, true, pred, total, metric,
                               extra=extra[0] if extra else None, **kwargs)
-    lo, hi = percentile_interval(values, ci)
+    if method == "bca":
+        levels = _metric_bca(table, metric, linear, kwargs, values, ci)
+        lo, hi = quantile_rows(values.reshape(values.shape[0], -1).T, levels.qlo, levels.qhi)
+        lo, hi = lo.reshape(values.shape[1:]), hi.reshape(values.shape[1:])
+    else:
+        lo, hi = percentile_interval(values, ci)
     if np.ndim(lo) == 0:
         return Interval(float(lo), float(hi))
     return Interval(lo, hi)
