@@ -189,3 +189,19 @@ def test_bca_everywhere_the_bootstrap_is():
     assert one.report(ci=0.95, ci_method="bca", seed=0).interval("recall", 0) == (1.0, 1.0)
     with pytest.raises(ValueError, match="n_resamples"):
         acc.report(ci=0.9, ci_method="bca", n_resamples=0)
+
+
+def test_cli_bca(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    import json
+
+    from confstream import cli
+
+    x = _samples(_table(seed=9))
+    path = tmp_path / "preds.csv"
+    pd.DataFrame({"y": x // C, "yhat": x % C}).to_csv(path, index=False)
+    assert cli.main(["report", str(path), "--true", "y", "--pred", "yhat", "--ci", "0.95",
+                     "--ci-method", "bca", "--seed", "2", "--format", "json",
+                     "--no-progress"]) == 0
+    rep = cs.ConfusionMatrix().update(x // C, x % C).report(ci=0.95, ci_method="bca", seed=2)
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(rep.to_dict()))
