@@ -301,6 +301,7 @@ def draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0s, 
         rk = np.empty(nb, dtype=np.uint64)
         attempt = np.zeros(nb, dtype=np.int64)
         active = np.arange(nb)
+        pend = np.empty(nb, dtype=np.int64)
         na = nb if lam > 0 else 0
         for j in range(nb):
             rk[j] = _replicate_key(key, 0, s + j)
@@ -317,35 +318,52 @@ def draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0s, 
                 f0 = flo[c]
                 f1 = fhi[c]
                 sc = scale[c]
-                for jj in range(na):
-                    j = active[jj]
+                if kd == T_TABLE:
+                    npend = 0
+                    for jj in range(na):
+                        j = active[jj]
+                        u = _unit(_mix(rk[j] + cg))
+                        if f0 <= u < f1:  # the common case: the table and its guide
+                            i = np.int64((u - f0) * sc)
+                            if i > 2 * n - 1:
+                                i = 2 * n - 1
+                            t = np.int64(guide[2 * o + i])
+                            t += np.int64(cdf[o + t] <= u)  # no branch for the usual step
+                            while cdf[o + t] <= u:
+                                t += 1
+                            x = k0 + t
+                            tr[r, j] += x
+                            pr[q, j] += x
+                            if dg:
+                                tp[r, j] += x
+                            if nl:
+                                for l in range(nl):
+                                    ex[l, j] += lin[l, c] * x
+                        else:  # beyond the table (mass < 1e-17): after this loop
+                            pend[npend] = j
+                            npend += 1
+                    todo = pend[:npend]
+                else:
+                    todo = active[:na]
+                for j in todo:
                     z = _mix(rk[j] + cg)
-                    u = _unit(z)
-                    if kd == T_TABLE and f0 <= u < f1:  # the common case, inlined
-                        i = np.int64((u - f0) * sc)
-                        if i > 2 * n - 1:
-                            i = 2 * n - 1
-                        t = np.int64(guide[2 * o + i])
-                        t += np.int64(cdf[o + t] <= u)  # no branch for the usual step
-                        while cdf[o + t] <= u:
-                            t += 1
-                        x = k0 + t
-                    else:
-                        x = _poisson_slow(kd, z, u, mu[c], emu[c], k0, n, f0, f1, pk0[c],
-                                          pk1[c])
+                    x = _poisson_slow(kd, z, _unit(z), mu[c], emu[c], k0, n, f0, f1, pk0[c],
+                                      pk1[c])
                     tr[r, j] += x
                     pr[q, j] += x
                     if dg:
                         tp[r, j] += x
-                    m[j] += x
-                    if nl:
-                        for l in range(nl):
-                            ex[l, j] += lin[l, c] * x
+                    for l in range(nl):
+                        ex[l, j] += lin[l, c] * x
             # a replicate whose Poisson total passed N is drawn again (new attempt key)
             nn = 0
             for jj in range(na):
                 j = active[jj]
-                if m[j] > total:
+                mj = 0
+                for i in range(c_all):
+                    mj += tr[i, j]
+                m[j] = mj
+                if mj > total:
                     attempt[j] += 1
                     rk[j] = _replicate_key(key, attempt[j], s + j)
                     for i in range(c_all):
