@@ -574,3 +574,30 @@ def below_counts(values, ref, less, less_equal, defined):
         less[i] = a
         less_equal[i] = e
         defined[i] = n
+
+
+@_jit
+def jackknife_acceleration(jack, weights, a):
+    """Per row of ``jack`` (M, K): sum w d^3 / (6 (sum w d^2)^1.5), d = mean - jack, over the
+    non-NaN entries with weights ``w`` (NaN when none; 0 when all are equal)."""
+    for i in range(jack.shape[0]):
+        sw = 0.0
+        s = 0.0
+        for k in range(jack.shape[1]):
+            v = jack[i, k]
+            if v == v:
+                sw += weights[k]
+                s += weights[k] * v
+        if sw == 0.0:
+            a[i] = np.nan
+            continue
+        mean = s / sw
+        num = 0.0
+        den = 0.0
+        for k in range(jack.shape[1]):
+            v = jack[i, k]
+            if v == v:
+                d = mean - v
+                num += weights[k] * d * d * d
+                den += weights[k] * d * d
+        a[i] = num / (6.0 * den ** 1.5) if den > 0 else 0.0

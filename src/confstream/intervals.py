@@ -557,17 +557,9 @@ def bca_levels(theta_hat, reps, jack, weights, ci):
     defined = np.empty(m, dtype=np.int64)
     BK.below_counts(reps, theta_hat, less, less_eq, defined)
     z0 = _ndtri(_ratio(less + less_eq, 2 * defined))
-    jack = np.asarray(jack, dtype=np.float64)
-    ok = ~np.isnan(jack)
-    w = np.where(ok, np.asarray(weights, dtype=np.float64)[None, :], 0.0)
-    vals = np.where(ok, jack, 0.0)
-    mean = _ratio((w * vals).sum(axis=1), w.sum(axis=1))
-    d = np.where(ok, mean[:, None] - vals, 0.0)
-    num = (w * d ** 3).sum(axis=1)
-    den = (w * d ** 2).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(den > 0, num / (6.0 * den ** 1.5), 0.0)
-    a = np.where(np.isnan(mean), np.nan, a)
+    a = np.empty(m)
+    BK.jackknife_acceleration(np.ascontiguousarray(jack, dtype=np.float64),
+                              np.asarray(weights, dtype=np.float64), a)
     z = _z((1.0 - ci) / 2.0)
     levels = []
     for zz in (-z, z):
