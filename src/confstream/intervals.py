@@ -1,6 +1,6 @@
 """Confidence intervals from counts: pure functions, no state, no scipy.
 
-Three methods:
+Four methods:
 
 * ``"wilson"`` and ``"clopper-pearson"`` for binomial proportions (per-class precision and
   recall, accuracy): equal to statsmodels' ``proportion_confint(method="wilson" | "beta")``.
@@ -9,10 +9,14 @@ Three methods:
   counts keep full precision), so the core needs numpy only.
 * ``"bootstrap"``: the i.i.d. bootstrap drawn from the counts. For unweighted data the
   bootstrap distribution of a confusion table is Multinomial(N, counts / N), so replicate
-  tables are drawn with ``numpy.random.Generator.multinomial`` (only the non-zero cells) and
-  every metric is computed on all replicates at once; the interval is the percentile interval
-  (numpy's default "linear" quantile) of the replicate values. Same counts and seed give the
-  same interval, so merged shards give the interval of one stream.
+  tables are drawn from the counts (exactly that law, by the numba kernel of
+  ``_boot_kernels``: only the margins are kept) and every metric is computed on all
+  replicates at once; the interval is the percentile interval (numpy's default "linear"
+  quantile) of the replicate values. Same counts and seed give the same interval, so merged
+  shards give the interval of one stream.
+* ``"bca"``: the same replicates read at the bias-corrected and accelerated levels of
+  ``bca_levels`` (scipy.stats.bootstrap's ``method="BCa"``), the jackknife done over the
+  non-zero cells weighted by their counts.
 
 Undefined replicates (scikit-learn's ``zero_division`` cases): a per-class value whose
 denominator is zero in a replicate (e.g. recall of a class that no resampled row belongs to)
