@@ -440,7 +440,8 @@ class ConfusionCallback(keras.callbacks.Callback):
     ci : float, optional
         Confidence level (e.g. 0.95): the reports carry intervals and ``logs`` gets
         ``<prefix><metric>_<class>_lo`` / ``_hi`` beside each logged value (precision,
-        recall, f1; nan for a class absent from the epoch). Single-label, unweighted only.
+        recall, f1; nan for a class absent from the epoch; no f1 bounds with the binomial
+        methods "wilson" and "clopper-pearson"). Single-label, unweighted only.
     ci_method, n_resamples, seed
         Passed to ``report`` with ``ci`` (see docs/INTERVALS.md).
 
@@ -658,6 +659,8 @@ class ConfusionCallback(keras.callbacks.Callback):
             for metric in self.metrics:
                 if metric == "support":
                     continue
+                if metric == "f1" and report.ci_method in ("wilson", "clopper-pearson"):
+                    continue  # F1 is no binomial proportion: these methods give it none
                 for label, name in zip(labels, names):
                     try:
                         lo, hi = report.interval(metric, label)

@@ -619,6 +619,9 @@ def bench_ci(res: Results, classes: int, n: int, resamples: int, repeats: int, s
         m = res.race(name, [
             ("confstream report(ci)", lambda: acc.report(ci=0.95, n_resamples=resamples,
                                                          seed=0), repeats),
+            ("confstream report(ci, ci_method='bca')",
+             lambda: acc.report(ci=0.95, ci_method="bca", n_resamples=resamples, seed=0),
+             repeats),
             (f"numpy: resample {n} rows, bincount", numpy_rows, slow)], 1, 0)
         res.goal(f"{name} (ms)", m["confstream report(ci)"] * 1e3, 100, "<=", "ms")
 

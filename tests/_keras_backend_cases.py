@@ -184,6 +184,49 @@ def test_early_stopping_stops_on_class_recall():
 
 
 # --------------------------------------------------------------------------- multi-class
+def test_confidence_interval_bounds_in_fit_logs():
+    # ConfusionCallback(ci=...) in a real fit: val_recall_<class>_lo / _hi every epoch, equal to
+    # the interval of the epoch's report recomputed from model.predict; a later callback
+    # (EarlyStopping on a lower bound) sees them
+    import confstream as cs
+
+    x, y = blobs(480, 3, seed=4, spread=0.6)  # overlapping classes: no recall of 0 or 1
+    xv, yv = x[320:], y[320:]
+    names = ["ant", "bee", "cat"]
+    model = mlp(6, 3, "softmax")
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    ci = {"ci": 0.9, "n_resamples": 300, "seed": 3}
+    cb = ConfusionCallback((xv, yv), target_names=names, **ci)
+    wilson = ConfusionCallback((xv, yv), target_names=names, log_prefix="w_", ci=0.9,
+                               ci_method="wilson", metrics=("recall", "f1"))
+    stop = keras.callbacks.EarlyStopping(monitor="val_recall_bee_lo", mode="max", patience=5)
+    hist = model.fit(x[:320], y[:320], epochs=3, callbacks=[cb, wilson, stop], verbose=0)
+
+    bounds = keys(["val_"], PRF, names)
+    bounds = {k + s for k in bounds for s in ("_lo", "_hi")}
+    assert bounds <= set(hist.history) and all(len(hist.history[k]) == 3 for k in bounds)
+    assert {k for k in hist.history if k.startswith("w_")} == (
+        keys(["w_"], ("recall", "f1"), names)
+        | {f"w_recall_{n}_{s}" for n in names for s in ("lo", "hi")})  # no F1 bounds
+    y_hat = predict_labels(model, xv)
+    not_vacuous(y_hat, 3)
+    rep = cs.ConfusionMatrix(num_classes=3).update(yv, y_hat).report(
+        labels=[0, 1, 2], target_names=names, zero_division=0, **ci)
+    assert str(cb.history[-1]) == str(rep)
+    got = last_epoch(hist)
+    for name in names:
+        for metric, row in (("recall", "recall"), ("precision", "precision"), ("f1", "f1-score")):
+            lo, hi = rep.interval(row, name)
+            key = f"val_{metric}_{name}"
+            assert (got[key + "_lo"], got[key + "_hi"]) == (lo, hi)
+            assert lo <= got[key] <= hi and lo < hi
+        wlo, whi = cs.intervals.wilson(int(((y_hat == yv) & (yv == names.index(name))).sum()),
+                                       int((yv == names.index(name)).sum()), 0.9)
+        assert got[f"w_recall_{name}_lo"] == pytest.approx(wlo, abs=1e-12)
+        assert got[f"w_recall_{name}_hi"] == pytest.approx(whi, abs=1e-12)
+    assert stop.best == max(hist.history["val_recall_bee_lo"])
+
+
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_softmax_one_hot_three_classes(jit_compile):
     if jit_compile and BACKEND == "torch":

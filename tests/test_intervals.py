@@ -392,7 +392,7 @@ def test_accumulator_intervals():
     ({"ci": -0.1}, "ci must be in"), ({"ci": float("nan")}, "ci must be in"),
     ({"ci": 0.95, "n_resamples": 0}, "n_resamples"),
     ({"ci": 0.95, "n_resamples": -3}, "n_resamples"),
-    ({"ci": 0.95, "ci_method": "bca"}, "unknown ci_method 'bca'"),
+    ({"ci": 0.95, "ci_method": "bogus"}, "unknown ci_method 'bogus'"),
 ])
 def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
     acc = cs.ConfusionMatrix().update([0, 1, 1], [0, 1, 0])

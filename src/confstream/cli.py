@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="text (scikit-learn's), json (its output_dict), csv or markdown")
     rep.add_argument("--ci", type=_ci_level, metavar="LEVEL",
                      help="confidence intervals at this level, e.g. 0.95 (text and json)")
-    rep.add_argument("--ci-method", choices=["bootstrap", "wilson", "clopper-pearson"],
+    rep.add_argument("--ci-method", choices=["bootstrap", "bca", "wilson", "clopper-pearson"],
                      default="bootstrap", help="interval method (default bootstrap)")
     rep.add_argument("--n-resamples", type=_positive_int, default=1000, metavar="N",
                      help="bootstrap resamples (default 1000)")

@@ -983,7 +983,8 @@ class ConfusionMatrix(_Accumulator):
         With ``ci`` (e.g. 0.95) every value also gets a confidence interval
         (``report.interval(metric, of_class)``; see docs/INTERVALS.md): ``ci_method``
         ``"bootstrap"`` (percentile, ``n_resamples`` tables drawn from the counts with
-        ``seed``), ``"wilson"`` or ``"clopper-pearson"`` (precision, recall, accuracy).
+        ``seed``), ``"bca"`` (the same replicates, bias-corrected and accelerated),
+        ``"wilson"`` or ``"clopper-pearson"`` (precision, recall, accuracy).
         """
         if ci is not None:
             from .report import report_with_intervals

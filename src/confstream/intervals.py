@@ -1,6 +1,6 @@
 """Confidence intervals from counts: pure functions, no state, no scipy.
 
-Three methods:
+Four methods:
 
 * ``"wilson"`` and ``"clopper-pearson"`` for binomial proportions (per-class precision and
   recall, accuracy): equal to statsmodels' ``proportion_confint(method="wilson" | "beta")``.
@@ -9,10 +9,14 @@ Three methods:
   counts keep full precision), so the core needs numpy only.
 * ``"bootstrap"``: the i.i.d. bootstrap drawn from the counts. For unweighted data the
   bootstrap distribution of a confusion table is Multinomial(N, counts / N), so replicate
-  tables are drawn with ``numpy.random.Generator.multinomial`` (only the non-zero cells) and
-  every metric is computed on all replicates at once; the interval is the percentile interval
-  (numpy's default "linear" quantile) of the replicate values. Same counts and seed give the
-  same interval, so merged shards give the interval of one stream.
+  tables are drawn from the counts (exactly that law, by the numba kernel of
+  ``_boot_kernels``: only the margins are kept) and every metric is computed on all
+  replicates at once; the interval is the percentile interval (numpy's default "linear"
+  quantile) of the replicate values. Same counts and seed give the same interval, so merged
+  shards give the interval of one stream.
+* ``"bca"``: the same replicates read at the bias-corrected and accelerated levels of
+  ``bca_levels`` (scipy.stats.bootstrap's ``method="BCa"``), the jackknife done over the
+  non-zero cells weighted by their counts.
 
 Undefined replicates (scikit-learn's ``zero_division`` cases): a per-class value whose
 denominator is zero in a replicate (e.g. recall of a class that no resampled row belongs to)
@@ -30,12 +34,16 @@ from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
+from numba import get_num_threads
+
+from . import _kernels as K
 
 __all__ = ["Interval", "METHODS", "check_ci", "wilson", "clopper_pearson",
            "proportion_interval", "betainc", "beta_ppf", "binom_cdf",
            "bootstrap_margins", "replicate_prfs", "percentile_interval"]
 
-METHODS = ("bootstrap", "wilson", "clopper-pearson")
+METHODS = ("bootstrap", "bca", "wilson", "clopper-pearson")
+BOOTSTRAPS = ("bootstrap", "bca")
 
 
 class Interval(NamedTuple):
@@ -54,10 +62,10 @@ def check_ci(ci, method="bootstrap", n_resamples=1000):
         raise ValueError(f"ci must be in (0, 1) (e.g. 0.95), got {ci!r}")
     m = method.lower().replace("_", "-") if isinstance(method, str) else method
     m = {"clopper": "clopper-pearson", "beta": "clopper-pearson", "exact": "clopper-pearson",
-         "percentile": "bootstrap"}.get(m, m)
+         "percentile": "bootstrap", "bca-bootstrap": "bca"}.get(m, m)
     if m not in METHODS:
         raise ValueError(f"unknown ci_method {method!r}; one of {list(METHODS)}")
-    if m == "bootstrap":
+    if m in BOOTSTRAPS:
         if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)):
             raise TypeError(f"n_resamples must be an int >= 1, got {n_resamples!r}")
         if n_resamples < 1:
@@ -346,14 +354,23 @@ def binom_cdf(k, n, p=0.5):
 # the count-drawn bootstrap
 
 
-def bootstrap_margins(table, n_resamples, seed=None, *, linear=None, chunk=256):
+def _seed_key(seed):
+    """A 64-bit key from ``seed`` (anything ``numpy.random.default_rng`` takes)."""
+    return np.uint64(np.random.default_rng(seed).integers(0, 2**64, dtype=np.uint64))
+
+
+def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None, _tables=None):
     """Draw ``n_resamples`` bootstrap replicates of a (C, C) count table.
 
-    Returns ``(tp, true, pred, extra)``: (B, C) int64 arrays of each replicate's diagonal,
-    row sums and column sums, and for each (C, C) array ``w`` in ``linear`` a (B,) array of
-    the replicates' ``sum(w * table)``. Each replicate table is Multinomial(N, table / N);
-    only its non-zero cells are drawn.
+    Returns ``(tp, true, pred, extra)``: (C, B) int64 arrays of each replicate's diagonal, row
+    sums and column sums, and a (L, B) float64 array of ``sum(w * table)`` for each of the
+    L (C, C) arrays ``w`` in ``linear``. Each replicate table is exactly Multinomial(N,
+    table / N) (see ``_boot_kernels``); same counts and seed, same replicates, and the first
+    B replicates of a larger ``n_resamples`` are these. ``_tables``: ``(cap, width_sd)`` of
+    ``table_layout``, for the tests of the samplers without tables or beyond them.
     """
+    from . import _boot_kernels as BK
+
     table = np.asarray(table)
     if table.ndim != 2 or table.shape[0] != table.shape[1]:
         raise ValueError(f"table must be square (C, C), got shape {table.shape}")
@@ -366,26 +383,44 @@ def bootstrap_margins(table, n_resamples, seed=None, *, linear=None, chunk=256):
         raise ValueError("cannot bootstrap an empty table")
     rows, cols = np.divmod(nz, c)
     pvals = counts / total
-    diag = np.flatnonzero(rows == cols)
-    row_ids, row_starts = np.unique(rows, return_index=True)  # nz is sorted row-major
-    corder = np.argsort(cols, kind="stable")
-    col_ids, col_starts = np.unique(cols[corder], return_index=True)
-    lin = [np.asarray(w, dtype=np.float64).ravel()[nz] for w in (linear or ())]
-    rng = np.random.default_rng(seed)
-    b_all = int(n_resamples)
-    tp = np.zeros((b_all, c), dtype=np.int64)
-    true = np.zeros((b_all, c), dtype=np.int64)
-    pred = np.zeros((b_all, c), dtype=np.int64)
-    extra = [np.zeros(b_all) for _ in lin]
-    for s in range(0, b_all, chunk):
-        e = min(s + chunk, b_all)
-        x = rng.multinomial(total, pvals, size=e - s)
-        tp[s:e, rows[diag]] = x[:, diag]
-        true[s:e, row_ids] = np.add.reduceat(x, row_starts, axis=1)
-        pred[s:e, col_ids] = np.add.reduceat(x[:, corder], col_starts, axis=1)
-        for out, w in zip(extra, lin):
-            out[s:e] = x.astype(np.float64) @ w  # BLAS: exact for counts < 2**53
+    lam = BK.poisson_mean(total, nz.shape[0])
+    mu = lam * pvals
+    kind, offs, k0 = BK.table_layout(mu, *(_tables or ()))
+    size = int(offs[-1])
+    cdf = np.empty(size)
+    guide = np.empty(2 * size, dtype=np.int32)
+    k = nz.shape[0]
+    flo, fhi, scale, pk0, pk1, emu = (np.zeros(k) for _ in range(6))
+    BK.build_tables(mu, kind, offs, k0, cdf, guide, flo, fhi, scale, pk0, pk1, emu)
+    aprob = np.empty(k)
+    alias = np.empty(k, dtype=np.int64)
+    BK.alias_table(pvals, aprob, alias)
+    lin = np.zeros((len(linear or ()), k))
+    for i, w in enumerate(linear or ()):
+        lin[i] = np.asarray(w, dtype=np.float64).ravel()[nz]
+    b = int(n_resamples)
+    tp = np.empty((c, b), dtype=np.int64)
+    true = np.empty((c, b), dtype=np.int64)
+    pred = np.empty((c, b), dtype=np.int64)
+    extra = np.empty((lin.shape[0], b))
+    key = _seed_key(seed) if key is None else np.uint64(key)
+
+    def run(b0, b1, slot):
+        BK.draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0, cdf,
+                        guide, flo, fhi, scale, pk0, pk1, emu, aprob, alias, 64, tp, true,
+                        pred, extra)
+
+    # replicates are independent of how they are split: threads for the large draws
+    big = k * b + b * (total - lam) >= 200_000
+    K.run_chunks(run, b, get_num_threads() if big else 1, 64)
     return tp, true, pred, extra
+
+
+def bootstrap_margins(table, n_resamples, seed=None, *, linear=None):
+    """``draw_margins`` laid out by replicate: (B, C) ``tp``, ``true``, ``pred`` and a list
+    of (B,) arrays ``extra``, one per array of ``linear``."""
+    tp, true, pred, extra = draw_margins(table, n_resamples, seed, linear=linear)
+    return tp.T, true.T, pred.T, list(extra)
 
 
 def _ratio(num, den):
@@ -443,26 +478,123 @@ def replicate_prfs(tp, pred, true, average=None, zero_division="warn"):
 def percentile_interval(values, ci):
     """Percentile interval of each column of ``values`` (B, ...) over its non-NaN entries.
 
-    numpy's default ("linear") quantiles at (1 - ci) / 2 and (1 + ci) / 2; all-NaN columns
-    give NaN. Returns ``(low, high)`` arrays of the trailing shape.
+    numpy's default ("linear") quantiles at (1 - ci) / 2 and (1 + ci) / 2 (equal to
+    ``np.quantile`` of the non-NaN entries); all-NaN columns give NaN. Returns ``(low, high)``
+    arrays of the trailing shape.
     """
     v = np.asarray(values, dtype=np.float64)
     shape = v.shape[1:]
-    v = v.reshape(v.shape[0], -1)
-    v = np.sort(v, axis=0)  # NaNs last
-    n = (~np.isnan(v)).sum(axis=0)
-    cols = np.arange(v.shape[1])
-    res = []
-    for q in ((1.0 - ci) / 2.0, (1.0 + ci) / 2.0):
-        h = (np.maximum(n, 1) - 1) * q
-        i0 = np.floor(h).astype(np.int64)
-        i1 = np.minimum(i0 + 1, np.maximum(n - 1, 0))
-        frac = h - i0
-        a, b = v[i0, cols], v[i1, cols]
-        val = a + frac * (b - a)
-        val = np.where(frac == 0, a, val)
-        res.append(np.where(n > 0, val, np.nan).reshape(shape))
-    return res[0], res[1]
+    rows = np.ascontiguousarray(v.reshape(v.shape[0], -1).T)
+    lo, hi = quantile_rows(rows, np.full(rows.shape[0], (1.0 - ci) / 2.0),
+                           np.full(rows.shape[0], (1.0 + ci) / 2.0))
+    return lo.reshape(shape), hi.reshape(shape)
+
+
+def quantile_rows(values, qlo, qhi):
+    """The ``qlo[i]`` and ``qhi[i]`` linear quantiles of the non-NaN entries of each row of
+    ``values`` (M, B) (NaN for a row without any, or a NaN level)."""
+    from . import _boot_kernels as BK
+
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    lo = np.empty(values.shape[0])
+    hi = np.empty(values.shape[0])
+    BK.percentiles(values, np.asarray(qlo, dtype=np.float64), np.asarray(qhi, dtype=np.float64),
+                   lo, hi)
+    return lo, hi
+
+
+def _ndtri(p):
+    """Standard normal quantile, elementwise (-inf at 0, inf at 1, NaN for NaN)."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    nd = NormalDist()
+    for i, v in np.ndenumerate(p):
+        if v == 0.0:
+            out[i] = -np.inf
+        elif v == 1.0:
+            out[i] = np.inf
+        elif 0.0 < v < 1.0:
+            out[i] = nd.inv_cdf(float(v))
+    return out
+
+
+def _ndtr(x):
+    """Standard normal CDF, elementwise."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.full(x.shape, np.nan)
+    for i, v in np.ndenumerate(x):
+        if not math.isnan(v):
+            out[i] = 0.5 * math.erfc(-v / math.sqrt(2.0))
+    return out
+
+
+class BCa(NamedTuple):
+    """The BCa terms of each statistic: ``z0`` (bias correction), ``a`` (acceleration) and
+    the quantile levels ``qlo``, ``qhi`` at which the replicates are read."""
+
+    z0: np.ndarray
+    a: np.ndarray
+    qlo: np.ndarray
+    qhi: np.ndarray
+
+
+def bca_levels(theta_hat, reps, jack, weights, ci):
+    """BCa quantile levels (Efron & Tibshirani 14.3, 15.4; scipy.stats.bootstrap's "BCa").
+
+    ``theta_hat`` (M,): each statistic on the data; ``reps`` (M, B): on the replicates (NaN:
+    undefined, left out); ``jack`` (M, K): on the data less one sample of cell k, for each of
+    the K cells, and ``weights`` (K,) the cells' counts: every sample of a cell leaves the same
+    table, so the jackknife over the N samples is this weighted one over the cells.
+
+    ``z0 = ndtri((#{reps < theta_hat} + #{reps <= theta_hat}) / 2B)``,
+    ``a = sum w d^3 / (6 (sum w d^2)^1.5)`` with ``d = mean - jack`` (0 when the jackknife
+    values are all equal: scipy gives NaN there), levels ``ndtr(z0 + (z0 + z) / (1 - a (z0 +
+    z)))`` for ``z`` the normal quantiles of (1 -+ ci) / 2.
+    """
+    from . import _boot_kernels as BK
+
+    theta_hat = np.asarray(theta_hat, dtype=np.float64)
+    reps = np.ascontiguousarray(reps, dtype=np.float64)
+    m = reps.shape[0]
+    less = np.empty(m, dtype=np.int64)
+    less_eq = np.empty(m, dtype=np.int64)
+    defined = np.empty(m, dtype=np.int64)
+    BK.below_counts(reps, theta_hat, less, less_eq, defined)
+    z0 = _ndtri(_ratio(less + less_eq, 2 * defined))
+    a = np.empty(m)
+    BK.jackknife_acceleration(np.ascontiguousarray(jack, dtype=np.float64),
+                              np.asarray(weights, dtype=np.float64), a)
+    z = _z((1.0 - ci) / 2.0)
+    levels = []
+    for zz in (-z, z):
+        n1 = z0 + zz
+        with np.errstate(divide="ignore", invalid="ignore"):
+            levels.append(_ndtr(z0 + n1 / (1.0 - a * n1)))
+    bad = np.isnan(theta_hat)
+    qlo, qhi = (np.where(bad, np.nan, q) for q in levels)
+    return BCa(z0, a, qlo, qhi)
+
+
+def _jackknife_margins(tp, true, pred, rows, cols, start, stop):
+    """(C, stop - start) margins of the table less one sample of each cell start .. stop."""
+    n = stop - start
+    idx = np.arange(n)
+    r, q = rows[start:stop], cols[start:stop]
+    jt = np.repeat(np.asarray(tp, dtype=np.int64)[:, None], n, axis=1)
+    jr = np.repeat(np.asarray(true, dtype=np.int64)[:, None], n, axis=1)
+    jp = np.repeat(np.asarray(pred, dtype=np.int64)[:, None], n, axis=1)
+    jr[r, idx] -= 1
+    jp[q, idx] -= 1
+    d = r == q
+    jt[r[d], idx[d]] -= 1
+    return jt, jr, jp
+
+
+def _cells(table):
+    flat = np.asarray(table, dtype=np.int64).ravel()
+    nz = np.flatnonzero(flat)
+    rows, cols = np.divmod(nz, table.shape[0])
+    return rows, cols, flat[nz]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,6 +611,27 @@ def _take(a, idx):
     return out
 
 
+def _report_bca(table, sel_idx, zval, values, ci, chunk=2048):
+    """BCa levels of every value of a report (rows of ``values``, as ``report_values`` lays
+    them out) over ``table``."""
+    from . import _boot_kernels as BK
+
+    r_all = len(sel_idx)
+    tp, true, pred = np.diag(table), table.sum(axis=1), table.sum(axis=0)
+    theta = np.empty((r_all + 3, 3, 1))
+    BK.report_values(tp[:, None].copy(), true[:, None].copy(), pred[:, None].copy(), sel_idx,
+                     zval, theta)
+    rows, cols, counts = _cells(table)
+    jack = np.empty((r_all + 3, 3, counts.shape[0]))
+    for s in range(0, counts.shape[0], chunk):
+        e = min(s + chunk, counts.shape[0])
+        jt, jr, jp = _jackknife_margins(tp, true, pred, rows, cols, s, e)
+        out = np.empty((r_all + 3, 3, e - s))
+        BK.report_values(jt, jr, jp, sel_idx, zval, out)
+        jack[:, :, s:e] = out
+    return bca_levels(theta.ravel(), values, jack.reshape(-1, counts.shape[0]), counts, ci)
+
+
 def report_intervals(table, sel_idx, *, ci, method, n_resamples, seed, zero_division,
                      micro_is_accuracy):
     """Intervals for every number of a classification report over ``table``.
@@ -491,19 +644,25 @@ def report_intervals(table, sel_idx, *, ci, method, n_resamples, seed, zero_divi
     sel_idx = np.asarray(sel_idx, dtype=np.int64)
     out = {}
     micro = "accuracy" if micro_is_accuracy else "micro avg"
-    if method == "bootstrap":
-        tp, true, pred, _ = bootstrap_margins(table, n_resamples, seed)
-        tp, true, pred = _take(tp, sel_idx), _take(true, sel_idx), _take(pred, sel_idx)
-        for metric, values in zip(_PRF, replicate_prfs(tp, pred, true)):
-            lo, hi = percentile_interval(values, ci)
-            for i in range(len(sel_idx)):
-                out[(i, metric)] = (float(lo[i]), float(hi[i]))
-        for average in ("micro", "macro", "weighted"):
-            heading = micro if average == "micro" else average + " avg"
-            values = replicate_prfs(tp, pred, true, average, zero_division)
-            for metric, v in zip(_PRF, values):
-                lo, hi = percentile_interval(v, ci)
-                out[(heading, metric)] = (float(lo), float(hi))
+    if method in BOOTSTRAPS:
+        from . import _boot_kernels as BK
+
+        tp, true, pred, _ = draw_margins(table, n_resamples, seed)
+        r_all = len(sel_idx)
+        zval = _zero_value(zero_division)
+        values = np.empty((r_all + 3, 3, tp.shape[1]))
+        BK.report_values(tp, true, pred, sel_idx, zval, values)
+        values = values.reshape(-1, tp.shape[1])
+        if method == "bca":
+            levels = _report_bca(table, sel_idx, zval, values, ci)
+            lo, hi = quantile_rows(values, levels.qlo, levels.qhi)
+        else:
+            lo, hi = percentile_interval(values.T, ci)
+        lo, hi = lo.reshape(r_all + 3, 3).tolist(), hi.reshape(r_all + 3, 3).tolist()
+        headings = list(range(r_all)) + [micro, "macro avg", "weighted avg"]
+        for i, row in enumerate(headings):
+            for j, metric in enumerate(_PRF):
+                out[(row, metric)] = (lo[i][j], hi[i][j])
         if micro_is_accuracy:
             out = {k: v for k, v in out.items()
                    if k[0] != "accuracy" or k[1] == "f1-score"}
@@ -580,6 +739,22 @@ def replicate_metric(tp, true, pred, total, metric, *, extra=None, adjusted=Fals
     raise ValueError(f"unknown metric {metric!r}; one of {list(METRICS)}")
 
 
+def _metric_bca(table, metric, linear, kwargs, values, ci):
+    """BCa levels of one of ``METRICS`` (``values``: its (B, ...) replicates)."""
+    total = int(table.sum())
+    tp, true, pred = np.diag(table), table.sum(axis=1), table.sum(axis=0)
+    extra0 = float((linear[0] * table).sum()) if linear else None
+    theta = replicate_metric(tp[None], true[None], pred[None], total, metric,
+                             extra=None if extra0 is None else np.array([extra0]), **kwargs)
+    rows, cols, counts = _cells(table)
+    jt, jr, jp = _jackknife_margins(tp, true, pred, rows, cols, 0, counts.shape[0])
+    jextra = None if extra0 is None else extra0 - linear[0][rows, cols]
+    jack = replicate_metric(jt.T, jr.T, jp.T, total - 1, metric, extra=jextra, **kwargs)
+    m = int(np.prod(values.shape[1:], dtype=np.int64))
+    return bca_levels(np.reshape(theta, m), values.reshape(values.shape[0], m).T,
+                      jack.reshape(jack.shape[0], m).T, counts, ci)
+
+
 def _kappa_weights(c, weights):
     w = np.zeros((c, c)) + np.arange(c)
     return np.abs(w - w.T) if weights == "linear" else (w - w.T) ** 2
@@ -610,7 +785,7 @@ def metric_interval(table, metric, *, ci=0.95, method="bootstrap", n_resamples=1
                          f"{kwargs.get('average')!r}")
     table = np.asarray(table, dtype=np.int64)
     total = int(table.sum())
-    if method != "bootstrap":
+    if method not in BOOTSTRAPS:
         if metric != "accuracy":
             raise ValueError(f"{metric} is not a binomial proportion: its interval needs "
                              f"method='bootstrap' (got {method!r})")
@@ -621,7 +796,12 @@ def metric_interval(table, metric, *, ci=0.95, method="bootstrap", n_resamples=1
     tp, true, pred, extra = bootstrap_margins(table, n_resamples, seed, linear=linear)
     values = replicate_metric(tp, true, pred, total, metric,
                               extra=extra[0] if extra else None, **kwargs)
-    lo, hi = percentile_interval(values, ci)
+    if method == "bca":
+        levels = _metric_bca(table, metric, linear, kwargs, values, ci)
+        lo, hi = quantile_rows(values.reshape(values.shape[0], -1).T, levels.qlo, levels.qhi)
+        lo, hi = lo.reshape(values.shape[1:]), hi.reshape(values.shape[1:])
+    else:
+        lo, hi = percentile_interval(values, ci)
     if np.ndim(lo) == 0:
         return Interval(float(lo), float(hi))
     return Interval(lo, hi)

@@ -143,7 +143,7 @@ class Report:
         if got is None:
             raise ValueError(
                 f"{what} has no {self._ci['method']} interval: it is not a binomial "
-                "proportion; use ci_method='bootstrap'")
+                "proportion; use ci_method='bootstrap' or 'bca'")
         from .intervals import Interval
 
         return Interval(*got)
@@ -231,8 +231,9 @@ class Report:
                     cell(avg[j], (heading, m)) for j, m in enumerate(_HEADERS[:3])) + \
                     f" {avg[3]!s:>9}\n"
         c = self._ci
-        if c["method"] == "bootstrap":
-            how = (f"percentile bootstrap, {c['n_resamples']} resamples drawn from the counts"
+        if c["method"] in ("bootstrap", "bca"):
+            kind = "percentile" if c["method"] == "bootstrap" else "BCa"
+            how = (f"{kind} bootstrap, {c['n_resamples']} resamples drawn from the counts"
                    + ("" if c["seed"] is None else f", seed {c['seed']}"))
         else:
             name = {"wilson": "Wilson score", "clopper-pearson": "Clopper-Pearson"}[c["method"]]
@@ -360,7 +361,7 @@ def report_with_intervals(acc, labels, target_names, digits, zero_division, ci, 
                                  zero_division=zero_division,
                                  micro_is_accuracy=report.accuracy is not None)
     report._ci = {"level": ci, "method": method,
-                  "n_resamples": int(n_resamples) if method == "bootstrap" else None,
+                  "n_resamples": int(n_resamples) if method in CI.BOOTSTRAPS else None,
                   "seed": seed if isinstance(seed, (int, np.integer)) else None,
                   "values": values}
     return report
