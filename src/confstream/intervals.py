@@ -180,6 +180,9 @@ def _log_power_terms(x, a, b):
 
 def _log_power_terms_raw(x, a, b):
     y = 1.0 - x
+    # log(1 - x) from x itself: 1 - x rounds away x's low bits, which b * log(1 - x) would
+    # carry into the result as b * 1e-16 (1e-12 for b of 1e4)
+    lx, ly = np.log(x), np.log1p(-x)
     out = np.empty(np.shape(x))
     big_a, big_b = a >= 10, b >= 10
     both = big_a & big_b
@@ -197,19 +200,19 @@ def _log_power_terms_raw(x, a, b):
         # the small parameter s, the large one l; x pairs with s when a is the small one
         sm = np.where(big_b, a, b)[one]
         lg = np.where(big_b, b, a)[one]
-        xs = np.where(big_b, x, y)[one]
-        xl = np.where(big_b, y, x)[one]
+        ls = np.where(big_b, lx, ly)[one]
+        ll = np.where(big_b, ly, lx)[one]
         lgs = np.array([math.lgamma(v) for v in sm])
         # lgamma(l) - lgamma(s + l) by Stirling, without the large terms
         d = (-(sm + lg - 0.5) * np.log1p(sm / lg) - sm * np.log(lg) + sm
              + _stirling_delta(lg) - _stirling_delta(sm + lg))
-        out[one] = sm * np.log(xs) + lg * np.log(xl) - lgs - d
+        out[one] = sm * ls + lg * ll - lgs - d
     small = ~(big_a | big_b)
     if np.any(small):
         aa, bb = a[small], b[small]
         lb = np.array([math.lgamma(p) + math.lgamma(q) - math.lgamma(p + q)
                        for p, q in zip(aa, bb)])
-        out[small] = aa * np.log(x[small]) + bb * np.log(y[small]) - lb
+        out[small] = aa * lx[small] + bb * ly[small] - lb
     return out
 
 
