@@ -443,6 +443,18 @@ class ConfusionCallback(keras.callbacks.Callback):
         recall, f1; nan for a class absent from the epoch). Single-label, unweighted only.
     ci_method, n_resamples, seed
         Passed to ``report`` with ``ci`` (see docs/INTERVALS.md).
+    curves : bool
+        Also stream the predicted scores into a :class:`confstream.ScoreCurves` (or
+        :class:`confstream.MultilabelScoreCurves`), kept as ``callback.curves``: ``logs`` get
+        ``<prefix>auroc_<class>`` and ``<prefix>ap_<class>`` (scikit-learn's
+        ``roc_auc_score`` / ``average_precision_score`` of the class against the rest; binary
+        outputs: the positive class), and the reports carry them (``Report.with_curves``;
+        ``callback.history.get("auroc", 1)``). The model must output scores. float32 outputs
+        are binned: the values come with certified bounds (``report.curve_bounds``), see
+        docs/CURVES.md. A class without positives in an epoch logs AUROC nan and AP 0.0, as
+        scikit-learn gives (without its warning every epoch).
+    curves_bits : int, optional
+        ``bits`` of the score curves (width of the bounds against memory; default 10).
 
     Examples
     --------
@@ -472,6 +484,8 @@ class ConfusionCallback(keras.callbacks.Callback):
         ci_method: str = "bootstrap",
         n_resamples: int = 1000,
         seed: int | None = None,
+        curves: bool = False,
+        curves_bits: int | None = None,
     ) -> None:
         super().__init__()
         from confstream import History
@@ -527,6 +541,15 @@ class ConfusionCallback(keras.callbacks.Callback):
         self.steps = None if steps is None else int(steps)
         self.history = History()
         self.confusion = None  # the last evaluation's accumulator
+        if not isinstance(curves, bool):
+            raise ValueError(f"curves must be True or False, got {curves!r}")
+        self.with_curves = curves
+        if curves_bits is not None:
+            from confstream import ScoreCurves
+
+            ScoreCurves(bits=curves_bits)  # the accumulator's own check, before any epoch
+        self.curves_bits = curves_bits
+        self.curves = None  # the last evaluation's score curves (curves=True)
 
     # ------------------------------------------------------------------ batches
     def _batches(self) -> Iterable[Any]:
@@ -583,6 +606,32 @@ class ConfusionCallback(keras.callbacks.Callback):
             )
         return acc
 
+    def _new_curves(self, acc: Any, y_pred: np.ndarray) -> Any:
+        from confstream import MultilabelScoreCurves, ScoreCurves
+
+        if y_pred.dtype.kind != "f":
+            raise ValueError(f"curves=True needs scores from the model, got predictions of "
+                             f"dtype {y_pred.dtype}")
+        if self.multilabel:
+            return MultilabelScoreCurves(len(acc.labels), bits=self.curves_bits)
+        width = 1 if y_pred.ndim == 1 else int(y_pred.shape[-1])
+        if width <= 2:
+            labels = self.labels if self.labels is not None else [0, 1]
+            if acc.fixed and acc.num_classes != 2:
+                raise ValueError(f"curves=True: a {width}-column output gives binary curves "
+                                 f"but the label space has {acc.num_classes} classes")
+            return ScoreCurves(labels=labels, bits=self.curves_bits)
+        if self.labels is not None:
+            return ScoreCurves(labels=self.labels, bits=self.curves_bits)
+        return ScoreCurves(num_classes=width, bits=self.curves_bits)
+
+    def _curve_truth(self, y: np.ndarray, curves: Any) -> np.ndarray:
+        """One-hot truth as class values (the curves take labels, as scikit-learn's do)."""
+        if self.multilabel or y.ndim != 2:
+            return y
+        idx = np.argmax(y, axis=1)
+        return idx if self.labels is None else np.array([self.labels[i] for i in idx])
+
     def _shape_batch(self, y: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if len(y) != len(y_pred):
             raise ValueError(
@@ -603,7 +652,7 @@ class ConfusionCallback(keras.callbacks.Callback):
         """
         if self.model is None:
             raise ValueError("ConfusionCallback has no model: pass it to fit() or call set_model()")
-        acc = None
+        acc = curves = None
         for batch in self._batches():
             x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
             if y is None:
@@ -621,7 +670,11 @@ class ConfusionCallback(keras.callbacks.Callback):
                 sw = np.asarray(_to_numpy(sw)).reshape(len(y))
             if acc is None:
                 acc = self._new_accumulator(y_pred)
+                if self.with_curves:
+                    curves = self._new_curves(acc, y_pred)
             acc.update(y, y_pred, sample_weight=sw)
+            if curves is not None:
+                curves.update(self._curve_truth(y, curves), y_pred, sample_weight=sw)
         if acc is None:
             hint = (
                 " (a one-shot generator is used up by the first evaluation: pass a re-iterable, "
@@ -629,11 +682,13 @@ class ConfusionCallback(keras.callbacks.Callback):
             )
             raise ValueError(f"validation_data yielded no batches{hint}")
         self.confusion = acc
+        self.curves = curves
         kwargs = {"target_names": self.target_names, "zero_division": self.zero_division}
         if self.target_names is not None and not self.multilabel:
             # Names belong to classes, not to whichever labels this epoch happened to see.
             kwargs["labels"] = acc.labels
-        return acc.report(**kwargs, **self._ci_kwargs)
+        report = acc.report(**kwargs, **self._ci_kwargs)
+        return report if curves is None else report.with_curves(curves, warn=False)
 
     def _log_values(self, acc: Any) -> dict[str, float]:
         if self.multilabel:
@@ -654,6 +709,13 @@ class ConfusionCallback(keras.callbacks.Callback):
             for i, name in enumerate(names)
         }
         report = self.history[-1] if len(self.history) else None
+        if report is not None and report.curves is not None:
+            have = report.curves
+            for metric in ("auroc", "ap"):
+                for name in names:
+                    if str(name) in have:
+                        out[class_key(self.log_prefix, metric, name)] = float(
+                            have[str(name)][metric])
         if self.ci is not None and report is not None and report.ci is not None:
             for metric in self.metrics:
                 if metric == "support":

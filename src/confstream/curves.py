@@ -11,6 +11,7 @@ of <= 16 bits) get one bin per value: read-outs equal scikit-learn's. Other scor
 from __future__ import annotations
 
 import math
+import warnings
 import threading
 
 import numpy as np
@@ -610,6 +611,36 @@ class ScoreCurves(_Curves):
             support.append(pos.sum())
         return np.array(vals), np.array(bounds, dtype=np.float64).reshape(-1, 2), \
             np.array(support)
+
+    def per_class(self, warn=True) -> dict:
+        """AUROC and average precision of each class against the rest, with their bounds.
+
+        ``{label: {"auroc": v, "auroc bounds": (lo, hi), "ap": v, "ap bounds": (lo, hi),
+        "support": positives}}``; binary curves give the positive class only. Each value is
+        scikit-learn's ``roc_auc_score(y == label, score)`` / ``average_precision_score``
+        of that one binary problem (exact scores; certified: the bounds contain it). A class
+        without positives (or negatives) gets what scikit-learn gives: AUROC nan, AP 0.0
+        when it has no positives, with scikit-learn's warnings (``warn=False``: none).
+        This is what reports (``Report.with_curves``), Keras logs and the CLI show."""
+        table, mode, dtype, weighted, _ = self._snapshot()
+        self._require_data(table)
+        exact = mode != CK.S_CERT
+        with warnings.catch_warnings():
+            if not warn:
+                warnings.simplefilter("ignore")
+            out = {}
+            labels = [self.labels[1]] if self._binary else self.labels
+            for j, label in enumerate(labels):
+                pos, neg, _ = self._problem(table, j)
+                row = {}
+                for what, key in (("roc", "auroc"), ("ap", "ap")):
+                    v = (R.roc_auc(pos, neg, weighted) if what == "roc"
+                         else R.average_precision(pos, neg, weighted))
+                    b = (v, v) if exact else self._bounds_of(pos, neg, what, weighted, False)
+                    row[key], row[key + " bounds"] = float(v), (float(b[0]), float(b[1]))
+                row["support"] = float(pos.sum()) if weighted else int(pos.sum())
+                out[label] = row
+        return out
 
     def _micro(self, table, what, weighted, exact, max_fpr=None):
         # micro = one binary problem over every (sample, class) cell: the columns' sum
