@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without keras
         "(and a backend: tensorflow, torch or jax)"
     ) from exc
 
+from . import _curves
 from ._keys import METRICS as _METRICS
 from ._keys import class_key
 
@@ -541,13 +542,7 @@ class ConfusionCallback(keras.callbacks.Callback):
         self.steps = None if steps is None else int(steps)
         self.history = History()
         self.confusion = None  # the last evaluation's accumulator
-        if not isinstance(curves, bool):
-            raise ValueError(f"curves must be True or False, got {curves!r}")
-        self.with_curves = curves
-        if curves_bits is not None:
-            from confstream import ScoreCurves
-
-            ScoreCurves(bits=curves_bits)  # the accumulator's own check, before any epoch
+        self.with_curves = _curves.check_curves(curves, curves_bits)
         self.curves_bits = curves_bits
         self.curves = None  # the last evaluation's score curves (curves=True)
 
@@ -606,32 +601,6 @@ class ConfusionCallback(keras.callbacks.Callback):
             )
         return acc
 
-    def _new_curves(self, acc: Any, y_pred: np.ndarray) -> Any:
-        from confstream import MultilabelScoreCurves, ScoreCurves
-
-        if y_pred.dtype.kind != "f":
-            raise ValueError(f"curves=True needs scores from the model, got predictions of "
-                             f"dtype {y_pred.dtype}")
-        if self.multilabel:
-            return MultilabelScoreCurves(len(acc.labels), bits=self.curves_bits)
-        width = 1 if y_pred.ndim == 1 else int(y_pred.shape[-1])
-        if width <= 2:
-            labels = self.labels if self.labels is not None else [0, 1]
-            if acc.fixed and acc.num_classes != 2:
-                raise ValueError(f"curves=True: a {width}-column output gives binary curves "
-                                 f"but the label space has {acc.num_classes} classes")
-            return ScoreCurves(labels=labels, bits=self.curves_bits)
-        if self.labels is not None:
-            return ScoreCurves(labels=self.labels, bits=self.curves_bits)
-        return ScoreCurves(num_classes=width, bits=self.curves_bits)
-
-    def _curve_truth(self, y: np.ndarray, curves: Any) -> np.ndarray:
-        """One-hot truth as class values (the curves take labels, as scikit-learn's do)."""
-        if self.multilabel or y.ndim != 2:
-            return y
-        idx = np.argmax(y, axis=1)
-        return idx if self.labels is None else np.array([self.labels[i] for i in idx])
-
     def _shape_batch(self, y: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if len(y) != len(y_pred):
             raise ValueError(
@@ -671,10 +640,13 @@ class ConfusionCallback(keras.callbacks.Callback):
             if acc is None:
                 acc = self._new_accumulator(y_pred)
                 if self.with_curves:
-                    curves = self._new_curves(acc, y_pred)
+                    curves = _curves.new_curves(acc, y_pred, multilabel=self.multilabel,
+                                                labels=self.labels, bits=self.curves_bits)
             acc.update(y, y_pred, sample_weight=sw)
             if curves is not None:
-                curves.update(self._curve_truth(y, curves), y_pred, sample_weight=sw)
+                curves.update(*_curves.curve_batch(curves, y, y_pred, sw,
+                                                   multilabel=self.multilabel,
+                                                   labels=self.labels))
         if acc is None:
             hint = (
                 " (a one-shot generator is used up by the first evaluation: pass a re-iterable, "

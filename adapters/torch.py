@@ -36,6 +36,8 @@ def evaluate(
     threshold: float | Sequence[float] = 0.5,
     device=None,
     progress: bool = True,
+    curves: bool = False,
+    curves_bits: int | None = None,
 ):
     """Run ``model`` over every batch of ``loader`` and count its predictions.
 
@@ -70,12 +72,23 @@ def evaluate(
         else the CPU. The model itself is not moved.
     progress : bool
         A tqdm progress bar, when tqdm is installed.
+    curves : bool
+        Also stream the scores into a :class:`confstream.ScoreCurves` (binary scores, or
+        ``(N, C)`` / ``(N, C, H, W)`` one-vs-rest) or :class:`confstream.MultilabelScoreCurves`
+        and return it too: ``acc.report().with_curves(curves)`` then has each class's AUROC
+        and average precision (scikit-learn's ``roc_auc_score`` / ``average_precision_score``
+        of the class against the rest), ``curves.per_class()`` the same as a dict. Scores
+        are copied to the host for this (float16 / bfloat16 as they are: exact; float32:
+        certified bounds, see docs/CURVES.md). The model must output scores (or logits).
+    curves_bits : int, optional
+        ``bits`` of the score curves (default 10).
 
     Returns
     -------
     ConfusionMatrix or MultilabelConfusionMatrix
         Its ``report()`` equals ``classification_report`` on all ``y`` against the model's
         predictions. GPU counts stay on the GPU until the accumulator is first read.
+        With ``curves=True``: ``(accumulator, score_curves)``.
 
     Examples
     --------
@@ -93,7 +106,22 @@ def evaluate(
     torch = _torch()
     from .generators import _run, _Spec
 
+    from . import _curves
+
     spec = _Spec(num_classes, labels, multilabel, threshold, infer_classes=True)
+    with_curves = _curves.check_curves(curves, curves_bits)
+    made = []
+
+    def feed_curves(acc, y, y_pred, w):
+        y_pred = y_pred.detach().cpu() if isinstance(y_pred, torch.Tensor) else y_pred
+        y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+        w = w.detach().cpu().numpy() if isinstance(w, torch.Tensor) else w
+        if not made:
+            made.append(_curves.new_curves(acc, y_pred, multilabel=spec.multilabel,
+                                           labels=spec.labels, bits=curves_bits))
+        made[0].update(*_curves.curve_batch(made[0], y, y_pred, w, multilabel=spec.multilabel,
+                                            labels=spec.labels))
+
     if device is None:
         device = _model_device(model)
     device = torch.device(device)
@@ -111,10 +139,16 @@ def evaluate(
     model.eval()
     try:
         with torch.inference_mode():
-            return _run(predict, loader, spec, progress=progress)
+            acc = _run(predict, loader, spec, progress=progress,
+                       after=feed_curves if with_curves else None)
     finally:
         for m, mode in modes:
             m.training = mode
+    if not with_curves:
+        return acc
+    if not made:
+        raise ValueError("curves=True: the loader yielded no samples to draw curves from")
+    return acc, made[0]
 
 
 def _model_device(model):
