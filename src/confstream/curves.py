@@ -446,6 +446,24 @@ class ScoreCurves(_Curves):
     def _settings(self):
         return super()._settings() + (tuple(self.labels), self.ovo)
 
+    @classmethod
+    def _binary_of(cls, pos_part, neg_part, labels):
+        """Binary curves of ``labels = [neg, pos]`` from two positives-only binary curves:
+        the scores of the positive class's samples and those of the others (the CLI learns
+        which class is positive only at the end of a file)."""
+        out = cls(labels=labels, bits=pos_part.bits)
+        p, n = pos_part._snapshot(), neg_part._snapshot()
+        if p[1] != n[1]:
+            raise ValueError("the two classes' scores were counted in different bins")
+        weighted = p[3] or n[3]
+        dt = np.float64 if weighted else np.int64
+        table = np.zeros(out._table_shape(p[1]), dt)
+        table[0, :, 1] = p[0][0, :, 1]
+        table[0, :, 0] = n[0][0, :, 1]
+        out._commit(p[1], np.result_type(p[2], n[2]), table, weighted,
+                    not_prob=p[4] or n[4])
+        return out
+
     def _settings_dict(self):
         return {"labels": self.labels if self._given_labels else None,
                 "num_classes": self.num_classes, "bits": self.bits, "ovo": self.ovo}

@@ -226,7 +226,8 @@ class Report:
                      if not (np.isnan(lo) or np.isnan(hi))]
             widest = max(spans, default=0.0)
             out += (f"\nauroc, ap: certified from binned scores; scikit-learn's values lie "
-                    f"within their bounds (to_dict()), at most {widest:.1e} away\n")
+                    f"within their bounds (to_dict(), --format json), at most {widest:.1e} "
+                    f"away\n")
         return out
 
     @property
