@@ -232,9 +232,9 @@ def _report(args: argparse.Namespace) -> int:
             plot_names = _axis_names(plot_labels, args.target_names)
             cm = _counts_for(acc, plot_labels)
             try:
+                more = {} if curves is None else {"curves": (curves, report)}
                 plot_confusion(cm, plot_names, args.plot, normalize=args.normalize,
-                               title=os.path.basename(args.file),
-                               curves=None if curves is None else (curves, report))
+                               title=os.path.basename(args.file), **more)
             except OSError as e:
                 raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
     _print_warnings(caught)
