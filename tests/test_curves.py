@@ -663,3 +663,44 @@ def test_docs_curves_examples_run():
     for code in blocks:
         exec(compile(code, str(doc), "exec"), ns)
     assert ns["acc"].bits == 10
+
+
+# --------------------------------------------------------------------------------------------
+# multi-class average precision: which classes take part (scikit-learn 1.9.1 binarizes y_true
+# over the classes present; with a class of the space absent it refuses the (N, C) scores)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_multiclass_average_precision_classes_as_sklearn(data):
+    draw = data.draw
+    c = draw(st.integers(3, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    present = sorted(draw(st.sets(st.integers(0, c - 1), min_size=1, max_size=c)))
+    n = draw(st.integers(len(present), 120))
+    y = rng.choice(present, n)
+    y[:len(present)] = present
+    s = simplex_rows(rng, n, c, np.minimum(y, c - 1), True)
+    w = None
+    if draw(st.booleans()):  # zero weights too: a class present with weight 0 is present
+        w = rng.integers(0, 3, n).astype(float)
+    labels = draw(st.sampled_from([None, "shifted"]))
+    space = list(range(c)) if labels is None else [v + 10 for v in range(c)]
+    yy = y if labels is None else y + 10
+    acc = cs.ScoreCurves(num_classes=c) if labels is None else cs.ScoreCurves(labels=space)
+    for a, b in splits(draw, n):
+        acc.update(yy[a:b], s[a:b], sample_weight=None if w is None else w[a:b])
+    acc = cs.ScoreCurves.from_dict(json.loads(json.dumps(acc.to_dict()))) \
+        if draw(st.booleans()) else acc
+    for avg in ("macro", "weighted", None, "micro"):
+        ref, _ = run(skm.average_precision_score, yy, s, average=avg, sample_weight=w)
+        got, _ = run(acc.average_precision, average=avg)
+        if isinstance(ref, Exception):
+            assert isinstance(got, ValueError) and isinstance(ref, ValueError), (avg, got, ref)
+            assert "never appeared" in str(got)
+        else:
+            assert not isinstance(got, Exception), (avg, got)
+            assert close(got, ref), (avg, got, ref)
+        bounds, _ = run(acc.average_precision_bounds, average=avg)
+        assert isinstance(bounds, ValueError) == isinstance(ref, Exception)
