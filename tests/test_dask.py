@@ -217,7 +217,7 @@ def test_score_curves_binary_exact_and_multiclass_certified(client):
     p = (np.exp(z) / np.exp(z).sum(1, keepdims=True)).astype(np.float32)
     df = dd.from_pandas(pd.DataFrame({"y": yc, **{f"p{k}": p[:, k] for k in range(3)}}),
                         npartitions=4)
-    mc = cdask.score_curves(df["y"], df[["p0", "p1", "p2"]], num_classes=3, ovo=True)
+    mc = cdask.score_curves(df["y"], df[["p0", "p1", "p2"]], num_classes=3, ovo=True, bits=8)
     assert not mc.exact
     for avg, multi in (("macro", "ovr"), ("weighted", "ovo")):
         lo, hi = mc.roc_auc_bounds(average=avg, multi_class=multi)

@@ -367,7 +367,10 @@ class _Scores:
             what = f"column {col!r}" + ("" if len(self.columns) > 1 else f"[{j}]")
         else:
             what = f"column {self.names[m.group(1)]!r}"
-        return f"{chunk.where(k)}: {text[:m.start()]}{what}{text[m.end():]}"
+        hint = ""
+        if m.group(1) == "y_true" and not self.args.labels:
+            hint = "; give --labels, the classes of the score columns in order"
+        return f"{chunk.where(k)}: {text[:m.start()]}{what}{text[m.end():]}{hint}"
 
     def result(self) -> Any:
         if not self.binary:
