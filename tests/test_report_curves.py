@@ -38,6 +38,9 @@ def test_with_curves_equals_sklearn_and_keeps_the_report():
     assert rep.get("ap", "weighted avg") == pytest.approx(
         skm.average_precision_score(np.eye(3)[y], s64, average="weighted"), rel=1e-15)
     assert rep.curves_exact is True
+    html = rep._repr_html_()
+    assert html.startswith(plain._repr_html_()) and "<th>auroc</th>" in html
+    assert f"<td>{rep.get('auroc', 'b'):.2f}</td>" in html
     with pytest.raises(KeyError, match="with_curves"):
         plain.get("auroc", "a")
     ci = acc.report(ci=0.9, n_resamples=50, seed=1).with_curves(sc)

@@ -53,6 +53,8 @@ class Report:
         (and ``"micro avg"`` where the report has no accuracy row).
     """
 
+    _curves = None  # reports pickled before with_curves existed read as without curves
+
     def __init__(self, labels, target_names, rows, averages, accuracy_row, digits):
         self.labels = labels
         self.target_names = list(target_names)
@@ -403,8 +405,20 @@ class Report:
             rows.append(f"<tr class='average'><th>{escape(heading)}</th>"
                         f"{cells(vals, avg[3])}</tr>")
         head = "".join(f"<th>{h}</th>" for h in _HEADERS)
-        return (f"<table class='confstream-report'><thead><tr><th></th>{head}</tr></thead>"
+        html = (f"<table class='confstream-report'><thead><tr><th></th>{head}</tr></thead>"
                 f"<tbody>{''.join(rows)}</tbody></table>")
+        curves = self.curves
+        if curves:
+            body = "".join(
+                f"<tr><th>{escape(str(name))}</th><td>{v['auroc']:.{d}f}</td>"
+                f"<td>{v['ap']:.{d}f}</td><td>{escape(str(v['support']))}</td></tr>"
+                for name, v in curves.items())
+            note = "" if self.curves_exact else (
+                "<caption>certified from binned scores (bounds in to_dict())</caption>")
+            html += (f"<table class='confstream-curves'>{note}<thead><tr><th></th>"
+                     f"<th>auroc</th><th>ap</th><th>support</th></tr></thead>"
+                     f"<tbody>{body}</tbody></table>")
+        return html
 
     def __eq__(self, other):
         if not isinstance(other, Report):
