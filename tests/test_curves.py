@@ -705,3 +705,29 @@ def test_multiclass_average_precision_classes_as_sklearn(data):
             assert close(got, ref), (avg, got, ref)
         bounds, _ = run(acc.average_precision_bounds, average=avg)
         assert isinstance(bounds, ValueError) == isinstance(ref, Exception)
+
+
+def test_seen_classes_travel_and_old_states_derive_them():
+    rng = np.random.default_rng(3)
+    y = np.array([0, 1, 1, 0, 1, 0])
+    s = simplex_rows(rng, 6, 3, y, True)
+    w = np.array([1.0, 1, 1, 1, 1, 0])
+    acc = cs.ScoreCurves(num_classes=3).update(np.append(y[:5], 2), s, sample_weight=w)
+    d = acc.to_dict()
+    assert d["seen"] == [0, 1, 2]  # class 2 came with weight 0: present, as for sklearn
+    assert cs.from_dict(json.loads(json.dumps(d))) == acc
+    with pytest.warns(UserWarning, match="No positive class found"):
+        got = acc.average_precision()
+    with pytest.warns(UserWarning, match="No positive class found"):
+        ref = skm.average_precision_score(np.append(y[:5], 2), s.astype(np.float64),
+                                          sample_weight=w)
+    assert got == pytest.approx(ref, rel=1e-12)
+    old = dict(d)
+    del old["seen"]  # a state written before "seen": the classes with mass
+    assert cs.from_dict(old)._seen == 0b011
+    half = cs.ScoreCurves(num_classes=3).update(y[:2], s[:2])
+    assert (half + cs.ScoreCurves(num_classes=3).update([2], s[2:3]))._seen == 0b111
+    with pytest.raises(ValueError, match=r"\[2\] never appeared"):
+        half.average_precision()
+    with pytest.raises(ValueError, match="'seen'"):
+        cs.from_dict({**d, "seen": [5]})
