@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-__all__ = ["confusion_matrix", "classification_report", "grouped_confusion_matrix"]
+__all__ = ["confusion_matrix", "classification_report", "grouped_confusion_matrix",
+           "score_curves"]
 
 
 def _import_dask() -> Any:
@@ -155,6 +156,60 @@ def grouped_confusion_matrix(
     return total.compute() if compute else total
 
 
+def score_curves(
+    y_true: Any,
+    y_score: Any,
+    *,
+    num_classes: int | None = None,
+    labels: Sequence[Any] | None = None,
+    multilabel: bool = False,
+    bits: int | None = None,
+    ovo: bool = False,
+    sample_weight: Any = None,
+    split_every: int = 8,
+    compute: bool = True,
+) -> Any:
+    """Stream Dask ``y_true`` and ``y_score`` into one ``ScoreCurves`` (or, with
+    ``multilabel=True``, ``MultilabelScoreCurves``), partition by partition.
+
+    Each partition fills its own histogram where it lives; the histograms (``num_bins`` x
+    columns x cells, never the scores) are tree-reduced with ``+``, as
+    :func:`confusion_matrix` does, so the result equals one accumulator updated with all the
+    data: ``roc_auc()``, ``average_precision()`` and the curves are scikit-learn's (float16 /
+    bfloat16 / small-integer scores) or certified (float32 / float64, see docs/CURVES.md).
+    ``num_classes`` / ``labels`` / ``bits`` / ``ovo`` are those of ``ScoreCurves``; with
+    ``multilabel=True`` ``num_classes`` is the number of labels (default: ``y_true``'s width).
+    Alignment of partitions, ``split_every`` and ``compute`` as :func:`confusion_matrix`.
+
+    >>> import dask.array as da, numpy as np
+    >>> from confstream.adapters.dask import score_curves
+    >>> y = da.from_array([0, 1, 1, 0, 1, 0], chunks=2)
+    >>> s = da.from_array(np.array([0.1, 0.8, 0.3, 0.35, 0.9, 0.2], np.float16), chunks=3)
+    >>> score_curves(y, s).roc_auc()
+    0.888888888888889
+    """
+    dask = _import_dask()
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    if multilabel and (labels is not None or ovo):
+        raise ValueError("labels and ovo do not apply with multilabel=True; use num_classes")
+    parts = _aligned_partitions(y_true, y_score, sample_weight)
+    if multilabel and num_classes is None:
+        num_classes = _width(y_true)
+        if num_classes is None:
+            raise ValueError("multilabel=True needs num_classes when y_true's width is "
+                             "unknown")
+    spec = _CurveSpec(multilabel, num_classes, None if labels is None else list(labels), bits,
+                      ovo)
+    spec.new()  # the accumulator's own checks, here rather than on a worker
+    count = dask.delayed(_count, pure=True)
+    level = [count(spec, yt, ys, w) for yt, ys, w in parts]
+    if not level:
+        level = [dask.delayed(spec.new, pure=True)()]
+    total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
+    return total.compute() if compute else total
+
+
 def classification_report(
     y_true: Any,
     y_pred: Any,
@@ -222,7 +277,29 @@ class _Spec:
                 repr(self.threshold), repr(self.ignore_index))
 
 
-def _count(spec: _Spec, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
+class _CurveSpec:
+    """How to build each partition's score curves; the same for all of them."""
+
+    def __init__(self, multilabel: bool, num_classes: int | None, labels: list | None,
+                 bits: int | None, ovo: bool) -> None:
+        self.multilabel, self.num_classes, self.labels = multilabel, num_classes, labels
+        self.bits, self.ovo = bits, ovo
+
+    def new(self) -> Any:
+        import confstream
+        if self.multilabel:
+            return confstream.MultilabelScoreCurves(self.num_classes, bits=self.bits)
+        if self.labels is not None:
+            return confstream.ScoreCurves(labels=self.labels, bits=self.bits, ovo=self.ovo)
+        return confstream.ScoreCurves(self.num_classes, bits=self.bits, ovo=self.ovo)
+
+    def __dask_tokenize__(self) -> tuple:
+        return ("confstream-dask-curve-spec", self.multilabel, self.num_classes,
+                None if self.labels is None else tuple(map(repr, self.labels)), self.bits,
+                self.ovo)
+
+
+def _count(spec: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
     return spec.new().update(_host(y_true), _host(y_pred),
                              sample_weight=None if sample_weight is None else _host(sample_weight))
 

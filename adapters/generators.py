@@ -125,7 +125,10 @@ class _Spec:
         return ConfusionMatrix(num_classes, labels=self.labels, threshold=self.threshold)
 
 
-def _run(predict, batches, spec: _Spec, *, progress: bool, desc: str = "evaluate"):
+def _run(predict, batches, spec: _Spec, *, progress: bool, desc: str = "evaluate",
+         after=None):
+    """The loop; ``after(acc, y, y_pred, w)`` (optional) sees each batch once it is counted
+    (torch's ``evaluate(curves=True)`` feeds its score curves there)."""
     acc = None if spec.needs_prediction else spec.build()
     with _progress(batches, progress, desc) as stream:
         for i, batch in enumerate(stream):
@@ -138,6 +141,8 @@ def _run(predict, batches, spec: _Spec, *, progress: bool, desc: str = "evaluate
                 acc = spec.build(y, y_pred)
             try:
                 acc.update(y, y_pred, w)
+                if after is not None:
+                    after(acc, y, y_pred, w)
             except (ValueError, TypeError) as exc:
                 if type(exc) not in (ValueError, TypeError, BatchValueError):
                     raise

@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without keras
         "(and a backend: tensorflow, torch or jax)"
     ) from exc
 
+from . import _curves
 from ._keys import METRICS as _METRICS
 from ._keys import class_key
 
@@ -444,6 +445,18 @@ class ConfusionCallback(keras.callbacks.Callback):
         methods "wilson" and "clopper-pearson"). Single-label, unweighted only.
     ci_method, n_resamples, seed
         Passed to ``report`` with ``ci`` (see docs/INTERVALS.md).
+    curves : bool
+        Also stream the predicted scores into a :class:`confstream.ScoreCurves` (or
+        :class:`confstream.MultilabelScoreCurves`), kept as ``callback.curves``: ``logs`` get
+        ``<prefix>auroc_<class>`` and ``<prefix>ap_<class>`` (scikit-learn's
+        ``roc_auc_score`` / ``average_precision_score`` of the class against the rest; binary
+        outputs: the positive class), and the reports carry them (``Report.with_curves``;
+        ``callback.history.get("auroc", 1)``). The model must output scores. float32 outputs
+        are binned: the values come with certified bounds (``report.curve_bounds``), see
+        docs/CURVES.md. A class without positives in an epoch logs AUROC nan and AP 0.0, as
+        scikit-learn gives (without its warning every epoch).
+    curves_bits : int, optional
+        ``bits`` of the score curves (width of the bounds against memory; default 10).
 
     Examples
     --------
@@ -473,6 +486,8 @@ class ConfusionCallback(keras.callbacks.Callback):
         ci_method: str = "bootstrap",
         n_resamples: int = 1000,
         seed: int | None = None,
+        curves: bool = False,
+        curves_bits: int | None = None,
     ) -> None:
         super().__init__()
         from confstream import History
@@ -528,6 +543,9 @@ class ConfusionCallback(keras.callbacks.Callback):
         self.steps = None if steps is None else int(steps)
         self.history = History()
         self.confusion = None  # the last evaluation's accumulator
+        self.with_curves = _curves.check_curves(curves, curves_bits)
+        self.curves_bits = curves_bits
+        self.curves = None  # the last evaluation's score curves (curves=True)
 
     # ------------------------------------------------------------------ batches
     def _batches(self) -> Iterable[Any]:
@@ -604,7 +622,7 @@ class ConfusionCallback(keras.callbacks.Callback):
         """
         if self.model is None:
             raise ValueError("ConfusionCallback has no model: pass it to fit() or call set_model()")
-        acc = None
+        acc = curves = None
         for batch in self._batches():
             x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
             if y is None:
@@ -622,7 +640,14 @@ class ConfusionCallback(keras.callbacks.Callback):
                 sw = np.asarray(_to_numpy(sw)).reshape(len(y))
             if acc is None:
                 acc = self._new_accumulator(y_pred)
+                if self.with_curves:
+                    curves = _curves.new_curves(acc, y_pred, multilabel=self.multilabel,
+                                                labels=self.labels, bits=self.curves_bits)
             acc.update(y, y_pred, sample_weight=sw)
+            if curves is not None:
+                curves.update(*_curves.curve_batch(curves, y, y_pred, sw,
+                                                   multilabel=self.multilabel,
+                                                   labels=self.labels))
         if acc is None:
             hint = (
                 " (a one-shot generator is used up by the first evaluation: pass a re-iterable, "
@@ -630,11 +655,13 @@ class ConfusionCallback(keras.callbacks.Callback):
             )
             raise ValueError(f"validation_data yielded no batches{hint}")
         self.confusion = acc
+        self.curves = curves
         kwargs = {"target_names": self.target_names, "zero_division": self.zero_division}
         if self.target_names is not None and not self.multilabel:
             # Names belong to classes, not to whichever labels this epoch happened to see.
             kwargs["labels"] = acc.labels
-        return acc.report(**kwargs, **self._ci_kwargs)
+        report = acc.report(**kwargs, **self._ci_kwargs)
+        return report if curves is None else report.with_curves(curves, warn=False)
 
     def _log_values(self, acc: Any) -> dict[str, float]:
         if self.multilabel:
@@ -655,6 +682,13 @@ class ConfusionCallback(keras.callbacks.Callback):
             for i, name in enumerate(names)
         }
         report = self.history[-1] if len(self.history) else None
+        if report is not None and report.curves is not None:
+            have = report.curves
+            for metric in ("auroc", "ap"):
+                for name in names:
+                    if str(name) in have:
+                        out[class_key(self.log_prefix, metric, name)] = float(
+                            have[str(name)][metric])
         if self.ci is not None and report is not None and report.ci is not None:
             for metric in self.metrics:
                 if metric == "support":

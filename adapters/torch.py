@@ -36,6 +36,8 @@ def evaluate(
     threshold: float | Sequence[float] = 0.5,
     device=None,
     progress: bool = True,
+    curves: bool = False,
+    curves_bits: int | None = None,
 ):
     """Run ``model`` over every batch of ``loader`` and count its predictions.
 
@@ -70,12 +72,23 @@ def evaluate(
         else the CPU. The model itself is not moved.
     progress : bool
         A tqdm progress bar, when tqdm is installed.
+    curves : bool
+        Also stream the scores into a :class:`confstream.ScoreCurves` (binary scores, or
+        ``(N, C)`` / ``(N, C, H, W)`` one-vs-rest) or :class:`confstream.MultilabelScoreCurves`
+        and return it too: ``acc.report().with_curves(curves)`` then has each class's AUROC
+        and average precision (scikit-learn's ``roc_auc_score`` / ``average_precision_score``
+        of the class against the rest), ``curves.per_class()`` the same as a dict. Scores
+        are copied to the host for this (float16 / bfloat16 as they are: exact; float32:
+        certified bounds, see docs/CURVES.md). The model must output scores (or logits).
+    curves_bits : int, optional
+        ``bits`` of the score curves (default 10).
 
     Returns
     -------
     ConfusionMatrix or MultilabelConfusionMatrix
         Its ``report()`` equals ``classification_report`` on all ``y`` against the model's
         predictions. GPU counts stay on the GPU until the accumulator is first read.
+        With ``curves=True``: ``(accumulator, score_curves)``.
 
     Examples
     --------
@@ -93,7 +106,22 @@ def evaluate(
     torch = _torch()
     from .generators import _run, _Spec
 
+    from . import _curves
+
     spec = _Spec(num_classes, labels, multilabel, threshold, infer_classes=True)
+    with_curves = _curves.check_curves(curves, curves_bits)
+    made = []
+
+    def feed_curves(acc, y, y_pred, w):
+        y_pred = y_pred.detach().cpu() if isinstance(y_pred, torch.Tensor) else y_pred
+        y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+        w = w.detach().cpu().numpy() if isinstance(w, torch.Tensor) else w
+        if not made:
+            made.append(_curves.new_curves(acc, y_pred, multilabel=spec.multilabel,
+                                           labels=spec.labels, bits=curves_bits))
+        made[0].update(*_curves.curve_batch(made[0], y, y_pred, w, multilabel=spec.multilabel,
+                                            labels=spec.labels))
+
     if device is None:
         device = _model_device(model)
     device = torch.device(device)
@@ -111,10 +139,16 @@ def evaluate(
     model.eval()
     try:
         with torch.inference_mode():
-            return _run(predict, loader, spec, progress=progress)
+            acc = _run(predict, loader, spec, progress=progress,
+                       after=feed_curves if with_curves else None)
     finally:
         for m, mode in modes:
             m.training = mode
+    if not with_curves:
+        return acc
+    if not made:
+        raise ValueError("curves=True: the loader yielded no samples to draw curves from")
+    return acc, made[0]
 
 
 def _model_device(model):
@@ -154,12 +188,18 @@ def sync(acc, group=None):
     ``ignore_index`` must agree on every rank. Then each array of the additive state is
     summed with one ``all_reduce`` per dtype.
 
+    ``ScoreCurves`` / ``MultilabelScoreCurves`` sync too: their settings (classes, bits, ovo)
+    must agree, and so must the kind of score bins (one score dtype family: float16,
+    bfloat16, small integers, or float32 / float64); a rank without data joins any. Their
+    (column, bin, cell) table is summed densely, ``num_bins`` x columns x cells values (3.1
+    MiB per class at the default bits for float scores).
+
     Parameters
     ----------
-    acc : ConfusionMatrix, MultilabelConfusionMatrix or a grouped accumulator
-        This rank's accumulator (``GroupedConfusionMatrix``,
-        ``GroupedMultilabelConfusionMatrix``: groups and labels seen on some ranks only are
-        in the result, as in a merge). It is not changed (pending GPU counts are folded
+    acc : ConfusionMatrix, MultilabelConfusionMatrix, grouped or curve accumulator
+        This rank's accumulator (``ScoreCurves``, ``MultilabelScoreCurves``;
+        ``GroupedConfusionMatrix``, ``GroupedMultilabelConfusionMatrix``: groups and labels
+        seen on some ranks only are in the result, as in a merge). It is not changed (pending GPU counts are folded
         into it, as any read does).
     group : ProcessGroup, optional
         Default: the world.
@@ -202,17 +242,12 @@ def sync(acc, group=None):
     world = dist.get_world_size(group)
 
     def agree(local_error, payload):
-        """All-gather (error, payload); raise on every rank if any rank failed."""
-        gathered = [None] * world
-        dist.all_gather_object(gathered, (None if local_error is None else
-                                          f"{type(local_error).__name__}: {local_error}",
-                                          payload), group=group)
-        if local_error is not None:
-            raise local_error
-        for rank, (err, _) in enumerate(gathered):
-            if err is not None:
-                raise RuntimeError(f"sync(): rank {rank} failed: {err}")
-        return [p for _, p in gathered]
+        return _agree(dist, world, group, local_error, payload)
+
+    from confstream.curves import ScoreCurves
+
+    if isinstance(acc, ScoreCurves):  # MultilabelScoreCurves too
+        return _sync_curves(torch, dist, acc, group, agree)
 
     local = error = None
     try:
@@ -250,6 +285,69 @@ def sync(acc, group=None):
         summed["kinds"] = kinds
     out = _empty_like(local)._expand(union)
     out._add_state_arrays(summed)
+    return out
+
+
+def _agree(dist, world, group, local_error, payload):
+    """All-gather (error, payload); raise on every rank if any rank failed."""
+    gathered = [None] * world
+    dist.all_gather_object(gathered, (None if local_error is None else
+                                      f"{type(local_error).__name__}: {local_error}",
+                                      payload), group=group)
+    if local_error is not None:
+        raise local_error
+    for rank, (err, _) in enumerate(gathered):
+        if err is not None:
+            raise RuntimeError(f"sync(): rank {rank} failed: {err}")
+    return [p for _, p in gathered]
+
+
+def _sync_curves(torch, dist, acc, group, agree):
+    """``sync`` of score curves: the ranks agree on kind, settings and score mode (a rank
+    without data takes the others'), then the dense (column, bin, cell) table, the classes
+    seen and the not-a-probability flag are summed with one all_reduce per dtype."""
+    local = error = info = None
+    try:
+        local = acc.copy()
+        with local._lock:
+            table, mode, dtype, weighted, not_prob = local._snapshot()
+            seen = local._seen
+        state = local.to_dict()
+        info = {"kind": state["kind"], "settings": state["settings"], "mode": mode,
+                "dtype": None if dtype is None else np.dtype(dtype).str, "weighted": weighted}
+    except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or they hang
+        error = exc
+    infos = agree(error, info)
+    first = infos[0]
+    for rank, other in enumerate(infos[1:], start=1):
+        for what in ("kind", "settings"):
+            if other[what] != first[what]:
+                raise ValueError(
+                    f"sync(): rank 0 and rank {rank} have score curves with different "
+                    f"{what}: {first[what]!r} and {other[what]!r}")
+    modes = {i["mode"] for i in infos} - {None}
+    if len(modes) > 1:
+        shown = "; ".join(f"rank {r}: {np.dtype(i['dtype']).name}" for r, i in enumerate(infos)
+                          if i["mode"] is not None)
+        raise ValueError(f"sync(): the ranks counted scores of different kinds of bins "
+                         f"({shown}); keep one score dtype on every rank")
+    if not modes:
+        return local.copy().reset()
+    mode = modes.pop()
+    any_weighted = any(i["weighted"] for i in infos)
+    dtypes = [np.dtype(i["dtype"]) for i in infos if i["dtype"] is not None]
+    out = local.copy().reset()
+    shape = out._table_shape(mode)
+    kind = np.float64 if any_weighted else np.int64
+    arrays = {
+        "table": (np.zeros(shape, kind) if table is None else table.astype(kind)),
+        "seen": np.array([seen >> i & 1 for i in range(out.num_classes)], np.int64),
+        "not_prob": np.array([int(bool(not_prob))], np.int64),
+    }
+    summed = _all_reduce(torch, dist, arrays, group)
+    seen_all = sum(1 << i for i, v in enumerate(summed["seen"].tolist()) if v)
+    out._commit(mode, np.result_type(*dtypes), summed["table"], any_weighted,
+                not_prob=bool(summed["not_prob"][0]), seen=seen_all)
     return out
 
 

@@ -658,8 +658,76 @@ def test_docs_curves_examples_run():
 
     doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "CURVES.md"
     blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     ns: dict = {}
     for code in blocks:
         exec(compile(code, str(doc), "exec"), ns)
     assert ns["acc"].bits == 10
+    assert ns["report"].curves_exact and len(ns["history"]) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# multi-class average precision: which classes take part (scikit-learn 1.9.1 binarizes y_true
+# over the classes present; with a class of the space absent it refuses the (N, C) scores)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_multiclass_average_precision_classes_as_sklearn(data):
+    draw = data.draw
+    c = draw(st.integers(3, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    present = sorted(draw(st.sets(st.integers(0, c - 1), min_size=1, max_size=c)))
+    n = draw(st.integers(len(present), 120))
+    y = rng.choice(present, n)
+    y[:len(present)] = present
+    s = simplex_rows(rng, n, c, np.minimum(y, c - 1), True)
+    w = None
+    if draw(st.booleans()):  # zero weights too: a class present with weight 0 is present
+        w = rng.integers(0, 3, n).astype(float)
+    labels = draw(st.sampled_from([None, "shifted"]))
+    space = list(range(c)) if labels is None else [v + 10 for v in range(c)]
+    yy = y if labels is None else y + 10
+    acc = cs.ScoreCurves(num_classes=c) if labels is None else cs.ScoreCurves(labels=space)
+    for a, b in splits(draw, n):
+        acc.update(yy[a:b], s[a:b], sample_weight=None if w is None else w[a:b])
+    acc = cs.ScoreCurves.from_dict(json.loads(json.dumps(acc.to_dict()))) \
+        if draw(st.booleans()) else acc
+    for avg in ("macro", "weighted", None, "micro"):
+        ref, _ = run(skm.average_precision_score, yy, s, average=avg, sample_weight=w)
+        got, _ = run(acc.average_precision, average=avg)
+        if isinstance(ref, Exception):
+            assert isinstance(got, ValueError) and isinstance(ref, ValueError), (avg, got, ref)
+            assert "never appeared" in str(got)
+        else:
+            assert not isinstance(got, Exception), (avg, got)
+            assert close(got, ref), (avg, got, ref)
+        bounds, _ = run(acc.average_precision_bounds, average=avg)
+        assert isinstance(bounds, ValueError) == isinstance(ref, Exception)
+
+
+def test_seen_classes_travel_and_old_states_derive_them():
+    rng = np.random.default_rng(3)
+    y = np.array([0, 1, 1, 0, 1, 0])
+    s = simplex_rows(rng, 6, 3, y, True)
+    w = np.array([1.0, 1, 1, 1, 1, 0])
+    acc = cs.ScoreCurves(num_classes=3).update(np.append(y[:5], 2), s, sample_weight=w)
+    d = acc.to_dict()
+    assert d["seen"] == [0, 1, 2]  # class 2 came with weight 0: present, as for sklearn
+    assert cs.from_dict(json.loads(json.dumps(d))) == acc
+    with pytest.warns(UserWarning, match="No positive class found"):
+        got = acc.average_precision()
+    with pytest.warns(UserWarning, match="No positive class found"):
+        ref = skm.average_precision_score(np.append(y[:5], 2), s.astype(np.float64),
+                                          sample_weight=w)
+    assert got == pytest.approx(ref, rel=1e-12)
+    old = dict(d)
+    del old["seen"]  # a state written before "seen": the classes with mass
+    assert cs.from_dict(old)._seen == 0b011
+    half = cs.ScoreCurves(num_classes=3).update(y[:2], s[:2])
+    assert (half + cs.ScoreCurves(num_classes=3).update([2], s[2:3]))._seen == 0b111
+    with pytest.raises(ValueError, match=r"\[2\] never appeared"):
+        half.average_precision()
+    with pytest.raises(ValueError, match="'seen'"):
+        cs.from_dict({**d, "seen": [5]})

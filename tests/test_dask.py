@@ -188,3 +188,58 @@ def test_docstring_examples(client):
     import doctest
     result = doctest.testmod(cdask, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 10 and result.failed == 0
+
+
+# --------------------------------------------------------------------------------------------
+# score curves: per-partition histograms tree-reduced with +
+
+
+def test_score_curves_binary_exact_and_multiclass_certified(client):
+    rng = np.random.default_rng(5)
+    n = 30_000
+    y = (rng.random(n) < 0.15).astype(np.int64)
+    s = (rng.normal(size=n) + 1.5 * y).astype(np.float16)
+    w = rng.integers(1, 4, n).astype(float)
+    acc, ran = ran_on_workers(client, lambda: cdask.score_curves(
+        da.from_array(y, chunks=7_001), da.from_array(s, chunks=5_000),
+        sample_weight=da.from_array(w, chunks=9_999), split_every=3))
+    assert acc.exact and any("_count" in str(k) for k in ran)
+    s64 = s.astype(np.float64)
+    assert acc.roc_auc() == pytest.approx(skm.roc_auc_score(y, s64, sample_weight=w), rel=1e-12)
+    assert acc.average_precision() == pytest.approx(
+        skm.average_precision_score(y, s64, sample_weight=w), rel=1e-12)
+    one = type(acc)().update(y, s, sample_weight=w)
+    assert np.array_equal(acc.roc_curve()[2], one.roc_curve()[2])
+
+    yc = rng.integers(0, 3, 6_000)
+    z = rng.normal(size=(6_000, 3))
+    z[np.arange(6_000), yc] += 1.0
+    p = (np.exp(z) / np.exp(z).sum(1, keepdims=True)).astype(np.float32)
+    df = dd.from_pandas(pd.DataFrame({"y": yc, **{f"p{k}": p[:, k] for k in range(3)}}),
+                        npartitions=4)
+    mc = cdask.score_curves(df["y"], df[["p0", "p1", "p2"]], num_classes=3, ovo=True, bits=8)
+    assert not mc.exact
+    for avg, multi in (("macro", "ovr"), ("weighted", "ovo")):
+        lo, hi = mc.roc_auc_bounds(average=avg, multi_class=multi)
+        assert lo <= skm.roc_auc_score(yc, p, average=avg, multi_class=multi) <= hi
+    lo, hi = mc.average_precision_bounds()
+    assert lo <= skm.average_precision_score(yc, p) <= hi
+
+
+def test_score_curves_multilabel_and_errors(client):
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, (900, 4))
+    s = rng.random((900, 4)).astype(np.float16)
+    acc = cdask.score_curves(da.from_array(y, chunks=(200, 4)), da.from_array(s, chunks=(300, 4)),
+                             multilabel=True)
+    for avg in ("macro", "micro", None):
+        assert np.allclose(acc.roc_auc(average=avg),
+                           skm.roc_auc_score(y, s.astype(np.float64), average=avg), rtol=1e-12)
+    bad = s.astype(np.float32)
+    bad[777, 2] = np.nan
+    with pytest.raises(ValueError, match=r"is not finite"):
+        cdask.score_curves(da.from_array(y[:, 0], chunks=300), da.from_array(bad[:, 2],
+                                                                             chunks=300))
+    with pytest.raises(ValueError, match="bits"):
+        cdask.score_curves(da.from_array(y[:, 0], chunks=300),
+                           da.from_array(s[:, 0], chunks=300), bits=0)

@@ -1,7 +1,10 @@
 """``confstream.adapters.torch.sync`` in a real two-process gloo group on 127.0.0.1.
 
 Each rank sees part of the data and a different subset of the labels (in a different order
-of appearance); every rank's synced report must equal scikit-learn on all the data. Ranks
+of appearance); every rank's synced report must equal scikit-learn on all the data. Score
+curves sync in the same group: equal to scikit-learn on the union of the ranks' data (exact
+float16 / bfloat16 scores), containing it in their bounds (float32), equal to the sum of the
+ranks' accumulators. Ranks
 whose accumulators cannot be added must all raise, not hang. The whole run is bounded in
 time, so a hang fails the test instead of stalling CI.
 """
@@ -200,12 +203,26 @@ def reference(per_rank, args):
             classification_report(y, p, output_dict=True, **kw))
 
 
-def test_two_process_gloo_sync(tmp_path):
+@pytest.fixture(scope="module")
+def group(tmp_path_factory):
+    """One two-process group for the confusion matrices' and the score curves' cases (each
+    start of a group costs seconds): (results per rank, curve inputs, cm cases, curve cases)."""
+    cases, curve_cases = make_cases(), make_curve_cases()
+    inputs = rank_inputs(cases)
+    curve_inputs = curve_rank_inputs(curve_cases)
+    for rank in range(WORLD):
+        after = inputs[rank].pop("after_errors")  # the worker runs it last anyway
+        inputs[rank].update(curve_inputs[rank])
+        inputs[rank]["after_errors"] = after
+    results = run_group(tmp_path_factory.mktemp("gloo"), inputs)
+    return results, curve_inputs, cases, curve_cases
+
+
+def test_two_process_gloo_sync(group):
     import confstream as cs
     from _reference import same
 
-    cases = make_cases()
-    results = run_group(tmp_path, rank_inputs(cases))
+    results, _, cases, _ = group
     for rank, res in enumerate(results):
         assert "crash" not in res, res["crash"]
     for name, (per_rank, args) in cases.items():
@@ -235,6 +252,127 @@ def test_two_process_gloo_sync(tmp_path):
     for rank in range(WORLD):
         status, state, _ = results[rank]["after_errors"]
         assert status == "ok" and state["counts"] == [[0, 1], [0, 1]]
+
+
+# --------------------------------------------------------------------------------------------
+# score curves (ScoreCurves / MultilabelScoreCurves): the same group, the same worker
+
+
+def make_curve_cases(seed=1):
+    """{name: (per-rank (y, score, weight), kind args)}; counted in the parent."""
+    rng = np.random.default_rng(seed)
+    cases = {}
+    per = []
+    for n, weighted in ((70, False), (50, True)):
+        y = (rng.random(n) < 0.3).astype(np.int64)
+        s = (rng.normal(size=n) + y).astype(np.float16)
+        per.append((y, s, rng.integers(1, 8, n) / 4 if weighted else None))
+    cases["binary_f16_weighted_on_one_rank"] = (per, {"kind": "bin"})
+    per = []
+    for n in (90, 60):
+        y = (rng.random(n) < 0.2).astype(np.int64)
+        per.append((y, (1 / (1 + np.exp(-rng.normal(size=n) - 2 * y))).astype(np.float32),
+                    None))
+    cases["binary_f32_certified"] = (per, {"kind": "bin"})
+    per = []
+    for n, hi in ((80, 2), (60, 4)):  # rank 0 sees classes 0-1 only
+        y = rng.integers(0, hi, n)
+        p = rng.dirichlet(np.ones(4), n)
+        per.append((y, torch.from_numpy(p).to(torch.bfloat16), None))
+    cases["multiclass_bf16_classes_split"] = (per, {"kind": "mc", "num_classes": 4})
+    per = []
+    for n in (40, 30):
+        per.append((rng.integers(0, 2, (n, 3)), rng.random((n, 3)).astype(np.float16),
+                    rng.integers(1, 4, n).astype(float)))
+    cases["multilabel_weighted"] = (per, {"kind": "ml", "num_labels": 3})
+    y = (rng.random(30) < 0.5).astype(np.int64)
+    cases["one_rank_empty"] = ([(y, rng.random(30).astype(np.float16), None),
+                                (y[:0], np.zeros(0, np.float16), None)], {"kind": "bin"})
+    return cases
+
+
+def build_curves(args, data):
+    import confstream as cs
+
+    if args["kind"] == "ml":
+        acc = cs.MultilabelScoreCurves(args["num_labels"])
+    elif args["kind"] == "mc":
+        acc = cs.ScoreCurves(num_classes=args["num_classes"])
+    else:
+        acc = cs.ScoreCurves()
+    y, s, w = data
+    for a in range(0, len(y), 16):
+        acc.update(y[a:a + 16], s[a:a + 16], None if w is None else w[a:a + 16])
+    return acc
+
+
+def curve_rank_inputs(cases):
+    import confstream as cs
+
+    out = []
+    for rank in range(WORLD):
+        accs = {"curves_" + name: build_curves(args, per[rank])
+                for name, (per, args) in cases.items()}
+        accs["curves_bits_mismatch"] = cs.ScoreCurves(bits=8 + rank)
+        accs["curves_dtype_mismatch"] = cs.ScoreCurves().update(
+            [0, 1], np.array([0.2, 0.7], np.float16 if rank else np.float32))
+        accs["curves_kind_mismatch"] = cs.ScoreCurves(num_classes=3) if rank else cs.ScoreCurves()
+        accs["curves_after_errors"] = cs.ScoreCurves().update([rank, 1], np.array([0.5, 0.25],
+                                                                           np.float16))
+        out.append(accs)
+    return out
+
+
+def union(per):
+    y = np.concatenate([d[0] for d in per])
+    s = np.concatenate([np.asarray(d[1].float()) if isinstance(d[1], torch.Tensor)
+                        else d[1] for d in per]).astype(np.float64)
+    if all(d[2] is None for d in per):
+        return y, s, None
+    return y, s, np.concatenate([d[2] if d[2] is not None else np.ones(len(d[0]))
+                                 for d in per])
+
+
+def test_two_process_gloo_sync_of_curves(group):
+    import confstream as cs
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    results, inputs, _, cases = group
+    for res in results:
+        assert "crash" not in res, res["crash"]
+    for case, (per, args) in cases.items():
+        name = "curves_" + case
+        assert results[0][name][:2] == results[1][name][:2], name  # the same on every rank
+        status, state, _ = results[0][name]
+        assert status == "ok", (name, results[0][name])
+        got = cs.from_dict(state)
+        assert got == inputs[0][name] + inputs[1][name], name
+        y, s, w = union(per)
+        # multi-class AUROC wants rows summing to 1, which bfloat16 rows do not: each
+        # class's AUROC (per_class) is compared instead
+        checks = [(average_precision_score, got.average_precision,
+                   got.average_precision_bounds)]
+        if args["kind"] != "mc":
+            checks.append((roc_auc_score, got.roc_auc, got.roc_auc_bounds))
+        for fn, read, bounds in checks:
+            ref = fn(y, s, sample_weight=w)
+            if got.exact:
+                assert read() == pytest.approx(ref, rel=1e-12, abs=0), (name, fn.__name__)
+            else:
+                lo, hi = bounds()
+                assert lo <= ref <= hi, (name, fn.__name__, lo, ref, hi)
+        if args["kind"] == "mc":
+            for k, row in got.per_class().items():
+                assert row["auroc"] == roc_auc_score(y == k, s[:, k]), (name, k)
+    for rank in range(WORLD):
+        for name, words in (("curves_bits_mismatch", "different settings"),
+                            ("curves_dtype_mismatch", "different kinds of bins"),
+                            ("curves_kind_mismatch", "different")):
+            status, kind, msg = results[rank][name]
+            assert (status, kind) == ("raised", "ValueError") and words in msg, (name, msg)
+        status, state, _ = results[rank]["curves_after_errors"]
+        assert status == "ok" and cs.from_dict(state).roc_auc() == roc_auc_score(
+            [0, 1, 1, 1], [0.5, 0.25, 0.5, 0.25])
 
 
 def test_sync_needs_an_initialised_group():

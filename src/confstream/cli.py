@@ -27,7 +27,7 @@ import numpy as np
 from ._errors import BatchValueError
 from ._files import Chunk, InputError, TableReader, first_bad_row, open_table
 
-__all__ = ["main", "build_parser", "normalized", "plot_confusion"]
+__all__ = ["main", "build_parser", "normalized", "plot_confusion", "plot_curves"]
 
 PROG = "confstream"
 EXIT_USAGE = 2
@@ -75,7 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bootstrap resamples (default 1000)")
     rep.add_argument("--seed", type=int, default=None, metavar="N",
                      help="seed of the bootstrap (default: fresh entropy)")
-    rep.add_argument("--plot", metavar="PNG", help="also write a confusion-matrix heatmap")
+    rep.add_argument("--score", nargs="+", metavar="COL",
+                     help="score column(s): one column of the positive class's score "
+                          "(binary), or one per class in class order (a .npz may name one "
+                          "(N, C) array); adds each class's AUROC and average precision")
+    rep.add_argument("--pos-label", metavar="LABEL",
+                     help="the class a single --score column scores (default: the greater "
+                          "of the two labels, as scikit-learn's roc_auc_score takes it)")
+    rep.add_argument("--score-bits", type=_positive_int, default=None, metavar="N",
+                     help="bins per binade of float scores are 2**N (default 10): a larger N "
+                          "narrows the certified bounds and takes more memory")
+    rep.add_argument("--plot", metavar="PNG",
+                     help="also write a confusion-matrix heatmap (with --score, beside the "
+                          "ROC and precision-recall curves)")
     rep.add_argument("--normalize", choices=["true", "pred", "all"],
                      help="normalise the heatmap over true rows, predicted columns or all")
     rep.add_argument("--chunksize", type=_positive_int, default=250_000, metavar="N",
@@ -165,6 +177,9 @@ def _report(args: argparse.Namespace) -> int:
     import confstream
 
     if _grouped(args):
+        if args.score:
+            raise InputError("--score gives the plain report's curves; it does not work "
+                             "with --by yet")
         from ._grouped_cli import run
         return run(args)
 
@@ -174,18 +189,25 @@ def _report(args: argparse.Namespace) -> int:
         _need_matplotlib()                                  # fail before reading a big file
     if args.ci is not None and args.format not in ("text", "json"):
         raise InputError("--ci works with --format text or json")
+    if args.score is None and (args.pos_label is not None or args.score_bits is not None):
+        raise InputError("--pos-label / --score-bits describe the --score column(s): give "
+                         "--score COL too")
     names = {"y_true": args.true, "y_pred": args.pred}
     if args.weight is not None:
         names["sample_weight"] = args.weight
+    scores = None if args.score is None else _Scores(args, names)
 
     acc = confstream.ConfusionMatrix()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows = 0
-        with open_table(args.file, list(names.values()), args.chunksize) as reader, \
+        columns = list(names.values()) + (scores.columns if scores is not None else [])
+        with open_table(args.file, columns, args.chunksize) as reader, \
                 _progress(reader, args) as bar:
             for chunk in reader:
                 _update(acc, chunk, names)
+                if scores is not None:
+                    scores.update(chunk, reader.kinds)
                 rows += len(chunk)
                 bar(reader.done())
         if rows == 0:
@@ -200,14 +222,19 @@ def _report(args: argparse.Namespace) -> int:
                                 zero_division=_ZERO_DIVISION[args.zero_division], **ci)
         except (ValueError, TypeError) as e:
             raise InputError(_one_line(e)) from None
+        curves = None
+        if scores is not None:
+            curves = scores.result()
+            report = report.with_curves(curves)
         out = _render(report, args.format)
         if args.plot:
             plot_labels = labels if labels is not None else list(report.labels)
             plot_names = _axis_names(plot_labels, args.target_names)
             cm = _counts_for(acc, plot_labels)
             try:
+                more = {} if curves is None else {"curves": (curves, report)}
                 plot_confusion(cm, plot_names, args.plot, normalize=args.normalize,
-                               title=os.path.basename(args.file))
+                               title=os.path.basename(args.file), **more)
             except OSError as e:
                 raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
     _print_warnings(caught)
@@ -240,6 +267,147 @@ def _update(acc: Any, chunk: Chunk, names: dict[str, str]) -> None:
         acc.update(cols["y_true"], cols["y_pred"], sample_weight=cols.get("sample_weight"))
     except (ValueError, TypeError) as e:
         raise InputError(_locate(acc, chunk, cols, names, e)) from None
+
+
+class _Scores:
+    """The ``--score`` column(s), streamed into score curves beside the confusion matrix.
+
+    One 1-D column scores one class (binary): since the file's labels are known only at its
+    end, each true label's scores are kept as a positives-only histogram, and the positive
+    class's curves are put together at the end (its histogram against the others'). Several
+    columns (or one (N, C) array) score one class each, in the order of ``--labels`` or, for
+    integer labels, of the classes 0 .. C-1."""
+
+    def __init__(self, args: argparse.Namespace, names: dict[str, str]) -> None:
+        self.columns = list(dict.fromkeys(args.score))
+        self.args = args
+        self.names = names
+        self.parts: dict[Any, Any] = {}   # binary: true label -> curves of its scores
+        self.curves: Any = None           # multi-class
+        self.binary: bool | None = None
+
+    def _matrix(self, chunk: Chunk) -> np.ndarray:
+        cols = [chunk.columns[c] for c in self.columns]
+        for c, a in zip(self.columns, cols):
+            if a.dtype.kind not in "biuf":
+                raise InputError(f"--score column {c!r} holds {a.dtype.name} values, not "
+                                 f"numbers")
+        if len(cols) == 1:
+            return cols[0]
+        if any(a.ndim != 1 for a in cols):
+            raise InputError("--score: give one (N, C) array or several 1-D columns")
+        return np.column_stack(cols)
+
+    def update(self, chunk: Chunk, kinds: dict[str, str]) -> None:
+        from confstream import ScoreCurves
+
+        s = self._matrix(chunk)
+        y = chunk.columns[self.names["y_true"]]
+        w = chunk.columns.get(self.names.get("sample_weight", ""), None)
+        if self.binary is None:
+            self.binary = s.ndim == 1 or s.shape[1] == 1
+            if not self.binary:
+                c = s.shape[1]
+                if self.args.labels:
+                    labels = _parse_labels(self.args.labels, kinds, self.names)
+                    if len(labels) != c:
+                        raise InputError(f"--score has {c} columns but --labels names "
+                                         f"{len(labels)} classes (one per column, in order)")
+                    self.curves = ScoreCurves(labels=labels, bits=self.args.score_bits)
+                elif kinds.get(self.names["y_true"]) == "int":
+                    self.curves = ScoreCurves(num_classes=c, bits=self.args.score_bits)
+                else:
+                    raise InputError(f"--score has {c} columns: give --labels, the classes "
+                                     f"of the columns in order (column "
+                                     f"{self.names['y_true']!r} does not hold integers "
+                                     f"0..{c - 1})")
+        if s.ndim == 2 and s.shape[1] == 1:
+            s = s[:, 0]
+        if self.binary != (s.ndim == 1):
+            raise InputError("--score changed shape between chunks")
+        try:
+            if not self.binary:
+                self.curves.update(y, s, sample_weight=w)
+                return
+            values = np.unique(y) if len(y) else []
+            for v in (values.tolist() if len(y) else []):
+                if v not in self.parts:
+                    if len(self.parts) == 2:
+                        k = int(np.nonzero(y == v)[0][0])
+                        raise InputError(
+                            f"{chunk.where(k)}: a third class {v!r} in column "
+                            f"{self.names['y_true']!r}: one --score column scores binary "
+                            f"data; give one score column per class for more")
+                    self.parts[v] = ScoreCurves(bits=self.args.score_bits)
+            for v, part in self.parts.items():
+                mask = y == v
+                if mask.any():
+                    part.update(np.ones(int(mask.sum()), np.int64), s[mask],
+                                sample_weight=None if w is None else w[mask])
+        except ValueError as e:
+            raise InputError(self._locate(chunk, e, y, s)) from None
+
+    def _locate(self, chunk: Chunk, error: Exception, y: np.ndarray, s: np.ndarray) -> str:
+        """The curves' message with the file's row and column names."""
+        text = _one_line(error)
+        if self.binary:  # the parts see the rows of one class: find the bad row in the file
+            bad = ~np.isfinite(np.asarray(s, dtype=np.float64))
+            if bad.any():
+                k = int(np.nonzero(bad)[0][0])
+                return (f"{chunk.where(k)}: score {s[k]!r} in column {self.columns[0]!r} is "
+                        f"not finite")
+            return text
+        m = re.search(r"\b(y_true|y_score|sample_weight)\[(\d+)(?:, (\d+))?\]", text)
+        if m is None:
+            return text
+        k = int(m.group(2))
+        if m.group(1) == "y_score":
+            j = int(m.group(3) or 0)
+            col = self.columns[j] if len(self.columns) > 1 else self.columns[0]
+            what = f"column {col!r}" + ("" if len(self.columns) > 1 else f"[{j}]")
+        else:
+            what = f"column {self.names[m.group(1)]!r}"
+        hint = ""
+        if m.group(1) == "y_true" and not self.args.labels:
+            hint = "; give --labels, the classes of the score columns in order"
+        return f"{chunk.where(k)}: {text[:m.start()]}{what}{text[m.end():]}{hint}"
+
+    def result(self) -> Any:
+        if not self.binary:
+            return self.curves
+        from confstream.curves import ScoreCurves
+
+        seen = list(self.parts)
+        if self.args.pos_label is not None:
+            pos = _parse_labels([self.args.pos_label], {self.names["y_true"]: _kind(seen)},
+                                self.names)[0]
+            if not any(_key(pos) == _key(v) for v in seen):
+                raise InputError(f"--pos-label {self.args.pos_label!r} is not a label of "
+                                 f"column {self.names['y_true']!r} ({seen[:4]!r})")
+            pos = next(v for v in seen if _key(v) == _key(pos))
+        elif len(seen) == 2:
+            try:
+                pos = sorted(seen)[1]
+            except TypeError:
+                raise InputError("--score: the labels cannot be ordered to find the positive "
+                                 "class; give --pos-label") from None
+        else:
+            pos = None
+        if len(seen) != 2:
+            raise InputError(f"--score: AUROC and AP need both classes in column "
+                             f"{self.names['y_true']!r}; it holds {len(seen)}: {seen!r}")
+        neg = seen[1 - seen.index(pos)]
+        return ScoreCurves._binary_of(self.parts[pos], self.parts[neg], [neg, pos])
+
+
+def _kind(values: list) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) for v in values):
+        return "int"
+    if all(isinstance(v, (int, float)) for v in values):
+        return "float"
+    return "str"
 
 
 def _is_number(v: Any) -> bool:
@@ -385,26 +553,46 @@ def _render(report: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(d, indent=2, default=_json_scalar) + "\n"
     total = _total_support(d)
+    curves = report.curves or {}
+    extra = ([] if not curves else ["auroc", "ap"] if fmt == "markdown" else
+             ["auroc", "auroc_lo", "auroc_hi", "ap", "ap_lo", "ap_hi"])
     rows = []
     for name, row in d.items():
         if isinstance(row, dict):
-            rows.append((name, [row[c] for c in _COLUMNS]))
+            values = [row[c] for c in _COLUMNS]
         else:                                  # "accuracy": a bare float, as in sklearn
-            rows.append((name, [None, None, row, total]))
+            values = [None, None, row, total]
+        got = curves.get(name)
+        for c in extra:
+            if got is None:
+                values.append(None)
+            elif c.endswith(("_lo", "_hi")):
+                values.append(got[c[:-3] + " bounds"][0 if c.endswith("_lo") else 1])
+            else:
+                values.append(got[c])
+        rows.append((name, values))
+    columns = _COLUMNS + extra
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["class"] + _COLUMNS)
+        w.writerow(["class"] + columns)
         for name, values in rows:
-            w.writerow([name] + [_csv_value(v, c) for v, c in zip(values, _COLUMNS)])
+            w.writerow([name] + [_csv_value(v, c) for v, c in zip(values, columns)])
         return buf.getvalue()
     digits = report.digits
-    lines = ["| class | " + " | ".join(_COLUMNS) + " |",
-             "|:--|" + "--:|" * len(_COLUMNS)]
+    lines = ["| class | " + " | ".join(columns) + " |",
+             "|:--|" + "--:|" * len(columns)]
     for name, values in rows:
-        cells = [_md_value(v, c, digits) for v, c in zip(values, _COLUMNS)]
+        cells = [_md_value(v, c, digits) for v, c in zip(values, columns)]
         lines.append(f"| {_md_escape(name)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if curves and not report.curves_exact:
+        widest = max((hi - lo for v in curves.values() for m in ("auroc", "ap")
+                      for lo, hi in [v[m + " bounds"]] if not math.isnan(hi - lo)),
+                     default=0.0)
+        text += (f"\nauroc, ap: certified from binned scores; scikit-learn's values are at "
+                 f"most {widest:.1e} away (--format csv or json give the bounds)\n")
+    return text
 
 
 def _json_scalar(v: Any) -> Any:
@@ -502,19 +690,29 @@ def normalized(cm: np.ndarray, normalize: str | None) -> np.ndarray:
 
 
 def plot_confusion(cm: np.ndarray, names: Sequence[str], path: str, *,
-                   normalize: str | None = None, title: str | None = None) -> None:
+                   normalize: str | None = None, title: str | None = None,
+                   curves: Any = None) -> None:
     """Write a heatmap of the confusion matrix ``cm`` (rows true, columns predicted) to ``path``.
 
     Readable from 2 to about 50 classes: the figure grows with the class count, cells carry
     their values up to 20 classes, and tick labels shrink and turn as classes multiply.
+    ``curves``: ``(score_curves, report)``; the ROC and precision-recall curves of each class
+    that has them are drawn beside the heatmap (see ``plot_curves``).
     """
     from matplotlib.figure import Figure               # no pyplot: no global state, no GUI
 
     values = normalized(cm, normalize)
     c = len(names)
     side = min(max(4.5, 0.32 * c + 2.5), 22.0)
-    fig = Figure(figsize=(side + 1.2, side), layout="constrained")
-    ax = fig.add_subplot()
+    extra = 0.0 if curves is None else 2 * max(4.5, min(side, 7.0))
+    fig = Figure(figsize=(side + 1.2 + extra, side), layout="constrained")
+    if curves is None:
+        ax = fig.add_subplot()
+    else:
+        grid = fig.add_gridspec(1, 3, width_ratios=[side + 1.2, extra / 2, extra / 2])
+        ax = fig.add_subplot(grid[0, 0])
+        plot_curves(curves[0], curves[1], fig.add_subplot(grid[0, 1]),
+                    fig.add_subplot(grid[0, 2]))
     im = ax.imshow(values, cmap="Blues", interpolation="nearest",
                    vmin=0.0, vmax=1.0 if normalize else None)
     fig.colorbar(im, ax=ax, shrink=0.8, label="fraction" if normalize else "count")
@@ -539,6 +737,50 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: str, *,
                 ax.text(j, i, text, ha="center", va="center", fontsize=size,
                         color="white" if top > 0 and v > 0.6 * top else "black")
     fig.savefig(path, dpi=100)
+
+
+def plot_curves(curves: Any, report: Any, roc_ax: Any, pr_ax: Any, *,
+                max_classes: int = 20) -> None:
+    """Draw each class's ROC curve on ``roc_ax`` and precision-recall curve on ``pr_ax``
+    (from ``curves``, a ``ScoreCurves``; labelled with the report's row names and the
+    class's AUROC / AP). Binary curves: the positive class. At most ``max_classes`` classes
+    are drawn (the first ones), and the legend says so."""
+    import warnings as _w
+
+    labels = [curves.labels[1]] if getattr(curves, "_binary", False) else list(curves.labels)
+    per = report.curves or {}
+    rows = {}
+    for label, row in zip(report.labels.tolist(), report.target_names):
+        rows.setdefault(_key(label), row)
+    drawn = 0
+    for label in labels:
+        if drawn == max_classes:
+            break
+        of = None if getattr(curves, "_binary", False) else label
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")      # a class without positives: nothing to draw
+            fpr, tpr, _ = curves.roc_curve(of_class=of)
+            prec, rec, _ = curves.precision_recall_curve(of_class=of)
+        if np.isnan(fpr).any() or np.isnan(tpr).any():
+            continue
+        name = rows.get(_key(label), "%s" % (label,))
+        vals = per.get(name, {})
+        auroc, ap = vals.get("auroc", float("nan")), vals.get("ap", float("nan"))
+        roc_ax.plot(fpr, tpr, label=f"{name} (AUROC {auroc:.3f})", lw=1.4)
+        pr_ax.step(rec, prec, where="post", label=f"{name} (AP {ap:.3f})", lw=1.4)
+        drawn += 1
+    roc_ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    for ax, (xl, yl, what) in ((roc_ax, ("False positive rate", "True positive rate", "ROC")),
+                               (pr_ax, ("Recall", "Precision", "Precision-recall"))):
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        shown = "" if drawn == len(labels) else f" ({drawn} of {len(labels)} classes)"
+        ax.set_title(what + shown + ("" if curves.exact else "\n(binned scores: certified)"))
+        ax.grid(alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=8, loc="lower right" if ax is roc_ax else "lower left")
 
 
 def _cell_text(v: float, normalize: str | None) -> str:

@@ -11,6 +11,7 @@ of <= 16 bits) get one bin per value: read-outs equal scikit-learn's. Other scor
 from __future__ import annotations
 
 import math
+import warnings
 import threading
 
 import numpy as np
@@ -152,6 +153,9 @@ class _Curves:
         self._weighted = False
         self._table = None
         self._not_prob = False  # some multi-class row did not sum to 1 (roc_auc refuses)
+        # multi-class: bit i set once class i appeared in y_true (zero-weight samples too), as
+        # scikit-learn's average_precision_score asks which classes y_true holds
+        self._seen = 0
 
     def reset(self):
         """Forget all data (the score mode too)."""
@@ -183,7 +187,8 @@ class _Curves:
     def _table_shape(self, mode):
         return (self._k, CK.num_bins(mode, self.bits), self._cells)
 
-    def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False, add=None):
+    def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False, add=None,
+                seen=0):
         """Add a batch's table (or run ``add(state_table)``) under the lock; the mode is
         checked again there: threads race for it."""
         with self._lock:
@@ -202,6 +207,7 @@ class _Curves:
                     self._table[:, lo:hi + 1] += table[:, lo:hi + 1]
             self._dtype = dtype if self._dtype is None else np.result_type(self._dtype, dtype)
             self._not_prob |= not_prob
+            self._seen |= seen
 
     def _to_weighted(self):
         self._weighted = True
@@ -261,10 +267,12 @@ class _Curves:
         if self._settings() != other._settings() or self._extra() != other._extra():
             raise ValueError(
                 f"Cannot add score curves with different settings: {self!r} and {other!r}")
-        table, mode, dtype, weighted, not_prob = other._snapshot()
+        with other._lock:
+            table, mode, dtype, weighted, not_prob = other._snapshot()
+            seen = other._seen
         if mode is None:
             return self
-        self._commit(mode, dtype, table, weighted, not_prob=not_prob)
+        self._commit(mode, dtype, table, weighted, not_prob=not_prob, seen=seen)
         return self
 
     def __eq__(self, other):
@@ -272,7 +280,7 @@ class _Curves:
             return NotImplemented
         a, b = self._snapshot(), other._snapshot()
         return (self._settings() == other._settings() and a[1:] == b[1:]
-                and ((a[0] is None and b[0] is None)
+                and self._seen == other._seen and ((a[0] is None and b[0] is None)
                      or (a[0] is not None and b[0] is not None and np.array_equal(a[0], b[0]))))
 
     __hash__ = None
@@ -290,7 +298,12 @@ class _Curves:
             nz = np.nonzero(table.any(axis=2))
             d["bins"] = {"column": nz[0].tolist(), "bin": nz[1].tolist(),
                          "values": table[nz].tolist()}
+        if self._tracks_seen():
+            d["seen"] = [i for i in range(self.num_classes) if self._seen >> i & 1]
         return d
+
+    def _tracks_seen(self):
+        return self._kind == "ScoreCurves" and not self._binary
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -346,6 +359,18 @@ class _Curves:
         acc._mode, acc._dtype, acc._weighted = mode, dtype, weighted
         acc._table = table
         acc._not_prob = bool(d.get("not_prob", False))
+        if acc._tracks_seen():
+            seen = d.get("seen")
+            if seen is None:  # states written before "seen": the classes with mass
+                col = table[0] if acc.ovo else table[np.arange(shape[0]), :, 1]
+                mass = col.sum(axis=0) if acc.ovo else col.sum(axis=1)
+                seen = [i for i in range(acc.num_classes) if mass[i] > 0]
+            if not isinstance(seen, list) or any(
+                    isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < shape[0]
+                    for i in seen):
+                raise ValueError(f"state: 'seen' must be a list of class indices in "
+                                 f"0..{acc.num_classes - 1}")
+            acc._seen = sum(1 << i for i in set(seen))
         return acc
 
     # -- per-column binary problems --------------------------------------------------------
@@ -445,6 +470,24 @@ class ScoreCurves(_Curves):
     def _settings(self):
         return super()._settings() + (tuple(self.labels), self.ovo)
 
+    @classmethod
+    def _binary_of(cls, pos_part, neg_part, labels):
+        """Binary curves of ``labels = [neg, pos]`` from two positives-only binary curves:
+        the scores of the positive class's samples and those of the others (the CLI learns
+        which class is positive only at the end of a file)."""
+        out = cls(labels=labels, bits=pos_part.bits)
+        p, n = pos_part._snapshot(), neg_part._snapshot()
+        if p[1] != n[1]:
+            raise ValueError("the two classes' scores were counted in different bins")
+        weighted = p[3] or n[3]
+        dt = np.float64 if weighted else np.int64
+        table = np.zeros(out._table_shape(p[1]), dt)
+        table[0, :, 1] = p[0][0, :, 1]
+        table[0, :, 0] = n[0][0, :, 1]
+        out._commit(p[1], np.result_type(p[2], n[2]), table, weighted,
+                    not_prob=p[4] or n[4])
+        return out
+
     def _settings_dict(self):
         return {"labels": self.labels if self._given_labels else None,
                 "num_classes": self.num_classes, "bits": self.bits, "ovo": self.ovo}
@@ -526,6 +569,8 @@ class ScoreCurves(_Curves):
             raise ValueError(self._message(where, pos, t, s, w, rmode))
         not_prob = not np.allclose(1, _values(s, rmode).sum(axis=1))
         ovo = self.ovo
+        present = np.nonzero(np.bincount(codes.astype(np.int64, copy=False), minlength=c))[0]
+        seen = sum(1 << int(i) for i in present)
 
         def add(state):
             ti = _EMPTY_I.reshape(0, 0, 0) if state.dtype == np.float64 else state
@@ -533,7 +578,7 @@ class ScoreCurves(_Curves):
             ww = w if weighted else np.ones(n) if state.dtype == np.float64 else w
             CK.add_multiclass(bins, codes, ww, state.dtype == np.float64, ti, tf, ovo)
 
-        self._commit(mode, dtype, None, weighted, not_prob=not_prob, add=add)
+        self._commit(mode, dtype, None, weighted, not_prob=not_prob, add=add, seen=seen)
         return self
 
     def _message(self, where, pos, t, s, w, mode):
@@ -611,6 +656,36 @@ class ScoreCurves(_Curves):
         return np.array(vals), np.array(bounds, dtype=np.float64).reshape(-1, 2), \
             np.array(support)
 
+    def per_class(self, warn=True) -> dict:
+        """AUROC and average precision of each class against the rest, with their bounds.
+
+        ``{label: {"auroc": v, "auroc bounds": (lo, hi), "ap": v, "ap bounds": (lo, hi),
+        "support": positives}}``; binary curves give the positive class only. Each value is
+        scikit-learn's ``roc_auc_score(y == label, score)`` / ``average_precision_score``
+        of that one binary problem (exact scores; certified: the bounds contain it). A class
+        without positives (or negatives) gets what scikit-learn gives: AUROC nan, AP 0.0
+        when it has no positives, with scikit-learn's warnings (``warn=False``: none).
+        This is what reports (``Report.with_curves``), Keras logs and the CLI show."""
+        table, mode, dtype, weighted, _ = self._snapshot()
+        self._require_data(table)
+        exact = mode != CK.S_CERT
+        with warnings.catch_warnings():
+            if not warn:
+                warnings.simplefilter("ignore")
+            out = {}
+            labels = [self.labels[1]] if self._binary else self.labels
+            for j, label in enumerate(labels):
+                pos, neg, _ = self._problem(table, j)
+                row = {}
+                for what, key in (("roc", "auroc"), ("ap", "ap")):
+                    v = (R.roc_auc(pos, neg, weighted) if what == "roc"
+                         else R.average_precision(pos, neg, weighted))
+                    b = (v, v) if exact else self._bounds_of(pos, neg, what, weighted, False)
+                    row[key], row[key + " bounds"] = float(v), (float(b[0]), float(b[1]))
+                row["support"] = float(pos.sum()) if weighted else int(pos.sum())
+                out[label] = row
+        return out
+
     def _micro(self, table, what, weighted, exact, max_fpr=None):
         # micro = one binary problem over every (sample, class) cell: the columns' sum
         if self.ovo:
@@ -649,6 +724,18 @@ class ScoreCurves(_Curves):
         options = (None, "micro", "macro", "weighted")
         if average not in options:
             raise ValueError(f"average has to be one of {options}")
+        with self._lock:
+            seen = self._seen
+        absent = [self.labels[i] for i in range(self.num_classes) if not seen >> i & 1]
+        if absent:
+            # scikit-learn binarizes y_true over the classes it holds: fewer than the score
+            # columns, and average_precision_score refuses the data (a shape or pos_label
+            # error, whatever the average); so do we, in words.
+            raise ValueError(
+                f"average precision of {self.num_classes} score columns needs every class in "
+                f"y_true, but {I.show_labels(absent)} never appeared: scikit-learn's "
+                f"average_precision_score binarizes y_true over the classes present and "
+                f"refuses these scores too; per_class() gives each class's own value")
         return self._average(table, "ap", weighted, exact, average)
 
     def _average(self, table, what, weighted, exact, average, max_fpr=None):

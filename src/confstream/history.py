@@ -9,12 +9,15 @@ from .report import Report
 __all__ = ["History"]
 
 _METRICS = ("precision", "recall", "f1-score", "support")
+_CURVES = ("auroc", "ap")  # reports made with Report.with_curves
 
 
 def _metric_name(metric: str) -> str:
-    m = {"f1": "f1-score", "f1_score": "f1-score", "f": "f1-score"}.get(metric, metric)
-    if m not in _METRICS and m != "accuracy":
-        raise KeyError(f"unknown metric {metric!r}; one of {list(_METRICS)} or 'accuracy'")
+    m = {"f1": "f1-score", "f1_score": "f1-score", "f": "f1-score", "roc_auc": "auroc",
+         "average_precision": "ap"}.get(metric, metric)
+    if m not in _METRICS and m not in _CURVES and m != "accuracy":
+        raise KeyError(f"unknown metric {metric!r}; one of {list(_METRICS + _CURVES)} or "
+                       "'accuracy'")
     return m
 
 
@@ -56,7 +59,9 @@ class History:
     def get(self, metric: str, of_class=None) -> list:
         """``metric`` of one class (label value or row name) for every epoch.
 
-        ``get("accuracy")`` and ``get("f1-score", "macro avg")`` read the summary rows.
+        ``get("accuracy")`` and ``get("f1-score", "macro avg")`` read the summary rows;
+        ``get("auroc", 1)`` and ``get("ap", 1)`` the curves of reports that have them
+        (``Report.with_curves``; Keras' ``ConfusionCallback(curves=True)``).
         """
         metric = _metric_name(metric)
         return [r.get(metric, of_class) for r in self._reports]
@@ -88,6 +93,9 @@ class History:
         with_ci = any(r.ci is not None for r in self._reports)
         if with_ci:  # intervals as <metric>_lo / <metric>_hi columns (NaN where none)
             columns += [f"{m}_{end}" for m in _METRICS[:3] for end in ("lo", "hi")]
+        with_curves = any(r.curves is not None for r in self._reports)
+        if with_curves:  # AUROC / AP and their bounds (NaN where a row has none)
+            columns += [f"{m}{end}" for m in _CURVES for end in ("", "_lo", "_hi")]
         for epoch, r in enumerate(self._reports):
             d = r.to_dict()
             for name, values in d.items():
@@ -100,10 +108,15 @@ class History:
                         rec["f1-score_lo"], rec["f1-score_hi"] = d["accuracy ci"]
                 else:
                     rec = {"epoch": epoch, "class": name,
-                           **{k: v for k, v in values.items() if not k.endswith(" ci")}}
+                           **{k: v for k, v in values.items()
+                              if not k.endswith((" ci", " bounds")) and k not in _CURVES}}
                     for m in _METRICS[:3]:
                         if m + " ci" in values:
                             rec[m + "_lo"], rec[m + "_hi"] = values[m + " ci"]
+                    for m in _CURVES:
+                        if m in values:
+                            rec[m] = values[m]
+                            rec[m + "_lo"], rec[m + "_hi"] = values[m + " bounds"]
                 records.append(rec)
         return pd.DataFrame.from_records(records, columns=columns)
 
@@ -129,7 +142,13 @@ class History:
             fig, ax = plt.subplots(figsize=(7, 4))
         epochs = list(range(1, len(self) + 1))
         for name in names:
-            ax.plot(epochs, self.get(metric, name), marker="o", label=str(name))
+            try:
+                values = self.get(metric, name)
+            except KeyError:
+                if classes is not None or metric not in _CURVES:
+                    raise
+                continue  # binary curves: the positive class only
+            ax.plot(epochs, values, marker="o", label=str(name))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.set_ylim(-0.02, 1.02) if metric != "support" else None

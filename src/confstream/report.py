@@ -16,6 +16,20 @@ from . import metrics as M
 __all__ = ["Report", "build_report", "report_with_intervals", "accumulator_interval"]
 
 _HEADERS = ("precision", "recall", "f1-score", "support")
+_CURVE_METRICS = ("auroc", "ap")
+_CURVE_ALIASES = {"roc_auc": "auroc", "average_precision": "ap", "AP": "ap"}
+
+
+def _same_label(a, b) -> bool:
+    """Label equality across numpy / Python scalars (1 == 1.0 == np.int64(1)), never raising."""
+    a = a.item() if isinstance(a, np.generic) else a
+    b = b.item() if isinstance(b, np.generic) else b
+    if isinstance(a, str) != isinstance(b, str):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - incomparable labels are different labels
+        return False
 
 
 class Report:
@@ -39,6 +53,8 @@ class Report:
         (and ``"micro avg"`` where the report has no accuracy row).
     """
 
+    _curves = None  # reports pickled before with_curves existed read as without curves
+
     def __init__(self, labels, target_names, rows, averages, accuracy_row, digits):
         self.labels = labels
         self.target_names = list(target_names)
@@ -47,6 +63,7 @@ class Report:
         self._accuracy_row = accuracy_row
         self.digits = digits
         self._ci = None  # {"level", "method", "n_resamples", "seed", "values"} with intervals
+        self._curves = None  # {"rows": {row: values}, "averages": {...}, "exact": bool}
 
     # -- per-class arrays -----------------------------------------------------------------
     def _column(self, i):
@@ -82,8 +99,13 @@ class Report:
 
     def get(self, metric: str, of_class=None) -> float:
         """One value: ``get("recall", 1)``, ``get("f1-score", "cat")``, ``get("accuracy")``,
-        ``get("precision", "macro avg")``. ``of_class`` is a label or a row name."""
+        ``get("precision", "macro avg")``. ``of_class`` is a label or a row name.
+
+        With curves (``with_curves``): ``get("auroc", 1)``, ``get("ap", "macro avg")``."""
         metric = {"f1": "f1-score", "f1_score": "f1-score"}.get(metric, metric)
+        metric = _CURVE_ALIASES.get(metric, metric)
+        if metric in _CURVE_METRICS:
+            return self._curve_value(metric, of_class)[0]
         if metric == "accuracy":
             acc = self.accuracy
             if acc is None:
@@ -99,6 +121,116 @@ class Report:
             if of_class == row[0] or of_class == label:
                 return float(row[col + 1])
         raise KeyError(f"no row for class {of_class!r}; rows: {[r[0] for r in self._rows]}")
+
+    # -- AUROC / average precision (with_curves) -----------------------------------------
+    def with_curves(self, curves, warn: bool = True) -> "Report":
+        """A copy of this report with each class's AUROC and average precision from
+        ``curves`` (a ``ScoreCurves`` / ``MultilabelScoreCurves`` over the same data).
+
+        Rows are matched by label value; binary curves give the positive class's row only.
+        Multi-class and multi-label curves add ``macro avg`` and ``weighted avg`` (by the
+        classes' positives), scikit-learn's ``average="macro"`` / ``"weighted"`` of the
+        one-vs-rest problems. ``str()`` prints them as a second table below the
+        classification report (which stays byte-identical to scikit-learn's); ``to_dict()``
+        adds ``"auroc"``, ``"ap"`` and their ``"... bounds"`` to the rows; ``get("auroc",
+        label)`` reads one. Certified (binned) values say so, with their widest bound.
+        ``warn``: scikit-learn's warnings for classes without positives or negatives."""
+        values = curves.per_class(warn=warn)
+        exact = bool(curves.exact)
+        rows = {}
+        for i, label in enumerate(self.labels.tolist()):
+            for key, v in values.items():
+                if _same_label(key, label):
+                    rows[i] = v
+        averages = {}
+        if not getattr(curves, "_binary", True) and len(values) > 0:
+            vs = list(values.values())
+            support = np.array([v["support"] for v in vs], dtype=np.float64)
+            for heading, wts in (("macro avg", None), ("weighted avg", support)):
+                avg = {"support": sum(v["support"] for v in vs)}
+                for m in _CURVE_METRICS:
+                    point = np.array([v[m] for v in vs])
+                    b = np.array([v[m + " bounds"] for v in vs]).reshape(-1, 2)
+                    if wts is not None and np.isclose(np.sum(wts), 0):
+                        avg[m], avg[m + " bounds"] = 0.0, (0.0, 0.0)
+                        continue
+                    if wts is not None:  # scikit-learn zeroes the classes of weight 0
+                        point = np.where(wts == 0, 0, point)
+                        b = np.where((wts == 0)[:, None], 0, b)
+                    avg[m] = float(np.average(point, weights=wts))
+                    avg[m + " bounds"] = (float(np.average(b[:, 0], weights=wts)),
+                                          float(np.average(b[:, 1], weights=wts)))
+                averages[heading] = avg
+        import copy as _copy
+
+        out = _copy.copy(self)
+        out._curves = {"rows": rows, "averages": averages, "exact": exact}
+        return out
+
+    @property
+    def curves(self):
+        """``{row name: {"auroc", "auroc bounds", "ap", "ap bounds", "support"}}`` (rows
+        and averages that have them), or None for a report without curves."""
+        if self._curves is None:
+            return None
+        out = {self._rows[i][0]: dict(v) for i, v in self._curves["rows"].items()}
+        out.update({h: dict(v) for h, v in self._curves["averages"].items()})
+        return out
+
+    @property
+    def curves_exact(self):
+        """True when the curves' values are scikit-learn's exactly; None without curves."""
+        return None if self._curves is None else self._curves["exact"]
+
+    def _curve_value(self, metric, of_class):
+        if self._curves is None:
+            raise KeyError(f"this report has no {metric}: make it with "
+                           "report.with_curves(score_curves)")
+        c = self._curves
+        if of_class in c["averages"]:
+            v = c["averages"][of_class]
+            return v[metric], v[metric + " bounds"]
+        for i, (label, row) in enumerate(zip(self.labels.tolist(), self._rows)):
+            if of_class == row[0] or _same_label(of_class, label):
+                if i not in c["rows"]:
+                    raise KeyError(f"class {of_class!r} has no {metric} (binary curves give "
+                                   "the positive class only)")
+                return c["rows"][i][metric], c["rows"][i][metric + " bounds"]
+        raise KeyError(f"no row for class {of_class!r}; rows: {[r[0] for r in self._rows]}")
+
+    def curve_bounds(self, metric: str, of_class=None):
+        """``(lo, hi)`` of ``auroc`` / ``ap`` of one row: they contain scikit-learn's value."""
+        metric = _CURVE_ALIASES.get(metric, metric)
+        if metric not in _CURVE_METRICS:
+            raise KeyError(f"unknown metric {metric!r}; one of {list(_CURVE_METRICS)}")
+        return self._curve_value(metric, of_class)[1]
+
+    def _curves_text(self) -> str:
+        c = self._curves
+        d = self.digits
+        named = [(self._rows[i][0], v) for i, v in sorted(c["rows"].items())]
+        if not named and not c["averages"]:
+            return ""
+        width = max([len(n) for n, _ in named] + [len("weighted avg"), d])
+        head = "{:>{width}s} " + " {:>9}" * 3
+        out = "\n" + head.format("", "auroc", "ap", "support", width=width) + "\n\n"
+        fmt = "{:>{width}s} " + " {:>9.{digits}f}" * 2 + " {:>9}\n"
+        for name, v in named:
+            out += fmt.format(name, v["auroc"], v["ap"], v["support"], width=width, digits=d)
+        if c["averages"]:
+            out += "\n"
+            for heading, v in c["averages"].items():
+                out += fmt.format(heading, v["auroc"], v["ap"], v["support"], width=width,
+                                  digits=d)
+        if not c["exact"]:
+            spans = [hi - lo for _, v in named + list(c["averages"].items())
+                     for m in _CURVE_METRICS for lo, hi in [v[m + " bounds"]]
+                     if not (np.isnan(lo) or np.isnan(hi))]
+            widest = max(spans, default=0.0)
+            out += (f"\nauroc, ap: certified from binned scores; scikit-learn's values lie "
+                    f"within their bounds (to_dict(), --format json), at most {widest:.1e} "
+                    f"away\n")
+        return out
 
     @property
     def ci(self):
@@ -172,11 +304,22 @@ class Report:
                     continue  # target_names shorter than labels: rows cut as sklearn cuts
                 name = self._rows[row][0] if isinstance(row, int) else row
                 report_dict[name][metric + " ci"] = [lo, hi]
+        if self._curves is not None:
+            named = [(self._rows[i][0], v) for i, v in self._curves["rows"].items()
+                     if i < len(self._rows)]
+            for name, v in named + list(self._curves["averages"].items()):
+                row = report_dict.get(name)
+                if isinstance(row, dict):
+                    for m in _CURVE_METRICS:
+                        row[m] = v[m]
+                        row[m + " bounds"] = list(v[m + " bounds"])
         return report_dict
 
     def __str__(self) -> str:
-        if self._ci is not None:
-            return self._str_with_intervals()
+        text = self._str_with_intervals() if self._ci is not None else self._str_plain()
+        return text if self._curves is None else text + self._curves_text()
+
+    def _str_plain(self) -> str:
         digits = self.digits
         name_width = max(len(cn) for cn in self.target_names)
         width = max(name_width, len("weighted avg"), digits)
@@ -263,8 +406,20 @@ class Report:
             rows.append(f"<tr class='average'><th>{escape(heading)}</th>"
                         f"{cells(vals, avg[3])}</tr>")
         head = "".join(f"<th>{h}</th>" for h in _HEADERS)
-        return (f"<table class='confstream-report'><thead><tr><th></th>{head}</tr></thead>"
+        html = (f"<table class='confstream-report'><thead><tr><th></th>{head}</tr></thead>"
                 f"<tbody>{''.join(rows)}</tbody></table>")
+        curves = self.curves
+        if curves:
+            body = "".join(
+                f"<tr><th>{escape(str(name))}</th><td>{v['auroc']:.{d}f}</td>"
+                f"<td>{v['ap']:.{d}f}</td><td>{escape(str(v['support']))}</td></tr>"
+                for name, v in curves.items())
+            note = "" if self.curves_exact else (
+                "<caption>certified from binned scores (bounds in to_dict())</caption>")
+            html += (f"<table class='confstream-curves'>{note}<thead><tr><th></th>"
+                     f"<th>auroc</th><th>ap</th><th>support</th></tr></thead>"
+                     f"<tbody>{body}</tbody></table>")
+        return html
 
     def __eq__(self, other):
         if not isinstance(other, Report):
