@@ -277,7 +277,13 @@ def backend_runs():
         if not _backend_available(backend):
             continue
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CASES)]
+        # three runs at the same time: a numba cache each (see conftest.py)
+        env["NUMBA_CACHE_DIR"] = os.path.join(
+            env.get("NUMBA_CACHE_DIR", os.path.join(str(REPO), ".numba_cache")),
+            "keras-" + backend)
+        # one process each (no xdist inside): the three already share the cores
+        cmd = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+               str(CASES)]
         runs[backend] = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -293,7 +299,7 @@ def test_fit_cases_on_backend(backend, backend_runs):
     pytest.importorskip({"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}[backend])
     proc = backend_runs[backend]
     try:
-        out, _ = proc.communicate(timeout=400)
+        out, _ = proc.communicate(timeout=900)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()

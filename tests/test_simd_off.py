@@ -17,7 +17,7 @@ HERE = pathlib.Path(__file__).parent
 def test_plain_kernels_pass_the_kernel_tests():
     env = dict(os.environ, CONFSTREAM_SIMD="0")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:cacheprovider",
          str(HERE / "test_kernel_paths.py"), str(HERE / "test_engine.py"), "-k", "not threads",
          "-W", "error"],
         env=env, capture_output=True, text=True, timeout=900, cwd=HERE.parent)
