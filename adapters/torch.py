@@ -426,7 +426,7 @@ def _agree_on_space(infos):
         from confstream import LabelTypeError
 
         raise LabelTypeError(
-            f"sync(): the ranks' labels mix strings and numbers: "
+            "sync(): the ranks' labels mix strings and numbers: "
             + "; ".join(f"rank {r}: {i['labels'][:8]!r}" for r, i in enumerate(infos))
         )
     return union, any(i["weighted"] for i in infos)

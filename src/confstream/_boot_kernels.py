@@ -431,7 +431,6 @@ def report_values(tp, true, pred, sel, zval, out):
         mcnt = np.zeros(3)
         wsum = np.zeros(3)
         wcnt = np.zeros(3)
-        wmean = np.zeros(3)
         for i in range(r_all):
             ix = sel[i]
             if ix >= 0:
