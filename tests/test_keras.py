@@ -277,10 +277,7 @@ def backend_runs():
         if not _backend_available(backend):
             continue
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-        # three runs at the same time: a numba cache each (see conftest.py)
-        env["NUMBA_CACHE_DIR"] = os.path.join(
-            env.get("NUMBA_CACHE_DIR", os.path.join(str(REPO), ".numba_cache")),
-            "keras-" + backend)
+        # three runs at the same time share numba's cache (saves are locked: _kernels/_jit.py)
         # one process each (no xdist inside): the three already share the cores
         cmd = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
                str(CASES)]

@@ -35,10 +35,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
-
-_jit = njit(nogil=True, cache=True)
-_ijit = njit(nogil=True, cache=True, inline="always")
+from ._kernels._jit import _ijit, _jit
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

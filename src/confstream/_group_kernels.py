@@ -9,11 +9,8 @@ in confstream, kernels never raise: they return the first bad position and a cod
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-
 from . import _kernels as K
-
-_jit = njit(nogil=True, cache=True)
+from ._kernels._jit import _jit
 
 ERR_GROUP = 8  # a group key that is not in the group space (the engine's codes end at 7)
 

@@ -6,16 +6,12 @@ forms, a label value's index in the space (``_idx`` / ``_index``), a prediction'
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import overload
 
 from .._errors import ERR_PRED, ERR_SCORE, ERR_TRUE, OK
 
-# One jit policy for every kernel: compiled once, cached on disk, GIL released.
-_jit = njit(nogil=True, cache=True)
-# Helpers called inside hot loops are inlined by numba itself: a call that is left to LLVM
-# passes arrays by reference count, and the atomic increments cost more than the work.
-_ijit = njit(nogil=True, cache=True, inline="always")
+from ._jit import _ijit, _jit  # the jit policy of every kernel (a locked on-disk cache)
 
 
 # Prediction forms.
