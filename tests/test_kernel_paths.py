@@ -361,3 +361,72 @@ def test_byte_labels_through_a_look_up_table_use_the_pair_histogram(dtype, label
     p[size - 2] = 51
     with pytest.raises(ValueError, match=rf"y_pred\[{size - 2}\] = 51 is not in the label"):
         cs.ConfusionMatrix(labels=labels, ignore_index=50).update(t, p)
+
+
+# The key axis of the chunk kernels (``keys``): cell = key index · n² + true · n + pred, in
+# every prediction form and label-space kind; the first bad sample, a key or a value, wins.
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["labels", "lut", "binary", "argmax"]),
+       st.integers(1, 9000), st.booleans(), st.booleans(), st.integers(-1, 8999),
+       st.integers(-1, 8999))
+def test_the_key_axis_counts_as_numpy_per_key(seed, form, size, key_lut, ignore, bad_key,
+                                              bad_value):
+    rng = np.random.default_rng(seed)
+    n, ng = 4, 5
+    t = rng.integers(0, n, size)
+    g = rng.integers(0, ng, size)
+    if form == "lut":  # labels 10, 11, ... through the space's look-up table
+        lut, lo = np.arange(n, dtype=np.int64), 10
+        t_in, p = t + 10, rng.integers(0, n, size) + 10
+        pidx = p - 10
+    else:
+        lut, lo = np.zeros(0, np.int64), 0
+        t_in = t
+    if form == "labels":
+        p = pidx = rng.integers(0, n, size)
+    elif form == "binary":
+        n = 2
+        t = t_in = rng.integers(0, 2, size)
+        s = rng.random(size)
+        pidx = (s > 0.5).astype(np.int64)
+    elif form == "argmax":
+        s2 = rng.random((size, n)).astype(np.float32)
+        pidx = s2.argmax(axis=1)
+    if key_lut:  # keys 100, 101, ... through a look-up table
+        glut, glo, g_in = np.arange(ng, dtype=np.int64), 100, g + 100
+    else:
+        glut, glo, g_in = np.zeros(0, np.int64), 0, g.copy()
+    ign = int(t_in[0]) if ignore else 0
+    want_bad = {}  # position: code
+    if 0 <= bad_value < size and form in ("binary", "argmax"):
+        if form == "binary":
+            s[bad_value] = np.nan
+        else:
+            s2[bad_value, rng.integers(0, n)] = np.inf
+        if not (ignore and t_in[bad_value] == ign):  # a NaN in an ignored row is no error
+            want_bad[bad_value] = K.ERR_SCORE
+    if 0 <= bad_key < size:  # keys are checked first, ignored samples' too
+        g_in[bad_key] = 10**6
+        want_bad[bad_key] = K.ERR_GROUP
+    keys = (g_in, glut, glo, ng, True)
+    colmap = np.arange(n, dtype=np.int64)
+    if form in ("labels", "lut"):
+        got = K.count_table(t_in, K.PRED_LABELS, p, K._NO2F, 0.0, K.NO_COLS, lut, lo, n, ign,
+                            ignore, 1, keys=keys)
+    elif form == "binary":
+        got = K.count_table(t_in, K.PRED_BINARY, s, K._NO2F, 0.5, colmap, lut, lo, n, ign,
+                            ignore, 1, keys=keys)
+    else:
+        got = K.count_table(t_in, K.PRED_ARGMAX, s2[:, 0], s2, 0.0, colmap, lut, lo, n, ign,
+                            ignore, 1, keys=keys)
+    table, pos, code = got
+    if want_bad:
+        first = min(want_bad)
+        assert table is None and (pos, code) == (first, want_bad[first]), (got[1:], want_bad)
+        return
+    keep = (t_in != ign) if ignore else np.ones(size, bool)
+    ref = np.bincount(g[keep] * n * n + t[keep] * n + pidx[keep],
+                      minlength=ng * n * n).reshape(ng, n, n)
+    assert pos == -1
+    np.testing.assert_array_equal(table, ref)

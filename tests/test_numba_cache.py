@@ -104,11 +104,13 @@ def _dispatchers():
                 yield f"{mod.__name__}.{name}", obj
 
 
-def test_every_kernel_saves_under_the_lock():
+def test_every_kernel_follows_the_jit_policy():
     found = dict(_dispatchers())
     assert len(found) > 40
-    plain = [name for name, d in found.items() if type(d._cache._cache_file) is not _LockedCacheFile]
-    assert plain == []
+    unlocked = [name for name, d in found.items()
+                if type(d._cache._cache_file) is not _LockedCacheFile]
+    assert unlocked == []
+    assert [name for name, d in found.items() if d.targetoptions.get("nogil") is not True] == []
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no compiled kernels")

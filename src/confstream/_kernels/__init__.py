@@ -28,7 +28,7 @@ from __future__ import annotations
 # What the accumulators and the tests read as ``_kernels.<name>``.
 # ruff: noqa: F401
 from .._errors import (
-    ERR_INTERNAL, ERR_PRED, ERR_PRED_ML, ERR_SCORE, ERR_TRUE, ERR_TRUE_ML, ERR_WEIGHT, OK)
+    ERR_GROUP, ERR_INTERNAL, ERR_PRED, ERR_PRED_ML, ERR_SCORE, ERR_TRUE, ERR_TRUE_ML, ERR_WEIGHT, OK)
 from ._rules import (
     column_map, _idx, _ijit, _index, _int_of, _jit, NO_COLS, PRED_ARGMAX, PRED_BINARY,
     PRED_LABELS, _sample_cell)
@@ -39,6 +39,6 @@ from ._values import (
     distinct_ints, first_not_integer, str_codes, str_table)
 from ._single import (
     add_cells, add_cells_int, add_cells_weighted, argmax_rows, _BLOCK, cells, _CELLS_MAX,
-    _count_cells, count_table, _NO2F, NSUB_SMALL, PAIRS_MIN, PARALLEL_MIN)
+    _count_cells, count_table, _NO2F, NO_KEYS, NSUB_SMALL, PAIRS_MIN, PARALLEL_MIN)
 from ._multilabel import (
-    _ml_row, ml_count_into, ml_count_tables, ML_PARALLEL_MIN, ml_validate)
+    _ml_add_row, _ml_row, ml_count_into, ml_count_tables, ML_PARALLEL_MIN, ml_validate)

@@ -117,51 +117,56 @@ def ml_count_into(t, p, form, thr, w, has_w, tp_n, pred_n, true_n, tp_w, pred_w,
 _ML_BLOCK = 1024  # rows between checks of the error flag
 
 
+@_ijit
+def _ml_add_row(t, p, i, form, thr, sums, base, L):
+    """Row i into ``sums`` (flat: tp at base + j, pred at base + L + j, true at base + 2L + j);
+    (tp, n_pred, n_true, whether the row was good). One inner loop per prediction form,
+    without branches, so that LLVM vectorises it across labels; the row loops of the plain
+    and the grouped counting (``_group_kernels._ml_rows``) both call it."""
+    ntp = 0
+    npred = 0
+    ntrue = 0
+    ok = True
+    if form == 0:
+        for j in range(L):
+            a = t[i, j]
+            b = p[i, j]
+            ta = a == 1
+            pb = b == 1
+            ok &= (ta | (a == 0)) & (pb | (b == 0))
+            x = ta & pb
+            sums[np.uint64(base + j)] += x
+            sums[np.uint64(base + L + j)] += pb
+            sums[np.uint64(base + 2 * L + j)] += ta
+            ntp += x
+            npred += pb
+            ntrue += ta
+    else:
+        for j in range(L):
+            a = t[i, j]
+            s = p[i, j]
+            ta = a == 1
+            pb = s > thr[j]
+            ok &= (ta | (a == 0)) & ((s - s) == 0)  # s - s: NaN for NaN and infinities
+            x = ta & pb
+            sums[np.uint64(base + j)] += x
+            sums[np.uint64(base + L + j)] += pb
+            sums[np.uint64(base + 2 * L + j)] += ta
+            ntp += x
+            npred += pb
+            ntrue += ta
+    return ntp, npred, ntrue, ok
+
+
 @_jit
 def _ml_block(t, p, form, thr, sums, hp, hr, hf):
     """Count rows of ``t``, ``p`` into sums (3, L) = tp, pred, true and the histograms.
-
-    True if a row held a bad value. One inner loop per prediction form, without branches,
-    so that LLVM can vectorise it across labels.
-    """
+    True if a row held a bad value."""
     L = t.shape[1]
-    tp = sums[0]
-    pr = sums[1]
-    tr = sums[2]
+    flat = sums.reshape(-1)
     bad = False
     for i in range(t.shape[0]):
-        ntp = 0
-        npred = 0
-        ntrue = 0
-        ok = True
-        if form == 0:
-            for j in range(L):
-                a = t[i, j]
-                b = p[i, j]
-                ta = a == 1
-                pb = b == 1
-                ok &= (ta | (a == 0)) & (pb | (b == 0))
-                x = ta & pb
-                tp[j] += x
-                pr[j] += pb
-                tr[j] += ta
-                ntp += x
-                npred += pb
-                ntrue += ta
-        else:
-            for j in range(L):
-                a = t[i, j]
-                s = p[i, j]
-                ta = a == 1
-                pb = s > thr[j]
-                ok &= (ta | (a == 0)) & ((s - s) == 0)
-                x = ta & pb
-                tp[j] += x
-                pr[j] += pb
-                tr[j] += ta
-                ntp += x
-                npred += pb
-                ntrue += ta
+        ntp, npred, ntrue, ok = _ml_add_row(t, p, i, form, thr, flat, 0, L)
         hp[np.uint64(ntp), np.uint64(npred)] += 1
         hr[np.uint64(ntp), np.uint64(ntrue)] += 1
         hf[np.uint64(ntp), np.uint64(npred + ntrue)] += 1

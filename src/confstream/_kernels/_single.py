@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._errors import ERR_INTERNAL, ERR_WEIGHT, OK
+from .._errors import ERR_GROUP, ERR_INTERNAL, ERR_WEIGHT, OK
 from ._rules import (
     NO_COLS, PRED_ARGMAX, PRED_BINARY, PRED_LABELS, _cell, _idx, _ijit, _index, _int_of,
     _jit, _sample_cell)
@@ -91,9 +91,14 @@ _BLOCK = 4096
 
 
 @_jit
-def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign):
-    """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none."""
+def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, keys):
+    """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none.
+    With ``keys`` on, a sample's key is checked first, ignored samples' too (a key is never
+    a thing to skip)."""
+    g, glut, glo, ng, on = keys
     for i in range(i0, i1):
+        if on and _index(g[i], glut, glo, ng) < 0:
+            return i, ERR_GROUP
         _, code = _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
         if code != OK:
             return i, code
@@ -105,9 +110,9 @@ def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign):
 
 
 @_jit
-def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
+def _labels_block(t, p1, lut, lo, n, ign, has_ign, buf):
     """Labels through the space's look-up table: each sample's cell (or the dump cell) into
-    ``buf``, then ``buf`` counted. True if a sample was bad (then nothing was counted)."""
+    ``buf``. True if a sample was bad."""
     dump = n * n
     bad = False
     for j in range(t.shape[0]):
@@ -116,31 +121,29 @@ def _labels_block(t, p1, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
         b, okb = _idx(p1[j], lut, lo, n)
         buf[j], e = _cell(tv, a, oka, b, okb, n, ign, has_ign, dump)
         bad |= e
-    if bad:
-        return True
-    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
-    return False
+    return bad
 
 
 @_jit
-def _ident_block(t, p1, n, ign, has_ign, tab, mask, stride, buf):
+def _ident_block(t, p1, n, ign, has_ign, buf, i0, keys):
     """Integer labels in the space 0..n-1: one vectorised pass checks each pair and writes
-    its cell (or the dump cell) to ``buf``, a second counts ``buf``, which is in L1 by then.
-    True if a sample was bad."""
+    its cell (or the dump cell) to ``buf`` (counted next, while it is in L1), on the key
+    axis in the same pass (``_on_key``; sample j's key is keys[0][i0 + j]). True if a sample
+    was bad."""
     un = np.uint64(n)
     n32 = np.int32(n)  # cells < 2**31 here: 32-bit lanes, twice as many per vector
+    nn32 = np.int32(n * n)
     nbad = 0
     dump = np.int32(n * n)
+    gdump = np.int32(keys[3] * n * n)
     for j in range(t.shape[0]):
         tv = t[j]
         pv = p1[j]
         ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)  # negatives wrap to huge
-        buf[j], e = _cell(tv, np.int32(tv), ok, np.int32(pv), True, n32, ign, has_ign, dump)
-        nbad += e
-    if nbad:
-        return True
-    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
-    return False
+        c, e = _cell(tv, np.int32(tv), ok, np.int32(pv), True, n32, ign, has_ign, dump)
+        buf[j], ek = _on_key(c, i0 + j, keys, nn32, gdump)
+        nbad += e | ek
+    return nbad > 0
 
 
 @_jit
@@ -177,9 +180,8 @@ def _count_cells(buf, m, tab, mask, stride, pa, pb):
 
 
 @_jit
-def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, stride, buf):
-    """Binary scores ``> thr``: each sample's cell into ``buf``, then ``buf`` counted. True if
-    a sample was bad (then nothing was counted)."""
+def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, buf):
+    """Binary scores ``> thr``: each sample's cell into ``buf``. True if a sample was bad."""
     dump = n * n
     bad = False
     c0 = colmap[0]
@@ -202,19 +204,14 @@ def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, tab, mask, strid
             b = c1 if s > thr else c0
             buf[j], e = _cell(tv, a, oka, b, ((s - s) == 0) & (b >= 0), n, ign, has_ign, dump)
             bad |= e
-    if bad:
-        return True
-    _count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
-    return False
+    return bad
 
 
 @_jit
-def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign, has_ign, tab,
-                      mask, stride, buf):
+def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign, has_ign, buf):
     """``_argmax_block`` for C-contiguous float rows of at most W scores: the argmax of the
     first ``nvec`` rows by ``_vec_argmax``, of the rest (at most W / width rows at the end of
-    the batch) one score at a time; then each sample's cell into ``buf``, then ``buf``
-    counted. ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample
+    the batch) one score at a time; then each sample's cell into ``buf``. ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample
     was bad."""
     m = t.shape[0]
     k = max(0, min(m, nvec))  # nvec < 0: the block starts after the last vector row
@@ -249,10 +246,7 @@ def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign,
             b = colmap[buf[j]]
             buf[j], e = _cell(tv, a, oka, b, b >= 0, n, ign, has_ign, dump)
             bad |= e
-    if bad:
-        return True
-    _count_cells(buf, m, tab, mask, stride, t, t)
-    return False
+    return bad
 
 
 @_ijit
@@ -306,9 +300,8 @@ def _argmax4(p2, pu, j, width, bits, emask, eone, ebit):
 
 
 @_jit
-def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, tab,
-                  mask, stride):
-    """Count rows by their argmax into the flat sub-tables; True if a sample was bad (a NaN
+def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, buf):
+    """Each row's cell by its argmax into ``buf``; True if a sample was bad (a NaN
     or infinity anywhere in its row, a truth or a column not in the space). The per-sample
     code is written out here, not called: arrays handed to a helper cost reference counting
     per sample."""
@@ -342,96 +335,135 @@ def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, h
             tv = t[j + r]
             a, oka = _idx(tv, lut, lo, n)
             b = colmap[c]
-            cell, e = _cell(tv, a, oka & fin, b, b >= 0, n, ign, has_ign, dump)
+            buf[j + r], e = _cell(tv, a, oka & fin, b, b >= 0, n, ign, has_ign, dump)
             bad |= e
-            tab[np.uint64(((j + r) & mask) * stride + cell)] += 1
         j += rows
     return bad
 
 
 # One chunk kernel per prediction form, each given only what its form reads: a batch of labels
-# compiles no argmax code and a batch of scores no label-pair code. Each counts samples
-# [i0, i1) into ``tab`` (nsub, stride) a block at a time and returns (first bad position,
-# code); a bad block is scanned again by ``_first_bad``, which applies the one rule of
-# ``_sample_cell``. ``buf``: _BLOCK cell numbers (int32 while n * n < 2**31).
+# compiles no argmax code and a batch of scores no label-pair code. Each takes samples
+# [i0, i1) a block at a time: the block kernel writes each sample's cell into ``buf``
+# (``_BLOCK`` cell numbers, int32 while the table has fewer than 2**31 cells), ``_block_done``
+# puts the cells on the key axis if there is one and counts them into ``tab`` (nsub, stride).
+# A bad block is scanned again by ``_first_bad``, which applies the one rule of
+# ``_sample_cell``. Returns (first bad position, code).
+#
+# The key axis (``keys`` = (g, glut, glo, ng, on)): with ``on``, sample i's cell is
+# ``key index · n² + true · n + pred``, the key index being g[i]'s index in the key space
+# (look-up table ``glut`` from ``glo``, or 0..ng-1 when it is empty) — one more axis of the
+# same table, with no copy of the loops (the grouped accumulator's groups).
+
+NO_KEYS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0, 0, False)
+
 
 @_ijit
-def _bad_block(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign):
-    pos, code = _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign)
+def _on_key(c, j, keys, nn, dump):
+    """Cell c of sample j on the key axis: (key index of keys[0][j] · nn + c, or ``dump``
+    = ng · nn for the dump cell c = nn or a key not in the key space; whether the key was
+    not). Without keys: (c, False). ``keys[4]`` is the same for every sample, so LLVM takes
+    the test out of the caller's loop."""
+    g, glut, glo, ng, on = keys
+    if not on:
+        return c, False
+    k, ok = _idx(g[j], glut, glo, ng)
+    return (nn * k + c if (ok & (c < nn)) else dump), not ok
+
+
+@_ijit
+def _key_cells(buf, m, g, glut, glo, ng, nn):
+    """buf[j] = index of key g[j] · nn + buf[j] for j < m (the dump cell nn stays the dump
+    cell, now ng · nn); True if a key was not in the key space."""
+    dump = ng * nn
+    nbad = 0  # a count, not a flag: LLVM vectorises the loop then
+    for j in range(m):
+        k, ok = _idx(g[j], glut, glo, ng)
+        c = buf[j]
+        nbad += not ok
+        buf[j] = k * nn + c if (ok & (c < nn)) else dump
+    return nbad > 0
+
+
+@_ijit
+def _bad_block(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign, keys):
+    pos, code = _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign,
+                           keys)
     # a block kernel that calls a block bad where the sample-by-sample check finds nothing
     # would drop the block: say so rather than count short
     return (pos, code) if pos >= 0 else (i, ERR_INTERNAL)
 
 
+@_ijit
+def _block_done(bad, buf, i, end, n, keys, keyed, tab, t, p):
+    """The block [i, end)'s cells in ``buf``: on the key axis (unless the block kernel put
+    them there, ``keyed``), then counted into ``tab`` (prefetching the next block of ``t``
+    and ``p``). True if the block is bad (then nothing was counted)."""
+    g, glut, glo, ng, on = keys
+    m = end - i
+    if on and not keyed:
+        bad |= _key_cells(buf, m, g[i:end], glut, glo, ng, n * n)
+    if bad:
+        return True
+    _count_cells(buf, m, tab.reshape(-1), tab.shape[0] - 1, tab.shape[1], t[i:], p[i:])
+    return False
+
+
 @_jit
-def _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, tab, buf):
+def _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, keys, tab, buf):
     """Labels in both arrays; ``ident``: integers in the space 0..n-1 (no look-up)."""
-    mask = tab.shape[0] - 1
-    stride = tab.shape[1]
-    ftab = tab.reshape(-1)
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
         if ident:
-            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, ftab, mask, stride, buf)
+            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, buf, i, keys)
         else:
-            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, ftab, mask,
-                                stride, buf)
-        if bad:
+            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, buf)
+        if _block_done(bad, buf, i, end, n, keys, ident, tab, t, p1):
             # labels read no score columns: an empty column map (and score matrix)
             return _bad_block(t, PRED_LABELS, p1, np.empty((0, 0), p1.dtype), i, end, 0.0,
-                              lut[:0], lut, lo, n, ign, has_ign)
+                              lut[:0], lut, lo, n, ign, has_ign, keys)
         i = end
     return -1, OK
 
 
 @_jit
-def _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, tab, buf):
+def _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, keys, tab, buf):
     """Binary scores ``> thr`` (``colmap``: the indices of the classes 0 and 1)."""
-    mask = tab.shape[0] - 1
-    stride = tab.shape[1]
-    ftab = tab.reshape(-1)
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
-        if _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign, ftab,
-                         mask, stride, buf):
+        bad = _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign, buf)
+        if _block_done(bad, buf, i, end, n, keys, False, tab, t, p1):
             return _bad_block(t, PRED_BINARY, p1, np.empty((0, 0), p1.dtype), i, end, thr,
-                              colmap, lut, lo, n, ign, has_ign)
+                              colmap, lut, lo, n, ign, has_ign, keys)
         i = end
     return -1, OK
 
 
 @_jit
-def _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, tab, pu, bits, emask, eone,
-                  ebit, flat, nvec, cols_ident, buf):
-    """Argmax of score rows. ``pu``, ``bits``, ``emask``, ``eone``, ``ebit``: the scores'
-    bits (``_argmax_block``); ``flat``, ``nvec``: the scores as one C-contiguous vector and
-    how many rows from the batch's start ``_vec_argmax`` may read (0: it is not used);
-    ``cols_ident``: score column c is class c."""
-    mask = tab.shape[0] - 1
-    stride = tab.shape[1]
-    ftab = tab.reshape(-1)
+def _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, keys, tab, scan, buf):
+    """Argmax of score rows. ``scan`` = (pu, bits, emask, eone, ebit, flat, nvec,
+    cols_ident): the scores' bits (``_argmax_block``); the scores as one C-contiguous vector
+    and how many rows from the batch's start ``_vec_argmax`` may read (0: it is not used);
+    whether score column c is class c."""
+    pu, bits, emask, eone, ebit, flat, nvec, cols_ident = scan
     width = p2.shape[1]
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
         if nvec > 0:
             bad = _argmax_vec_block(t[i:end], flat[i * width:end * width], width, nvec - i,
-                                    colmap, cols_ident, lut, lo, n, ign, has_ign, ftab, mask,
-                                    stride, buf)
+                                    colmap, cols_ident, lut, lo, n, ign, has_ign, buf)
             if bad and has_ign:  # finiteness was read per block: a NaN in an ignored row
                 # is no error, which only the row-by-row kernel can tell (nothing counted yet)
                 bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits,
-                                    emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab,
-                                    mask, stride)
+                                    emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, buf)
         else:
             bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits, emask,
-                                eone, ebit, colmap, lut, lo, n, ign, has_ign, ftab, mask,
-                                stride)
-        if bad:
+                                eone, ebit, colmap, lut, lo, n, ign, has_ign, buf)
+        if _block_done(bad, buf, i, end, n, keys, False, tab, t, t):
             return _bad_block(t, PRED_ARGMAX, p2[:, 0], p2, i, end, 0.0, colmap, lut, lo, n,
-                              ign, has_ign)
+                              ign, has_ign, keys)
         i = end
     return -1, OK
 
@@ -489,7 +521,7 @@ def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
                   ign, has_ign, table):
         return table, -1, OK
     pos, code = _first_bad(t, PRED_LABELS, p, _NO2F, 0, t.shape[0], 0.0, NO_COLS, lut, lo, n,
-                           ign, has_ign)
+                           ign, has_ign, NO_KEYS)
     return None, pos, code
 
 
@@ -536,20 +568,23 @@ _CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers below this (16 GiB tab
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
 
-def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads, nsub=0):
-    """A batch's own (n, n) int64 table, or None with the first bad (position, code).
+def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads, nsub=0,
+                keys=NO_KEYS):
+    """A batch's own (n, n) int64 table — (ng, n, n) with ``keys`` on — or None with the first
+    bad (position, code).
 
     Picks one thread or ``nthreads`` by size, and the number of interleaved sub-tables
     (``nsub``, a power of two; 0: by how many cells there are, as several small tables stay
     in L1 and big ones would not).
     """
-    cells = n * n
+    ng = keys[3] if keys[4] else 1
+    cells = ng * n * n
     ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
              and p1.dtype.kind in "iub" and cells < _CELLS_MAX)
     # bytes through a look-up table: the pair histogram checks each distinct pair once (the
     # space 0..n-1 needs no look-up, and its small tables count as fast)
     if (form == PRED_LABELS and nsub <= 0 and not ident and t.dtype in _BYTES
-            and p1.dtype == t.dtype and t.shape[0] >= PAIRS_MIN):
+            and p1.dtype == t.dtype and t.shape[0] >= PAIRS_MIN and not keys[4]):
         return _count_byte_pairs(t, p1, lut, lo, n, ign, has_ign, nthreads)
     if nsub <= 0:
         nsub = NSUB_SMALL if cells <= 1024 else (2 if cells <= 8192 else 1)
@@ -564,29 +599,32 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
 
     if form == PRED_LABELS:
         def chunk(i0, i1, slot):
-            return _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, tables[slot],
-                                 bufs[slot])
+            return _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, keys,
+                                 tables[slot], bufs[slot])
     elif form == PRED_BINARY:
         def chunk(i0, i1, slot):
-            return _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign,
+            return _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, keys,
                                  tables[slot], bufs[slot])
     else:
+        scan = (pu, bits, emask, eone, ebit, flat, nvec, cols_ident)
+
         def chunk(i0, i1, slot):
-            return _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, tables[slot],
-                                 pu, bits, emask, eone, ebit, flat, nvec, cols_ident,
-                                 bufs[slot])
+            return _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, keys,
+                                 tables[slot], scan, bufs[slot])
 
     def run(i0, i1, slot):
         pos, code = chunk(i0, i1, slot)
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
+    if keys[4]:
+        item += keys[0].itemsize
     errors = run_chunks(run, t.shape[0], nslots, _grain(item))
     if errors:
         pos, code = min(errors)
         return None, int(pos), int(code)
     table = tables[0, 0] if nslots == 1 and nsub == 1 else tables.sum(axis=(0, 1))
-    return table[:cells].reshape(n, n), -1, OK
+    return table[:cells].reshape((ng, n, n) if keys[4] else (n, n)), -1, OK
 
 
 @_jit
