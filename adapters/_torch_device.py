@@ -176,6 +176,7 @@ class _Batch:
         self.values_f = values_f    # (M,) float64 value to show
         self.cols = cols            # (M,) int64 column to show (scores, multi-label)
         self.w = None               # (N,) float64 weights, 0 where bad; None: unweighted
+        self.wi = None              # (N,) int64 copy of integer-typed weights, 0 where bad
         # single-label: row / column indices (0 where bad) and the positions not ignored
         self.t_idx = self.p_idx = self.keep = None
         # multi-label: (N, L) truth and predictions as booleans
@@ -283,6 +284,7 @@ def _single_label_batch(torch, acc, t, p, w):
     t, p, form, meta, truth = _single_label_form(torch, acc, t, p)
     tv = t.reshape(-1)
     n = tv.shape[0]
+    w_in = w
     w = _weights(torch, w, n)
     if n == 0:
         return _Batch(meta, 0, None, None, None, None)
@@ -338,6 +340,8 @@ def _single_label_batch(torch, acc, t, p, w):
     batch.t_idx = torch.where(t_ok, t_idx, 0)
     batch.p_idx = torch.where(p_ok & ~p_score_bad, p_idx, 0)
     batch.w = None if w is None else torch.where(w_bad, 0.0, w)
+    if w is not None and not w_in.is_floating_point():  # exact int64 sums, as the core's
+        batch.wi = torch.where(w_bad, 0, w_in.reshape(-1).to(torch.int64))
     return batch
 
 
@@ -524,6 +528,9 @@ class _Stretch:
             if batch.w is not None:
                 if not self._weighted:
                     self._to_weighted(torch)
+                if batch.wi is None and not self._multilabel:
+                    # a float weight: the sums are floats from here on (as the core's _wi)
+                    self._s.pop("wi", None)
                 # Weighted only once a weighted batch is counted: a bad one changes nothing.
                 self._wgood = ok if self._wgood is None else self._wgood | ok
             if self._multilabel:
@@ -548,6 +555,10 @@ class _Stretch:
             w = batch.w if batch.w is not None else torch.ones(
                 batch.size, dtype=torch.float64, device=self.device)
             s["w"].index_add_(0, cell, w)
+            if "wi" in s:  # int64 sums, wrapping past 2**63 - 1: found at the read
+                wi = batch.wi if batch.wi is not None else torch.ones(
+                    batch.size, dtype=torch.int64, device=self.device)
+                s["wi"].index_add_(0, cell, wi)
             s["true_w"].index_add_(0, torch.where(keep, batch.t_idx, C), w)
             s["pred_w"].index_add_(0, torch.where(keep, batch.p_idx, C), w)
             s["wsum"].index_add_(0, (~keep).to(torch.int64), w)
@@ -612,6 +623,7 @@ class _Stretch:
         n = s["n"]
         table = n[:C * C].reshape(C, C)
         s["w"] = n.double()
+        s["wi"] = n.clone()  # counts so far weigh 1; dropped at the first float weight
         s["true_w"] = self._zeros(torch, C + 1, torch.float64)
         s["true_w"][:C] = table.sum(dim=1).double()
         s["pred_w"] = self._zeros(torch, C + 1, torch.float64)
@@ -666,6 +678,8 @@ class _Stretch:
                 out[k] = _cm_shape(k, a, self._size)
         weighted = self._weighted and bool(self._wgood.cpu())
         out["weighted"] = np.array([1 if weighted else 0], dtype=np.int64)
+        if "wi" in out:
+            _check_wrapped(self._acc(), out["wi"], out["w"], self.device)
         if self._multilabel and not weighted and "nsamples" in out:
             # A weighted accumulator adds "wsum" (weight 1 per sample) even from us.
             out["wsum"] = out["nsamples"].astype(np.float64)
@@ -676,8 +690,23 @@ class _Stretch:
         return out
 
 
+def _check_wrapped(acc, wi, w, device):
+    """int64 sums on the device wrap past 2**63 - 1; the float64 sums of the same weights are
+    off by far less than 2**62 (relative error ~ batch count · 2**-53), and a wrap moves the
+    integer by 2**64: a cell whose two sums differ by more than 2**62 has wrapped. Raised at
+    every read until ``reset()`` (the stretch stays pending), as the core refuses it."""
+    wrapped = np.argwhere(np.abs(wi.astype(np.float64) - w) > 2.0**62)
+    if wrapped.size:
+        r, c = (int(x) for x in wrapped[0])
+        labels = acc.labels if acc is not None else list(range(wi.shape[0]))
+        raise OverflowError(
+            f"sample_weight: integer weights on {device} sum past 2**63 - 1 (int64) in cell "
+            f"({labels[r]!r}, {labels[c]!r}); the counts since the last read are left out "
+            f"until reset()")
+
+
 def _cm_shape(key, a, C):
-    if key in ("n", "w"):
+    if key in ("n", "w", "wi"):
         return a[:C * C].reshape(C, C)
     if key in ("true_w", "pred_w"):
         return a[:C]

@@ -497,3 +497,57 @@ def test_device_bad_value_raises_at_every_read(dev):
     acc.reset()
     acc.update(torch.tensor([0, 1], device=dev), torch.tensor([0, 1], device=dev))
     assert acc.counts.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool])
+def test_device_integer_weights_are_exact_int64_counts(dev, dtype):
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(11)
+    n = 120
+    t, p = rng.integers(0, 3, n), rng.integers(0, 3, n)
+    big = 2**53 if dtype == torch.int64 else 0  # sums past 2**53: float64 would round
+    w = rng.integers(0, 3, n) + big * rng.integers(0, 2, n)
+    w = w.astype(bool) if dtype == torch.bool else w
+    w[0] = 1
+    acc, host = cs.ConfusionMatrix(3), cs.ConfusionMatrix(3)
+    acc.update(torch.tensor(t[:10], device=dev), torch.tensor(p[:10], device=dev))  # weigh 1
+    host.update(t[:10], p[:10])
+    for a, b in split(n - 10, [30, 47]):
+        a, b = a + 10, b + 10
+        acc.update(torch.tensor(t[a:b], device=dev), torch.tensor(p[a:b], device=dev),
+                   torch.tensor(w[a:b], dtype=dtype, device=dev))
+        host.update(t[a:b], p[a:b], sample_weight=w[a:b])
+    assert acc._pending and acc._pending[0].device.type == dev.type
+    ww = np.concatenate([np.ones(10, np.int64), w[10:].astype(np.int64)])
+    ref = confusion_matrix(t, p, labels=[0, 1, 2], sample_weight=ww)
+    assert ref.dtype == np.int64 and acc.counts.dtype == np.int64
+    np.testing.assert_array_equal(acc.counts, ref)
+    # a float weight makes them float sums, as on the host
+    acc.update(torch.tensor([0], device=dev), torch.tensor([0], device=dev),
+               torch.tensor([0.5], device=dev))
+    host.update([0], [0], sample_weight=[0.5])
+    assert acc.counts.dtype == np.float64
+    np.testing.assert_array_equal(acc.counts, host.counts)
+
+
+def test_device_integer_weights_past_int64_raise_at_every_read(dev):
+    top = np.iinfo(np.int64).max
+    acc = cs.ConfusionMatrix(2)
+    acc.update(torch.tensor([0, 1], device=dev), torch.tensor([0, 1], device=dev),
+               torch.tensor([top - 1, 5], device=dev))
+    acc.update(torch.tensor([0], device=dev), torch.tensor([0], device=dev),
+               torch.tensor([2], device=dev))  # (0, 0) wraps on the device
+    for _ in range(2):
+        with pytest.raises(OverflowError, match=r"2\*\*63 - 1 .*cell \(0, 0\)"):
+            acc.report()
+    acc.reset()
+    acc.update(torch.tensor([0], device=dev), torch.tensor([0], device=dev),
+               torch.tensor([top], device=dev))
+    assert acc.counts.tolist() == [[top, 0], [0, 0]]
+    # the sum with the host's exact counts is refused alike (host + device past int64)
+    acc.update(np.array([0]), np.array([0]), sample_weight=np.array([0]))  # host path
+    acc.update(torch.tensor([0], device=dev), torch.tensor([0], device=dev),
+               torch.tensor([1], device=dev))
+    with pytest.raises(OverflowError):
+        acc.counts
