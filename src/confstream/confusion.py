@@ -21,6 +21,8 @@ from . import _devices
 from . import _errors as E
 from . import _inputs as I
 from . import _kernels as K
+from . import _poisson_kernels as PK
+from . import _replicates as R
 from . import _state as S
 from . import metrics as M
 from .report import Report, build_report
@@ -227,6 +229,17 @@ class ConfusionMatrix(_Accumulator):
         class where ``score > threshold``.
     ignore_index : int, optional
         Positions whose true label equals this value are skipped (e.g. 255 in masks).
+    bootstrap : int, optional
+        Keep this many streamed Poisson bootstrap replicates (docs/INTERVALS.md): each
+        counted sample adds a Poisson(1) weight (times its ``sample_weight``) into its cell of
+        every replicate table; ``report(ci=...)`` and ``interval(...)`` then read them
+        (weighted data too). Costs ``bootstrap`` floats per cell and a few ns per sample and
+        replicate.
+    seed, shard : int
+        The replicates' weights are a function of (seed, shard, position of the sample in
+        the stream, replicate): the same data in the same order give the same replicates.
+        Accumulators that are added must have the same ``bootstrap`` and ``seed``; give the
+        shards of one data set (processes, ranks) distinct ``shard`` numbers.
 
     Examples
     --------
@@ -246,11 +259,15 @@ class ConfusionMatrix(_Accumulator):
         S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
         # exact sums while every weight is an integer (an optional key of format 1)
         S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT),
+        # the streamed bootstrap's (C, C, B) replicate tables (optional: bootstrap=B)
+        S.Field("_rep", "rep", "bootstrap.cells", S.cells, False, S.OPTIONAL, "_nrep"),
     )
 
     _kind = "ConfusionMatrix"
 
-    def __init__(self, num_classes=None, *, labels=None, threshold=0.5, ignore_index=None):
+    def __init__(self, num_classes=None, *, labels=None, threshold=0.5, ignore_index=None,
+                 bootstrap=None, seed=0, shard=0):
+        self._boot = R.settings(bootstrap, seed, shard)
         if num_classes is not None and labels is not None:
             raise ValueError("give num_classes or labels, not both")
         if num_classes is not None:
@@ -294,6 +311,25 @@ class ConfusionMatrix(_Accumulator):
         self._wsum = 0.0
         self._tkinds: set = set()
         self._pkinds: set = set()
+        self._rep = None if self._boot is None else np.zeros((c, c, self._nrep))
+        self._boot_pos = 0  # samples given so far: the next sample's position in the stream
+
+    @property
+    def _nrep(self) -> int:
+        return 0 if self._boot is None else self._boot.replicates
+
+    @property
+    def bootstrap(self):
+        """The number of streamed bootstrap replicates (None: not kept)."""
+        return None if self._boot is None else self._boot.replicates
+
+    @property
+    def replicates(self):
+        """(B, C, C) the streamed bootstrap's replicate tables (Poisson weight x sample
+        weight summed per cell), or None without ``bootstrap``."""
+        self._flush()
+        with self._lock:
+            return None if self._rep is None else np.moveaxis(self._rep, -1, 0).copy()
 
     # -- public state ---------------------------------------------------------------------
     @property
@@ -362,7 +398,9 @@ class ConfusionMatrix(_Accumulator):
         classes. ``sample_weight``: one non-negative weight per sample.
         A batch with a bad value raises and changes nothing.
         """
-        if _devices.route(self, y_true, y_pred, sample_weight):
+        if self._boot is not None:  # replicates are counted on the host
+            y_true, y_pred, sample_weight = (R.host(x) for x in (y_true, y_pred, sample_weight))
+        elif _devices.route(self, y_true, y_pred, sample_weight):
             return self
         try:
             t = I.as_array(y_true, "y_true")
@@ -558,7 +596,8 @@ class ConfusionMatrix(_Accumulator):
         """Count into a table of the batch's own? Unweighted into an unweighted state only
         (weighted sums take the samples one at a time, in input order, straight into the
         state), and not when the table would be much bigger than the batch."""
-        return w is None and not self._weighted and t.shape[0] * 2 >= n * n
+        return (w is None and not self._weighted and t.shape[0] * 2 >= n * n
+                and self._boot is None)  # the replicates need each sample's cell
 
     def _count_table(self, b, t, p1, lut, lo, n, ign, has_ign, cols_idx):
         """One validating pass into a table of the batch's own: (table, position, code)."""
@@ -602,6 +641,11 @@ class ConfusionMatrix(_Accumulator):
                                               self._wsum)
         else:
             K.add_cells(cells, self._n.reshape(-1))
+        if self._rep is not None:
+            PK.add_cells_replicates(cells, _NO1 if w is None else w.f, w is not None,
+                                    self._boot.key, self._boot_pos, PK.CDF,
+                                    self._rep.reshape(-1, self._nrep))
+            self._boot_pos += cells.shape[0]
         self._commit_kinds(b)
 
     def _on_error(self, space, b, pos, code, w):
@@ -718,6 +762,7 @@ class ConfusionMatrix(_Accumulator):
 
     # -- merging, state -------------------------------------------------------------------
     def _merge(self, other: "ConfusionMatrix"):
+        R.check_merge(self._boot, other._boot, "confusion matrice")
         if self.threshold != other.threshold or self.ignore_index != other.ignore_index:
             raise ValueError(
                 f"Cannot add confusion matrices with different settings: threshold "
@@ -767,9 +812,9 @@ class ConfusionMatrix(_Accumulator):
         self._pkinds |= other._pkinds
 
     def _reset_counts_keep_kinds(self):
-        tk, pk = self._tkinds, self._pkinds
+        tk, pk, pos = self._tkinds, self._pkinds, self._boot_pos
         self._reset_state()
-        self._tkinds, self._pkinds = tk, pk
+        self._tkinds, self._pkinds, self._boot_pos = tk, pk, pos
 
     def _raw_arrays(self):
         return S.arrays(self, self._FIELDS)
@@ -796,6 +841,8 @@ class ConfusionMatrix(_Accumulator):
         elif self._wi is not None:
             self._wi[ix] += other_int
         self._n[ix] += d["n"]
+        if "rep" in d:
+            self._rep[ix] += d["rep"]
         if self._weighted:
             if "w" in d:
                 self._w[ix] += d["w"]
@@ -824,6 +871,8 @@ class ConfusionMatrix(_Accumulator):
                    "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
             if self._wi is not None:
                 out["wi"] = self._wi.copy()
+            if self._rep is not None:
+                out["rep"] = self._rep.copy()
             return out
 
     def _add_state_arrays(self, d: dict):
@@ -842,6 +891,17 @@ class ConfusionMatrix(_Accumulator):
                     arrays["wi"] = np.asarray(d["wi"], np.int64)
             else:
                 arrays = {"n": n}
+            if "rep" in d or self._rep is not None:
+                if self._rep is None or "rep" not in d and n.any():
+                    raise ValueError(
+                        "state arrays with and without the streamed bootstrap's replicates "
+                        f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
+                        "would have no replicates")
+                if "rep" in d:
+                    arrays["rep"] = np.asarray(d["rep"], np.float64)
+                    if arrays["rep"].shape != self._rep.shape:
+                        raise ValueError(f"replicate tables of shape {arrays['rep'].shape} do "
+                                         f"not fit {self._rep.shape}")
             self._add_arrays(arrays, np.arange(c))
             kinds = d.get("kinds")
             if kinds:
@@ -853,9 +913,9 @@ class ConfusionMatrix(_Accumulator):
 
     def _replace_state_arrays(self, d: dict):
         with self._lock:
-            tk, pk = set(self._tkinds), set(self._pkinds)
+            tk, pk, pos = set(self._tkinds), set(self._pkinds), self._boot_pos
             self._reset_state()
-            self._tkinds, self._pkinds = tk, pk
+            self._tkinds, self._pkinds, self._boot_pos = tk, pk, pos
             self._add_state_arrays(d)
 
     def _expand(self, labels) -> "ConfusionMatrix":
@@ -894,12 +954,17 @@ class ConfusionMatrix(_Accumulator):
                 "kinds": [sorted(self._tkinds), sorted(self._pkinds)],
                 "weights": None,
             }
+            if self._boot is not None:  # an optional key of format 1
+                d["bootstrap"] = dict(self._boot.to_dict(), position=self._boot_pos)
             return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ConfusionMatrix":
         """Rebuild an accumulator from ``to_dict()`` output, validating every field."""
         _check_header(d, cls._kind)
+        boot, pos = R.from_dict(d.get("bootstrap"))
+        boot_args = {} if boot is None else {"bootstrap": boot.replicates, "seed": boot.seed,
+                                             "shard": boot.shard}
         labels = d.get("labels")
         if not isinstance(labels, list) or not all(
                 isinstance(v, (str, int)) and not isinstance(v, bool) for v in labels):
@@ -909,13 +974,14 @@ class ConfusionMatrix(_Accumulator):
         fixed = bool(d.get("fixed"))
         if fixed:
             acc = cls(labels=labels, threshold=d.get("threshold", 0.5),
-                      ignore_index=d.get("ignore_index")) if labels else None
+                      ignore_index=d.get("ignore_index"), **boot_args) if labels else None
             if acc is None:
                 raise ValueError("state: a fixed label space cannot be empty")
             if labels == list(range(len(labels))):
                 acc._space = I.LabelSpace(num_classes=len(labels))
         else:
-            acc = cls(threshold=d.get("threshold", 0.5), ignore_index=d.get("ignore_index"))
+            acc = cls(threshold=d.get("threshold", 0.5), ignore_index=d.get("ignore_index"),
+                      **boot_args)
             if labels:
                 acc._expand(labels)
         kinds = d.get("kinds", [[], []])
@@ -926,8 +992,11 @@ class ConfusionMatrix(_Accumulator):
         if d.get("weights") is not None and not isinstance(d["weights"], dict):
             raise ValueError("state: 'weights' must be a dict or null")
         S.from_dict(acc, cls._FIELDS, d, len(labels), _state_array)
+        if boot is not None and d["bootstrap"].get("cells") is None:
+            raise ValueError("state: 'bootstrap.cells' is missing")
         acc._weighted = d.get("weights") is not None
         acc._tkinds, acc._pkinds = set(kinds[0]), set(kinds[1])
+        acc._boot_pos = pos
         return acc
 
     # -- reports and metrics --------------------------------------------------------------
