@@ -1277,6 +1277,10 @@ def _hist_f(L):
     return (L + 1, 2 * L + 1)
 
 
+def _sample_sums(L):
+    return (7,)  # total weight; for precision, recall, F1: weighted scores, undefined weight
+
+
 class MultilabelConfusionMatrix(_Accumulator):
     """A streaming stack of per-label 2x2 matrices for multi-label data.
 
@@ -1286,6 +1290,11 @@ class MultilabelConfusionMatrix(_Accumulator):
         Number of labels (columns of the indicator / score matrices).
     threshold : float or sequence of float
         Scores ``> threshold`` (one value, or one per label) predict the label.
+    bootstrap, seed, shard : int
+        Keep ``bootstrap`` streamed Poisson bootstrap replicates (as ``ConfusionMatrix``'s):
+        per-label sums and the samples average's per-sample sums of each replicate, which
+        ``report(ci=...)`` reads (micro and samples averages need them: the counts alone do
+        not say how the labels of a sample go together).
 
     Examples
     --------
@@ -1297,7 +1306,8 @@ class MultilabelConfusionMatrix(_Accumulator):
 
     _kind = "MultilabelConfusionMatrix"
 
-    def __init__(self, num_labels, *, threshold=0.5):
+    def __init__(self, num_labels, *, threshold=0.5, bootstrap=None, seed=0, shard=0):
+        self._boot = R.settings(bootstrap, seed, shard)
         if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)):
             raise TypeError(f"num_labels must be an int, got {num_labels!r}")
         if num_labels < 2:
@@ -1339,6 +1349,26 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._whp = self._whr = self._whf = None
         self._wsum = 0.0
         self._nzero = 0
+        b = self._nrep
+        self._rtp, self._rpred, self._rtrue, self._rsamp = (
+            (None,) * 4 if self._boot is None else
+            (np.zeros((L, b)), np.zeros((L, b)), np.zeros((L, b)), np.zeros((7, b))))
+        self._boot_pos = 0
+
+    _nrep = ConfusionMatrix._nrep
+    bootstrap = ConfusionMatrix.bootstrap
+
+    def _add_replicates(self, t, p, form, thr, w):
+        """Under the lock, after validation: the batch into the replicates."""
+        if self._boot is None:
+            return
+        t = t.astype(np.uint8)  # validated 0 / 1: one dtype for the kernel
+        if not form:
+            p = p.astype(np.uint8)
+        PK.add_multilabel_replicates(t, p, form, np.asarray(thr), _NO1 if w is None else w,
+                                     w is not None, self._boot.key, self._boot_pos, PK.CDF,
+                                     self._rtp, self._rpred, self._rtrue, self._rsamp)
+        self._boot_pos += t.shape[0]
 
     @property
     def labels(self) -> list:
@@ -1382,7 +1412,9 @@ class MultilabelConfusionMatrix(_Accumulator):
 
         Returns ``self``; a batch with a bad value raises and changes nothing.
         """
-        if _devices.route(self, y_true, y_pred, sample_weight):
+        if self._boot is not None:  # replicates are counted on the host
+            y_true, y_pred, sample_weight = (R.host(x) for x in (y_true, y_pred, sample_weight))
+        elif _devices.route(self, y_true, y_pred, sample_weight):
             return self
         if I.is_sparse(y_true) or I.is_sparse(y_pred):
             return self._update_sparse(y_true, y_pred, sample_weight)
@@ -1438,6 +1470,7 @@ class MultilabelConfusionMatrix(_Accumulator):
                               repr(arr[row, col].item()), ": multi-label indicators must be 0 or 1")
         with self._lock:
             if counted is not None and not self._weighted:
+                self._add_replicates(t, p, form, thr, None)
                 for state, add in zip((self._tp, self._pred, self._true, self._hp, self._hr,
                                        self._hf), counted):
                     state += add
@@ -1457,6 +1490,7 @@ class MultilabelConfusionMatrix(_Accumulator):
                 self._whf if has_w else z2, self._wsum)
             self._nzero += nz
             self._nsamples += n
+            self._add_replicates(t, p, form, thr, w)
         return self
 
     def _update_sparse(self, y_true, y_pred, sample_weight):
@@ -1479,12 +1513,14 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._flush()
         with self._lock:  # re-entrant: the blocks' updates take it too, nobody else can
             saved = self._state_arrays_unlocked()
+            pos = self._boot_pos
             try:
                 for a, b in I.row_block_bounds(n, L):
                     self.update(I.dense_rows(t, a, b), I.dense_rows(p, a, b),
                                 None if w is None else w[a:b])
             except BaseException as exc:
                 self._replace_state_arrays(saved)
+                self._boot_pos = pos
                 if isinstance(exc, ValueError) and a:
                     raise ValueError(_shift_rows(str(exc), a)) from None
                 raise
@@ -1512,9 +1548,15 @@ class MultilabelConfusionMatrix(_Accumulator):
             _FLOAT_KEYS, (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
         S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
         S.Field("_nzero", "nzero", "weights.zero_weight_samples", S.scalar, True, S.WEIGHTED),
+        # the streamed bootstrap's replicates (optional: bootstrap=B), each (..., B)
+        *(S.Field("_r" + k, "r" + k, "bootstrap." + k, shape, False, S.OPTIONAL, "_nrep")
+          for k, shape in (("tp", S.per_class), ("pred", S.per_class), ("true", S.per_class),
+                           ("samp", _sample_sums))),
     )
+    _REP_KEYS = ("rtp", "rpred", "rtrue", "rsamp")
 
     def _merge(self, other):
+        R.check_merge(self._boot, other._boot, "multi-label confusion matrice")
         if other.num_labels != self.num_labels:
             raise ValueError(
                 f"Cannot add multi-label confusion matrices with different label spaces: "
@@ -1538,6 +1580,9 @@ class MultilabelConfusionMatrix(_Accumulator):
             d[k] = v.copy() if self._weighted else d[ik].astype(np.float64)
         if not self._weighted:
             d["wsum"] = np.array([float(self._nsamples)])
+        if self._boot is not None:
+            for k in self._REP_KEYS:
+                d[k] = getattr(self, "_" + k).copy()
         return d
 
     def _state_arrays(self) -> dict:
@@ -1547,6 +1592,21 @@ class MultilabelConfusionMatrix(_Accumulator):
 
     def _add_state_arrays(self, d: dict):
         with self._lock:
+            has_rep = any(k in d for k in self._REP_KEYS)
+            if has_rep or self._boot is not None:
+                if self._boot is None or (not has_rep and int(np.asarray(
+                        d.get("nsamples", [0])).reshape(-1)[0]) > 0):
+                    raise ValueError(
+                        "state arrays with and without the streamed bootstrap's replicates "
+                        f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
+                        "would have no replicates")
+                reps = {k: np.asarray(d[k], np.float64) for k in self._REP_KEYS if k in d}
+                for k, v in reps.items():
+                    if v.shape != getattr(self, "_" + k).shape:
+                        raise ValueError(f"replicate sums {k!r} of shape {v.shape} do not fit "
+                                         f"{getattr(self, '_' + k).shape}")
+                for k, v in reps.items():
+                    getattr(self, "_" + k)[...] += v
             if int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0 and not self._weighted:
                 self._to_weighted()
             for k in self._INT_KEYS:
@@ -1564,7 +1624,9 @@ class MultilabelConfusionMatrix(_Accumulator):
 
     def _replace_state_arrays(self, d: dict):
         with self._lock:
+            pos = self._boot_pos
             self._reset_state()
+            self._boot_pos = pos
             self._add_state_arrays(d)
 
     def _expand(self, labels):
@@ -1580,6 +1642,8 @@ class MultilabelConfusionMatrix(_Accumulator):
                  # one value stays one value: it compares in the scores' dtype (float32 too)
                  "threshold": float(self._thr[0]) if self._thr_scalar else self._thr.tolist(),
                  "samples": None, "weights": None}
+            if self._boot is not None:  # an optional key of format 1
+                d["bootstrap"] = dict(self._boot.to_dict(), position=self._boot_pos)
             return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
@@ -1588,11 +1652,18 @@ class MultilabelConfusionMatrix(_Accumulator):
         L = d.get("num_labels")
         if not isinstance(L, int) or L < 1:
             raise ValueError(f"state: 'num_labels' must be a positive int, got {L!r}")
-        acc = cls(L, threshold=d.get("threshold", 0.5))
+        boot, pos = R.from_dict(d.get("bootstrap"))
+        acc = cls(L, threshold=d.get("threshold", 0.5), **({} if boot is None else {
+            "bootstrap": boot.replicates, "seed": boot.seed, "shard": boot.shard}))
         if d.get("weights") is not None and not isinstance(d["weights"], dict):
             raise ValueError("state: 'weights' must be a dict or null")
+        if boot is not None:
+            missing = [k for k in ("tp", "pred", "true", "samp") if d["bootstrap"].get(k) is None]
+            if missing:
+                raise ValueError(f"state: 'bootstrap.{missing[0]}' is missing")
         S.from_dict(acc, cls._FIELDS, d, L, _state_array)
         acc._weighted = d.get("weights") is not None
+        acc._boot_pos = pos
         return acc
 
     # -- reports --------------------------------------------------------------------------
@@ -1635,19 +1706,21 @@ class MultilabelConfusionMatrix(_Accumulator):
                 self._nzero, self._nsamples) if sorted(sel.tolist()) == list(range(L)) else None
             return sums, sel, samples
 
-    def report(self, labels=None, target_names=None, digits=2, zero_division="warn",
-               ci=None, **ci_options) -> Report:
+    def report(self, labels=None, target_names=None, digits=2, zero_division="warn", *,
+               ci=None, ci_method="bootstrap", n_resamples=None, seed=None) -> Report:
         """scikit-learn's ``classification_report`` for multi-label data seen so far.
 
         Samples avg is computed from exact per-sample statistics; it needs all labels
         (with ``labels`` given it is not available and raises, as the statistics would
         have to be kept per subset).
+
+        With ``ci`` (e.g. 0.95), every value gets the percentile interval of the streamed
+        Poisson bootstrap replicates (made with ``bootstrap=B``; ``ci_method`` must be
+        ``"bootstrap"``; ``n_resamples`` and ``seed``, if given, must be the accumulator's).
         """
-        if ci is not None or ci_options:
-            raise ValueError(
-                "MultilabelConfusionMatrix.report(ci=...): intervals for multi-label data need "
-                "the streamed Poisson bootstrap (the joint per-sample pattern), which is not "
-                "available yet; ConfusionMatrix.report(ci=...) gives them for single-label data")
+        if ci is not None:
+            return self._report_with_intervals(labels, target_names, digits, zero_division,
+                                               ci, ci_method, n_resamples, seed)
         M.check_zero_division(zero_division)
         sums, sel, samples = self._sums(labels)
         if samples is None:
@@ -1658,6 +1731,36 @@ class MultilabelConfusionMatrix(_Accumulator):
             )
         return build_report(sums, sel, target_names, labels is not None, False, digits,
                             zero_division, samples=samples)
+
+    def _report_with_intervals(self, labels, target_names, digits, zero_division, ci,
+                               ci_method, n_resamples, seed) -> Report:
+        from . import intervals as CI
+
+        ci, method = CI.check_ci(ci, ci_method, 1 if n_resamples is None else n_resamples)
+        snap = self.copy()  # one consistent state for the values and their intervals
+        if snap._boot is None:
+            raise ValueError(
+                "MultilabelConfusionMatrix.report(ci=...) needs streamed bootstrap replicates "
+                "(micro and samples averages depend on how the labels of each sample go "
+                "together, which the counts do not keep): make the accumulator with "
+                "MultilabelConfusionMatrix(num_labels, bootstrap=200)")
+        if method != "bootstrap":
+            raise ValueError(f"ci_method={ci_method!r}: multi-label intervals come from the "
+                             "streamed replicates, read as percentiles: use 'bootstrap'")
+        for name, value, own in (("n_resamples", n_resamples, snap.bootstrap),
+                                 ("seed", seed, snap._boot.seed)):
+            if value is not None and value != own:
+                raise ValueError(f"{name}={value!r}: the replicates were drawn during the "
+                                 f"updates with bootstrap={snap.bootstrap}, seed="
+                                 f"{snap._boot.seed}; leave {name} out")
+        report = snap.report(labels, target_names, digits, zero_division)
+        sel = np.asarray(report.labels, dtype=np.int64)
+        values = CI.margin_intervals(snap._rtp, snap._rtrue, snap._rpred, sel, ci=ci,
+                                     zero_division=zero_division, micro_is_accuracy=False)
+        values.update(CI.samples_intervals(snap._rsamp, ci=ci, zero_division=zero_division))
+        report._ci = {"level": ci, "method": method, "n_resamples": snap.bootstrap,
+                      "seed": snap._boot.seed, "streamed": True, "values": values}
+        return report
 
     def precision_recall_fscore_support(self, *, beta=1.0, labels=None, average=None,
                                         warn_for=("precision", "recall", "f-score"),
