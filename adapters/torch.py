@@ -362,6 +362,9 @@ def _sync_info(acc) -> dict:
         info["settings"] = {"threshold": acc.threshold, "ignore_index": acc.ignore_index}
     else:
         info["settings"] = {"threshold": np.asarray(acc.threshold).tolist()}
+    boot = getattr(acc, "_boot", None)
+    if boot is not None:  # the shards (ranks) may differ in their shard number only
+        info["settings"]["bootstrap"] = {"replicates": boot.replicates, "seed": boot.seed}
     return info
 
 

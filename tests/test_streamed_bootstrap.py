@@ -458,3 +458,37 @@ def test_settings_helper():
     assert R.settings(None, 0, 0) is None
     b = R.settings(np.int64(3), 2, 1)
     assert b == R.Boot(3, 2, 1) and b.key == R.Boot(3, 2, 1).key != R.Boot(3, 2, 0).key
+
+
+def test_torch_distributed_sync_adds_the_replicates(tmp_path):
+    torch = pytest.importorskip("torch")
+    if not (torch.distributed.is_available() and torch.distributed.is_gloo_available()):
+        pytest.skip("torch.distributed with gloo is needed")
+    sync_case = pytest.importorskip("test_torch_sync")  # its two-process gloo group
+    t, p = data(200, c=4, seed=21)
+    tm, pm = ml_data(100, 21)
+    inputs = []
+    for rank in range(2):
+        half = slice(rank * 100, (rank + 1) * 100)
+        inputs.append({
+            "cm": cs.ConfusionMatrix(bootstrap=6, seed=2, shard=rank).update(
+                t[half], p[half], np.full(100, 0.5 + rank)),
+            "ml": cs.MultilabelConfusionMatrix(3, bootstrap=6, seed=2, shard=rank).update(
+                tm[rank * 50:(rank + 1) * 50], pm[rank * 50:(rank + 1) * 50]),
+            "other_seed": cs.ConfusionMatrix(2, bootstrap=6, seed=rank).update([0], [1]),
+            "after_errors": cs.ConfusionMatrix(2).update([rank], [1]),
+        })
+    results = sync_case.run_group(tmp_path, inputs)
+    for rank in range(2):
+        res = results[rank]
+        assert "crash" not in res, res.get("crash")
+        for name in ("cm", "ml"):
+            assert res[name][0] == "ok", res[name]
+            total = cs.from_dict(res[name][1])
+            ref = inputs[0][name] + inputs[1][name]
+            assert total.counts.tolist() == ref.counts.tolist()
+            if name == "cm":
+                np.testing.assert_allclose(total.replicates, ref.replicates, rtol=1e-12)
+            else:
+                np.testing.assert_allclose(total._rsamp, ref._rsamp, rtol=1e-12)
+        assert res["other_seed"][0] == "raised" and "bootstrap" in res["other_seed"][2]
