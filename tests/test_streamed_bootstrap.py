@@ -354,7 +354,7 @@ def test_multilabel_replicates_equal_numpy_with_weights_and_scores():
     np.testing.assert_allclose(acc._rtp, (t & p).T.astype(float) @ k, rtol=1e-12)
     np.testing.assert_allclose(acc._rpred, p.T.astype(float) @ k, rtol=1e-12)
     np.testing.assert_allclose(acc._rsamp[0], k.sum(axis=0), rtol=1e-12)
-    tp, npred, ntrue = (t & p).sum(1), p.sum(1), t.sum(1)
+    tp, npred = (t & p).sum(1), p.sum(1)
     prec = np.where(npred > 0, tp / np.maximum(npred, 1), 0.0)
     np.testing.assert_allclose(acc._rsamp[1], prec @ k, rtol=1e-12)
     np.testing.assert_allclose(acc._rsamp[2], (npred == 0) @ k, rtol=1e-12, atol=1e-12)

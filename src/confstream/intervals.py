@@ -700,7 +700,6 @@ def report_intervals(table, sel_idx, *, ci, method, n_resamples, seed, zero_divi
     table = np.asarray(table, dtype=np.int64)
     sel_idx = np.asarray(sel_idx, dtype=np.int64)
     out = {}
-    micro = "accuracy" if micro_is_accuracy else "micro avg"
     if method in BOOTSTRAPS:
         tp, true, pred, _ = draw_margins(table, n_resamples, seed)
         return margin_intervals(tp, true, pred, sel_idx, ci=ci, zero_division=zero_division,
