@@ -492,3 +492,35 @@ def test_torch_distributed_sync_adds_the_replicates(tmp_path):
             else:
                 np.testing.assert_allclose(total._rsamp, ref._rsamp, rtol=1e-12)
         assert res["other_seed"][0] == "raised" and "bootstrap" in res["other_seed"][2]
+
+
+def test_cli_weighted_ci_uses_the_streamed_bootstrap(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from confstream import cli
+
+    t, p = data(300, seed=30)
+    w = np.random.default_rng(30).random(300) + 0.5
+    path = tmp_path / "preds.csv"
+    pd.DataFrame({"y": t, "yhat": p, "w": w}).to_csv(path, index=False)
+    assert cli.main(["report", str(path), "--true", "y", "--pred", "yhat", "--weight", "w",
+                     "--ci", "0.9", "--n-resamples", "50", "--seed", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    acc = cs.ConfusionMatrix(bootstrap=50, seed=2).update(t, p, sample_weight=pd.read_csv(
+        path)["w"].to_numpy())
+    assert out.strip() == str(acc.report(ci=0.9)).strip()
+    assert "50 streamed Poisson replicates, seed 2" in out
+
+
+def test_device_path_is_counted_on_the_host_with_replicates():
+    torch = pytest.importorskip("torch")
+    from confstream import _devices
+
+    t, p = data(100, seed=31)
+    with _devices.forced():  # CPU tensors take the device path, as CUDA tensors would
+        acc = cs.ConfusionMatrix(3, bootstrap=5, seed=1).update(torch.from_numpy(t),
+                                                                torch.from_numpy(p))
+        ml = cs.MultilabelConfusionMatrix(2, bootstrap=5).update(
+            torch.tensor([[0, 1], [1, 1]]), torch.tensor([[0.2, 0.9], [0.7, 0.1]]))
+    ref = cs.ConfusionMatrix(3, bootstrap=5, seed=1).update(t, p)
+    assert acc == ref and not acc._pending
+    assert ml._boot_pos == 2 and ml._rsamp[0].sum() > 0
