@@ -524,3 +524,23 @@ def test_device_path_is_counted_on_the_host_with_replicates():
     ref = cs.ConfusionMatrix(3, bootstrap=5, seed=1).update(t, p)
     assert acc == ref and not acc._pending
     assert ml._boot_pos == 2 and ml._rsamp[0].sum() > 0
+
+
+def test_old_pickles_load_and_a_refused_growing_batch_keeps_the_replicates():
+    t, p = data(50)
+    for acc in (cs.ConfusionMatrix().update(t, p),
+                cs.MultilabelConfusionMatrix(2).update([[0, 1]], [[1, 1]])):
+        version, state = acc.__getstate__()
+        for attr in ("_boot", "_boot_pos", "_rep", "_rtp", "_rpred", "_rtrue", "_rsamp"):
+            state.pop(attr, None)  # as pickled before the streamed bootstrap
+        old = type(acc).__new__(type(acc))
+        old.__setstate__((version, state))
+        assert old == acc and old.bootstrap is None
+        assert old.copy().update(*((t, p) if isinstance(acc, cs.ConfusionMatrix) else
+                                   ([[1, 1]], [[1, 0]]))) is not None
+    big = 2**62
+    acc = cs.ConfusionMatrix(bootstrap=3).update([0, 1], [0, 1], sample_weight=[big, 1])
+    before = acc.to_dict()
+    with pytest.raises(OverflowError):
+        acc.update([0, 2], [0, 2], sample_weight=[big, 1])  # a new label and an overflow
+    assert acc.to_dict() == before and acc.replicates.shape == (3, 2, 2)

@@ -130,6 +130,8 @@ class _Accumulator:
         version, data = state
         if version != FORMAT_VERSION:
             raise ValueError(f"unknown pickle format version {version!r}")
+        for attr in _BOOT_ATTRS:  # pickles from before the streamed bootstrap
+            data.setdefault(attr, 0 if attr == "_boot_pos" else None)
         self.__dict__.update(data)
         self._init_common()
 
@@ -182,6 +184,9 @@ class _Accumulator:
 
     def _warn_kwargs(self):
         return {}
+
+
+_BOOT_ATTRS = ("_boot", "_boot_pos", "_rep", "_rtp", "_rpred", "_rtrue", "_rsamp")
 
 
 def _deepcopy_state(state: dict) -> dict:
@@ -686,7 +691,7 @@ class ConfusionMatrix(_Accumulator):
                 pos, code = cells if isinstance(cells, tuple) else (-1, K.OK)
             if pos >= 0:
                 raise self._error(space, b2, pos, code, w2)
-            old = (self._space, self._n, self._w, self._tw, self._pw, self._wi)
+            old = (self._space, self._n, self._w, self._tw, self._pw, self._wi, self._rep)
             self._resize(len(space))  # may fail (memory): then nothing has changed
             self._space = space
             if table is not None:
@@ -696,7 +701,8 @@ class ConfusionMatrix(_Accumulator):
             try:
                 self._add_cells(cells, b, w2)
             except OverflowError:
-                self._space, self._n, self._w, self._tw, self._pw, self._wi = old
+                (self._space, self._n, self._w, self._tw, self._pw, self._wi,
+                 self._rep) = old
                 raise
 
     def _resize(self, c):
