@@ -86,3 +86,39 @@ def report_keys(
         if report.accuracy is not None:
             out[f"{prefix}accuracy"] = float(report.accuracy)
     return out
+
+
+def interval_keys(
+    report: Any,
+    *,
+    prefix: str = "",
+    metrics: Sequence[str] = ("precision", "recall", "f1"),
+    per_class: bool = True,
+    averages: bool = True,
+) -> dict[str, float]:
+    """The bounds of a report made with ``ci=``: ``f"{key}_lo"`` / ``f"{key}_hi"`` beside each
+    key of ``report_keys`` that has an interval (no support; no F1 for Wilson and
+    Clopper-Pearson, which give proportions only). NaN where the value is undefined."""
+    metrics = tuple(m for m in check_metrics(metrics) if m != "support")
+    out: dict[str, float] = {}
+
+    def put(key, metric, of_class):
+        try:
+            lo, hi = report.interval(metric, of_class)
+        except ValueError:  # no interval of this method for this value (e.g. Wilson's F1)
+            return
+        except KeyError:  # a class absent from the report
+            lo = hi = float("nan")
+        out[key + "_lo"], out[key + "_hi"] = float(lo), float(hi)
+
+    if per_class:
+        for metric in metrics:
+            for name, label in zip(report.target_names, report.labels.tolist()):
+                put(class_key(prefix, metric, name), _COLUMN[metric], label)
+    if averages:
+        for heading in report.averages:
+            for metric in metrics:
+                put(f"{prefix}{metric}_{heading[: -len(' avg')]}", _COLUMN[metric], heading)
+        if report.accuracy is not None:
+            put(f"{prefix}accuracy", "accuracy", None)
+    return out

@@ -98,6 +98,7 @@ class _Spec:
         # Only torch.evaluate infers a fixed space from the output width: there it lets CUDA
         # batches be counted on the device. Plain callables keep sklearn's dynamic space.
         self.infer_classes = infer_classes
+        self.extra: dict = {}  # more keywords of the accumulator (bootstrap=, seed=, shard=)
 
     @property
     def needs_prediction(self) -> bool:
@@ -118,11 +119,12 @@ class _Spec:
                         f"L from, got shape {shape}"
                     )
                 n = int(shape[1])
-            return MultilabelConfusionMatrix(n, threshold=self.threshold)
+            return MultilabelConfusionMatrix(n, threshold=self.threshold, **self.extra)
         num_classes = self.num_classes
         if num_classes is None and self.labels is None and y_pred is not None:
             num_classes = _classes_from_scores(y_true, y_pred)
-        return ConfusionMatrix(num_classes, labels=self.labels, threshold=self.threshold)
+        return ConfusionMatrix(num_classes, labels=self.labels, threshold=self.threshold,
+                               **self.extra)
 
 
 def _run(predict, batches, spec: _Spec, *, progress: bool, desc: str = "evaluate",

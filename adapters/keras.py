@@ -495,8 +495,11 @@ class ConfusionCallback(keras.callbacks.Callback):
 
         if ci is not None:
             if multilabel:
-                raise ValueError("ci is for single-label problems (multi-label intervals need "
-                                 "the streamed Poisson bootstrap, not available yet)")
+                raise ValueError(
+                    "ci is for single-label problems here: multi-label intervals need the "
+                    "streamed Poisson bootstrap's per-sample replicates, which this callback's "
+                    "in-graph counts do not keep (use MultilabelConfusionMatrix(L, "
+                    "bootstrap=200) on model.predict(...), then report(ci=...))")
             ci, ci_method = check_ci(ci, ci_method, n_resamples)
         self.ci = ci
         self._ci_kwargs = ({} if ci is None else

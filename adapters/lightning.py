@@ -23,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without lightnin
         'confstream.adapters.lightning needs Lightning 2: pip install "confstream[lightning]"'
     ) from exc
 
-from ._keys import check_metrics, report_keys
+from ._keys import check_metrics, interval_keys, report_keys
 
 __all__ = ["ClassMetricsCallback"]
 
@@ -125,6 +125,18 @@ class ClassMetricsCallback(pl.Callback):
         Also log the averages and accuracy.
     verbose : bool
         Print the report at the end of each counted epoch (on rank 0).
+    ci : float, optional
+        Confidence level (e.g. 0.95): the reports carry intervals (docs/INTERVALS.md) and
+        ``f"{key}_lo"`` / ``f"{key}_hi"`` are logged beside each logged value that has one
+        (e.g. ``val_recall_minority_lo``, ``val_f1_macro_hi``, ``val_accuracy_lo``), which
+        ``EarlyStopping`` / ``ModelCheckpoint`` can monitor.
+    ci_method, n_resamples, seed
+        Passed to ``report`` with ``ci``. The default seed 0 gives the same intervals on every
+        rank (they are drawn from the summed counts).
+    bootstrap : int, optional
+        Keep this many streamed Poisson bootstrap replicates in the accumulators
+        (``ConfusionMatrix(bootstrap=...)``, shard = the rank): needed for ``ci`` with
+        ``multilabel=True``; the intervals then come from them.
 
     Attributes
     ----------
@@ -165,11 +177,33 @@ class ClassMetricsCallback(pl.Callback):
         metrics: Sequence[str] = ("precision", "recall", "f1"),
         averages: bool = True,
         verbose: bool = False,
+        ci: float | None = None,
+        ci_method: str = "bootstrap",
+        n_resamples: int = 1000,
+        seed: int | None = 0,
+        bootstrap: int | None = None,
     ) -> None:
         super().__init__()
         from confstream import History
+        from confstream._replicates import settings
+        from confstream.intervals import check_ci
 
         from .generators import _Spec
+
+        if ci is not None:
+            ci, ci_method = check_ci(ci, ci_method, n_resamples)
+            if multilabel and bootstrap is None:
+                raise ValueError("ci with multilabel=True needs the streamed bootstrap: give "
+                                 "bootstrap=B (e.g. 200)")
+        settings(bootstrap, 0, 0)  # refuse a bad bootstrap now, not at the first batch
+        self.ci = ci
+        self.bootstrap = bootstrap
+        self._ci_kwargs = ({} if ci is None else
+                           {"ci": ci, "ci_method": ci_method, "n_resamples": n_resamples,
+                            "seed": seed})
+        if ci is not None and multilabel:  # the streamed replicates' own number and seed
+            self._ci_kwargs = {"ci": ci, "ci_method": ci_method}
+        self._rank = 0
 
         if isinstance(stages, str):
             stages = (stages,)
@@ -220,6 +254,7 @@ class ClassMetricsCallback(pl.Callback):
         if stage not in self._runs:
             return
         self._accs[stage] = {}
+        self._rank = int(getattr(trainer, "global_rank", 0) or 0)
         if trainer.sanity_checking:
             self._active[stage] = False
             return
@@ -237,7 +272,9 @@ class ClassMetricsCallback(pl.Callback):
             acc = accs[dataloader_idx] = self._build(y_true, y_pred)
         acc.update(y_true, y_pred)
 
-    def _build(self, y_true: Any, y_pred: Any) -> Any:
+    def _build(self, y_true: Any = None, y_pred: Any = None) -> Any:
+        self._spec.extra = ({} if self.bootstrap is None else
+                            {"bootstrap": self.bootstrap, "seed": 0, "shard": self._rank})
         acc = self._spec.build(y_true, y_pred)
         if self.target_names is not None and acc.fixed and len(acc.labels) != len(self.target_names):
             raise ValueError(
@@ -257,6 +294,9 @@ class ClassMetricsCallback(pl.Callback):
         for idx in sorted(accs):
             acc = accs[idx]
             if acc is None:  # no batch on this rank: an empty accumulator still takes part
+                self._spec.extra = ({} if self.bootstrap is None else
+                                    {"bootstrap": self.bootstrap, "seed": 0,
+                                     "shard": self._rank})
                 acc = self._spec.build()
             if distributed:
                 from .torch import sync
@@ -274,6 +314,9 @@ class ClassMetricsCallback(pl.Callback):
             self.histories.setdefault(name, type(self.history)()).append(report)
             flat = report_keys(report, prefix=f"{stage}_", metrics=self.metrics,
                                averages=self.averages)
+            if self.ci is not None:
+                flat.update(interval_keys(report, prefix=f"{stage}_", metrics=self.metrics,
+                                          averages=self.averages))
             suffix = "" if idx == 0 else f"/dataloader_idx_{idx}"
             values.update({k + suffix: v for k, v in flat.items()})
             if self.verbose and trainer.is_global_zero:
@@ -288,7 +331,7 @@ class ClassMetricsCallback(pl.Callback):
 
     def _report_kwargs(self, acc: Any) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"target_names": self.target_names,
-                                  "zero_division": self.zero_division}
+                                  "zero_division": self.zero_division, **self._ci_kwargs}
         if not self.multilabel and (acc.fixed or self.target_names is not None):
             # A fixed space reports every class every epoch, so the logged keys never vanish.
             kwargs["labels"] = acc.labels

@@ -38,6 +38,13 @@ def evaluate(
     progress: bool = True,
     curves: bool = False,
     curves_bits: int | None = None,
+    ci: float | None = None,
+    ci_method: str = "bootstrap",
+    n_resamples: int = 1000,
+    seed: int | None = None,
+    bootstrap: int | None = None,
+    target_names: Sequence[str] | None = None,
+    zero_division: Any = "warn",
 ):
     """Run ``model`` over every batch of ``loader`` and count its predictions.
 
@@ -82,6 +89,16 @@ def evaluate(
         certified bounds, see docs/CURVES.md). The model must output scores (or logits).
     curves_bits : int, optional
         ``bits`` of the score curves (default 10).
+    ci : float, optional
+        Also make the report with confidence intervals (e.g. 0.95; docs/INTERVALS.md) and
+        return it last: ``(acc, report)``, or ``(acc, curves, report)`` with ``curves=True``
+        (the report then has the curves' AUROC / AP too). ``ci_method``, ``n_resamples``,
+        ``seed``, ``target_names`` and ``zero_division`` go to ``acc.report``.
+    bootstrap : int, optional
+        Keep this many streamed Poisson bootstrap replicates (``ConfusionMatrix(bootstrap=...,
+        seed=...)``, seed 0 where ``seed`` is None): what intervals of weighted loaders and of
+        ``multilabel=True`` need; the intervals then come from them. Batches are counted on
+        the host then.
 
     Returns
     -------
@@ -107,8 +124,21 @@ def evaluate(
     from .generators import _run, _Spec
 
     from . import _curves
+    from confstream._replicates import settings
+    from confstream.intervals import check_ci
 
+    if ci is not None:
+        check_ci(ci, ci_method, n_resamples)
+        if multilabel and bootstrap is None:
+            raise ValueError("ci with multilabel=True needs the streamed bootstrap: give "
+                             "bootstrap=B (e.g. 200)")
+    elif target_names is not None or zero_division != "warn":
+        raise ValueError("target_names and zero_division are the report's: give ci= too "
+                         "(or call acc.report(...) on the returned accumulator)")
     spec = _Spec(num_classes, labels, multilabel, threshold, infer_classes=True)
+    if bootstrap is not None:
+        boot = settings(bootstrap, 0 if seed is None else seed, 0)
+        spec.extra = {"bootstrap": boot.replicates, "seed": boot.seed}
     with_curves = _curves.check_curves(curves, curves_bits)
     made = []
 
@@ -144,11 +174,17 @@ def evaluate(
     finally:
         for m, mode in modes:
             m.training = mode
-    if not with_curves:
-        return acc
-    if not made:
+    if with_curves and not made:
         raise ValueError("curves=True: the loader yielded no samples to draw curves from")
-    return acc, made[0]
+    if ci is None:
+        return (acc, made[0]) if with_curves else acc
+    options = {"ci": ci, "ci_method": ci_method}
+    if not multilabel:
+        options.update(n_resamples=n_resamples, seed=seed)
+    report = acc.report(target_names=target_names, zero_division=zero_division, **options)
+    if with_curves:
+        return acc, made[0], report.with_curves(made[0], warn=False)
+    return acc, report
 
 
 def _model_device(model):
@@ -362,6 +398,9 @@ def _sync_info(acc) -> dict:
         info["settings"] = {"threshold": acc.threshold, "ignore_index": acc.ignore_index}
     else:
         info["settings"] = {"threshold": np.asarray(acc.threshold).tolist()}
+    boot = getattr(acc, "_boot", None)
+    if boot is not None:  # the shards (ranks) may differ in their shard number only
+        info["settings"]["bootstrap"] = {"replicates": boot.replicates, "seed": boot.seed}
     return info
 
 

@@ -626,6 +626,92 @@ def bench_ci(res: Results, classes: int, n: int, resamples: int, repeats: int, s
         res.goal(f"{name} (ms)", m["confstream report(ci)"] * 1e3, 100, "<=", "ms")
 
 
+def bench_streamed(res: Results, n: int, nrep: int, repeats: int, slow: int, quick: bool):
+    """The streamed Poisson bootstrap: update() with ``bootstrap=nrep`` replicates against the
+    plain update on the same batch (the goal: the extra CPU time per sample and replicate),
+    against the same Poisson bootstrap in numpy (Poisson weights, one bincount per replicate)
+    and torchmetrics' ``BootStrapper(sampling_strategy="poisson")`` where installed."""
+    rng = np.random.default_rng(8)
+    c = 10
+    t = rng.integers(0, c, n)
+    p = np.where(rng.random(n) < 0.8, t, rng.integers(0, c, n))
+    w = rng.random(n)
+    boot = cs.ConfusionMatrix(num_classes=c, bootstrap=nrep, seed=0).update(t[:1000], p[:1000])
+    ref = np.zeros((nrep, c * c))
+    k = np.empty((1000, nrep), dtype=np.int64)
+    from confstream import _poisson_kernels as PK
+
+    PK.draw_weights(boot._boot.key, 0, 1000, nrep, PK.CDF, k)
+    for r in range(nrep):
+        ref[r] = np.bincount(t[:1000] * c + p[:1000], weights=k[:, r], minlength=c * c)
+    check_equal("streamed bootstrap replicates", boot.replicates.reshape(nrep, -1), ref)
+
+    cells = t * c + p
+
+    def numpy_poisson():
+        r = np.random.default_rng(0)
+        out = np.zeros((nrep, c * c))
+        for a in range(0, n, 20_000):
+            kk = r.poisson(1.0, (nrep, min(20_000, n - a)))
+            for b in range(nrep):
+                out[b] += np.bincount(cells[a:a + 20_000], weights=kk[b], minlength=c * c)
+        return out
+
+    entries = [
+        ("confstream update", lambda: cs.ConfusionMatrix(num_classes=c).update(t, p), repeats),
+        (f"confstream update, bootstrap={nrep}",
+         lambda: cs.ConfusionMatrix(num_classes=c, bootstrap=nrep).update(t, p), repeats),
+        ("confstream update, weighted",
+         lambda: cs.ConfusionMatrix(num_classes=c).update(t, p, sample_weight=w), repeats),
+        (f"confstream update, weighted, bootstrap={nrep}",
+         lambda: cs.ConfusionMatrix(num_classes=c, bootstrap=nrep).update(t, p, sample_weight=w),
+         repeats),
+        (f"numpy: Poisson weights, {nrep} bincounts", numpy_poisson, slow),
+    ]
+    try:
+        import torch
+        from torchmetrics.classification import MulticlassAccuracy
+        from torchmetrics.wrappers import BootStrapper
+    except ImportError:  # optional competitor
+        torch = None
+    if torch is not None and not quick:  # ~20 us per sample, and it checks no answer
+        tt, pt = torch.from_numpy(t), torch.from_numpy(p)
+
+        def torchmetrics_boot():
+            bs = BootStrapper(MulticlassAccuracy(num_classes=c),
+                              num_bootstraps=nrep, sampling_strategy="poisson")
+            for a in range(0, n, 100_000):
+                bs.update(pt[a:a + 100_000], tt[a:a + 100_000])
+            return bs.compute()
+
+        entries.append((f"torchmetrics BootStrapper(num_bootstraps={nrep}, poisson), accuracy",
+                        torchmetrics_boot, 1))  # ~20 us per sample: one timed call
+    name = f"streamed Poisson bootstrap, {n} labels, {c} classes"
+    res.race(name, entries, n, t.nbytes + p.nbytes)
+    cpu = {r.who: r.cpu for r in res.rows if r.workload == name}
+    for kind in ("", "weighted, "):
+        plain = cpu["confstream update" + (", weighted" if kind else "")]
+        extra = (cpu[f"confstream update, {kind}bootstrap={nrep}"] - plain) / (n * nrep) * 1e9
+        print(f"  {name}: {kind}extra CPU per sample per replicate {extra:.2f} ns")
+        res.goal(f"streamed bootstrap B={nrep}, {kind}extra CPU per sample per replicate (ns)",
+                 extra, 10, "<=", "ns")
+
+    rng = np.random.default_rng(9)
+    L = 10
+    tm_ = (rng.random((n // 10, L)) < 0.3).astype(np.int64)
+    pm_ = np.where(rng.random((n // 10, L)) < 0.8, tm_, 1 - tm_)
+    nm = f"streamed Poisson bootstrap, multi-label {n // 10} x {L}"
+    res.race(nm, [
+        ("confstream update", lambda: cs.MultilabelConfusionMatrix(L).update(tm_, pm_), repeats),
+        (f"confstream update, bootstrap={nrep}",
+         lambda: cs.MultilabelConfusionMatrix(L, bootstrap=nrep).update(tm_, pm_), repeats)],
+        n // 10, tm_.nbytes + pm_.nbytes)
+    cpu = {r.who: r.cpu for r in res.rows if r.workload == nm}
+    extra = (cpu[f"confstream update, bootstrap={nrep}"] - cpu["confstream update"]) / (
+        n // 10 * nrep) * 1e9
+    print(f"  {nm}: extra CPU per sample (row of {L} labels) per replicate {extra:.2f} ns")
+
+
 _FIRST_UPDATE = textwrap.dedent("""
     import time
     t0 = time.perf_counter()
@@ -817,7 +903,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=0, help="timed calls per measurement")
     ap.add_argument("--only", default="", help="comma-separated workloads: labels, grouped, "
                     "argmax, multilabel, masks, oneshot, report, import, stream, more, ways, ci, "
-                    "curves")
+                    "streamed, curves")
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 7)
@@ -860,6 +946,8 @@ def main(argv=None) -> int:
     if want("ci"):
         bench_ci(res, 10 if quick else 100, 10_000 if quick else 100_000,
                  100 if quick else 1000, repeats, slow)
+    if want("streamed"):
+        bench_streamed(res, 20_000 if quick else 200_000, 100, repeats, slow, quick)
     if want("curves"):
         bench_curves(res, *((100_000, 20_000, 10_000) if quick else
                             (10_000_000, 2_000_000, 1_000_000)), repeats, slow, quick)

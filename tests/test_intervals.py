@@ -488,9 +488,12 @@ def test_intervals_doc_examples_run():
     doc = Path(__file__).resolve().parents[1] / "docs" / "INTERVALS.md"
     ns: dict = {}
     blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for code in blocks:
         exec(compile(code, str(doc), "exec"), ns)
+    assert ns["acc"].replicates.shape == (200, 3, 3)
+    lo, hi = ns["multi"].interval("f1-score", "samples avg")
+    assert lo < ns["multi"].get("f1-score", "samples avg") < hi
     lo, hi = ns["report"].interval("recall", "minority")
     assert lo < ns["report"].get("recall", "minority") < hi
     assert ns["d"].low < ns["d"].estimate < ns["d"].high

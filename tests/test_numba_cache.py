@@ -92,11 +92,13 @@ def test_processes_compiling_one_kernel_at_once_share_the_cache(tmp_path):
 
 def _dispatchers():
     import confstream._boot_kernels
+    import confstream._poisson_kernels
     import confstream._curve_kernels
     import confstream._group_kernels
     import confstream._kernels as K
 
-    mods = [confstream._boot_kernels, confstream._curve_kernels, confstream._group_kernels]
+    mods = [confstream._boot_kernels, confstream._curve_kernels, confstream._group_kernels,
+            confstream._poisson_kernels]
     mods += [getattr(K, name) for name in ("_rules", "_single", "_multilabel", "_values")]
     for mod in mods:
         for name, obj in vars(mod).items():

@@ -48,6 +48,7 @@ _U31 = np.uint64(31)
 _ONE = np.uint64(1)
 _TWO_M53 = 1.0 / 9007199254740992.0
 
+SMALL_TABLE = 48  # tables from 0 up to this length are counted through, without a search
 T_TABLE = 0  # cell drawn from its table
 T_SMALL = 1  # no table, mean < 10: sequential inversion
 T_PTRS = 2   # no table, mean >= 10: PTRS
@@ -299,6 +300,8 @@ def draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0s, 
         attempt = np.zeros(nb, dtype=np.int64)
         active = np.arange(nb)
         pend = np.empty(nb, dtype=np.int64)
+        ubuf = np.empty(nb, dtype=np.float64)
+        cnt = np.empty(nb, dtype=np.int64)
         na = nb if lam > 0 else 0
         for j in range(nb):
             rk[j] = _replicate_key(key, 0, s + j)
@@ -315,7 +318,42 @@ def draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0s, 
                 f0 = flo[c]
                 f1 = fhi[c]
                 sc = scale[c]
-                if kd == T_TABLE:
+                if kd == T_TABLE and k0 == 0 and n <= SMALL_TABLE:
+                    # A short table from 0 (a small mean): the draw is the number of table
+                    # entries <= u, counted without branches across the replicates (the same
+                    # variate as the guided search below, so the same replicates).
+                    # Counted through the first m entries only (u below entry m - 1 but with
+                    # probability 1e-3; then the count goes on one entry at a time).
+                    mc = 1
+                    while mc < n and cdf[o + mc - 1] < 0.999:
+                        mc += 1
+                    for jj in range(na):
+                        ubuf[jj] = _unit(_mix(rk[active[jj]] + cg))
+                        cnt[jj] = 0
+                    for i in range(mc):
+                        ci = cdf[o + i]
+                        for jj in range(na):
+                            cnt[jj] += ubuf[jj] >= ci
+                    last = cdf[o + mc - 1]
+                    npend = 0
+                    for jj in range(na):
+                        j = active[jj]
+                        u = ubuf[jj]
+                        if u < f1:
+                            x = cnt[jj]
+                            if u >= last:
+                                while cdf[o + x] <= u:
+                                    x += 1
+                            tr[r, j] += x
+                            pr[q, j] += x
+                            if dg:
+                                tp[r, j] += x
+                            for l in range(nl):
+                                ex[l, j] += lin[l, c] * x
+                        else:  # beyond the table (mass < 1e-17): after this loop
+                            pend[npend] = j
+                            npend += 1
+                elif kd == T_TABLE:
                     npend = 0
                     for jj in range(na):
                         j = active[jj]
@@ -339,10 +377,13 @@ def draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0s, 
                         else:  # beyond the table (mass < 1e-17): after this loop
                             pend[npend] = j
                             npend += 1
-                    todo = pend[:npend]
                 else:
-                    todo = active[:na]
-                for j in todo:
+                    for jj in range(na):
+                        pend[jj] = active[jj]
+                    npend = na
+                # no array slices here: each one costs reference counts, per cell and block
+                for jj in range(npend):
+                    j = pend[jj]
                     z = _mix(rk[j] + cg)
                     x = _poisson_slow(kd, z, _unit(z), mu[c], emu[c], k0, n, f0, f1, pk0[c],
                                       pk1[c])

@@ -16,6 +16,7 @@ import numpy as np
 ALWAYS = "always"  # every state has it
 WEIGHTED = "weighted"  # once a weighted batch was counted (``acc._weighted``)
 EXACT = "exact"  # while every weight so far was an integer (the field is not None)
+OPTIONAL = "optional"  # while the accumulator keeps it (not None); a dict may lack it
 
 
 class Field(NamedTuple):
@@ -25,6 +26,12 @@ class Field(NamedTuple):
     shape: Callable[[int], tuple]  # its shape for c classes
     integer: bool  # int64 (else float64)
     when: str = ALWAYS
+    tail: str = ""  # the accumulator's int attribute giving one more, last, axis (or none)
+
+
+def shape_of(acc, f: Field, c: int) -> tuple:
+    """``f``'s shape in ``acc`` for ``c`` classes (the class axes, then its tail)."""
+    return f.shape(c) + ((int(getattr(acc, f.tail)),) if f.tail else ())
 
 
 def cells(c):
@@ -44,7 +51,7 @@ def present(acc, fields) -> list:
     out = []
     for f in fields:
         if f.when == ALWAYS or (f.when == WEIGHTED and acc._weighted) or (
-                f.when == EXACT and getattr(acc, f.attr) is not None):
+                f.when in (EXACT, OPTIONAL) and getattr(acc, f.attr) is not None):
             out.append(f)
     return out
 
@@ -63,8 +70,9 @@ def reindexed(acc, fields, idx: np.ndarray, c: int) -> dict:
         if f.shape(c) == ():
             out[f.key] = a
             continue
-        new = np.zeros(f.shape(c), np.int64 if f.integer else np.float64)
-        new[np.ix_(*([idx] * new.ndim))] = a
+        new = np.zeros(shape_of(acc, f, c), np.int64 if f.integer else np.float64)
+        axes = [idx] * len(f.shape(c)) + [np.arange(n) for n in new.shape[len(f.shape(c)):]]
+        new[np.ix_(*axes)] = a
         out[f.key] = new
     return out
 
@@ -76,7 +84,8 @@ def grown(acc, fields, c: int) -> dict:
     for f in present(acc, fields):
         a = getattr(acc, f.attr)
         if f.shape(c) != ():
-            out[f.attr] = np.pad(a, [(0, new - old) for new, old in zip(f.shape(c), a.shape)])
+            out[f.attr] = np.pad(a, [(0, new - old) for new, old in zip(shape_of(acc, f, c),
+                                                                        a.shape)])
     return out
 
 
@@ -96,15 +105,15 @@ def to_dict(acc, fields, d: dict) -> dict:
 def from_dict(acc, fields, d: dict, c: int, read: Callable) -> None:
     """Set ``acc``'s fields from a ``to_dict`` dict for ``c`` classes; ``read(value, shape,
     name, integer)`` validates each one. The fields of the weights are read when the dict
-    has weights; an exact field only when it is there (older states lack it)."""
+    has weights; an exact or optional field only when it is there (older states lack it)."""
     for f in fields:
         head, _, leaf = f.path.rpartition(".")
         where = d.get(head) if head else d
         if where is None:  # no weights: the weighted fields stay as _reset_state left them
             continue
-        if f.when == EXACT and where.get(leaf) is None:
+        if f.when in (EXACT, OPTIONAL) and where.get(leaf) is None:
             continue
-        v = read(where.get(leaf), f.shape(c), f.path, integer=f.integer)
+        v = read(where.get(leaf), shape_of(acc, f, c), f.path, integer=f.integer)
         if f.shape(c) == ():
             v = int(v) if f.integer else float(v)
         setattr(acc, f.attr, v)

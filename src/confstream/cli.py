@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--ci-method", choices=["bootstrap", "bca", "wilson", "clopper-pearson"],
                      default="bootstrap", help="interval method (default bootstrap)")
     rep.add_argument("--n-resamples", type=_positive_int, default=1000, metavar="N",
-                     help="bootstrap resamples (default 1000)")
+                     help="bootstrap resamples (default 1000); with --weight, streamed Poisson "
+                          "bootstrap replicates kept while the file is read")
     rep.add_argument("--seed", type=int, default=None, metavar="N",
                      help="seed of the bootstrap (default: fresh entropy)")
     rep.add_argument("--score", nargs="+", metavar="COL",
@@ -197,7 +198,12 @@ def _report(args: argparse.Namespace) -> int:
         names["sample_weight"] = args.weight
     scores = None if args.score is None else _Scores(args, names)
 
-    acc = confstream.ConfusionMatrix()
+    streamed = args.ci is not None and args.weight is not None and args.ci_method == "bootstrap"
+    if streamed and args.seed is not None and args.seed < 0:
+        raise InputError(f"--seed must be >= 0 with --weight and --ci, got {args.seed}")
+    # weighted rows: the streamed Poisson bootstrap (--n-resamples replicates, kept while reading)
+    acc = (confstream.ConfusionMatrix(bootstrap=args.n_resamples, seed=args.seed or 0)
+           if streamed else confstream.ConfusionMatrix())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows = 0

@@ -21,6 +21,8 @@ from . import _devices
 from . import _errors as E
 from . import _inputs as I
 from . import _kernels as K
+from . import _poisson_kernels as PK
+from . import _replicates as R
 from . import _state as S
 from . import metrics as M
 from .report import Report, build_report
@@ -128,6 +130,8 @@ class _Accumulator:
         version, data = state
         if version != FORMAT_VERSION:
             raise ValueError(f"unknown pickle format version {version!r}")
+        for attr in _BOOT_ATTRS:  # pickles from before the streamed bootstrap
+            data.setdefault(attr, 0 if attr == "_boot_pos" else None)
         self.__dict__.update(data)
         self._init_common()
 
@@ -182,6 +186,9 @@ class _Accumulator:
         return {}
 
 
+_BOOT_ATTRS = ("_boot", "_boot_pos", "_rep", "_rtp", "_rpred", "_rtrue", "_rsamp")
+
+
 def _deepcopy_state(state: dict) -> dict:
     out = {}
     for k, v in state.items():
@@ -227,6 +234,17 @@ class ConfusionMatrix(_Accumulator):
         class where ``score > threshold``.
     ignore_index : int, optional
         Positions whose true label equals this value are skipped (e.g. 255 in masks).
+    bootstrap : int, optional
+        Keep this many streamed Poisson bootstrap replicates (docs/INTERVALS.md): each
+        counted sample adds a Poisson(1) weight (times its ``sample_weight``) into its cell of
+        every replicate table; ``report(ci=...)`` and ``interval(...)`` then read them
+        (weighted data too). Costs ``bootstrap`` floats per cell and a few ns per sample and
+        replicate.
+    seed, shard : int
+        The replicates' weights are a function of (seed, shard, position of the sample in
+        the stream, replicate): the same data in the same order give the same replicates.
+        Accumulators that are added must have the same ``bootstrap`` and ``seed``; give the
+        shards of one data set (processes, ranks) distinct ``shard`` numbers.
 
     Examples
     --------
@@ -246,11 +264,15 @@ class ConfusionMatrix(_Accumulator):
         S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
         # exact sums while every weight is an integer (an optional key of format 1)
         S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT),
+        # the streamed bootstrap's (C, C, B) replicate tables (optional: bootstrap=B)
+        S.Field("_rep", "rep", "bootstrap.cells", S.cells, False, S.OPTIONAL, "_nrep"),
     )
 
     _kind = "ConfusionMatrix"
 
-    def __init__(self, num_classes=None, *, labels=None, threshold=0.5, ignore_index=None):
+    def __init__(self, num_classes=None, *, labels=None, threshold=0.5, ignore_index=None,
+                 bootstrap=None, seed=0, shard=0):
+        self._boot = R.settings(bootstrap, seed, shard)
         if num_classes is not None and labels is not None:
             raise ValueError("give num_classes or labels, not both")
         if num_classes is not None:
@@ -294,6 +316,25 @@ class ConfusionMatrix(_Accumulator):
         self._wsum = 0.0
         self._tkinds: set = set()
         self._pkinds: set = set()
+        self._rep = None if self._boot is None else np.zeros((c, c, self._nrep))
+        self._boot_pos = 0  # samples given so far: the next sample's position in the stream
+
+    @property
+    def _nrep(self) -> int:
+        return 0 if self._boot is None else self._boot.replicates
+
+    @property
+    def bootstrap(self):
+        """The number of streamed bootstrap replicates (None: not kept)."""
+        return None if self._boot is None else self._boot.replicates
+
+    @property
+    def replicates(self):
+        """(B, C, C) the streamed bootstrap's replicate tables (Poisson weight x sample
+        weight summed per cell), or None without ``bootstrap``."""
+        self._flush()
+        with self._lock:
+            return None if self._rep is None else np.moveaxis(self._rep, -1, 0).copy()
 
     # -- public state ---------------------------------------------------------------------
     @property
@@ -362,7 +403,9 @@ class ConfusionMatrix(_Accumulator):
         classes. ``sample_weight``: one non-negative weight per sample.
         A batch with a bad value raises and changes nothing.
         """
-        if _devices.route(self, y_true, y_pred, sample_weight):
+        if self._boot is not None:  # replicates are counted on the host
+            y_true, y_pred, sample_weight = (R.host(x) for x in (y_true, y_pred, sample_weight))
+        elif _devices.route(self, y_true, y_pred, sample_weight):
             return self
         try:
             t = I.as_array(y_true, "y_true")
@@ -558,7 +601,8 @@ class ConfusionMatrix(_Accumulator):
         """Count into a table of the batch's own? Unweighted into an unweighted state only
         (weighted sums take the samples one at a time, in input order, straight into the
         state), and not when the table would be much bigger than the batch."""
-        return w is None and not self._weighted and t.shape[0] * 2 >= n * n
+        return (w is None and not self._weighted and t.shape[0] * 2 >= n * n
+                and self._boot is None)  # the replicates need each sample's cell
 
     def _count_table(self, b, t, p1, lut, lo, n, ign, has_ign, cols_idx):
         """One validating pass into a table of the batch's own: (table, position, code)."""
@@ -602,6 +646,11 @@ class ConfusionMatrix(_Accumulator):
                                               self._wsum)
         else:
             K.add_cells(cells, self._n.reshape(-1))
+        if self._rep is not None:
+            PK.add_cells_replicates(cells, _NO1 if w is None else w.f, w is not None,
+                                    self._boot.key, self._boot_pos, PK.CDF,
+                                    self._rep.reshape(-1, self._nrep))
+            self._boot_pos += cells.shape[0]
         self._commit_kinds(b)
 
     def _on_error(self, space, b, pos, code, w):
@@ -642,7 +691,7 @@ class ConfusionMatrix(_Accumulator):
                 pos, code = cells if isinstance(cells, tuple) else (-1, K.OK)
             if pos >= 0:
                 raise self._error(space, b2, pos, code, w2)
-            old = (self._space, self._n, self._w, self._tw, self._pw, self._wi)
+            old = (self._space, self._n, self._w, self._tw, self._pw, self._wi, self._rep)
             self._resize(len(space))  # may fail (memory): then nothing has changed
             self._space = space
             if table is not None:
@@ -652,7 +701,8 @@ class ConfusionMatrix(_Accumulator):
             try:
                 self._add_cells(cells, b, w2)
             except OverflowError:
-                self._space, self._n, self._w, self._tw, self._pw, self._wi = old
+                (self._space, self._n, self._w, self._tw, self._pw, self._wi,
+                 self._rep) = old
                 raise
 
     def _resize(self, c):
@@ -718,6 +768,7 @@ class ConfusionMatrix(_Accumulator):
 
     # -- merging, state -------------------------------------------------------------------
     def _merge(self, other: "ConfusionMatrix"):
+        R.check_merge(self._boot, other._boot, "confusion matrice")
         if self.threshold != other.threshold or self.ignore_index != other.ignore_index:
             raise ValueError(
                 f"Cannot add confusion matrices with different settings: threshold "
@@ -767,9 +818,9 @@ class ConfusionMatrix(_Accumulator):
         self._pkinds |= other._pkinds
 
     def _reset_counts_keep_kinds(self):
-        tk, pk = self._tkinds, self._pkinds
+        tk, pk, pos = self._tkinds, self._pkinds, self._boot_pos
         self._reset_state()
-        self._tkinds, self._pkinds = tk, pk
+        self._tkinds, self._pkinds, self._boot_pos = tk, pk, pos
 
     def _raw_arrays(self):
         return S.arrays(self, self._FIELDS)
@@ -796,6 +847,8 @@ class ConfusionMatrix(_Accumulator):
         elif self._wi is not None:
             self._wi[ix] += other_int
         self._n[ix] += d["n"]
+        if "rep" in d:
+            self._rep[ix] += d["rep"]
         if self._weighted:
             if "w" in d:
                 self._w[ix] += d["w"]
@@ -824,6 +877,8 @@ class ConfusionMatrix(_Accumulator):
                    "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
             if self._wi is not None:
                 out["wi"] = self._wi.copy()
+            if self._rep is not None:
+                out["rep"] = self._rep.copy()
             return out
 
     def _add_state_arrays(self, d: dict):
@@ -842,6 +897,17 @@ class ConfusionMatrix(_Accumulator):
                     arrays["wi"] = np.asarray(d["wi"], np.int64)
             else:
                 arrays = {"n": n}
+            if "rep" in d or self._rep is not None:
+                if self._rep is None or "rep" not in d and n.any():
+                    raise ValueError(
+                        "state arrays with and without the streamed bootstrap's replicates "
+                        f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
+                        "would have no replicates")
+                if "rep" in d:
+                    arrays["rep"] = np.asarray(d["rep"], np.float64)
+                    if arrays["rep"].shape != self._rep.shape:
+                        raise ValueError(f"replicate tables of shape {arrays['rep'].shape} do "
+                                         f"not fit {self._rep.shape}")
             self._add_arrays(arrays, np.arange(c))
             kinds = d.get("kinds")
             if kinds:
@@ -853,9 +919,9 @@ class ConfusionMatrix(_Accumulator):
 
     def _replace_state_arrays(self, d: dict):
         with self._lock:
-            tk, pk = set(self._tkinds), set(self._pkinds)
+            tk, pk, pos = set(self._tkinds), set(self._pkinds), self._boot_pos
             self._reset_state()
-            self._tkinds, self._pkinds = tk, pk
+            self._tkinds, self._pkinds, self._boot_pos = tk, pk, pos
             self._add_state_arrays(d)
 
     def _expand(self, labels) -> "ConfusionMatrix":
@@ -894,12 +960,17 @@ class ConfusionMatrix(_Accumulator):
                 "kinds": [sorted(self._tkinds), sorted(self._pkinds)],
                 "weights": None,
             }
+            if self._boot is not None:  # an optional key of format 1
+                d["bootstrap"] = dict(self._boot.to_dict(), position=self._boot_pos)
             return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ConfusionMatrix":
         """Rebuild an accumulator from ``to_dict()`` output, validating every field."""
         _check_header(d, cls._kind)
+        boot, pos = R.from_dict(d.get("bootstrap"))
+        boot_args = {} if boot is None else {"bootstrap": boot.replicates, "seed": boot.seed,
+                                             "shard": boot.shard}
         labels = d.get("labels")
         if not isinstance(labels, list) or not all(
                 isinstance(v, (str, int)) and not isinstance(v, bool) for v in labels):
@@ -909,13 +980,14 @@ class ConfusionMatrix(_Accumulator):
         fixed = bool(d.get("fixed"))
         if fixed:
             acc = cls(labels=labels, threshold=d.get("threshold", 0.5),
-                      ignore_index=d.get("ignore_index")) if labels else None
+                      ignore_index=d.get("ignore_index"), **boot_args) if labels else None
             if acc is None:
                 raise ValueError("state: a fixed label space cannot be empty")
             if labels == list(range(len(labels))):
                 acc._space = I.LabelSpace(num_classes=len(labels))
         else:
-            acc = cls(threshold=d.get("threshold", 0.5), ignore_index=d.get("ignore_index"))
+            acc = cls(threshold=d.get("threshold", 0.5), ignore_index=d.get("ignore_index"),
+                      **boot_args)
             if labels:
                 acc._expand(labels)
         kinds = d.get("kinds", [[], []])
@@ -926,8 +998,11 @@ class ConfusionMatrix(_Accumulator):
         if d.get("weights") is not None and not isinstance(d["weights"], dict):
             raise ValueError("state: 'weights' must be a dict or null")
         S.from_dict(acc, cls._FIELDS, d, len(labels), _state_array)
+        if boot is not None and d["bootstrap"].get("cells") is None:
+            raise ValueError("state: 'bootstrap.cells' is missing")
         acc._weighted = d.get("weights") is not None
         acc._tkinds, acc._pkinds = set(kinds[0]), set(kinds[1])
+        acc._boot_pos = pos
         return acc
 
     # -- reports and metrics --------------------------------------------------------------
@@ -1208,6 +1283,10 @@ def _hist_f(L):
     return (L + 1, 2 * L + 1)
 
 
+def _sample_sums(L):
+    return (7,)  # total weight; for precision, recall, F1: weighted scores, undefined weight
+
+
 class MultilabelConfusionMatrix(_Accumulator):
     """A streaming stack of per-label 2x2 matrices for multi-label data.
 
@@ -1217,6 +1296,11 @@ class MultilabelConfusionMatrix(_Accumulator):
         Number of labels (columns of the indicator / score matrices).
     threshold : float or sequence of float
         Scores ``> threshold`` (one value, or one per label) predict the label.
+    bootstrap, seed, shard : int
+        Keep ``bootstrap`` streamed Poisson bootstrap replicates (as ``ConfusionMatrix``'s):
+        per-label sums and the samples average's per-sample sums of each replicate, which
+        ``report(ci=...)`` reads (micro and samples averages need them: the counts alone do
+        not say how the labels of a sample go together).
 
     Examples
     --------
@@ -1228,7 +1312,8 @@ class MultilabelConfusionMatrix(_Accumulator):
 
     _kind = "MultilabelConfusionMatrix"
 
-    def __init__(self, num_labels, *, threshold=0.5):
+    def __init__(self, num_labels, *, threshold=0.5, bootstrap=None, seed=0, shard=0):
+        self._boot = R.settings(bootstrap, seed, shard)
         if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)):
             raise TypeError(f"num_labels must be an int, got {num_labels!r}")
         if num_labels < 2:
@@ -1270,6 +1355,26 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._whp = self._whr = self._whf = None
         self._wsum = 0.0
         self._nzero = 0
+        b = self._nrep
+        self._rtp, self._rpred, self._rtrue, self._rsamp = (
+            (None,) * 4 if self._boot is None else
+            (np.zeros((L, b)), np.zeros((L, b)), np.zeros((L, b)), np.zeros((7, b))))
+        self._boot_pos = 0
+
+    _nrep = ConfusionMatrix._nrep
+    bootstrap = ConfusionMatrix.bootstrap
+
+    def _add_replicates(self, t, p, form, thr, w):
+        """Under the lock, after validation: the batch into the replicates."""
+        if self._boot is None:
+            return
+        t = t.astype(np.uint8)  # validated 0 / 1: one dtype for the kernel
+        if not form:
+            p = p.astype(np.uint8)
+        PK.add_multilabel_replicates(t, p, form, np.asarray(thr), _NO1 if w is None else w,
+                                     w is not None, self._boot.key, self._boot_pos, PK.CDF,
+                                     self._rtp, self._rpred, self._rtrue, self._rsamp)
+        self._boot_pos += t.shape[0]
 
     @property
     def labels(self) -> list:
@@ -1313,7 +1418,9 @@ class MultilabelConfusionMatrix(_Accumulator):
 
         Returns ``self``; a batch with a bad value raises and changes nothing.
         """
-        if _devices.route(self, y_true, y_pred, sample_weight):
+        if self._boot is not None:  # replicates are counted on the host
+            y_true, y_pred, sample_weight = (R.host(x) for x in (y_true, y_pred, sample_weight))
+        elif _devices.route(self, y_true, y_pred, sample_weight):
             return self
         if I.is_sparse(y_true) or I.is_sparse(y_pred):
             return self._update_sparse(y_true, y_pred, sample_weight)
@@ -1369,6 +1476,7 @@ class MultilabelConfusionMatrix(_Accumulator):
                               repr(arr[row, col].item()), ": multi-label indicators must be 0 or 1")
         with self._lock:
             if counted is not None and not self._weighted:
+                self._add_replicates(t, p, form, thr, None)
                 for state, add in zip((self._tp, self._pred, self._true, self._hp, self._hr,
                                        self._hf), counted):
                     state += add
@@ -1388,6 +1496,7 @@ class MultilabelConfusionMatrix(_Accumulator):
                 self._whf if has_w else z2, self._wsum)
             self._nzero += nz
             self._nsamples += n
+            self._add_replicates(t, p, form, thr, w)
         return self
 
     def _update_sparse(self, y_true, y_pred, sample_weight):
@@ -1410,12 +1519,14 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._flush()
         with self._lock:  # re-entrant: the blocks' updates take it too, nobody else can
             saved = self._state_arrays_unlocked()
+            pos = self._boot_pos
             try:
                 for a, b in I.row_block_bounds(n, L):
                     self.update(I.dense_rows(t, a, b), I.dense_rows(p, a, b),
                                 None if w is None else w[a:b])
             except BaseException as exc:
                 self._replace_state_arrays(saved)
+                self._boot_pos = pos
                 if isinstance(exc, ValueError) and a:
                     raise ValueError(_shift_rows(str(exc), a)) from None
                 raise
@@ -1443,9 +1554,15 @@ class MultilabelConfusionMatrix(_Accumulator):
             _FLOAT_KEYS, (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
         S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
         S.Field("_nzero", "nzero", "weights.zero_weight_samples", S.scalar, True, S.WEIGHTED),
+        # the streamed bootstrap's replicates (optional: bootstrap=B), each (..., B)
+        *(S.Field("_r" + k, "r" + k, "bootstrap." + k, shape, False, S.OPTIONAL, "_nrep")
+          for k, shape in (("tp", S.per_class), ("pred", S.per_class), ("true", S.per_class),
+                           ("samp", _sample_sums))),
     )
+    _REP_KEYS = ("rtp", "rpred", "rtrue", "rsamp")
 
     def _merge(self, other):
+        R.check_merge(self._boot, other._boot, "multi-label confusion matrice")
         if other.num_labels != self.num_labels:
             raise ValueError(
                 f"Cannot add multi-label confusion matrices with different label spaces: "
@@ -1469,6 +1586,9 @@ class MultilabelConfusionMatrix(_Accumulator):
             d[k] = v.copy() if self._weighted else d[ik].astype(np.float64)
         if not self._weighted:
             d["wsum"] = np.array([float(self._nsamples)])
+        if self._boot is not None:
+            for k in self._REP_KEYS:
+                d[k] = getattr(self, "_" + k).copy()
         return d
 
     def _state_arrays(self) -> dict:
@@ -1478,6 +1598,21 @@ class MultilabelConfusionMatrix(_Accumulator):
 
     def _add_state_arrays(self, d: dict):
         with self._lock:
+            has_rep = any(k in d for k in self._REP_KEYS)
+            if has_rep or self._boot is not None:
+                if self._boot is None or (not has_rep and int(np.asarray(
+                        d.get("nsamples", [0])).reshape(-1)[0]) > 0):
+                    raise ValueError(
+                        "state arrays with and without the streamed bootstrap's replicates "
+                        f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
+                        "would have no replicates")
+                reps = {k: np.asarray(d[k], np.float64) for k in self._REP_KEYS if k in d}
+                for k, v in reps.items():
+                    if v.shape != getattr(self, "_" + k).shape:
+                        raise ValueError(f"replicate sums {k!r} of shape {v.shape} do not fit "
+                                         f"{getattr(self, '_' + k).shape}")
+                for k, v in reps.items():
+                    getattr(self, "_" + k)[...] += v
             if int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0 and not self._weighted:
                 self._to_weighted()
             for k in self._INT_KEYS:
@@ -1495,7 +1630,9 @@ class MultilabelConfusionMatrix(_Accumulator):
 
     def _replace_state_arrays(self, d: dict):
         with self._lock:
+            pos = self._boot_pos
             self._reset_state()
+            self._boot_pos = pos
             self._add_state_arrays(d)
 
     def _expand(self, labels):
@@ -1511,6 +1648,8 @@ class MultilabelConfusionMatrix(_Accumulator):
                  # one value stays one value: it compares in the scores' dtype (float32 too)
                  "threshold": float(self._thr[0]) if self._thr_scalar else self._thr.tolist(),
                  "samples": None, "weights": None}
+            if self._boot is not None:  # an optional key of format 1
+                d["bootstrap"] = dict(self._boot.to_dict(), position=self._boot_pos)
             return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
@@ -1519,11 +1658,18 @@ class MultilabelConfusionMatrix(_Accumulator):
         L = d.get("num_labels")
         if not isinstance(L, int) or L < 1:
             raise ValueError(f"state: 'num_labels' must be a positive int, got {L!r}")
-        acc = cls(L, threshold=d.get("threshold", 0.5))
+        boot, pos = R.from_dict(d.get("bootstrap"))
+        acc = cls(L, threshold=d.get("threshold", 0.5), **({} if boot is None else {
+            "bootstrap": boot.replicates, "seed": boot.seed, "shard": boot.shard}))
         if d.get("weights") is not None and not isinstance(d["weights"], dict):
             raise ValueError("state: 'weights' must be a dict or null")
+        if boot is not None:
+            missing = [k for k in ("tp", "pred", "true", "samp") if d["bootstrap"].get(k) is None]
+            if missing:
+                raise ValueError(f"state: 'bootstrap.{missing[0]}' is missing")
         S.from_dict(acc, cls._FIELDS, d, L, _state_array)
         acc._weighted = d.get("weights") is not None
+        acc._boot_pos = pos
         return acc
 
     # -- reports --------------------------------------------------------------------------
@@ -1566,19 +1712,21 @@ class MultilabelConfusionMatrix(_Accumulator):
                 self._nzero, self._nsamples) if sorted(sel.tolist()) == list(range(L)) else None
             return sums, sel, samples
 
-    def report(self, labels=None, target_names=None, digits=2, zero_division="warn",
-               ci=None, **ci_options) -> Report:
+    def report(self, labels=None, target_names=None, digits=2, zero_division="warn", *,
+               ci=None, ci_method="bootstrap", n_resamples=None, seed=None) -> Report:
         """scikit-learn's ``classification_report`` for multi-label data seen so far.
 
         Samples avg is computed from exact per-sample statistics; it needs all labels
         (with ``labels`` given it is not available and raises, as the statistics would
         have to be kept per subset).
+
+        With ``ci`` (e.g. 0.95), every value gets the percentile interval of the streamed
+        Poisson bootstrap replicates (made with ``bootstrap=B``; ``ci_method`` must be
+        ``"bootstrap"``; ``n_resamples`` and ``seed``, if given, must be the accumulator's).
         """
-        if ci is not None or ci_options:
-            raise ValueError(
-                "MultilabelConfusionMatrix.report(ci=...): intervals for multi-label data need "
-                "the streamed Poisson bootstrap (the joint per-sample pattern), which is not "
-                "available yet; ConfusionMatrix.report(ci=...) gives them for single-label data")
+        if ci is not None:
+            return self._report_with_intervals(labels, target_names, digits, zero_division,
+                                               ci, ci_method, n_resamples, seed)
         M.check_zero_division(zero_division)
         sums, sel, samples = self._sums(labels)
         if samples is None:
@@ -1589,6 +1737,36 @@ class MultilabelConfusionMatrix(_Accumulator):
             )
         return build_report(sums, sel, target_names, labels is not None, False, digits,
                             zero_division, samples=samples)
+
+    def _report_with_intervals(self, labels, target_names, digits, zero_division, ci,
+                               ci_method, n_resamples, seed) -> Report:
+        from . import intervals as CI
+
+        ci, method = CI.check_ci(ci, ci_method, 1 if n_resamples is None else n_resamples)
+        snap = self.copy()  # one consistent state for the values and their intervals
+        if snap._boot is None:
+            raise ValueError(
+                "MultilabelConfusionMatrix.report(ci=...) needs streamed bootstrap replicates "
+                "(micro and samples averages depend on how the labels of each sample go "
+                "together, which the counts do not keep): make the accumulator with "
+                "MultilabelConfusionMatrix(num_labels, bootstrap=200)")
+        if method != "bootstrap":
+            raise ValueError(f"ci_method={ci_method!r}: multi-label intervals come from the "
+                             "streamed replicates, read as percentiles: use 'bootstrap'")
+        for name, value, own in (("n_resamples", n_resamples, snap.bootstrap),
+                                 ("seed", seed, snap._boot.seed)):
+            if value is not None and value != own:
+                raise ValueError(f"{name}={value!r}: the replicates were drawn during the "
+                                 f"updates with bootstrap={snap.bootstrap}, seed="
+                                 f"{snap._boot.seed}; leave {name} out")
+        report = snap.report(labels, target_names, digits, zero_division)
+        sel = np.asarray(report.labels, dtype=np.int64)
+        values = CI.margin_intervals(snap._rtp, snap._rtrue, snap._rpred, sel, ci=ci,
+                                     zero_division=zero_division, micro_is_accuracy=False)
+        values.update(CI.samples_intervals(snap._rsamp, ci=ci, zero_division=zero_division))
+        report._ci = {"level": ci, "method": method, "n_resamples": snap.bootstrap,
+                      "seed": snap._boot.seed, "streamed": True, "values": values}
+        return report
 
     def precision_recall_fscore_support(self, *, beta=1.0, labels=None, average=None,
                                         warn_for=("precision", "recall", "f-score"),

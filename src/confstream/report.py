@@ -376,7 +376,9 @@ class Report:
         c = self._ci
         if c["method"] in ("bootstrap", "bca"):
             kind = "percentile" if c["method"] == "bootstrap" else "BCa"
-            how = (f"{kind} bootstrap, {c['n_resamples']} resamples drawn from the counts"
+            source = ("streamed Poisson replicates" if c.get("streamed")
+                      else "resamples drawn from the counts")
+            how = (f"{kind} bootstrap, {c['n_resamples']} {source}"
                    + ("" if c["seed"] is None else f", seed {c['seed']}"))
         else:
             name = {"wilson": "Wilson score", "clopper-pearson": "Clopper-Pearson"}[c["method"]]
@@ -467,14 +469,22 @@ def build_report(sums: M.Sums, labels, target_names, labels_given: bool,
 # intervals (the maths is in intervals.py; this is where a ConfusionMatrix meets it)
 
 
-def _unweighted_snapshot(acc, what):
-    snap = acc.copy()  # one consistent state for the values and their intervals
+def _unweighted_snapshot(acc, what, snap=None):
+    snap = acc.copy() if snap is None else snap  # one consistent state for values and intervals
     if snap.weighted:
+        streamed = getattr(snap, "_rep", None) is not None
         raise ValueError(
-            f"{what} of weighted data: the bootstrap drawn from the counts (and Wilson / "
-            "Clopper-Pearson) assume every sample counts once; the streamed Poisson "
-            "bootstrap for weighted data (ConfusionMatrix(bootstrap=...)) is not available yet")
+            f"{what} of weighted data: the bootstrap drawn from the counts (and BCa, Wilson, "
+            "Clopper-Pearson) assume every sample counts once; "
+            + ("the streamed replicates of this accumulator give method 'bootstrap'"
+               if streamed else "keep streamed Poisson bootstrap replicates: "
+               "ConfusionMatrix(bootstrap=200), then method 'bootstrap'"))
     return snap
+
+
+def _streamed_margins(rep):
+    """(C, B) diagonal, row sums, column sums of (C, C, B) replicate tables."""
+    return (np.ascontiguousarray(np.einsum("iib->ib", rep)), rep.sum(axis=1), rep.sum(axis=0))
 
 
 def _canonical_table(snap):
@@ -507,7 +517,19 @@ def report_with_intervals(acc, labels, target_names, digits, zero_division, ci, 
     from . import intervals as CI
 
     ci, method = CI.check_ci(ci, ci_method, n_resamples)
-    snap = _unweighted_snapshot(acc, "confidence intervals")
+    snap = acc.copy()
+    if method == "bootstrap" and snap._rep is not None:  # the streamed replicates
+        report = snap.report(labels, target_names, digits, zero_division)
+        pos = {v: i for i, v in enumerate(snap.labels)}
+        sel_idx = _index_of(pos, report.labels.tolist())
+        tp, true, pred = _streamed_margins(snap._rep)
+        values = CI.margin_intervals(tp, true, pred, sel_idx, ci=ci,
+                                     zero_division=zero_division,
+                                     micro_is_accuracy=report.accuracy is not None)
+        report._ci = {"level": ci, "method": method, "n_resamples": snap.bootstrap,
+                      "seed": snap._boot.seed, "streamed": True, "values": values}
+        return report
+    _unweighted_snapshot(acc, "confidence intervals", snap)
     report = snap.report(labels, target_names, digits, zero_division)
     table, pos = _canonical_table(snap)
     sel_idx = _index_of(pos, report.labels.tolist())
@@ -531,12 +553,21 @@ def accumulator_interval(acc, metric, ci, method, n_resamples, seed, kwargs):
         raise ValueError(f"unknown metric {metric!r}; one of {list(CI.METRICS)}")
     if "zero_division" in kwargs:
         M.check_zero_division(kwargs["zero_division"])
-    snap = _unweighted_snapshot(acc, f"an interval for {metric}")
+    snap = acc.copy()
+    streamed = method == "bootstrap" and snap._rep is not None
+    if not streamed:
+        _unweighted_snapshot(acc, f"an interval for {metric}", snap)
     table, _ = _canonical_table(snap)
     present = (table.sum(axis=0) + table.sum(axis=1)) > 0
     if not present.any():
         raise ValueError("Found empty input array (e.g., `y_true` or `y_pred`) while a "
                          "minimum of 1 sample is required.")
     table = table[np.ix_(present, present)]
+    if streamed:
+        values = snap.labels
+        order = np.array(sorted(range(len(values)), key=lambda i: values[i]), dtype=np.int64)
+        order = order[present]
+        rep = snap._rep[np.ix_(order, order)]
+        return CI.streamed_metric_interval(rep, metric, ci=ci, **kwargs)
     return CI.metric_interval(table, metric, ci=ci, method=method, n_resamples=n_resamples,
                               seed=seed, **kwargs)
