@@ -319,8 +319,9 @@ def beta_ppf(p, a, b, upper_tail=None):
         lo[act] = np.where(f < 0, xx, lo[act])
         hi[act] = np.where(f > 0, xx, hi[act])
         la, ha = lo[act], hi[act]
-        dens = np.exp(logpt - np.log(xx) - np.log1p(-xx))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # x may reach 1.0 (a quantile within an ulp of 1): the density is infinite there
+            dens = np.exp(logpt - np.log(xx) - np.log1p(-xx))
             step = f / dens
             new = xx - step
         bad = ~np.isfinite(new) | (new <= la) | (new >= ha)
