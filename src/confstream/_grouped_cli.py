@@ -188,6 +188,32 @@ def _count_multilabel(chunk: Any, spec: _Spec, keys: list, w: Any, acc: Any) -> 
     return acc
 
 
+def _count_parts(parts: list, spec: _Spec) -> Any:
+    """Count several parts into one accumulator (one Dask task): a fresh accumulator per
+    part would find its label and group spaces again on every part (measured: a third more
+    CPU per part), and many small tasks cost the scheduler more."""
+    acc = None
+    for part in parts:
+        acc = _count_part(part, spec, acc)
+    return acc
+
+
+def _threads(client: Any) -> int:
+    try:
+        return max(1, sum(w.get("nthreads", 1)
+                          for w in client.scheduler_info()["workers"].values()))
+    except Exception:                    # an unusual scheduler: plan for one thread
+        return 1
+
+
+def _batches(parts: list, threads: int) -> list[list]:
+    """Parts in consecutive batches, about four per worker thread (so that a slow part or
+    worker does not hold up the end for long), each of at least one part."""
+    n = max(1, min(len(parts), 4 * threads))
+    bounds = [round(i * len(parts) / n) for i in range(n + 1)]
+    return [parts[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
 def _merge_parts(*accs: Any) -> Any:
     """``_merge`` of the parts' accumulators, leaving out the None of empty parts."""
     from .adapters.dask import _merge
@@ -243,9 +269,13 @@ def _on_dask(parts: list, spec: _Spec, args: argparse.Namespace) -> Any:
                                                dashboard_address=None, silence_logs=50)
             client = distributed.Client(cluster)
     try:
-        futures = [client.submit(_count_part, part, spec, pure=False) for part in parts]
+        batches = _batches(parts, _threads(client))
+        futures = [client.submit(_count_parts, batch, spec, pure=False) for batch in batches]
+        sizes = {f.key: len(b) for f, b in zip(futures, batches)}
         with _bar(len(parts), args) as bar:
-            for done, _ in enumerate(distributed.as_completed(futures), 1):
+            done = 0
+            for future in distributed.as_completed(futures):
+                done += sizes[future.key]
                 bar(done)
         total = tree_reduce(futures, lambda *xs: client.submit(_merge_parts, *xs, pure=False))
         return total.result()
