@@ -139,6 +139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--root", default=None, help="where to write the dataset (default: /tmp)")
     ap.add_argument("--keep", action="store_true", help="keep the dataset")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs of each mode at each size; the summary gives medians")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     sizes = sorted({int(k) for k in args.files.split(",")})
@@ -162,20 +164,23 @@ def main(argv=None) -> int:
               f"written in {time.perf_counter() - t0:.0f} s ({root})", flush=True)
         for k in sizes:
             folder = subset(root, paths, k)
-            seq = run_command(cli + [folder] + opts)
-            rows.append(("sequential", k, seq))
-            print(_row("sequential", k, args.rows_per_file, seq), flush=True)
-            clu = on_cluster(cli + [folder] + opts, args.workers)
-            rows.append((f"cluster of {args.workers}", k, clu))
-            print(_row(f"cluster of {args.workers}", k, args.rows_per_file, clu), flush=True)
-            assert clu["json"] == seq["json"], "the cluster's report differs from one process's"
-            total = sum(g["report"]["macro avg"]["support"] for g in seq["json"]["groups"])
-            assert total == k * args.rows_per_file, (total, k)
-            if k == nmax:
-                own = run_command(cli + [folder] + opts + ["--workers", str(args.workers)])
-                rows.append((f"--workers {args.workers}", k, own))
-                print(_row(f"--workers {args.workers}", k, args.rows_per_file, own), flush=True)
-                assert own["json"] == seq["json"]
+            for _ in range(args.repeats):
+                seq = run_command(cli + [folder] + opts)
+                rows.append(("sequential", k, seq))
+                print(_row("sequential", k, args.rows_per_file, seq), flush=True)
+                total = sum(g["report"]["macro avg"]["support"] for g in seq["json"]["groups"])
+                assert total == k * args.rows_per_file, (total, k)
+                clu = on_cluster(cli + [folder] + opts, args.workers)
+                rows.append((f"cluster of {args.workers}", k, clu))
+                print(_row(f"cluster of {args.workers}", k, args.rows_per_file, clu), flush=True)
+                assert clu["json"] == seq["json"], "the cluster's report differs from one process's"
+                if k == nmax:
+                    own = run_command(cli + [folder] + opts + ["--workers", str(args.workers)])
+                    rows.append((f"--workers {args.workers}", k, own))
+                    print(_row(f"--workers {args.workers}", k, args.rows_per_file, own),
+                          flush=True)
+                    assert own["json"] == seq["json"]
+        summary(rows, args.rows_per_file)
     finally:
         if not args.keep and args.root is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -185,6 +190,25 @@ def main(argv=None) -> int:
                        for m, k, r in rows], f, indent=1)
     print("identical JSON reports in every mode; rows counted == rows written")
     return 0
+
+
+def summary(rows: list, per_file: int) -> None:
+    """Medians of wall and CPU time, the largest peak RSS, per mode and size."""
+    print("\nmedians (wall, command CPU; workers: CPU in the run, each) and peak RSS (largest):")
+    keys = list(dict.fromkeys((m, k) for m, k, _ in rows))
+    for m, k in keys:
+        rs = [r for mm, kk, r in rows if (mm, kk) == (m, k)]
+        wall = float(np.median([r["wall_s"] for r in rs]))
+        text = (f"{m:<14} {k:>4} files  wall {wall:7.2f} s "
+                f"({k * per_file / wall / 1e6:5.1f} M rows/s)  command cpu "
+                f"{float(np.median([r['cpu_s'] for r in rs])):6.2f} s, "
+                f"RSS {max(r['rss_mib'] for r in rs):4.0f} MiB")
+        if "worker_rss_mib" in rs[0]:
+            cpu = np.median([r["worker_cpu_s"] for r in rs], axis=0)
+            text += (f"  workers cpu {', '.join(f'{v:.1f}' for v in cpu)} s, RSS "
+                     f"{max(max(r['worker_rss_mib']) for r in rs):4.0f} MiB")
+        text += f"  load {float(np.median([r['load'] for r in rs])):.1f}"
+        print(text)
 
 
 def _row(mode: str, k: int, rows: int, r: dict) -> str:

@@ -4,8 +4,8 @@ PATH is a file, a directory of parts (hive folders ``key=value/`` become columns
 Without a scheduler the parts are read one after another, chunk by chunk, into one
 ``GroupedConfusionMatrix`` (constant memory, and weighted sums in input order, so each group's
 report is byte-identical to scikit-learn's on that group's rows). With ``--scheduler ADDRESS``
-(an existing Dask cluster) or ``--workers N`` (a local one) each part is counted on a worker
-and the accumulators are tree-reduced.
+(an existing Dask cluster) or ``--workers N`` (a local one) the parts are counted on the
+workers, in batches of consecutive parts, and the accumulators are tree-reduced.
 """
 
 from __future__ import annotations
