@@ -368,3 +368,32 @@ def test_cli_multilabel_bad_input_is_named_and_nothing_printed(tmp_path, capsys)
     assert "--threshold applies to --multilabel" in err
     err = fails(root / "region=us" / "part-0.parquet", *cols, "--threshold", "0.3,0.5")
     assert "--threshold" in err
+
+
+def test_parts_travel_to_workers_in_batches_that_cover_each_part_once(tmp_path):
+    """What ``--workers`` / ``--scheduler`` send: the spec pickled (worker processes), parts in
+    consecutive batches; a batch's accumulator equals the parts counted one by one."""
+    import pickle
+
+    pytest.importorskip("pyarrow")
+    from confstream._files import list_parts
+    from confstream._grouped_cli import _batches, _count_part, _count_parts, _merge_parts, _Spec
+    from confstream._multilabel_cli import Columns
+
+    for n in (1, 2, 5, 9, 100):
+        for threads in (1, 2, 3, 16):
+            batches = _batches(list(range(n)), threads)
+            assert [i for b in batches for i in b] == list(range(n))
+            assert all(b for b in batches) and len(batches) == min(n, 4 * threads)
+    root = ml_hive(tmp_path / "ds", seed=6, n_parts=(2, 2, 1))
+    parts = list_parts(str(root))
+    spec = _Spec("y", "score", "w", ["region", "device"], 64,
+                 Columns("y", "score", "0.4,0.5,0.6"))
+    spec = pickle.loads(pickle.dumps(spec))
+    one = None
+    for part in parts:
+        one = _count_part(part, spec, one)
+    got = _merge_parts(*[_count_parts(b, spec) for b in _batches(parts, 1)], None)
+    assert got.groups == one.groups and np.array_equal(got.sample_counts, one.sample_counts)
+    assert np.array_equal(got.counts, one.counts)
+    assert got.threshold.tolist() == [0.4, 0.5, 0.6]
