@@ -5,8 +5,8 @@ The page holds a ``ConfusionMatrix`` heatmap (labels that look like markup), a
 ``MultilabelConfusionMatrix`` heatmap, a ``Report`` and the per-group tables of both grouped
 accumulators. A script in the page walks every rendered table and writes, for each cell, the
 text the browser lays out (``innerText``), its computed background colour
-(``getComputedStyle``) and whether it has a box on the page; Chromium's ``--dump-dom`` hands
-that back. The cells must show scikit-learn's numbers (confusion_matrix,
+(``getComputedStyle``) and its box on the page; Chromium's ``--dump-dom`` hands that back, and
+a screenshot of the same page shows each heatmap cell painted in that colour. The cells must show scikit-learn's numbers (confusion_matrix,
 multilabel_confusion_matrix, classification_report, per-group recall / F1), and the shading
 must follow the counts: a larger count is never lighter, the largest cell is full colour, an
 empty cell transparent, and dark cells carry white text.
@@ -50,7 +50,8 @@ for (const div of document.querySelectorAll('div.case')) {
       rows.push([...tr.children].map(c => {
         const s = getComputedStyle(c), r = c.getBoundingClientRect();
         return {tag: c.tagName.toLowerCase(), text: c.innerText, bg: s.backgroundColor,
-                color: s.color, shown: r.width > 0 && r.height > 0};
+                color: s.color, shown: r.width > 0 && r.height > 0,
+                box: [r.left, r.top, r.width, r.height]};
       }));
     }
     tables.push({cls: table.className, rows: rows});
@@ -77,18 +78,28 @@ def chromium():
                 "chromium, as .ci/run does)")
 
 
+WINDOW = (900, 700)
+
+
+def browse(tmp_path, page, *what: str) -> subprocess.CompletedProcess:
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--no-first-run", "--disable-extensions", "--hide-scrollbars",
+           "--force-device-scale-factor=1", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+           f"--user-data-dir={tmp_path / 'profile'}", *what, page.as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
 def render(tmp_path, cases: dict) -> dict:
     """Load a page of ``{id: html}`` in headless Chromium; ``{id: [table, ...]}`` as shown."""
-    browser = chromium()
+    chromium()
     body = "".join(f"<div class='case' id='{k}'>{html}</div>" for k, html in cases.items())
     page = tmp_path / "page.html"
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}"
+    # room around the numbers (the cells' padding, painted with their background)
+    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'>"
+                    f"<style>td {{ padding: 6px 14px; }}</style></head>"
+                    f"<body style='margin: 8px; background: white'>{body}"
                     f"<pre id='result'></pre>{SCRIPT}</body></html>", encoding="utf-8")
-    profile = tmp_path / "profile"
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
-           "--dump-dom", page.as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = browse(tmp_path, page, "--dump-dom")
     m = re.search(r"<pre id=\"result\">([A-Za-z0-9+/=]+)</pre>", proc.stdout)
     assert m, f"the page's script left no result (rc {proc.returncode}): {proc.stderr[-2000:]}"
     shown = json.loads(base64.b64decode(m.group(1)).decode("utf-8"))
@@ -126,6 +137,32 @@ def check_heatmap(rows, counts, row_names, col_names):
         assert white == (v / top > 0.6), (v, c["color"])     # readable on dark cells
 
 
+def check_pixels(tmp_path, table, counts):
+    """The painted page: at each cell of a screenshot (in its padding, beside the number), the
+    colour is the cell's blue laid over the white page, darker for every larger count."""
+    image = pytest.importorskip("matplotlib.image")
+    proc = browse(tmp_path, tmp_path / "page.html", "--screenshot=shot.png")
+    assert (tmp_path / "shot.png").exists(), proc.stderr[-2000:]
+    png = image.imread(tmp_path / "shot.png")[:, :, :3] * 255     # RGB, 0..255
+    assert png.shape[:2] == (WINDOW[1], WINDOW[0])
+    seen = []
+    for row, want in zip(table["rows"][1:], counts):
+        for cell, v in zip(row[1:], want):
+            left, top, width, height = cell["box"]
+            assert left + width < WINDOW[0] and top + height < WINDOW[1]
+            x, y = int(left + 5), int(top + 3)
+            got = png[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).mean(axis=0)
+            a = rgba(cell["bg"])[3]
+            expect = 255 - a * (255 - np.array([31.0, 119.0, 180.0]))
+            assert np.all(np.abs(got - expect) <= 3), (v, got, expect)
+            seen.append((v, got.sum()))
+    seen.sort()
+    brightness = [b for _, b in seen]
+    assert all(b1 >= b2 - 3 for b1, b2 in zip(brightness, brightness[1:])), seen
+    assert brightness[-1] < 31 + 119 + 180 + 9                  # the largest: full blue
+    assert brightness[0] > brightness[-1] + 200                 # the smallest: far lighter
+
+
 def quiet(fn, *args, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -156,6 +193,7 @@ def test_notebook_tables_render_in_a_browser_as_sklearn_computes_them(tmp_path):
     (table,) = shown["cm"]
     assert table["cls"] == "confstream-matrix"
     check_heatmap(table["rows"], confusion_matrix(t, p, labels=labels), labels, labels)
+    check_pixels(tmp_path, table, confusion_matrix(t, p, labels=labels))
 
     pred = (scores > 0.5).astype(int)
     (table,) = shown["ml"]
