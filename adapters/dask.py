@@ -20,7 +20,7 @@ import math
 from typing import Any, Sequence
 
 __all__ = ["confusion_matrix", "classification_report", "grouped_confusion_matrix",
-           "score_curves"]
+           "grouped_multilabel_confusion_matrix", "score_curves"]
 
 
 def _import_dask() -> Any:
@@ -138,12 +138,7 @@ def grouped_confusion_matrix(
     dask = _import_dask()
     if split_every < 2:
         raise ValueError(f"split_every must be at least 2, got {split_every}")
-    if _is_frame(groups) and hasattr(groups, "columns"):
-        cols = [groups[c] for c in groups.columns]
-    else:
-        cols = list(groups) if isinstance(groups, tuple) else [groups]
-    crossed = len(cols) > 1 or isinstance(groups, tuple) or hasattr(groups, "columns")
-    names = [f"groups[{j}]" for j in range(len(cols))] if crossed else ["groups"]
+    cols, crossed, names = _group_columns(groups)
     parts = _aligned_partitions(y_true, y_pred, sample_weight, cols, names)
     spec = _GroupedSpec(num_classes, None if labels is None else list(labels),
                         None if group_keys is None else list(group_keys), threshold,
@@ -154,6 +149,70 @@ def grouped_confusion_matrix(
         level = [dask.delayed(spec.new, pure=True)()]
     total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
     return total.compute() if compute else total
+
+
+def grouped_multilabel_confusion_matrix(
+    y_true: Any,
+    y_pred: Any,
+    groups: Any,
+    *,
+    num_labels: int | None = None,
+    group_keys: Sequence[Any] | None = None,
+    sample_weight: Any = None,
+    threshold: float | Sequence[float] = 0.5,
+    split_every: int = 8,
+    compute: bool = True,
+) -> Any:
+    """Count Dask (N, L) ``y_true`` against ``y_pred`` per group into one
+    ``GroupedMultilabelConfusionMatrix``: the multi-label twin of
+    :func:`grouped_confusion_matrix`.
+
+    ``y_true`` is a 2-D Dask array or a Dask DataFrame of L indicator columns; ``y_pred`` the
+    same shape, 0/1 indicators or scores (``> threshold``, one value or one per label).
+    ``groups``: a Dask array / Series aligned with ``y_true``, a tuple of them or a Dask
+    DataFrame of key columns (crossed slices). ``num_labels`` defaults to ``y_true``'s width;
+    ``group_keys`` fixes the group space. Each partition is counted where it lives and the
+    accumulators are tree-reduced with ``+``; the result equals one accumulator updated with
+    all the rows, so each group's report is scikit-learn's on that group's rows.
+
+    >>> import dask.array as da, numpy as np
+    >>> from confstream.adapters.dask import grouped_multilabel_confusion_matrix
+    >>> y = da.from_array(np.array([[1, 0], [0, 1], [1, 1], [0, 0]]), chunks=(2, 2))
+    >>> s = da.from_array(np.array([[0.9, 0.2], [0.4, 0.7], [0.8, 0.1], [0.3, 0.6]]),
+    ...                   chunks=(3, 2))
+    >>> g = da.from_array(np.array(["a", "b", "a", "b"]), chunks=2)
+    >>> grouped_multilabel_confusion_matrix(y, s, g).by_group("recall", of_class="micro")
+    {'a': 0.6666666666666666, 'b': 1.0}
+    """
+    dask = _import_dask()
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    cols, crossed, names = _group_columns(groups)
+    if num_labels is None:
+        num_labels = _width(y_true)
+        if num_labels is None:
+            raise ValueError("num_labels is needed when y_true's width is unknown")
+    spec = _GroupedMultilabelSpec(num_labels, threshold,
+                                  None if group_keys is None else list(group_keys), crossed)
+    spec.new()  # the accumulator's own checks, here rather than on a worker
+    parts = _aligned_partitions(y_true, y_pred, sample_weight, cols, names)
+    count = dask.delayed(_count_grouped, pure=True)
+    level = [count(spec, yt, yp, w, *gs) for yt, yp, w, *gs in parts]
+    if not level:
+        level = [dask.delayed(spec.new, pure=True)()]
+    total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
+    return total.compute() if compute else total
+
+
+def _group_columns(groups: Any) -> tuple[list, bool, list[str]]:
+    """The key columns of ``groups``, whether they are crossed, and their argument names."""
+    if _is_frame(groups) and hasattr(groups, "columns"):
+        cols = [groups[c] for c in groups.columns]
+    else:
+        cols = list(groups) if isinstance(groups, tuple) else [groups]
+    crossed = len(cols) > 1 or isinstance(groups, tuple) or hasattr(groups, "columns")
+    names = [f"groups[{j}]" for j in range(len(cols))] if crossed else ["groups"]
+    return cols, crossed, names
 
 
 def score_curves(
@@ -326,7 +385,27 @@ class _GroupedSpec:
                 repr(self.threshold), repr(self.ignore_index), self.crossed)
 
 
-def _count_grouped(spec: _GroupedSpec, y_true: Any, y_pred: Any, sample_weight: Any,
+class _GroupedMultilabelSpec:
+    """How to build each partition's grouped multi-label accumulator."""
+
+    def __init__(self, num_labels: int, threshold: Any, group_keys: list | None,
+                 crossed: bool) -> None:
+        self.num_labels, self.threshold = num_labels, threshold
+        self.group_keys, self.crossed = group_keys, crossed
+
+    def new(self) -> Any:
+        import confstream
+        return confstream.GroupedMultilabelConfusionMatrix(self.num_labels,
+                                                           threshold=self.threshold,
+                                                           groups=self.group_keys)
+
+    def __dask_tokenize__(self) -> tuple:
+        return ("confstream-dask-grouped-ml-spec", self.num_labels, repr(self.threshold),
+                None if self.group_keys is None else tuple(map(repr, self.group_keys)),
+                self.crossed)
+
+
+def _count_grouped(spec: Any, y_true: Any, y_pred: Any, sample_weight: Any,
                    *groups: Any) -> Any:
     keys = tuple(_host(g) for g in groups) if spec.crossed else _host(groups[0])
     return spec.new().update(_host(y_true), _host(y_pred), keys,

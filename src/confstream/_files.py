@@ -163,6 +163,9 @@ def _arrow_to_numpy(arr: Any, col: str, start: int, line_offset: int | None) -> 
     if arr.null_count:
         row = start + int(np.argmax(arr.is_null().to_numpy(zero_copy_only=False)))
         raise InputError(f"row {row}{_line(row, line_offset)}: missing value in column {col!r}")
+    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or \
+            pa.types.is_fixed_size_list(arr.type):
+        return _list_to_matrix(arr, col, start, line_offset)
     if _arrow_kind(arr.type) == "str":
         # Fixed-width unicode through a dictionary: vectorised, where to_numpy() would build
         # one Python str per row.
@@ -173,6 +176,33 @@ def _arrow_to_numpy(arr: Any, col: str, start: int, line_offset: int | None) -> 
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     return arr.to_numpy(zero_copy_only=False)
+
+
+def _list_to_matrix(arr: Any, col: str, start: int, line_offset: int | None) -> np.ndarray:
+    """A list column (one multi-label row per list) as an (N, L) array; every row must hold
+    the same number of values, none missing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    n = len(arr)
+    if pa.types.is_fixed_size_list(arr.type):
+        width = arr.type.list_size
+    else:
+        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+        width = int(lengths[0]) if n else 0
+        bad = np.flatnonzero(lengths != width)
+        if bad.size:
+            row = start + int(bad[0])
+            raise InputError(f"row {row}{_line(row, line_offset)}: column {col!r} holds "
+                             f"{int(lengths[bad[0]])} values where row {start} holds {width} "
+                             f"(every row needs one value per label)")
+    values = arr.flatten()
+    if values.null_count:
+        k = int(np.argmax(values.is_null().to_numpy(zero_copy_only=False)))
+        row = start + k // max(width, 1)
+        raise InputError(f"row {row}{_line(row, line_offset)}: missing value in column "
+                         f"{col!r} (label {k % max(width, 1)})")
+    flat = _arrow_to_numpy(values, col, start, line_offset)
+    return flat.reshape(n, width)
 
 
 def _release_unused() -> None:

@@ -4,8 +4,8 @@ PATH is a file, a directory of parts (hive folders ``key=value/`` become columns
 Without a scheduler the parts are read one after another, chunk by chunk, into one
 ``GroupedConfusionMatrix`` (constant memory, and weighted sums in input order, so each group's
 report is byte-identical to scikit-learn's on that group's rows). With ``--scheduler ADDRESS``
-(an existing Dask cluster) or ``--workers N`` (a local one) each part is counted on a worker
-and the accumulators are tree-reduced.
+(an existing Dask cluster) or ``--workers N`` (a local one) the parts are counted on the
+workers, in batches of consecutive parts, and the accumulators are tree-reduced.
 """
 
 from __future__ import annotations
@@ -52,32 +52,44 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.scheduler and args.workers:
         raise InputError("give --scheduler or --workers, not both")
+    ml = None
+    if getattr(args, "multilabel", False):
+        from ._multilabel_cli import Columns
+        ml = Columns(args.true, args.pred, args.threshold)
+    elif getattr(args, "threshold", None) is not None:
+        raise InputError("--threshold applies to --multilabel scores")
     parts = list_parts(args.file)
-    spec = _Spec(args.true, args.pred, args.weight, by, args.chunksize)
+    spec = _Spec(args.true, args.pred, args.weight, by, args.chunksize, ml)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.scheduler or args.workers:
             acc = _on_dask(parts, spec, args)
         else:
-            import confstream
-            acc = confstream.GroupedConfusionMatrix()
+            acc = None
             with _bar(len(parts), args) as bar:
                 for i, part in enumerate(parts):
-                    _count_part(part, spec, acc)
+                    acc = _count_part(part, spec, acc)
                     bar(i + 1)
-        if not acc.groups or acc.sample_counts.sum() == 0:
+        if acc is None or not acc.groups or acc.sample_counts.sum() == 0:
             raise InputError(f"{args.file!r} has no rows")
-        labels = None
-        if args.labels:
-            kinds = {args.true: _kind_of_labels(acc)}
-            labels = cli._parse_labels(args.labels, kinds, {"y_true": args.true})
+        labels = target_names = None
+        if ml is not None:
+            labels, target_names = ml.labels(args.labels), ml.label_names(args.target_names)
+        else:
+            target_names = args.target_names
+            if args.labels:
+                kinds = {args.true: _kind_of_labels(acc)}
+                labels = cli._parse_labels(args.labels, kinds, {"y_true": args.true})
         zd = cli._ZERO_DIVISION[args.zero_division]
         try:
-            reports = acc.report(labels=labels, target_names=args.target_names,
+            reports = acc.report(labels=labels, target_names=target_names,
                                  digits=args.digits, zero_division=zd)
             gaps = acc.gaps(zero_division=0 if zd == "warn" else zd)
         except (ValueError, TypeError) as e:
             raise InputError(cli._one_line(e)) from None
+        if ml is not None:
+            from ._multilabel_cli import class_names
+            gaps = class_names(gaps, target_names)
         out = _render(reports, gaps, by, args.format, args.digits)
     cli._print_warnings(caught)
     sys.stdout.write(out)
@@ -97,20 +109,29 @@ def _kind_of_labels(acc: Any) -> str:
 class _Spec:
     """What to read from each part (small, pickled to the workers)."""
 
-    def __init__(self, true: str, pred: str, weight: str | None, by: list, chunksize: int):
+    def __init__(self, true: str, pred: str, weight: str | None, by: list, chunksize: int,
+                 multilabel: Any = None):
         self.true, self.pred, self.weight, self.by, self.chunksize = true, pred, weight, by, chunksize
+        self.multilabel = multilabel      # None, or the _multilabel_cli.Columns to read
 
 
 def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
-    """Count one part's chunks into ``acc`` (a new accumulator when None); returns it."""
+    """Count one part's chunks into ``acc`` (a new accumulator when None); returns it (None
+    for an empty part of multi-label input whose width only its rows tell)."""
     import confstream
-    if acc is None:
-        acc = confstream.GroupedConfusionMatrix()
     names = {"y_true": spec.true, "y_pred": spec.pred}
     if spec.weight is not None:
         names["sample_weight"] = spec.weight
+    ml = spec.multilabel
+    if acc is None and ml is None:
+        acc = confstream.GroupedConfusionMatrix()
+    elif acc is None and ml.width is not None:
+        from ._multilabel_cli import _new
+        acc = _new(confstream.GroupedMultilabelConfusionMatrix, ml.width, ml)
     from_path = {c: part.partition[c] for c in spec.by if c in part.partition}
-    wanted = list(names.values()) + [c for c in spec.by if c not in from_path]
+    data = ml.columns if ml is not None else [spec.true, spec.pred]
+    wanted = data + ([spec.weight] if spec.weight is not None else []) + [
+        c for c in spec.by if c not in from_path]
     try:
         reader = open_table(part.path, wanted, spec.chunksize)
     except InputError as e:
@@ -122,7 +143,7 @@ def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
         raise
     with reader:
         try:
-            _count_chunks(reader, part, spec, names, from_path, acc)
+            acc = _count_chunks(reader, part, spec, names, from_path, acc)
         except InputError as e:
             if part.path in str(e):
                 raise
@@ -131,17 +152,79 @@ def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
 
 
 def _count_chunks(reader: Any, part: Part, spec: _Spec, names: dict, from_path: dict,
-                  acc: Any) -> None:
+                  acc: Any) -> Any:
     for chunk in reader:
         n = len(chunk)
         keys = [chunk.columns[c] if c not in from_path else np.full(n, from_path[c])
                 for c in spec.by]
         w = chunk.columns.get(spec.weight) if spec.weight is not None else None
+        if spec.multilabel is not None:
+            acc = _count_multilabel(chunk, spec, keys, w, acc)
+            continue
         try:
             acc.update(chunk.columns[spec.true], chunk.columns[spec.pred],
                        keys[0] if len(keys) == 1 else tuple(keys), sample_weight=w)
         except (ValueError, TypeError) as e:
             raise InputError(f"{part.path}: {_locate(e, chunk, names, spec.by)}") from None
+    return acc
+
+
+def _count_multilabel(chunk: Any, spec: _Spec, keys: list, w: Any, acc: Any) -> Any:
+    import confstream
+    from ._multilabel_cli import _new, _update
+
+    ml = spec.multilabel
+    t, p = ml.matrices(chunk)
+    ml.check_width(t, p, None if acc is None else acc.num_labels, chunk)
+    if acc is None:
+        acc = _new(confstream.GroupedMultilabelConfusionMatrix, t.shape[1], ml)
+    try:
+        _update(acc, chunk, ml, spec.weight, t, p, w,
+                keys[0] if len(keys) == 1 else tuple(keys))
+    except InputError as e:
+        if re.search(r"\bgroups(\[\d+\])?\[\d+\]", str(e)):   # a bad key: name its column
+            raise InputError(_locate(ValueError(str(e)), chunk, {}, spec.by)) from None
+        raise
+    return acc
+
+
+def _count_parts(parts: list, spec: _Spec) -> Any:
+    """Count several parts into one accumulator (one Dask task): a fresh accumulator per
+    part would find its label and group spaces again on every part (measured: a third more
+    CPU per part), and many small tasks cost the scheduler more."""
+    acc = None
+    for part in parts:
+        acc = _count_part(part, spec, acc)
+    return acc
+
+
+def _threads(client: Any) -> int:
+    try:
+        return max(1, sum(w.get("nthreads", 1)
+                          for w in client.scheduler_info()["workers"].values()))
+    except Exception:                    # an unusual scheduler: plan for one thread
+        return 1
+
+
+def _batches(parts: list, threads: int) -> list[list]:
+    """Parts in consecutive batches, about four per worker thread (so that a slow part or
+    worker does not hold up the end for long), each of at least one part."""
+    n = max(1, min(len(parts), 4 * threads))
+    bounds = [round(i * len(parts) / n) for i in range(n + 1)]
+    return [parts[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _merge_parts(*accs: Any) -> Any:
+    """``_merge`` of the parts' accumulators, leaving out the None of empty parts."""
+    from .adapters.dask import _merge
+
+    have = [a for a in accs if a is not None]
+    if not have:
+        return None
+    try:
+        return _merge(*have)
+    except ValueError as e:
+        raise InputError(f"the parts cannot be added up: {e}") from None
 
 
 def _locate(error: Exception, chunk: Any, names: dict, by: list) -> str:
@@ -170,7 +253,7 @@ def _on_dask(parts: list, spec: _Spec, args: argparse.Namespace) -> Any:
     except ImportError:
         raise InputError("--scheduler / --workers need dask.distributed: "
                          "pip install 'confstream[dask]'") from None
-    from .adapters.dask import _merge, tree_reduce
+    from .adapters.dask import tree_reduce
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # distributed's start-up chatter
@@ -186,11 +269,15 @@ def _on_dask(parts: list, spec: _Spec, args: argparse.Namespace) -> Any:
                                                dashboard_address=None, silence_logs=50)
             client = distributed.Client(cluster)
     try:
-        futures = [client.submit(_count_part, part, spec, pure=False) for part in parts]
+        batches = _batches(parts, _threads(client))
+        futures = [client.submit(_count_parts, batch, spec, pure=False) for batch in batches]
+        sizes = {f.key: len(b) for f, b in zip(futures, batches)}
         with _bar(len(parts), args) as bar:
-            for done, _ in enumerate(distributed.as_completed(futures), 1):
+            done = 0
+            for future in distributed.as_completed(futures):
+                done += sizes[future.key]
                 bar(done)
-        total = tree_reduce(futures, lambda *xs: client.submit(_merge, *xs, pure=False))
+        total = tree_reduce(futures, lambda *xs: client.submit(_merge_parts, *xs, pure=False))
         return total.result()
     finally:
         with warnings.catch_warnings():

@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_grouped_arguments(rep: argparse.ArgumentParser) -> None:
     from ._grouped_cli import add_arguments
+    from ._multilabel_cli import add_arguments as add_multilabel_arguments
+    add_multilabel_arguments(rep)
     add_arguments(rep)
 
 
@@ -183,6 +185,11 @@ def _report(args: argparse.Namespace) -> int:
                              "with --by yet")
         from ._grouped_cli import run
         return run(args)
+    if args.multilabel:
+        from ._multilabel_cli import run as run_multilabel
+        return run_multilabel(args)
+    if args.threshold is not None:
+        raise InputError("--threshold applies to --multilabel scores")
 
     if args.normalize and not args.plot:
         raise InputError("--normalize applies to the heatmap: give --plot PNG too")

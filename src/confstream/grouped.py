@@ -615,22 +615,10 @@ class GroupedConfusionMatrix(_GroupedBase):
         """The gap table: ``{(metric, class): {"min", "max", "difference", "ratio",
         "difference_to_overall", "ratio_to_overall"}}``, per class for precision, recall and
         f1 (and accuracy), over the groups seen."""
-        out = {}
         labels = self.overall()._sums()[2].tolist() if self._n.sum() else []
         rows = [("accuracy", None)] + [(m, c) for c in labels
                                        for m in ("precision", "recall", "f1-score")]
-        rows = rows if metrics is None else [r for r in rows if r[0] in metrics]
-        for m, c in rows:
-            kw = {} if m == "accuracy" else {"zero_division": zero_division}
-            vals = self._values(m, c, kw)
-            out[(m, c)] = {
-                "min": _nanmin(vals), "max": _nanmax(vals),
-                "difference": self.difference(m, c, **kw),
-                "ratio": self.ratio(m, c, **kw),
-                "difference_to_overall": self.difference(m, c, "to_overall", **kw),
-                "ratio_to_overall": self.ratio(m, c, "to_overall", **kw),
-            }
-        return out
+        return _gaps(self, rows, metrics, zero_division)
 
     def _repr_html_(self) -> str:
         """A notebook table: one row per group, accuracy, per-class recall / precision / F1
@@ -969,6 +957,24 @@ def _metric(cm: ConfusionMatrix, metric, of_class, kw) -> float:
 def _support(v) -> str:
     v = float(v)
     return str(int(v)) if v.is_integer() else repr(v)
+
+
+def _gaps(acc, rows, metrics, zero_division) -> dict:
+    """The gap table of ``acc`` over ``rows`` of ``(metric, class)``: min, max, difference
+    and ratio between groups and to the overall value (fairlearn's MetricFrame)."""
+    out = {}
+    rows = rows if metrics is None else [r for r in rows if r[0] in metrics]
+    for m, c in rows:
+        kw = {} if m in ("accuracy", "hamming_loss") else {"zero_division": zero_division}
+        vals = acc._values(m, c, kw)
+        out[(m, c)] = {
+            "min": _nanmin(vals), "max": _nanmax(vals),
+            "difference": acc.difference(m, c, **kw),
+            "ratio": acc.ratio(m, c, **kw),
+            "difference_to_overall": acc.difference(m, c, "to_overall", **kw),
+            "ratio_to_overall": acc.ratio(m, c, "to_overall", **kw),
+        }
+    return out
 
 
 def _check_method(method):

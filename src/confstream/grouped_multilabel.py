@@ -26,6 +26,7 @@ from .confusion import (
 from ._group_space import _GroupSpace, _NeedGrow, _read_keys, _unknown_key, encode
 from .grouped import (
     _array,
+    _gaps,
     _GroupedBase,
     _groups_from_dict,
     _groups_to_dict,
@@ -443,6 +444,17 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         ``MultilabelConfusionMatrix``. ``kwargs`` go to the metric (``zero_division=0``).
         """
         return super().by_group(metric, of_class, **kwargs)
+
+    def gaps(self, metrics=None, zero_division=0) -> dict:
+        """The gap table: ``{(metric, class): {"min", "max", "difference", "ratio",
+        "difference_to_overall", "ratio_to_overall"}}`` over the groups seen, for subset
+        accuracy and, per label index then per average (``"micro"``, ``"macro"``,
+        ``"weighted"``, ``"samples"``), precision, recall and f1 (fairlearn's
+        ``MetricFrame.difference()`` / ``ratio()`` of each)."""
+        rows = [("accuracy", None)] + [(m, c) for c in list(range(self.num_labels))
+                                       + list(_AVERAGES)
+                                       for m in ("precision", "recall", "f1-score")]
+        return _gaps(self, rows, metrics, zero_division)
 
     def _repr_html_(self) -> str:
         """A notebook table: one row per group, subset accuracy, micro / macro / samples F1
