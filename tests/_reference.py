@@ -65,3 +65,25 @@ def close(a, b) -> bool:
 
 
 ZERO_DIVISION = st.sampled_from(["warn", 0, 1, 0.0, 1.0, np.nan])
+
+
+def dask_client(processes: bool):
+    """A Dask client on a LocalCluster of 2 single-thread workers (processes, or threads in
+    this process: cheap to start, the tasks still go through the scheduler), closed after;
+    distributed's start-up chatter silenced. A generator for module fixtures."""
+    import pytest
+
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, processes=processes,
+                                           threads_per_worker=1, dashboard_address=None,
+                                           silence_logs=50)
+        c = distributed.Client(cluster)
+    try:
+        yield c
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c.close()
+            cluster.close()

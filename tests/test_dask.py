@@ -15,24 +15,14 @@ pd = pytest.importorskip("pandas")
 skm = pytest.importorskip("sklearn.metrics")
 from sklearn.exceptions import UndefinedMetricWarning  # noqa: E402
 
+from _reference import dask_client  # noqa: E402
 from confstream.adapters import dask as cdask  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
     """Two worker processes: accumulators really are pickled, counted and merged apart."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")        # distributed's start-up chatter (ports, etc.)
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=50)
-        c = distributed.Client(cluster)
-    try:
-        yield c
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            c.close()
-            cluster.close()
+    yield from dask_client(processes=True)
 
 
 def data(n: int, kind: str = "int", seed: int = 0):

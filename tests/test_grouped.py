@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import classification_report
 
 import confstream as cs
-from _reference import cuts, same, split
+from _reference import cuts, dask_client, same, split
 
 SETTINGS = settings(max_examples=30, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -467,21 +467,7 @@ def test_kernels_follow_the_jit_policy():
 def client():
     """A LocalCluster of 2 workers in this process (threads): cheap to start; the tasks still
     go through the scheduler, and their results are merged as on a real cluster."""
-    distributed = pytest.importorskip("distributed")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=50)
-        c = distributed.Client(cluster)
-    try:
-        yield c
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            c.close()
-            cluster.close()
+    yield from dask_client(processes=False)
 
 
 def test_dask_grouped_confusion_matrix_equals_sklearn_per_group(client):

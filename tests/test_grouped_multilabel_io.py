@@ -18,27 +18,15 @@ import pytest
 from sklearn.metrics import classification_report
 
 import confstream as cs
-from _reference import same
+from _reference import dask_client, same
 
 LABELS = ["toxic", "spam", "promo"]
 
 
 @pytest.fixture(scope="module")
 def client():
-    """A LocalCluster of 2 workers in this process (threads), as in test_grouped.py."""
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cluster = distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=50)
-        c = distributed.Client(cluster)
-    try:
-        yield c
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            c.close()
-            cluster.close()
+    """A LocalCluster of 2 workers in this process (threads)."""
+    yield from dask_client(processes=False)
 
 
 def ml_data(rng, n, L=3):
