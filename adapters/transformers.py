@@ -75,6 +75,16 @@ class ComputeMetrics:
         As in scikit-learn.
     metrics : sequence of str
         Per-class values to return: any of precision, recall, f1, support.
+    curves : bool
+        Also stream the logits into a :class:`confstream.ScoreCurves` (or
+        :class:`confstream.MultilabelScoreCurves`) and return ``auroc_<class>`` /
+        ``ap_<class>`` (and ``auroc_macro``, ``ap_weighted``, ...): each class's AUROC and
+        average precision against the rest (binary single-column logits: the positive class),
+        ``ignore_index`` positions left out. float16 / bfloat16 logits give scikit-learn's
+        values exactly, float32 ones certified values (``history[-1].curve_bounds()``). The
+        reports carry them (``Report.with_curves``).
+    curves_bits : int, optional
+        ``bits`` of the score curves (width of the bounds against memory; default 10).
 
     Attributes
     ----------
@@ -82,6 +92,8 @@ class ComputeMetrics:
         One :class:`confstream.Report` per evaluation (both modes).
     confusion : accumulator or None
         The last finished evaluation's accumulator.
+    curves : score curves or None
+        The last finished evaluation's score curves (``curves=True``).
 
     Notes
     -----
@@ -114,8 +126,17 @@ class ComputeMetrics:
         threshold: float | Sequence[float] = 0.0,
         zero_division: Any = 0,
         metrics: Sequence[str] = ("precision", "recall", "f1"),
+        curves: bool = False,
+        curves_bits: int | None = None,
     ) -> None:
         from confstream import History
+
+        from . import _curves
+
+        self.with_curves = _curves.check_curves(curves, curves_bits)
+        self.curves_bits = curves_bits
+        self.curves = None
+        self._curves = None
 
         if num_classes is not None and (
             isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer))
@@ -176,6 +197,7 @@ class ComputeMetrics:
     def reset(self) -> "ComputeMetrics":
         """Forget the batches of an unfinished evaluation."""
         self._acc = None
+        self._curves = None
         return self
 
     # ------------------------------------------------------------------ steps
@@ -205,6 +227,30 @@ class ComputeMetrics:
         if self._acc is None:
             self._acc = self._build(y_true, y_pred)
         self._acc.update(y_true, y_pred)
+        if self.with_curves:
+            self._fold_curves(y_true, y_pred)
+
+    def _fold_curves(self, y_true: Any, y_pred: Any) -> None:
+        from . import _curves
+
+        def host(a):
+            return a.detach().cpu() if hasattr(a, "detach") else np.asarray(a)
+
+        y_pred, y = host(y_pred), host(y_true)
+        y = y.numpy() if hasattr(y, "numpy") else y
+        if not self.multilabel:
+            if y_pred.ndim == 2 and y_pred.shape[1] == 1:
+                y_pred = y_pred[:, 0]
+            if self.ignore_index is not None and y.ndim == 1:
+                keep = np.asarray(y != self.ignore_index)
+                if not keep.all():
+                    y, y_pred = y[keep], y_pred[np.nonzero(keep)[0]]
+        if self._curves is None:
+            self._curves = _curves.new_curves(self._acc, y_pred, multilabel=self.multilabel,
+                                              labels=self.labels, bits=self.curves_bits)
+        self._curves.update(*_curves.curve_batch(self._curves, y, y_pred, None,
+                                                 multilabel=self.multilabel,
+                                                 labels=self.labels))
 
     def _build(self, y_true: Any, y_pred: Any) -> Any:
         from confstream import ConfusionMatrix, MultilabelConfusionMatrix
@@ -245,6 +291,19 @@ class ComputeMetrics:
         if not self.multilabel and (acc.fixed or self.target_names is not None):
             kwargs["labels"] = acc.labels  # every class every time: the keys never vanish
         report = acc.report(**kwargs)
+        curves, self._curves = self._curves, None
+        if curves is not None:
+            report = report.with_curves(curves, warn=False)
+            self.curves = curves
         self.confusion = acc
         self.history.append(report)
-        return report_keys(report, metrics=self.metrics, per_class=self.prefix_classes)
+        out = report_keys(report, metrics=self.metrics, per_class=self.prefix_classes)
+        if report.curves is not None:
+            for row, vals in report.curves.items():
+                avg = row in ("macro avg", "weighted avg")
+                if not avg and not self.prefix_classes:
+                    continue
+                name = row.split()[0] if avg else row
+                for metric in ("auroc", "ap"):
+                    out[f"{metric}_{name}"] = float(vals[metric])
+        return out

@@ -282,3 +282,35 @@ def test_any_split_into_batches_equals_sklearn(seed, n, classes, token, cuts, to
         out = cm(ep(conv(z[a:b]), conv(y[a:b])), compute_result=b == n)
     assert out == want
     assert ComputeMetrics(classes)(ep(z, y)) == want
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("token", [False, True], ids=["sequence", "token"])
+def test_curves_return_auroc_and_ap_per_class(tmp_path, batched, token):
+    """curves=True: eval_auroc_<class> / eval_ap_<class> contain scikit-learn's values on the
+    model's own logits (padding -100 left out); a tiny BERT built from a config."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    classes = 4 if token else 3
+    names = NAMES[:classes]
+    model = tiny_model(token, classes)
+    cm = ComputeMetrics(target_names=names, curves=True)
+    trainer = make_trainer(tmp_path, model, cm, batched)
+    ds = make_rows(40, 3, token, classes)
+    res = trainer.evaluate(ds)
+    cm.compute_metrics = None
+    trainer.compute_metrics = None
+    out = trainer.predict(ds)
+    y = np.asarray(out.label_ids).reshape(-1)
+    z = np.asarray(out.predictions).reshape(len(y), classes)
+    keep = y != -100
+    y, z = y[keep], z[keep]
+    report = cm.history[-1]
+    for k, name in enumerate(names):
+        for metric, fn in (("auroc", roc_auc_score), ("ap", average_precision_score)):
+            ref = fn(y == k, z[:, k])
+            lo, hi = report.curves[name][metric + " bounds"]
+            assert lo <= ref <= hi, (metric, name)
+            assert res[f"eval_{metric}_{name}"] == report.curves[name][metric]
+    assert "eval_auroc_macro" in res and "eval_ap_weighted" in res
+    assert cm.curves is not None and cm.curves.num_classes == classes
