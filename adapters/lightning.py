@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 try:
     import lightning.pytorch as pl
     import torch
@@ -23,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without lightnin
         'confstream.adapters.lightning needs Lightning 2: pip install "confstream[lightning]"'
     ) from exc
 
-from ._keys import check_metrics, interval_keys, report_keys
+from ._keys import check_metrics, class_key, interval_keys, report_keys
 
 __all__ = ["ClassMetricsCallback"]
 
@@ -86,7 +88,10 @@ class ClassMetricsCallback(pl.Callback):
       f1) and every class (its target name, else its label);
     - ``f"{stage}_{metric}_{average}"`` for the report's averages (``micro`` where it has no
       accuracy row, ``macro``, ``weighted``, and ``samples`` for multi-label);
-    - ``f"{stage}_accuracy"`` where the report has an accuracy row.
+    - ``f"{stage}_accuracy"`` where the report has an accuracy row;
+    - with ``curves=True``, ``f"{stage}_auroc_{class}"`` and ``f"{stage}_ap_{class}"``: each
+      class's AUROC and average precision against the rest, from the epoch's scores streamed
+      into a :class:`confstream.ScoreCurves` (binary logits: the positive class only).
 
     ``stage`` is ``"train"``, ``"val"`` or ``"test"``. The values are exactly those of
     ``sklearn.metrics.classification_report(y_true, y_pred, labels=..., zero_division=...)``
@@ -137,6 +142,16 @@ class ClassMetricsCallback(pl.Callback):
         Keep this many streamed Poisson bootstrap replicates in the accumulators
         (``ConfusionMatrix(bootstrap=...)``, shard = the rank): needed for ``ci`` with
         ``multilabel=True``; the intervals then come from them.
+    curves : bool
+        Also stream the scores (the logits, copied to the host) into a
+        :class:`confstream.ScoreCurves` (or :class:`confstream.MultilabelScoreCurves`), summed
+        over the ranks with the counts, and log AUROC / AP per class; the reports carry them
+        (``Report.with_curves``), ``curves`` keeps the last epoch's accumulator per stage.
+        float16 / bfloat16 logits are exact (scikit-learn's values); float32 ones certified:
+        within ``report.curve_bounds()``, a few 1e-6 wide for a big epoch (docs/CURVES.md).
+        Every rank needs at least one batch to sync its curves.
+    curves_bits : int, optional
+        ``bits`` of the score curves (width of the bounds against memory; default 10).
 
     Attributes
     ----------
@@ -147,6 +162,8 @@ class ClassMetricsCallback(pl.Callback):
         has its own entry ``f"{stage}/dataloader_idx_{i}"`` (and keys with that suffix).
     confusion : dict
         ``{stage: accumulator}`` of the last counted epoch, summed over the ranks.
+    curves : dict
+        ``{stage: score curves}`` of the last counted epoch (``curves=True``).
 
     Notes
     -----
@@ -182,12 +199,15 @@ class ClassMetricsCallback(pl.Callback):
         n_resamples: int = 1000,
         seed: int | None = 0,
         bootstrap: int | None = None,
+        curves: bool = False,
+        curves_bits: int | None = None,
     ) -> None:
         super().__init__()
         from confstream import History
         from confstream._replicates import settings
         from confstream.intervals import check_ci
 
+        from . import _curves
         from .generators import _Spec
 
         if ci is not None:
@@ -204,6 +224,11 @@ class ClassMetricsCallback(pl.Callback):
         if ci is not None and multilabel:  # the streamed replicates' own number and seed
             self._ci_kwargs = {"ci": ci, "ci_method": ci_method}
         self._rank = 0
+        self.with_curves = _curves.check_curves(curves, curves_bits)
+        self.curves_bits = curves_bits
+        self.curves: dict[str, Any] = {}
+        self._curve_accs: dict[str, dict[int, Any]] = {}
+        self._labels = None if labels is None else list(labels)
 
         if isinstance(stages, str):
             stages = (stages,)
@@ -255,6 +280,7 @@ class ClassMetricsCallback(pl.Callback):
             return
         self._accs[stage] = {}
         self._rank = int(getattr(trainer, "global_rank", 0) or 0)
+        self._curve_accs[stage] = {}
         if trainer.sanity_checking:
             self._active[stage] = False
             return
@@ -271,6 +297,22 @@ class ClassMetricsCallback(pl.Callback):
         if acc is None:
             acc = accs[dataloader_idx] = self._build(y_true, y_pred)
         acc.update(y_true, y_pred)
+        if self.with_curves:
+            self._feed_curves(stage, dataloader_idx, acc, y_true, y_pred)
+
+    def _feed_curves(self, stage: str, idx: int, acc: Any, y_true: Any, y_pred: Any) -> None:
+        from . import _curves
+
+        y_pred = y_pred.cpu() if isinstance(y_pred, torch.Tensor) else np.asarray(y_pred)
+        y = y_true.cpu().numpy() if isinstance(y_true, torch.Tensor) else np.asarray(y_true)
+        if y_pred.ndim == 2 and y_pred.shape[1] == 1 and not self.multilabel:
+            y_pred = y_pred[:, 0]
+        made = self._curve_accs.setdefault(stage, {})
+        if idx not in made:
+            made[idx] = _curves.new_curves(acc, y_pred, multilabel=self.multilabel,
+                                           labels=self._labels, bits=self.curves_bits)
+        made[idx].update(*_curves.curve_batch(made[idx], y, y_pred, None,
+                                              multilabel=self.multilabel, labels=self._labels))
 
     def _build(self, y_true: Any = None, y_pred: Any = None) -> Any:
         self._spec.extra = ({} if self.bootstrap is None else
@@ -311,12 +353,29 @@ class ClassMetricsCallback(pl.Callback):
                     "ignored?), so it has no report"
                 )
             report = acc.report(**self._report_kwargs(acc))
+            curves = self._curve_accs.get(stage, {}).get(idx)
+            if curves is not None:
+                if distributed:
+                    from .torch import sync
+
+                    curves = sync(curves)
+                if idx == 0:
+                    self.curves[stage] = curves
+                report = report.with_curves(curves, warn=False)
             self.histories.setdefault(name, type(self.history)()).append(report)
             flat = report_keys(report, prefix=f"{stage}_", metrics=self.metrics,
                                averages=self.averages)
             if self.ci is not None:
                 flat.update(interval_keys(report, prefix=f"{stage}_", metrics=self.metrics,
                                           averages=self.averages))
+            if report.curves is not None:
+                for row, vals in report.curves.items():
+                    if row in ("macro avg", "weighted avg"):
+                        if not self.averages:
+                            continue
+                        row = row.split()[0]
+                    for metric in ("auroc", "ap"):
+                        flat[class_key(f"{stage}_", metric, row)] = float(vals[metric])
             suffix = "" if idx == 0 else f"/dataloader_idx_{idx}"
             values.update({k + suffix: v for k, v in flat.items()})
             if self.verbose and trainer.is_global_zero:

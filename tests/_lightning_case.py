@@ -40,11 +40,13 @@ class TinyModel(pl.LightningModule):
             self.net.bias.copy_(torch.tensor([2.0, 0.0, 0.0]))
         self.lr = lr
         self.seen = defaultdict(lambda: ([], []))  # (stage, epoch) -> (y lists, pred lists)
+        self.scores = defaultdict(list)  # (stage, epoch) -> logits
 
     def _record(self, stage, y, logits):
         ys, ps = self.seen[(stage, self.current_epoch)]
         ys.append(y.detach().cpu().numpy())
         ps.append(logits.detach().argmax(1).cpu().numpy())
+        self.scores[(stage, self.current_epoch)].append(logits.detach().cpu().numpy())
 
     def training_step(self, batch, batch_idx):
         x, y = batch

@@ -294,3 +294,66 @@ def test_two_val_dataloaders_are_reported_apart(tmp_path):
         suffix = "" if idx == 0 else "/dataloader_idx_1"
         ref = sk_flat(y, p, "val_", labels=[0, 1, 2])
         assert {k: t.callback_metrics[k + suffix].item() for k in ref} == ref
+
+
+def test_curves_log_auroc_and_ap_per_class(tmp_path):
+    """curves=True: val_auroc_<class> / val_ap_<class> logged every epoch; the model's own
+    float32 logits of that epoch give scikit-learn's values, which the bounds contain."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    pl.seed_everything(0, verbose=False)
+    train, val = loaders()
+    cb = ClassMetricsCallback(target_names=NAMES, curves=True)
+    best = pl.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_auroc_minority",
+                                        mode="max", save_top_k=1)
+    model = TinyModel()
+    trainer(tmp_path, [cb, best]).fit(model, train, val)
+    rows = [r for r in read_csv(tmp_path) if r.get("val_auroc_minority")]
+    assert len(rows) == 2 == len(cb.history)
+    for epoch, row in enumerate(rows):
+        y, _ = model.predictions("val", epoch)
+        z = np.concatenate(model.scores[("val", epoch)])
+        report = cb.history[epoch]
+        for k, name in enumerate(NAMES):
+            for metric, fn in (("auroc", roc_auc_score), ("ap", average_precision_score)):
+                ref = fn(y == k, z[:, k])
+                lo, hi = report.curves[name][metric + " bounds"]
+                assert lo <= ref <= hi, (metric, name, lo, ref, hi)
+                assert float(row[f"val_{metric}_{name}"]) == report.curves[name][metric]
+        assert "val_auroc_macro" in row and "val_ap_weighted" in row
+    assert cb.curves["val"].num_classes == 3 and not cb.curves["val"].exact
+    with pytest.raises(ValueError, match="curves must be True or False"):
+        ClassMetricsCallback(curves="yes")
+
+
+def test_curves_binary_half_logits_are_exact(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    class Binary(TinyModel):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(4, 1)
+            self.logged = []
+
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            z = self.net(x)[:, 0].to(torch.float16)
+            if not self.trainer.sanity_checking:
+                self.logged.append((y.numpy() > 0, z.float().numpy()))
+            return z
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.binary_cross_entropy_with_logits(
+                self.net(x)[:, 0], (y > 0).float())
+
+    pl.seed_everything(0, verbose=False)
+    train, val = loaders()
+    cb = ClassMetricsCallback(num_classes=2, curves=True,
+                              get=lambda out, batch: ((batch[1] > 0).long(), out))
+    model = Binary()
+    trainer(tmp_path, [cb], epochs=1).fit(model, train, val)
+    y = np.concatenate([a for a, _ in model.logged])
+    z = np.concatenate([b for _, b in model.logged])
+    assert cb.curves["val"].exact
+    assert cb.history[-1].curves["1"]["auroc"] == roc_auc_score(y, z)
