@@ -148,7 +148,8 @@ class ClassMetricsCallback(pl.Callback):
         over the ranks with the counts, and log AUROC / AP per class; the reports carry them
         (``Report.with_curves``), ``curves`` keeps the last epoch's accumulator per stage.
         float16 / bfloat16 logits are exact (scikit-learn's values); float32 ones certified:
-        within ``report.curve_bounds()``, a few 1e-6 wide for a big epoch (docs/CURVES.md).
+        within ``report.curve_bounds()`` (about 1e-4 wide or less at the default bits,
+        docs/CURVES.md).
         Every rank needs at least one batch to sync its curves.
     curves_bits : int, optional
         ``bits`` of the score curves (width of the bounds against memory; default 10).

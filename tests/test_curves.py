@@ -625,6 +625,40 @@ def test_dropins_equal_sklearn(data):
             assert close(got[0], ref[0]) and got[1] == ref[1], (name, kw, got, ref)
 
 
+@FAST
+@given(st.data())
+def test_dropins_radix_order_equals_sklearn(data):
+    """The same cases with the O(N) radix order taken for every size (normally from
+    RADIX_MIN scores on)."""
+    from confstream import sklearn_ranking as SR
+
+    old, SR.RADIX_MIN = SR.RADIX_MIN, 0
+    try:
+        test_dropins_equal_sklearn.hypothesis.inner_test(data)
+    finally:
+        SR.RADIX_MIN = old
+
+
+def test_dropins_radix_order_on_a_large_tied_stream():
+    from confstream import sklearn_ranking as SR
+
+    rng = np.random.default_rng(12)
+    n = SR.RADIX_MIN + 999
+    y = rng.integers(0, 2, n)
+    for dtype in (np.float32, np.float64):
+        s = np.round(rng.normal(size=n) + y, 2).astype(dtype)
+        s[rng.integers(0, n, 500)] = -0.0  # -0.0 and 0.0 tie; the first one shows
+        s[rng.integers(0, n, 500)] = 0.0
+        w = rng.random(n)
+        assert same(run(cs.roc_curve, y, s, drop_intermediate=False),
+                    run(skm.roc_curve, y, s, drop_intermediate=False))
+        assert same(run(cs.precision_recall_curve, y, s), run(skm.precision_recall_curve, y, s))
+        assert cs.roc_auc_score(y, s) == skm.roc_auc_score(y, s)
+        assert cs.average_precision_score(y, s) == skm.average_precision_score(y, s)
+        assert close(cs.roc_auc_score(y, s, sample_weight=w),
+                     skm.roc_auc_score(y, s, sample_weight=w))
+
+
 def test_dropin_errors_as_sklearn():
     y3 = [0, 1, 1]
     cases = [

@@ -175,7 +175,9 @@ def roc_auc_bounds(pos, neg, max_fpr=None):
     if max_fpr is None or max_fpr == 1:
         lo = float(np.sum((f1 - f0) * t0))
         hi = float(np.sum((f1 - f0) * t1))
-        return (max(0.0, lo - eps), min(1.0, hi + eps))
+        # not clipped to [0, 1] past the slack: scikit-learn's value itself can round to
+        # 1.0000000000000002 (seen in a macro average of classes that are all perfect)
+        return (max(-eps, lo - eps), min(1.0 + eps, hi + eps))
     width = np.clip(np.minimum(f1, max_fpr) - f0, 0.0, None)
     lo, hi = float(np.sum(width * t0)) - eps, float(np.sum(width * t1)) + eps
     min_area, max_area = 0.5 * max_fpr**2, max_fpr
@@ -183,7 +185,7 @@ def roc_auc_bounds(pos, neg, max_fpr=None):
     def mc(a):
         return 0.5 * (1 + (a - min_area) / (max_area - min_area))
 
-    return (mc(max(lo, 0.0)), mc(min(hi, max_area)))
+    return (mc(max(lo, -eps)), mc(min(hi, max_area + eps)))
 
 
 def average_precision_bounds(pos, neg, weighted):
@@ -214,4 +216,4 @@ def average_precision_bounds(pos, neg, weighted):
         return (0.0, 0.0)
     lo, hi = CK.ap_bounds(pos, neg, not weighted)
     eps = slack(len(pos))
-    return (max(0.0, lo / big_p - eps), min(1.0, hi / big_p + eps))
+    return (max(-eps, lo / big_p - eps), min(1.0 + eps, hi / big_p + eps))
