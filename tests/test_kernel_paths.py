@@ -363,6 +363,38 @@ def test_byte_labels_through_a_look_up_table_use_the_pair_histogram(dtype, label
         cs.ConfusionMatrix(labels=labels, ignore_index=50).update(t, p)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.bool_])
+def test_byte_labels_in_the_identity_space_use_the_pair_histogram(dtype):
+    """Masks (0..n-1 bytes, ignore_index) take the pair histogram from PAIRS_MIN samples on:
+    counts as scikit-learn's; a value outside the space (255 for uint8, -1 for int8) is found
+    at its position; an ignored one is not counted."""
+    rng = np.random.default_rng(13)
+    size = K.PAIRS_MIN + 7
+    n = 2 if dtype == np.bool_ else 21
+    t = rng.integers(0, n, size).astype(dtype)
+    p = np.where(rng.random(size) < 0.8, t, rng.integers(0, n, size)).astype(dtype)
+    ign = None if dtype == np.bool_ else 7
+    acc = cs.ConfusionMatrix(num_classes=n, ignore_index=ign).update(t, p)
+    keep = np.ones(size, bool) if ign is None else t != ign
+    want = confusion_matrix(t[keep].astype(np.int64), p[keep].astype(np.int64),
+                            labels=range(n))
+    np.testing.assert_array_equal(acc.counts, want)
+    if dtype == np.bool_:
+        return
+    bad = -1 if dtype == np.int8 else 255
+    p[size - 3] = bad
+    before = acc.to_dict()
+    with pytest.raises(ValueError, match=rf"y_pred\[{size - 3}\] = {bad} is not in"):
+        acc.update(t, p)
+    assert acc.to_dict() == before
+    t[size - 3] = ign  # an ignored sample's prediction is not read
+    acc.update(t, p)
+    keep = t != ign
+    want2 = want + confusion_matrix(t[keep].astype(np.int64), p[keep].astype(np.int64),
+                                    labels=range(n))
+    np.testing.assert_array_equal(acc.counts, want2)
+
+
 # The key axis of the chunk kernels (``keys``): cell = key index · n² + true · n + pred, in
 # every prediction form and label-space kind; the first bad sample, a key or a value, wins.
 

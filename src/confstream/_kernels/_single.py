@@ -581,9 +581,10 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     cells = ng * n * n
     ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
              and p1.dtype.kind in "iub" and cells < _CELLS_MAX)
-    # bytes through a look-up table: the pair histogram checks each distinct pair once (the
-    # space 0..n-1 needs no look-up, and its small tables count as fast)
-    if (form == PRED_LABELS and nsub <= 0 and not ident and t.dtype in _BYTES
+    # bytes (masks): the pair histogram counts with no check and checks each distinct pair
+    # once; faster than the identity space's two passes too (AMD EPYC, 2026-12-02: 10^7 uint8
+    # labels 5.2-7.0 ms against 8.8-10.1 ms, 16x512x512 masks 2.8-3.1 against 4.2 ms)
+    if (form == PRED_LABELS and nsub <= 0 and t.dtype in _BYTES
             and p1.dtype == t.dtype and t.shape[0] >= PAIRS_MIN and not keys[4]):
         return _count_byte_pairs(t, p1, lut, lo, n, ign, has_ign, nthreads)
     if nsub <= 0:
