@@ -7,7 +7,7 @@ import numpy as np
 
 from .._errors import ERR_INTERNAL, ERR_PRED_ML, ERR_SCORE, ERR_TRUE_ML, ERR_WEIGHT, OK
 from ._rules import _ijit, _jit
-from ._simd import SIMD, _VEC_LANES, _vec_ml
+from ._simd import SIMD, _ML_W, _vec_ml
 from ._threads import _grain, run_chunks, slot_zeros
 
 # ---------------------------------------------------------------------------------------------
@@ -197,21 +197,28 @@ _NOW = np.zeros(0, dtype=np.float64)
 
 ML_PARALLEL_MIN = 1 << 12
 
+_ML_VEC_BLOCK = 255  # rows per ``_vec_ml`` call: its byte counters hold 255
+
+
 @_jit
 def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
-    """``_ml_chunk`` for uint8 / int8 / bool truth and float scores, by ``_vec_ml``."""
+    """``_ml_chunk`` for uint8 / int8 / bool truth and float scores, by ``_vec_ml``. Its plain
+    loads read up to Lpad elements from a row's start: the rows from which that would pass
+    the batch's end (its last row or so) go through ``_ml_add_row``."""
     err[0] = -1
     err[1] = 0
     err[2] = OK
-    L = t.shape[1]
+    n, L = t.shape
     lpad = thr_pad.shape[0]
-    acc = np.zeros(3 * lpad, dtype=np.int32)  # a block's rows fit in int32
-    cnt = np.empty(3 * _ML_BLOCK, dtype=np.int32)
+    acc8 = np.zeros(3 * lpad, dtype=np.uint8)
+    cnt = np.empty(3 * _ML_VEC_BLOCK, dtype=np.int32)
+    # row r's vectors read elements [r * L, r * L + lpad): inside the batch for
+    # r * L + lpad <= n * L, i.e. r < n + 1 - ceil(lpad / L)
+    rv_end = max(0, min(r1, n + 1 - (lpad + L - 1) // L))
     r = r0
-    while r < r1:
-        end = min(r1, r + _ML_BLOCK)
-        acc[:] = 0
-        if not _vec_ml(tf, pf, thr_pad, L, r, end - r, acc, cnt):
+    while r < rv_end:
+        end = min(rv_end, r + _ML_VEC_BLOCK)
+        if not _vec_ml(tf, pf, thr_pad, L, r, end - r, acc8, cnt):
             row, col, code = ml_validate(t[r:end], p[r:end], 1, thr, _NOW, False)
             if row < 0:  # the two disagree (a bug): say so rather than count short
                 row, col, code = 0, 0, ERR_INTERNAL
@@ -221,7 +228,8 @@ def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
             return
         for k in range(3):
             for j in range(L):
-                sums[k, j] += acc[k * lpad + j]
+                sums[k, j] += acc8[k * lpad + j]
+        acc8[:] = 0
         for q in range(end - r):
             a = np.uint64(cnt[3 * q])
             b = cnt[3 * q + 1]
@@ -230,6 +238,9 @@ def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
             hr[a, np.uint64(c)] += 1
             hf[a, np.uint64(b + c)] += 1
         r = end
+    r = max(r, r0)
+    if r < r1:
+        _ml_chunk(t, p, r, r1, 1, thr, sums, hp, hr, hf, err)
 
 
 def _thresholds_as(thr, dtype, lanes):
@@ -245,6 +256,7 @@ def _thresholds_as(thr, dtype, lanes):
 
 
 _ML_VEC_TRUTH = (np.dtype(np.uint8), np.dtype(np.int8))  # bool arrives as uint8
+_ML_VEC_SCORES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def ml_count_tables(t, p, form, thr, nthreads):
@@ -258,10 +270,9 @@ def ml_count_tables(t, p, form, thr, nthreads):
     hr = slot_zeros(nslots, (L + 1, L + 1))
     hf = slot_zeros(nslots, (L + 1, 2 * L + 1))
 
-    lanes = (_VEC_LANES.get(p.dtype) if SIMD and form == 1 and t.dtype in _ML_VEC_TRUTH
-             else None)
-    if lanes is not None and t.flags.c_contiguous and p.flags.c_contiguous:
-        thr_pad = _thresholds_as(np.asarray(thr, dtype=np.float64), p.dtype, lanes)
+    vec = (SIMD and form == 1 and t.dtype in _ML_VEC_TRUTH and p.dtype in _ML_VEC_SCORES)
+    if vec and t.flags.c_contiguous and p.flags.c_contiguous:
+        thr_pad = _thresholds_as(np.asarray(thr, dtype=np.float64), p.dtype, _ML_W)
         tf, pf = t.reshape(-1), p.reshape(-1)
 
         def run(r0, r1, slot):
