@@ -10,6 +10,8 @@ thread split of big batches.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -462,3 +464,56 @@ def test_the_key_axis_counts_as_numpy_per_key(seed, form, size, key_lut, ignore,
                       minlength=ng * n * n).reshape(ng, n, n)
     assert pos == -1
     np.testing.assert_array_equal(table, ref)
+
+
+_PAIRS_THREADS = r"""
+import sys, threading
+import numpy as np
+from sklearn.metrics import confusion_matrix
+import confstream as cs
+from confstream import _kernels as K
+
+size, n = K.PAIRS_MIN + 11, 21
+rng = np.random.default_rng(int(sys.argv[1]))
+batches = []
+for k in range(6):
+    t = rng.integers(0, n, size).astype(np.uint8)
+    p = np.where(rng.random(size) < 0.7, t, rng.integers(0, n, size)).astype(np.uint8)
+    t[rng.random(size) < 0.05] = 255
+    batches.append((t, p))
+want = [confusion_matrix(t[t != 255], p[t != 255], labels=range(n)) for t, p in batches]
+shared = cs.ConfusionMatrix(num_classes=n, ignore_index=255)
+own = [cs.ConfusionMatrix(num_classes=n, ignore_index=255) for _ in batches]
+bad = []
+def work(k):
+    t, p = batches[k]
+    for _ in range(3):
+        own[k].update(t, p)
+        shared.update(t, p)
+    tb = t.copy()
+    tb[size - 1] = 99  # refused: the thread's scratch must still be left zero
+    try:
+        own[k].update(tb, p)
+        bad.append(k)
+    except ValueError:
+        pass
+threads = [threading.Thread(target=work, args=(k,)) for k in range(len(batches))]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+assert not bad, bad
+for k in range(len(batches)):
+    np.testing.assert_array_equal(own[k].counts, 3 * want[k])
+np.testing.assert_array_equal(shared.counts, 3 * sum(want))
+print("ok")
+"""
+
+
+def test_byte_pairs_from_several_threads_at_once():
+    """The pair histogram's sub-tables are each thread's scratch, kept zero between batches:
+    six threads counting masks at once (own and shared accumulators, a refused batch among
+    them) give scikit-learn's counts. In a child process, so that a crash fails the test."""
+    proc = subprocess.run([sys.executable, "-c", _PAIRS_THREADS, "5"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
