@@ -21,7 +21,6 @@ from . import _devices
 from . import _errors as E
 from . import _inputs as I
 from . import _kernels as K
-from . import _poisson_kernels as PK
 from . import _replicates as R
 from . import _state as S
 from . import metrics as M
@@ -647,6 +646,8 @@ class ConfusionMatrix(_Accumulator):
         else:
             K.add_cells(cells, self._n.reshape(-1))
         if self._rep is not None:
+            from . import _poisson_kernels as PK  # on first use: keeps the import quick
+
             PK.add_cells_replicates(cells, _NO1 if w is None else w.f, w is not None,
                                     self._boot.key, self._boot_pos, PK.CDF,
                                     self._rep.reshape(-1, self._nrep))
@@ -1371,6 +1372,8 @@ class MultilabelConfusionMatrix(_Accumulator):
         t = t.astype(np.uint8)  # validated 0 / 1: one dtype for the kernel
         if not form:
             p = p.astype(np.uint8)
+        from . import _poisson_kernels as PK  # on first use: keeps the import quick
+
         PK.add_multilabel_replicates(t, p, form, np.asarray(thr), _NO1 if w is None else w,
                                      w is not None, self._boot.key, self._boot_pos, PK.CDF,
                                      self._rtp, self._rpred, self._rtrue, self._rsamp)
