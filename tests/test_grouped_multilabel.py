@@ -406,6 +406,44 @@ def test_big_batches_through_threads_and_sparse_input_equal_bincount():
     assert one == two
 
 
+@pytest.mark.parametrize("truth,scores", [(np.uint8, np.float64), (bool, np.float32)])
+def test_vector_rows_with_groups_equal_sklearn_per_group(truth, scores):
+    """Byte truth and float scores take the engine's vector rows with each row's group
+    (``GK.ml_vec_chunk``): blocks of 4096 rows, rows wider than one vector, per-label
+    thresholds, the batch's last rows counted apart. Each group's report is scikit-learn's on
+    its rows; a bad value in a later block (truth, score, group) is found at its row and
+    changes nothing."""
+    rng = np.random.default_rng(21)
+    n, L = 9_001, 37
+    t = (rng.random((n, L)) < rng.random(L)).astype(truth)
+    s = rng.random((n, L)).astype(scores)
+    thr = rng.random(L).round(2).tolist()
+    g = rng.integers(0, 7, n) * 10**9 - 7
+    acc = cs.GroupedMultilabelConfusionMatrix(L, threshold=thr, groups=sorted(set(g.tolist())))
+    acc.update(t[:5000], s[:5000], g[:5000]).update(t[5000:], s[5000:], g[5000:])
+    ref_p = (s > np.asarray(thr)).astype(int)
+    for k in acc.groups:
+        m = g == k
+        check_text(str(acc[k].report()), t[m].astype(int), ref_p[m], None, acc, {})
+    before = acc.to_dict()
+    row = 6_000
+    bad_cases = []
+    if truth is np.uint8:
+        t2 = t.copy()
+        t2[row, 20] = 2
+        bad_cases.append(((t2, s, g), rf"y_true\[{row}, 20\] = 2"))
+    s2 = s.copy()
+    s2[row, 36] = np.inf
+    bad_cases.append(((t, s2, g), rf"y_pred\[{row}, 36\] = inf"))
+    g2 = g.copy()
+    g2[row] = 5
+    bad_cases.append(((t, s, g2), rf"groups\[{row}\] = 5 is not in the group space"))
+    for args, msg in bad_cases:
+        with pytest.raises(ValueError, match=msg):
+            acc.update(*args)
+        assert acc.to_dict() == before
+
+
 def test_threads_lose_no_count_in_a_child_process():
     code = textwrap.dedent("""
         import numpy as np, confstream as cs

@@ -322,6 +322,73 @@ _ML_BLOCK = 1024
 _NOW = np.zeros(0, dtype=np.float64)
 
 
+_ML_GBLOCK = 4096  # rows per ``_vec_ml`` call (its uint16 counters hold 65535)
+ML_VEC_COUNTERS_MAX = 1 << 22  # groups x 3 x Lpad counters (8 MiB); more: ``ml_count_chunk``
+
+
+@_jit
+def ml_vec_chunk(data, keys, span, tabs):
+    """``ml_count_chunk`` for uint8 / int8 / bool truth and float scores by the engine's
+    vector rows (``K._vec_ml``) with each row's group: data = (t, p, tf, pf: t and p flat,
+    thr_pad, thr), keys = (g, glut, glo, ng), span = (r0, r1), tabs = (sums flat (ng, 3, L),
+    hp, hr, hf, ns). The groups' uint16 counters of a block are added into ``sums`` for the
+    groups the block saw. The first bad row, or -1."""
+    t, p, tf, pf, thr_pad, thr = data
+    g, glut, glo, ng = keys
+    r0, r1 = span
+    sums, hp, hr, hf, ns = tabs
+    n, L = t.shape
+    lpad = thr_pad.shape[0]
+    acc = np.zeros(ng * 3 * lpad, dtype=np.uint16)
+    cnt = np.empty(3 * _ML_GBLOCK, dtype=np.int32)
+    gk = np.empty(_ML_GBLOCK, dtype=np.int64)
+    seen = np.zeros(ng, dtype=np.bool_)
+    touched = np.empty(min(ng, _ML_GBLOCK), dtype=np.int64)
+    # as in K._ml_vec_chunk: the rows whose vectors stay inside the batch
+    rv_end = max(0, min(r1, n + 1 - (lpad + L - 1) // L))
+    r = r0
+    while r < rv_end:
+        end = min(rv_end, r + _ML_GBLOCK)
+        m = end - r
+        nt = 0
+        okg = True
+        for q in range(m):
+            k, ok = K._idx(g[r + q], glut, glo, ng)
+            okg &= ok
+            k = k if ok else 0
+            gk[q] = k
+            if not seen[k]:
+                seen[k] = True
+                touched[nt] = k
+                nt += 1
+        if not okg or not K._vec_ml((tf, pf, thr_pad), (L, r, m), (acc, cnt, gk[:m])):
+            row, _, _ = ml_first_bad(t, p, 1, thr, g, glut, glo, ng, _NOW, False, r)
+            return row if 0 <= row < end else r
+        for x in range(nt):
+            k = touched[x]
+            seen[k] = False
+            for c in range(3):
+                a0 = (k * 3 + c) * lpad
+                s0 = (k * 3 + c) * L
+                for j in range(L):
+                    sums[s0 + j] += acc[a0 + j]
+                    acc[a0 + j] = 0
+        for q in range(m):
+            uk = np.uint64(gk[q])
+            a = np.uint64(cnt[3 * q])
+            b = cnt[3 * q + 1]
+            c = cnt[3 * q + 2]
+            hp[uk, a, np.uint64(b)] += 1
+            hr[uk, a, np.uint64(c)] += 1
+            hf[uk, a, np.uint64(b + c)] += 1
+            ns[uk] += 1
+        r = end
+    r = max(r, r0)
+    if r < r1:
+        return ml_count_chunk(t, p, 1, thr, g, glut, glo, ng, r, r1, sums, hp, hr, hf, ns)
+    return -1
+
+
 @_jit
 def ml_count_into(t, p, form, thr, g, glut, glo, ng, w, tp, pred, true, hp, hr, hf, ns,
                   nzero, tpw, predw, truew, whp, whr, whf, wsum, otpw, opredw, otruew, owhp,

@@ -263,10 +263,19 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         hf = K.slot_zeros(nslots, (ng, L + 1, 2 * L + 1))
         ns = K.slot_zeros(nslots, (ng,))
 
-        def run(r0, r1, slot):
-            bad = GK.ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1, sums[slot],
-                                    hp[slot], hr[slot], hf[slot], ns[slot])
-            return bad if bad >= 0 else None
+        thr_pad = K.ml_vec_thresholds(t, p, form, thr)
+        if thr_pad is not None and ng * 3 * thr_pad.shape[0] <= GK.ML_VEC_COUNTERS_MAX:
+            data = (t, p, t.reshape(-1), p.reshape(-1), thr_pad, thr)
+
+            def run(r0, r1, slot):
+                bad = GK.ml_vec_chunk(data, (g, glut, glo, ng), (r0, r1),
+                                      (sums[slot], hp[slot], hr[slot], hf[slot], ns[slot]))
+                return bad if bad >= 0 else None
+        else:
+            def run(r0, r1, slot):
+                bad = GK.ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1,
+                                        sums[slot], hp[slot], hr[slot], hf[slot], ns[slot])
+                return bad if bad >= 0 else None
 
         errors = K.run_chunks(run, n, nslots, K._grain(L * (t.itemsize + p.itemsize)))
         if errors:

@@ -41,4 +41,6 @@ from ._single import (
     add_cells, add_cells_int, add_cells_weighted, argmax_rows, _BLOCK, cells, _CELLS_MAX,
     _count_cells, count_table, _NO2F, NO_KEYS, NSUB_SMALL, PAIRS_MIN, PARALLEL_MIN)
 from ._multilabel import (
-    _ml_add_row, _ml_row, ml_count_into, ml_count_tables, ML_PARALLEL_MIN, ml_validate)
+    _ml_add_row, _ml_row, ml_count_into, ml_count_tables, ML_PARALLEL_MIN, ml_validate,
+    ml_vec_thresholds)
+from ._simd import _vec_ml

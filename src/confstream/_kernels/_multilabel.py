@@ -198,13 +198,18 @@ _NOW = np.zeros(0, dtype=np.float64)
 ML_PARALLEL_MIN = 1 << 12
 
 _ML_VEC_BLOCK = 255  # rows per ``_vec_ml`` call: its byte counters hold 255
+_NO_GROUPS = np.zeros(0, dtype=np.int64)
 
 
 @_jit
-def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
-    """``_ml_chunk`` for uint8 / int8 / bool truth and float scores, by ``_vec_ml``. Its plain
-    loads read up to Lpad elements from a row's start: the rows from which that would pass
-    the batch's end (its last row or so) go through ``_ml_add_row``."""
+def _ml_vec_chunk(data, span, tabs, err):
+    """``_ml_chunk`` for uint8 / int8 / bool truth and float scores, by ``_vec_ml``:
+    data = (t, p, tf, pf: t and p flat, thr_pad, thr), span = (r0, r1), tabs = (sums, hp, hr,
+    hf). Its plain loads read up to Lpad elements from a row's start: the rows from which
+    that would pass the batch's end (its last row or so) go through ``_ml_chunk``."""
+    t, p, tf, pf, thr_pad, thr = data
+    r0, r1 = span
+    sums, hp, hr, hf = tabs
     err[0] = -1
     err[1] = 0
     err[2] = OK
@@ -218,7 +223,7 @@ def _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums, hp, hr, hf, err):
     r = r0
     while r < rv_end:
         end = min(rv_end, r + _ML_VEC_BLOCK)
-        if not _vec_ml(tf, pf, thr_pad, L, r, end - r, acc8, cnt):
+        if not _vec_ml((tf, pf, thr_pad), (L, r, end - r), (acc8, cnt, _NO_GROUPS)):
             row, col, code = ml_validate(t[r:end], p[r:end], 1, thr, _NOW, False)
             if row < 0:  # the two disagree (a bug): say so rather than count short
                 row, col, code = 0, 0, ERR_INTERNAL
@@ -259,6 +264,15 @@ _ML_VEC_TRUTH = (np.dtype(np.uint8), np.dtype(np.int8))  # bool arrives as uint8
 _ML_VEC_SCORES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def ml_vec_thresholds(t, p, form, thr):
+    """The padded thresholds of ``_vec_ml`` if a batch takes the vector rows (uint8 / int8 /
+    bool truth, float32 / float64 scores, both C-ordered, SIMD on), else None."""
+    if not (SIMD and form == 1 and t.dtype in _ML_VEC_TRUTH and p.dtype in _ML_VEC_SCORES
+            and t.flags.c_contiguous and p.flags.c_contiguous):
+        return None
+    return _thresholds_as(np.asarray(thr, dtype=np.float64), p.dtype, _ML_W)
+
+
 def ml_count_tables(t, p, form, thr, nthreads):
     """A multi-label batch's own counts: ((tp, pred, true, hp, hr, hf), None) when valid,
     else (None, (row, column, code)) of the first bad value. Unweighted only.
@@ -270,15 +284,14 @@ def ml_count_tables(t, p, form, thr, nthreads):
     hr = slot_zeros(nslots, (L + 1, L + 1))
     hf = slot_zeros(nslots, (L + 1, 2 * L + 1))
 
-    vec = (SIMD and form == 1 and t.dtype in _ML_VEC_TRUTH and p.dtype in _ML_VEC_SCORES)
-    if vec and t.flags.c_contiguous and p.flags.c_contiguous:
-        thr_pad = _thresholds_as(np.asarray(thr, dtype=np.float64), p.dtype, _ML_W)
+    thr_pad = ml_vec_thresholds(t, p, form, thr)
+    if thr_pad is not None:
         tf, pf = t.reshape(-1), p.reshape(-1)
 
         def run(r0, r1, slot):
             err = np.empty(3, dtype=np.int64)
-            _ml_vec_chunk(t, p, tf, pf, thr_pad, thr, r0, r1, sums[slot], hp[slot], hr[slot],
-                          hf[slot], err)
+            _ml_vec_chunk((t, p, tf, pf, thr_pad, thr), (r0, r1),
+                          (sums[slot], hp[slot], hr[slot], hf[slot]), err)
             return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
     else:
         def run(r0, r1, slot):

@@ -167,34 +167,59 @@ SIMD = os.environ.get("CONFSTREAM_SIMD", "1") != "0"
 _ML_W = 16  # labels per vector of the multi-label rows, float32 and float64 scores alike
 
 
+def _items(context, builder, tty, value):
+    """The members of a tuple argument: arrays as their data pointers, integers as i64."""
+    out = []
+    for k, ty in enumerate(tty.types):
+        v = builder.extract_value(value, k)
+        if isinstance(ty, types.Array):
+            out.append(context.make_array(ty)(context, builder, v).data)
+        else:
+            out.append(context.cast(builder, v, ty, types.int64))
+    return out
+
+
+def _arrays(tty, n):
+    return isinstance(tty, types.BaseTuple) and len(tty) == n and all(
+        isinstance(a, types.Array) for a in tty.types)
+
+
 @intrinsic
-def _vec_ml(typingctx, tf, pf, thr, L, r0, nrows, acc8, cnt):
-    """Rows r0 .. r0 + nrows of a multi-label batch (``tf``: uint8/int8 truth, ``pf``: float
-    scores, both flat C-ordered vectors of L per row), 16 labels at a time, with plain loads:
-    a row's last vector reads into the next row (those lanes are masked off), so the caller
+def _vec_ml(typingctx, rows, span, out):
+    """Rows r0 .. r0 + nrows of a multi-label batch, 16 labels at a time, with plain loads.
+    ``rows`` = (tf: uint8/int8 truth, pf: float scores, both flat C-ordered vectors of L per
+    row; thr: the thresholds in the scores' dtype, padded to Lpad = L rounded up to 16);
+    ``span`` = (L, r0, nrows); ``out`` = (acc, cnt, gk).
+    A row's last vector reads into the next row (those lanes are masked off), so the caller
     keeps 16 elements readable past each row's last vector start (it counts a batch's last
-    rows another way). ``acc8[k * Lpad + j]`` (uint8, Lpad = L rounded up to 16) += the
-    row's tp / pred / true of label j as byte counters: at most 255 rows per call;
-    ``cnt[3 * i + k]`` = row i's tp / n_pred / n_true (popcounts of the byte masks).
-    ``thr``: the thresholds in the scores' dtype, padded to Lpad. False if a truth was not
-    0/1 or a score not finite."""
-    if not all(isinstance(a, types.Array) for a in (tf, pf, thr, acc8, cnt)):
+    rows another way). ``acc[base + k * Lpad + j]`` (uint8 or uint16 counters: the caller
+    calls for at most 255 or 65535 rows) += the row's tp / pred / true of label j, where
+    base = 3 * Lpad * gk[i] (the row's group; gk empty: base 0); ``cnt[3 * i + k]`` =
+    row i's tp / n_pred / n_true (popcounts of the masks). False if a truth was not 0/1 or a
+    score not finite."""
+    if not (_arrays(rows, 3) and _arrays(out, 3) and isinstance(span, types.BaseTuple)
+            and len(span) == 3 and all(isinstance(x, types.Integer) for x in span.types)):
         return None
-    sig = types.boolean(tf, pf, thr, L, r0, nrows, acc8, cnt)
-    if pf.dtype not in (types.float32, types.float64):
+    sig = types.boolean(rows, span, out)
+    pdt, adt = rows.types[1].dtype, out.types[0].dtype
+    if pdt not in (types.float32, types.float64) or adt not in (types.uint8, types.uint16):
         return _no_vector_impl(sig)
     W = _ML_W
-    f64 = pf.dtype == types.float64
+    f64 = pdt == types.float64
     fty = ir.DoubleType() if f64 else ir.FloatType()
     nbytes = 8 if f64 else 4
     vf = ir.VectorType(fty, W)
     vi = ir.VectorType(_I64 if f64 else _I32, W)
+    cty = ir.IntType(adt.bitwidth)  # the counters
+    vc = ir.VectorType(cty, W)
 
     def codegen(context, builder, signature, args):
-        tptr, pptr, thptr, aptr, cptr = (
-            context.make_array(signature.args[k])(context, builder, args[k]).data
-            for k in (0, 1, 2, 6, 7))
-        Lv, r0v, nr = _args_as_i64(context, builder, signature, args, (3, 4, 5))
+        tptr, pptr, thptr = _items(context, builder, signature.args[0], args[0])
+        Lv, r0v, nr = _items(context, builder, signature.args[1], args[1])
+        aptr, cptr, gptr = _items(context, builder, signature.args[2], args[2])
+        gty = signature.args[2].types[2]
+        ngk = context.make_array(gty)(context, builder, builder.extract_value(args[2], 2)).nitems
+        grouped = builder.icmp_unsigned("!=", ngk, ir.Constant(_I64, 0))
         v8 = ir.VectorType(_I8, W)
         i16 = ir.IntType(16)
         wide = ir.Constant(_I64, W)
@@ -212,8 +237,9 @@ def _vec_ml(typingctx, tf, pf, thr, L, r0, nrows, acc8, cnt):
         tor = cgutils.alloca_once_value(builder, ir.Constant(v8, [0] * W))
         sor = cgutils.alloca_once_value(builder, ir.Constant(vi, [0] * W))
         per_row = [cgutils.alloca_once_value(builder, ir.Constant(i16, 0)) for _ in range(3)]
+        gslot = cgutils.alloca_once_value(builder, ir.Constant(_I64, 0))
 
-        def vector(el, off, mask):
+        def vector(el, off, mask, gbase):
             """The W labels from flat element el (label off of its row); ``mask``: the lanes
             in the row (None: all)."""
             # a prefetch per cache line of scores (the same rows ahead in the truth): once
@@ -237,23 +263,31 @@ def _vec_ml(typingctx, tf, pf, thr, L, r0, nrows, acc8, cnt):
             builder.store(builder.or_(builder.load(tor), tv), tor)
             builder.store(builder.or_(builder.load(sor), diff), sor)
             for k, b in enumerate((builder.and_(ta, pb), pb, ta)):
-                at = builder.add(builder.mul(ir.Constant(_I64, k), lpad), off)
-                ap = builder.bitcast(builder.gep(aptr, [at]), v8.as_pointer())
-                builder.store(builder.sub(builder.load(ap, align=1), builder.sext(b, v8)),
+                at = builder.add(builder.add(builder.mul(ir.Constant(_I64, k), lpad), off),
+                                 gbase)
+                ap = builder.bitcast(builder.gep(aptr, [at]), vc.as_pointer())
+                builder.store(builder.sub(builder.load(ap, align=1), builder.sext(b, vc)),
                               ap, align=1)
                 n = builder.call(ctpop, [builder.bitcast(b, i16)])
                 builder.store(builder.add(builder.load(per_row[k]), n), per_row[k])
 
         with cgutils.for_range(builder, nr) as rows:
             base = builder.mul(builder.add(r0v, rows.index), Lv)
+            builder.store(ir.Constant(_I64, 0), gslot)
+            with builder.if_then(grouped):  # the row's group's counters
+                gval = context.cast(builder, builder.load(builder.gep(gptr, [rows.index])),
+                                    gty.dtype, types.int64)
+                builder.store(builder.mul(builder.mul(gval, lpad), ir.Constant(_I64, 3)),
+                              gslot)
+            gbase = builder.load(gslot)
             for c in per_row:
                 builder.store(ir.Constant(i16, 0), c)
             with cgutils.for_range(builder, nfull) as chunks:
                 off = builder.mul(chunks.index, wide)
-                vector(builder.add(base, off), off, None)
+                vector(builder.add(base, off), off, None, gbase)
             with builder.if_then(builder.icmp_unsigned("!=", rem, ir.Constant(_I64, 0))):
                 off = builder.mul(nfull, wide)
-                vector(builder.add(base, off), off, last)
+                vector(builder.add(base, off), off, last, gbase)
             row3 = builder.mul(rows.index, ir.Constant(_I64, 3))
             for k in range(3):
                 builder.store(builder.zext(builder.load(per_row[k]), _I32),
