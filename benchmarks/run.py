@@ -335,6 +335,7 @@ def bench_multilabel(res: Results, n: int, repeats: int, slow_repeats: int):
     res.goal(f"{name}: vs numpy vectorised sums", m["numpy vectorised sums"] / ours, 5)
     res.goal(f"{name}: vs sklearn multilabel_confusion_matrix",
              m["sklearn multilabel_confusion_matrix"] / ours, 50)
+    res.goal(f"{name}: share of the read limit", m["read limit"] / ours * 100, 50, unit="%")
 
 
 def bench_more(res: Results, n: int, repeats: int, slow_repeats: int):
