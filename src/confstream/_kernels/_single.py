@@ -485,14 +485,47 @@ _PAIR_SUB = 4
 _PAIR_STRIDE = 65536 + 16
 
 
+@_ijit
+def _pair_add(t, p, j, tab):
+    key = (np.uint32(t[j]) << np.uint32(8)) | np.uint32(p[j])
+    tab[np.uint64((j & (_PAIR_SUB - 1)) * _PAIR_STRIDE + key)] += 1
+
+
+_BYTES8 = np.uint64(0x0101010101010101)
+_NO_WORDS = np.zeros(0, dtype=np.uint64)
+
+
 @_jit
-def _pairs_chunk(t, p, tab, out):
-    """Histogram of (t << 8 | p) for byte arrays t, p added into ``out`` (65536 int64), by
-    way of the scratch sub-tables ``tab`` (_PAIR_SUB, _PAIR_STRIDE): zero before, zero after."""
+def _pairs_chunk(data, span, tab, out):
+    """Histogram of (t << 8 | p) over samples [i0, i1) of byte arrays t, p added into ``out``
+    (65536 int64), by way of the scratch sub-tables ``tab`` (_PAIR_SUB, _PAIR_STRIDE): zero
+    before, zero after. data = (t, p, t64, p64: the same bytes as 64-bit words), span =
+    (i0, i1). Eight samples of one pair (a word of each array that repeats one byte: masks'
+    regions) add 8 at once (AMD EPYC znver3, 16x512x512 masks, one thread: 2.9 against
+    3.7 ms one by one)."""
+    t, p, t64, p64 = data
+    i0, i1 = span
     flat = tab.reshape(-1)
-    for j in range(t.shape[0]):
-        key = (np.uint32(t[j]) << np.uint32(8)) | np.uint32(p[j])
-        flat[np.uint64((j & (_PAIR_SUB - 1)) * _PAIR_STRIDE + key)] += 1
+    w0 = (i0 + 7) // 8
+    w1 = min(i1 // 8, t64.shape[0])
+    if w1 <= w0:  # no whole word inside (or no words: strided input): one by one
+        w0 = w1 = i1 // 8 + 1
+    for j in range(i0, min(i1, 8 * w0)):
+        _pair_add(t, p, j, flat)
+    for w in range(w0, w1):
+        a = t64[w]
+        b = p64[w]
+        tv = a & np.uint64(0xFF)
+        pv = b & np.uint64(0xFF)
+        if ((a ^ (tv * _BYTES8)) | (b ^ (pv * _BYTES8))) == 0:
+            flat[(tv << np.uint64(8)) | pv] += 8
+        else:
+            for q in range(8):  # one shift of both words: one sample, on either byte order
+                sh = np.uint64(8 * q)
+                key = (((a >> sh) & np.uint64(0xFF)) << np.uint64(8)) | ((b >> sh) & np.uint64(0xFF))
+                flat[np.uint64((q & (_PAIR_SUB - 1)) * _PAIR_STRIDE) + key] += 1
+    for j in range(max(8 * w1, i0), i1):
+        _pair_add(t, p, j, flat)
     for q in range(_PAIR_SUB):  # summed and cleared in one pass (only counts are written)
         for k in range(65536):
             c = tab[q, k]
@@ -546,8 +579,14 @@ def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
     # 2^32 samples so that uint32 sub-tables hold its counts
     step = min(1 << 31, max(_grain(2), -(-t.shape[0] // nslots)))
 
+    if t8.flags.c_contiguous and p8.flags.c_contiguous:
+        nw = t.shape[0] // 8
+        data = (t8, p8, t8[:8 * nw].view(np.uint64), p8[:8 * nw].view(np.uint64))
+    else:
+        data = (t8, p8, _NO_WORDS, _NO_WORDS)
+
     def run(i0, i1, slot):
-        _pairs_chunk(t8[i0:i1], p8[i0:i1], _pair_scratch(), outs[slot])
+        _pairs_chunk(data, (i0, i1), _pair_scratch(), outs[slot])
 
     run_chunks(run, t.shape[0], nslots, step)
     pairs = outs[0] if nslots == 1 else outs.sum(axis=0)
