@@ -466,6 +466,38 @@ def test_the_key_axis_counts_as_numpy_per_key(seed, form, size, key_lut, ignore,
     np.testing.assert_array_equal(table, ref)
 
 
+@pytest.mark.parametrize("offset", [0, 3])
+def test_byte_pairs_count_runs_a_word_at_a_time(offset):
+    """Masks repeat one (truth, prediction) pair for long runs: eight samples of one pair (a
+    word of each array) add 8 at once. Runs of random lengths, a start off the words'
+    alignment, ignored values and a bad value inside a run, against scikit-learn."""
+    rng = np.random.default_rng(31)
+    lengths = rng.integers(1, 40, K.PAIRS_MIN // 8)
+    size = int(lengths.sum())
+    t = np.repeat(rng.integers(0, 9, lengths.shape[0]), lengths).astype(np.uint8)
+    p = np.repeat(rng.integers(0, 9, lengths.shape[0]), lengths).astype(np.uint8)
+    p[rng.random(size) < 0.01] = 4
+    t[rng.random(size) < 0.01] = 255
+    buf_t = np.zeros(size + offset, np.uint8)
+    buf_p = np.zeros(size + offset, np.uint8)
+    buf_t[offset:], buf_p[offset:] = t, p
+    t, p = buf_t[offset:], buf_p[offset:]  # views that start off the alignment of words
+    assert size >= K.PAIRS_MIN
+    acc = cs.ConfusionMatrix(num_classes=9, ignore_index=255).update(t, p)
+    keep = t != 255
+    want = confusion_matrix(t[keep], p[keep], labels=range(9))
+    np.testing.assert_array_equal(acc.counts, want)
+    start = int(np.flatnonzero(np.repeat(lengths, lengths) >= 24)[0])  # inside a long run
+    bad = start + 13
+    p2 = p.copy()
+    p2[bad] = 9
+    t2 = t.copy()
+    t2[bad] = 0  # not ignored
+    with pytest.raises(ValueError, match=rf"y_pred\[{bad}\] = 9 is not in"):
+        acc.update(t2, p2)
+    np.testing.assert_array_equal(acc.counts, want)
+
+
 _PAIRS_THREADS = r"""
 import sys, threading
 import numpy as np
