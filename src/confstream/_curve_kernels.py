@@ -30,8 +30,9 @@ from numba.cpython.unsafe.numbers import leading_zeros
 
 from ._errors import ERR_SCORE, ERR_TRUE, ERR_WEIGHT, OK
 from ._kernels._rules import _ijit, _int_of, _jit
+from ._radix_kernels import _key as _rkey
 
-__all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "num_bins", "ERR_SCORE", "ERR_TRUE",
+__all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "S_ADAPT", "num_bins", "ERR_SCORE", "ERR_TRUE",
            "ERR_WEIGHT", "OK"]
 
 S_F16 = 0
@@ -40,6 +41,7 @@ S_INT = 2
 S_CERT = 3  # the certified layout; the kernels read its scores as raw bits:
 S_CERT32 = 4  # float32 bit patterns (uint32)
 S_CERT64 = 5  # float64 bit patterns (uint64)
+S_ADAPT = 6  # the adaptive certified layout (interval lists, resolution="adaptive")
 
 E_RANGE = 40  # binades resolved on each side: 2^-40 <= |x| < 2^40
 
@@ -314,3 +316,319 @@ def ap_bounds(pos, neg, exact_sum):
         t0 += p
         f0 += n
     return lo, hi
+
+
+# -- adaptive certified intervals (``resolution="adaptive"``) ------------------------------
+#
+# Per score column a sorted list of disjoint intervals [lo, hi] of order-preserving float64
+# keys (``_radix_kernels._key``: float32 widened exactly, -0.0 folded onto 0.0) with their
+# mass per cell. Every lo and hi is a key some sample had. Samples wait in a buffer of keys;
+# a flush radix-orders the buffer once (O(1) per key), merges its distinct keys into the
+# intervals (a key inside an interval adds to it, any other key becomes a point interval) and,
+# when the list outgrows its capacity, joins neighbouring intervals greedily left to right
+# while the joined group's cost stays under a threshold tau: cost = tied cross-cell mass
+# (P * N for two cells) + LAM * (group mass)^2. The first term is what a join adds to the
+# bounds' width; the second keeps pure runs (one class only, as in a class-sorted stream) in
+# equal-mass pieces, so that the other class arriving later still finds them fine. Joining
+# keeps the bounds provable: ties inside an interval are the only error, and their mass is
+# known. Shards merge by the union of their intervals (overlapping ones joined).
+
+LAM = 1.0 / 1024.0
+
+
+@_ijit
+def _tz64(v):
+    n = 0
+    while n < 64 and (v >> np.uint64(n)) & np.uint64(1) == np.uint64(0):
+        n += 1
+    return n
+
+
+@_jit
+def fill_keys(t, s, n, w, has_w, wide, kind, ncols, keys, cells, wts, start, dry):
+    """Validate a batch and (unless ``dry``) write its keys into ``keys[start + i, j]`` and
+    cells into ``cells[start + i, j]``. ``kind``: 0 binary (``s`` (n,), ``t`` 0/1 codes),
+    1 multi-class one-vs-rest (``t`` class ids, cell ``t == j``), 2 one-vs-one (cell = ``t``),
+    3 multi-label (``t`` (n, K) 0/1). Returns (flat position, code, where: 0 truth, 1 scores,
+    2 weights), ``-1, OK, 0`` when all is well. ``t`` and ``s`` are flat (C order)."""
+    for i in range(n):
+        if has_w and not _weight_ok(w, i):
+            return i, ERR_WEIGHT, 2
+        if kind == 3:
+            for j in range(ncols):
+                tv, ok = _int_of(t[i * ncols + j])
+                if not ok or tv < 0 or tv > 1:
+                    return i * ncols + j, ERR_TRUE, 0
+                kk, okk = _rkey(s[i * ncols + j], wide)
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    keys[start + i, j] = kk
+                    cells[start + i, j] = tv
+        else:
+            tv, ok = _int_of(t[i])
+            if not ok or tv < 0 or (kind == 0 and tv > 1) or (kind > 0 and tv >= ncols):
+                return i, ERR_TRUE, 0
+            for j in range(ncols):
+                kk, okk = _rkey(s[i * ncols + j], wide)
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    keys[start + i, j] = kk
+                    if kind == 0:
+                        cells[start + i, j] = tv
+                    elif kind == 1:
+                        cells[start + i, j] = 1 if tv == j else 0
+                    else:
+                        cells[start + i, j] = tv
+        if has_w and not dry:
+            wts[start + i] = w[i]
+    return -1, OK, 0
+
+
+@_ijit
+def _cost(m, base, ncells, add, abase, lam):
+    """Cost of the group ``m[base:base+ncells]`` plus ``add[abase:abase+ncells]``."""
+    tot = 0.0
+    sq = 0.0
+    for c in range(ncells):
+        v = m[base + c] + add[abase + c]
+        tot += v
+        sq += v * v
+    return 0.5 * (tot * tot - sq) + lam * tot * tot
+
+
+@_jit
+def _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, write, acc):
+    """Greedy left-to-right grouping of ``om`` under cost ``tau``; writes the groups into
+    (lo, hi, mass) when ``write``. Returns the number of groups."""
+    g = 0
+    for c in range(ncells):
+        acc[c] = 0.0
+    glo = olo[0]
+    ghi = ohi[0]
+    for c in range(ncells):
+        acc[c] = om[c]
+    for i in range(1, mcount):
+        if _cost(acc, 0, ncells, om, i * ncells, lam) <= tau:
+            for c in range(ncells):
+                acc[c] += om[i * ncells + c]
+            ghi = ohi[i]
+        else:
+            if write:
+                lo[g] = glo
+                hi[g] = ghi
+                for c in range(ncells):
+                    mass[g * ncells + c] = acc[c]
+            g += 1
+            glo = olo[i]
+            ghi = ohi[i]
+            for c in range(ncells):
+                acc[c] = om[i * ncells + c]
+    if write:
+        lo[g] = glo
+        hi[g] = ghi
+        for c in range(ncells):
+            mass[g * ncells + c] = acc[c]
+    return g + 1
+
+
+@_jit
+def coarsen(olo, ohi, om, mcount, ncells, cap, target, tau, lam, lo, hi, mass):
+    """(lo, hi, mass) <- the ``mcount`` intervals of (olo, ohi, om), joined into at most
+    ``target`` groups when more than ``cap``. Returns (count, tau used)."""
+    if mcount <= cap:
+        for i in range(mcount):
+            lo[i] = olo[i]
+            hi[i] = ohi[i]
+        for i in range(mcount * ncells):
+            mass[i] = om[i]
+        return mcount, tau
+    acc = np.zeros(ncells)
+    if tau <= 0.0:
+        tot = 0.0
+        for i in range(mcount * ncells):
+            tot += om[i]
+        tau = (tot / target) ** 2 * lam * 0.5
+    for _ in range(200):
+        g = _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, False, acc)
+        if g <= target:
+            break
+        r = g / target
+        tau *= min(max(r * r, 1.25), 64.0)
+    g = _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, True, acc)
+    return g, tau
+
+
+@_jit
+def _radix(a, b, nbits, perm, perm2, has_perm):
+    """LSD radix order of ``a`` (uint64, values < 2^nbits) in balanced digits of <= 11 bits;
+    ``b`` scratch of a's size; ``perm`` carried along when ``has_perm``. Returns (sorted,
+    its perm) (either the inputs or the scratch arrays)."""
+    n = a.shape[0]
+    passes = (nbits + 10) // 11
+    if passes == 0:
+        return a, perm
+    width = (nbits + passes - 1) // passes
+    nb = 1 << width
+    mask = np.uint64(nb - 1)
+    off = np.empty(nb, np.int64)
+    for d in range(passes):
+        sh = np.uint64(d * width)
+        for x in range(nb):
+            off[x] = 0
+        for i in range(n):
+            off[np.int64((a[i] >> sh) & mask)] += 1
+        tot = 0
+        for x in range(nb):
+            c = off[x]
+            off[x] = tot
+            tot += c
+        if has_perm:
+            for i in range(n):
+                v = a[i]
+                x = np.int64((v >> sh) & mask)
+                o = off[x]
+                off[x] = o + 1
+                b[o] = v
+                perm2[o] = perm[i]
+            perm, perm2 = perm2, perm
+        else:
+            for i in range(n):
+                v = a[i]
+                x = np.int64((v >> sh) & mask)
+                o = off[x]
+                off[x] = o + 1
+                b[o] = v
+        a, b = b, a
+    return a, perm
+
+
+@_jit
+def flush_column(keys, cells, wts, has_w, n, j, ncells, cb, lo, hi, mass, k, cap, target, tau,
+                 lam, wa, wb, pa, pb, olo, ohi, om):
+    """Merge the ``n`` buffered keys of column ``j`` into its ``k`` intervals (lo, hi, mass
+    (flat, ``ncells`` per interval)); coarsen past ``cap``. ``wa``/``wb``/``pa``/``pb``
+    (size >= n) and ``olo``/``ohi``/``om`` (size >= k + n) are scratch.
+    Returns (new count, tau)."""
+    if n == 0:
+        return k, tau
+    k0 = keys[0, j]
+    v = np.uint64(0)
+    for i in range(n):
+        v |= keys[i, j] ^ k0
+    if v == np.uint64(0):
+        lowb = 0
+        rng = 0
+    else:
+        lowb = _tz64(v)
+        rng = 64 - np.int64(leading_zeros(v)) - lowb
+    keep = ~np.uint64(0)
+    if rng > 0:
+        keep = ~(((np.uint64(1) << np.uint64(rng)) - np.uint64(1)) << np.uint64(lowb)) \
+            if rng < 64 else np.uint64(0)
+    high = k0 & keep
+    packed = (not has_w) and rng + cb <= 63
+    fmask = (np.uint64(1) << np.uint64(rng)) - np.uint64(1) if rng < 64 else ~np.uint64(0)
+    if packed:
+        for i in range(n):
+            wa[i] = ((((keys[i, j] >> np.uint64(lowb)) & fmask)) << np.uint64(cb)) \
+                | np.uint64(cells[i, j])
+        srt, _ = _radix(wa[:n], wb[:n], rng + cb, pa[:n], pb[:n], False)
+    else:
+        for i in range(n):
+            wa[i] = (keys[i, j] >> np.uint64(lowb)) & fmask
+            pa[i] = i
+        srt, perm = _radix(wa[:n], wb[:n], rng, pa[:n], pb[:n], True)
+    # distinct keys in increasing order, merged into the intervals
+    m = 0
+    io = 0
+    last = -1
+    i = 0
+    cmask = np.uint64((1 << cb) - 1)
+    while i < n:
+        if packed:
+            f = srt[i] >> np.uint64(cb)
+        else:
+            f = srt[i]
+        q = high | (f << np.uint64(lowb)) if rng > 0 else k0
+        while io < k and hi[io] < q:
+            if last != io:
+                olo[m] = lo[io]
+                ohi[m] = hi[io]
+                for c in range(ncells):
+                    om[m * ncells + c] = mass[io * ncells + c]
+                m += 1
+            io += 1
+        if not (io < k and lo[io] <= q):
+            olo[m] = q
+            ohi[m] = q
+            for c in range(ncells):
+                om[m * ncells + c] = 0.0
+            m += 1
+        elif last != io:
+            olo[m] = lo[io]
+            ohi[m] = hi[io]
+            for c in range(ncells):
+                om[m * ncells + c] = mass[io * ncells + c]
+            m += 1
+            last = io
+        base = (m - 1) * ncells
+        if packed:
+            while i < n and (srt[i] >> np.uint64(cb)) == f:
+                c0 = srt[i] & cmask
+                i0 = i
+                while i < n and srt[i] == srt[i0]:
+                    i += 1
+                om[base + np.int64(c0)] += i - i0
+        else:
+            while i < n and srt[i] == f:
+                r = perm[i]
+                om[base + np.int64(cells[r, j])] += wts[r] if has_w else 1.0
+                i += 1
+    while io < k:
+        if last != io:
+            olo[m] = lo[io]
+            ohi[m] = hi[io]
+            for c in range(ncells):
+                om[m * ncells + c] = mass[io * ncells + c]
+            m += 1
+        io += 1
+    return coarsen(olo, ohi, om, m, ncells, cap, target, tau, lam, lo, hi, mass)
+
+
+@_jit
+def union_intervals(alo, ahi, am, ka, blo, bhi, bm, kb, ncells, olo, ohi, om):
+    """Union of two interval lists (overlapping intervals joined, masses added) into
+    (olo, ohi, om) of size >= ka + kb. Returns the count."""
+    ia = 0
+    ib = 0
+    m = 0
+    while ia < ka or ib < kb:
+        if ib >= kb or (ia < ka and alo[ia] <= blo[ib]):
+            l0 = alo[ia]
+            h0 = ahi[ia]
+            src = 0
+        else:
+            l0 = blo[ib]
+            h0 = bhi[ib]
+            src = 1
+        if m > 0 and l0 <= ohi[m - 1]:
+            if h0 > ohi[m - 1]:
+                ohi[m - 1] = h0
+        else:
+            olo[m] = l0
+            ohi[m] = h0
+            for c in range(ncells):
+                om[m * ncells + c] = 0.0
+            m += 1
+        base = (m - 1) * ncells
+        if src == 0:
+            for c in range(ncells):
+                om[base + c] += am[ia * ncells + c]
+            ia += 1
+        else:
+            for c in range(ncells):
+                om[base + c] += bm[ib * ncells + c]
+            ib += 1
+    return m
