@@ -344,45 +344,112 @@ def _tz64(v):
     return n
 
 
-@_jit
-def fill_keys(t, s, n, w, has_w, wide, kind, ncols, keys, cells, wts, start, dry):
-    """Validate a batch and (unless ``dry``) write its keys into ``keys[start + i, j]`` and
-    cells into ``cells[start + i, j]``. ``kind``: 0 binary (``s`` (n,), ``t`` 0/1 codes),
-    1 multi-class one-vs-rest (``t`` class ids, cell ``t == j``), 2 one-vs-one (cell = ``t``),
-    3 multi-label (``t`` (n, K) 0/1). Returns (flat position, code, where: 0 truth, 1 scores,
-    2 weights), ``-1, OK, 0`` when all is well. ``t`` and ``s`` are flat (C order)."""
-    for i in range(n):
-        if has_w and not _weight_ok(w, i):
-            return i, ERR_WEIGHT, 2
-        if kind == 3:
+@_ijit
+def _key32(u):
+    """(order-preserving 32-bit key, ok) of a float32 bit pattern; -0.0 folded onto 0.0."""
+    u = np.uint64(u) & np.uint64(0xFFFFFFFF)
+    if (u & np.uint64(0x7F800000)) == np.uint64(0x7F800000):
+        return np.uint64(0), False
+    if u == np.uint64(0x80000000):
+        u = np.uint64(0)
+    if u & np.uint64(0x80000000):
+        return (~u) & np.uint64(0xFFFFFFFF), True
+    return u | np.uint64(0x80000000), True
+
+
+@_ijit
+def _k32_to_k64(k):
+    """The float64 key (``_radix_kernels._key``) of the float32 whose 32-bit key is ``k``."""
+    if k & np.uint64(0x80000000):
+        u = k ^ np.uint64(0x80000000)
+    else:
+        u = (~k) & np.uint64(0xFFFFFFFF)
+    return _rkey(u, False)[0]
+
+
+@_ijit
+def _fill32(t, s, n, kind, ncols, sh, bk, start, dry):
+    """``fill_keys`` of float32 keys without weights, one tight loop per kind."""
+    if kind == 0:
+        for i in range(n):
+            tv, ok = _int_of(t[i])
+            if not ok or tv < 0 or tv > 1:
+                return i, ERR_TRUE, 0
+            kk, okk = _key32(s[i])
+            if not okk:
+                return i, ERR_SCORE, 1
+            if not dry:
+                bk[0, start + i] = (kk << sh) | np.uint64(tv)
+    elif kind == 1:
+        for i in range(n):
+            tv, ok = _int_of(t[i])
+            if not ok or tv < 0 or tv >= ncols:
+                return i, ERR_TRUE, 0
+            for j in range(ncols):
+                kk, okk = _key32(s[i * ncols + j])
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    bk[j, start + i] = (kk << sh) | np.uint64(1 if tv == j else 0)
+    else:
+        for i in range(n):
             for j in range(ncols):
                 tv, ok = _int_of(t[i * ncols + j])
                 if not ok or tv < 0 or tv > 1:
                     return i * ncols + j, ERR_TRUE, 0
-                kk, okk = _rkey(s[i * ncols + j], wide)
+                kk, okk = _key32(s[i * ncols + j])
                 if not okk:
                     return i * ncols + j, ERR_SCORE, 1
                 if not dry:
-                    keys[start + i, j] = kk
-                    cells[start + i, j] = tv
-        else:
+                    bk[j, start + i] = (kk << sh) | np.uint64(tv)
+    return -1, OK, 0
+
+
+@_jit
+def fill_keys(t, s, n, w, has_w, narrow, kind, ncols, cb, bk, bc, wts, start, dry):
+    """Validate a batch and (unless ``dry``) write it into the key buffer at row ``start``:
+    ``narrow`` (float32 bits in ``s``): ``bk[j, r] = key32 << cb | cell``; else (float64
+    bits): ``bk[j, r] = key64``, ``bc[j, r] = cell``. ``kind``: 0 binary (``s`` (n,), ``t``
+    0/1 codes), 1 multi-class one-vs-rest (``t`` class ids, cell ``t == j``), 2 one-vs-one
+    (cell = ``t``), 3 multi-label (``t`` (n, K) 0/1). ``t``, ``s`` flat (C order). Returns
+    (flat position, code, where: 0 truth, 1 scores, 2 weights); ``-1, OK, 0`` when all is
+    well."""
+    sh = np.uint64(cb)
+    if narrow and not has_w and kind != 2:
+        return _fill32(t, s, n, kind, ncols, sh, bk, start, dry)
+    for i in range(n):
+        if has_w and not _weight_ok(w, i):
+            return i, ERR_WEIGHT, 2
+        r = start + i
+        if kind != 3:
             tv, ok = _int_of(t[i])
             if not ok or tv < 0 or (kind == 0 and tv > 1) or (kind > 0 and tv >= ncols):
                 return i, ERR_TRUE, 0
-            for j in range(ncols):
-                kk, okk = _rkey(s[i * ncols + j], wide)
+        for j in range(ncols):
+            if kind == 3:
+                tv, ok = _int_of(t[i * ncols + j])
+                if not ok or tv < 0 or tv > 1:
+                    return i * ncols + j, ERR_TRUE, 0
+                cell = tv
+            elif kind == 1:
+                cell = 1 if tv == j else 0
+            else:
+                cell = tv
+            if narrow:
+                kk, okk = _key32(s[i * ncols + j])
                 if not okk:
                     return i * ncols + j, ERR_SCORE, 1
                 if not dry:
-                    keys[start + i, j] = kk
-                    if kind == 0:
-                        cells[start + i, j] = tv
-                    elif kind == 1:
-                        cells[start + i, j] = 1 if tv == j else 0
-                    else:
-                        cells[start + i, j] = tv
+                    bk[j, r] = (kk << sh) | np.uint64(cell)
+            else:
+                kk, okk = _rkey(s[i * ncols + j], True)
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    bk[j, r] = kk
+                    bc[j, r] = cell
         if has_w and not dry:
-            wts[start + i] = w[i]
+            wts[r] = w[i]
     return -1, OK, 0
 
 
@@ -462,9 +529,9 @@ def coarsen(olo, ohi, om, mcount, ncells, cap, target, tau, lam, lo, hi, mass):
 
 @_jit
 def _radix(a, b, nbits, perm, perm2, has_perm):
-    """LSD radix order of ``a`` (uint64, values < 2^nbits) in balanced digits of <= 11 bits;
-    ``b`` scratch of a's size; ``perm`` carried along when ``has_perm``. Returns (sorted,
-    its perm) (either the inputs or the scratch arrays)."""
+    """LSD radix order of ``a`` (uint64, values < 2^nbits) in balanced digits of <= 11 bits
+    (every digit's histogram from one pass); ``b`` scratch of a's size; ``perm`` carried
+    along when ``has_perm``. Returns (sorted, its perm): the inputs or the scratch arrays."""
     n = a.shape[0]
     passes = (nbits + 10) // 11
     if passes == 0:
@@ -472,13 +539,14 @@ def _radix(a, b, nbits, perm, perm2, has_perm):
     width = (nbits + passes - 1) // passes
     nb = 1 << width
     mask = np.uint64(nb - 1)
-    off = np.empty(nb, np.int64)
+    hist = np.zeros((passes, nb), np.int64)
+    for i in range(n):
+        v = a[i]
+        for d in range(passes):
+            hist[d, np.int64((v >> np.uint64(d * width)) & mask)] += 1
     for d in range(passes):
         sh = np.uint64(d * width)
-        for x in range(nb):
-            off[x] = 0
-        for i in range(n):
-            off[np.int64((a[i] >> sh) & mask)] += 1
+        off = hist[d]
         tot = 0
         for x in range(nb):
             c = off[x]
@@ -505,95 +573,147 @@ def _radix(a, b, nbits, perm, perm2, has_perm):
 
 
 @_jit
-def flush_column(keys, cells, wts, has_w, n, j, ncells, cb, lo, hi, mass, k, cap, target, tau,
-                 lam, wa, wb, pa, pb, olo, ohi, om):
-    """Merge the ``n`` buffered keys of column ``j`` into its ``k`` intervals (lo, hi, mass
-    (flat, ``ncells`` per interval)); coarsen past ``cap``. ``wa``/``wb``/``pa``/``pb``
-    (size >= n) and ``olo``/``ohi``/``om`` (size >= k + n) are scratch.
-    Returns (new count, tau)."""
+def _merge2(lo, hi, mass, k, dk, dm, d, olo, ohi, om):
+    """Two cells: merge the ``d`` distinct new keys ``dk`` (masses ``dm``) into the ``k``
+    intervals, without data-dependent branches; ``lo[k]`` and ``dk[d]`` hold the largest key
+    (sentinels), index ``k`` / ``d`` of every array is readable. Returns the count."""
+    ia = 0
+    ib = 0
+    m = 0
+    curhi = np.uint64(0)  # no finite score has key 0
+    for _ in range(k + d):
+        la = lo[ia]
+        lb = dk[ib]
+        ta = la <= lb
+        l0 = la if ta else lb
+        h0 = hi[ia] if ta else lb
+        p0 = mass[2 * ia] if ta else dm[2 * ib]
+        p1 = mass[2 * ia + 1] if ta else dm[2 * ib + 1]
+        ia += 1 if ta else 0
+        ib += 0 if ta else 1
+        ab = l0 <= curhi
+        t = m - 1 if ab else m
+        olo[t] = olo[t] if ab else l0
+        nh = (h0 if h0 > curhi else curhi) if ab else h0
+        ohi[t] = nh
+        curhi = nh
+        om[2 * t] = (om[2 * t] if ab else 0.0) + p0
+        om[2 * t + 1] = (om[2 * t + 1] if ab else 0.0) + p1
+        m += 0 if ab else 1
+    return m
+
+
+@_jit
+def _merge_any(lo, hi, mass, k, dk, dm, d, ncells, olo, ohi, om):
+    """``_merge2`` for any number of cells (one-vs-one), with branches."""
+    ia = 0
+    ib = 0
+    m = 0
+    curhi = np.uint64(0)
+    for _ in range(k + d):
+        ta = lo[ia] <= dk[ib]
+        if ta:
+            l0, h0 = lo[ia], hi[ia]
+        else:
+            l0, h0 = dk[ib], dk[ib]
+        if m > 0 and l0 <= curhi:
+            t = m - 1
+            if h0 > curhi:
+                curhi = h0
+        else:
+            t = m
+            olo[t] = l0
+            curhi = h0
+            for c in range(ncells):
+                om[t * ncells + c] = 0.0
+            m += 1
+        ohi[t] = curhi
+        for c in range(ncells):
+            om[t * ncells + c] += mass[ia * ncells + c] if ta else dm[ib * ncells + c]
+        if ta:
+            ia += 1
+        else:
+            ib += 1
+    return m
+
+
+@_jit
+def flush_column(bk, bc, wts, has_w, n, j, narrow, ncells, cb, lo, hi, mass, k, cap, target,
+                 tau, lam, wa, wb, pa, pb, dk, dm, olo, ohi, om):
+    """Merge the ``n`` buffered keys of column ``j`` (``fill_keys``' layout) into its ``k``
+    intervals (lo, hi, mass (flat, ``ncells`` per interval), arrays of ``cap + 1``);
+    coarsen past ``cap``. Scratch: ``wa``/``wb``/``pa``/``pb``/``dk`` (>= n + 1), ``dm``
+    ((n + 1) * ncells), ``olo``/``ohi``/``om`` (k + n). Returns (new count, tau)."""
     if n == 0:
         return k, tau
-    k0 = keys[0, j]
+    a = bk[j]
+    a0 = a[0]
     v = np.uint64(0)
     for i in range(n):
-        v |= keys[i, j] ^ k0
+        v |= a[i] ^ a0
     if v == np.uint64(0):
         lowb = 0
         rng = 0
     else:
         lowb = _tz64(v)
         rng = 64 - np.int64(leading_zeros(v)) - lowb
-    keep = ~np.uint64(0)
-    if rng > 0:
-        keep = ~(((np.uint64(1) << np.uint64(rng)) - np.uint64(1)) << np.uint64(lowb)) \
-            if rng < 64 else np.uint64(0)
-    high = k0 & keep
-    packed = (not has_w) and rng + cb <= 63
-    fmask = (np.uint64(1) << np.uint64(rng)) - np.uint64(1) if rng < 64 else ~np.uint64(0)
-    if packed:
+    ub = np.uint64(lowb)
+    fmask = ((np.uint64(1) << np.uint64(rng)) - np.uint64(1)) if rng < 64 else ~np.uint64(0)
+    high = a0 & ~(fmask << ub)
+    scb = np.uint64(cb)
+    cmask = (np.uint64(1) << scb) - np.uint64(1)
+    fits = narrow or rng + cb <= 63  # key and cell in one word
+    perm_needed = has_w or not fits
+    if narrow or not fits:
         for i in range(n):
-            wa[i] = ((((keys[i, j] >> np.uint64(lowb)) & fmask)) << np.uint64(cb)) \
-                | np.uint64(cells[i, j])
-        srt, _ = _radix(wa[:n], wb[:n], rng + cb, pa[:n], pb[:n], False)
+            wa[i] = (a[i] >> ub) & fmask
+        nbits = rng
     else:
+        cc = bc[j]
         for i in range(n):
-            wa[i] = (keys[i, j] >> np.uint64(lowb)) & fmask
+            wa[i] = (((a[i] >> ub) & fmask) << scb) | np.uint64(cc[i])
+        nbits = rng + cb
+    if perm_needed:
+        for i in range(n):
             pa[i] = i
-        srt, perm = _radix(wa[:n], wb[:n], rng, pa[:n], pb[:n], True)
-    # distinct keys in increasing order, merged into the intervals
-    m = 0
-    io = 0
-    last = -1
-    i = 0
-    cmask = np.uint64((1 << cb) - 1)
-    while i < n:
-        if packed:
-            f = srt[i] >> np.uint64(cb)
+    srt, perm = _radix(wa[:n], wb[:n], nbits, pa[:n], pb[:n], perm_needed)
+    # distinct keys in increasing order with their masses per cell
+    d = -1
+    prev = ~np.uint64(0)
+    for i in range(n):
+        x = srt[i]
+        if narrow:
+            p = high | (x << ub)
+            kid = p >> scb
+            cell = p & cmask
+        elif fits:
+            kid = x >> scb
+            cell = x & cmask
         else:
-            f = srt[i]
-        q = high | (f << np.uint64(lowb)) if rng > 0 else k0
-        while io < k and hi[io] < q:
-            if last != io:
-                olo[m] = lo[io]
-                ohi[m] = hi[io]
-                for c in range(ncells):
-                    om[m * ncells + c] = mass[io * ncells + c]
-                m += 1
-            io += 1
-        if not (io < k and lo[io] <= q):
-            olo[m] = q
-            ohi[m] = q
+            kid = x
+            cell = np.uint64(bc[j, perm[i]])
+        if d < 0 or kid != prev:
+            d += 1
+            prev = kid
+            if narrow:
+                dk[d] = _k32_to_k64(kid)
+            else:
+                dk[d] = high | (kid << ub)
             for c in range(ncells):
-                om[m * ncells + c] = 0.0
-            m += 1
-        elif last != io:
-            olo[m] = lo[io]
-            ohi[m] = hi[io]
-            for c in range(ncells):
-                om[m * ncells + c] = mass[io * ncells + c]
-            m += 1
-            last = io
-        base = (m - 1) * ncells
-        if packed:
-            while i < n and (srt[i] >> np.uint64(cb)) == f:
-                c0 = srt[i] & cmask
-                i0 = i
-                while i < n and srt[i] == srt[i0]:
-                    i += 1
-                om[base + np.int64(c0)] += i - i0
-        else:
-            while i < n and srt[i] == f:
-                r = perm[i]
-                om[base + np.int64(cells[r, j])] += wts[r] if has_w else 1.0
-                i += 1
-    while io < k:
-        if last != io:
-            olo[m] = lo[io]
-            ohi[m] = hi[io]
-            for c in range(ncells):
-                om[m * ncells + c] = mass[io * ncells + c]
-            m += 1
-        io += 1
+                dm[d * ncells + c] = 0.0
+        dm[d * ncells + np.int64(cell)] += wts[perm[i]] if has_w else 1.0
+    d += 1
+    big = ~np.uint64(0)
+    lo[k] = big
+    dk[d] = big
+    for c in range(ncells):
+        mass[k * ncells + c] = 0.0
+        dm[d * ncells + c] = 0.0
+    hi[k] = big
+    if ncells == 2:
+        m = _merge2(lo, hi, mass, k, dk, dm, d, olo, ohi, om)
+    else:
+        m = _merge_any(lo, hi, mass, k, dk, dm, d, ncells, olo, ohi, om)
     return coarsen(olo, ohi, om, m, ncells, cap, target, tau, lam, lo, hi, mass)
 
 

@@ -26,10 +26,11 @@ __all__ = ["ScoreCurves", "MultilabelScoreCurves"]
 FORMAT_VERSION = 1
 ADAPTIVE_VERSION = 2  # states of resolution="adaptive" (interval lists)
 DEFAULT_BITS = 10  # 2^10 bins per binade: 202,757 bins, 3.1 MiB per class
-# resolution="adaptive": a buffer of BUFFER keys (9 bytes each) and up to DEFAULT_INTERVALS
-# intervals (16 bytes of edges + 8 per cell) per column: 4.0 MiB per class (two cells)
+# resolution="adaptive": per column a buffer of BUFFER keys (8 bytes each; float64 scores
+# add a byte, weights 8 bytes a row) and up to DEFAULT_INTERVALS intervals (16 bytes of edges
+# + 8 per cell, one more as the merge's sentinel): 4.0 MiB per class for float32 scores
 BUFFER = 1 << 17
-DEFAULT_INTERVALS = 94_208
+DEFAULT_INTERVALS = 98_303
 _MODE_NAMES = {CK.S_F16: "float16", CK.S_BF16: "bfloat16", CK.S_INT: "int16",
                CK.S_CERT: "certified", CK.S_ADAPT: "adaptive certified"}
 _TOP = np.uint64(1) << np.uint64(63)
@@ -86,6 +87,7 @@ def _union(lo_a, hi_a, m_a, lo_b, hi_b, m_b):
 _EMPTY_F = np.zeros((0, 0), dtype=np.float64)
 _EMPTY_I = np.zeros((0, 0), dtype=np.int64)
 _NO_W = np.zeros(0, dtype=np.float64)
+_NO_C = np.zeros((0, 0), dtype=np.uint8)
 
 
 def _host(x, name):
@@ -225,6 +227,7 @@ class _Curves:
     def _reset_state(self):
         self._iv = None  # adaptive: per column [lo, hi, mass (flat), count, tau]
         self._bk = self._bc = self._bw = None  # adaptive: the key buffer
+        self._narrow = True
         self._fill = 0
         self._scratch = None
         self._mode = None
@@ -324,10 +327,12 @@ class _Curves:
     # -- adaptive certified intervals ------------------------------------------------------
     def _alloc_adaptive(self):
         cap, cells = self.intervals, self._cells
-        self._iv = [[np.empty(cap, np.uint64), np.empty(cap, np.uint64),
-                     np.empty(cap * cells), 0, 0.0] for _ in range(self._k)]
-        self._bk = np.empty((BUFFER, self._k), np.uint64)
-        self._bc = np.empty((BUFFER, self._k), np.uint8)
+        # index cap of each array is the merge's sentinel
+        self._iv = [[np.empty(cap + 1, np.uint64), np.empty(cap + 1, np.uint64),
+                     np.empty((cap + 1) * cells), 0, 0.0] for _ in range(self._k)]
+        self._bk = np.empty((self._k, BUFFER), np.uint64)
+        self._bc = None  # cells of float64 keys (float32 keys carry theirs)
+        self._narrow = True
         self._fill = 0
 
     def _scratch_arrays(self):
@@ -335,6 +340,7 @@ class _Curves:
             s, m = BUFFER, self.intervals + BUFFER
             self._scratch = (np.empty(s, np.uint64), np.empty(s, np.uint64),
                              np.empty(s, np.int64), np.empty(s, np.int64),
+                             np.empty(s + 1, np.uint64), np.empty((s + 1) * self._cells),
                              np.empty(m, np.uint64), np.empty(m, np.uint64),
                              np.empty(m * self._cells))
         return self._scratch
@@ -348,18 +354,30 @@ class _Curves:
         cb = max(1, (cells - 1).bit_length())
         has_w = self._bw is not None
         wts = self._bw if has_w else _NO_W
-        wa, wb, pa, pb, olo, ohi, om = self._scratch_arrays()
+        wa, wb, pa, pb, dk, dm, olo, ohi, om = self._scratch_arrays()
         cap = self.intervals
+        bc = self._bc if self._bc is not None else _NO_C
         for j, iv in enumerate(self._iv):
-            iv[3], iv[4] = CK.flush_column(self._bk, self._bc, wts, has_w, n, j, cells, cb,
-                                           iv[0], iv[1], iv[2], iv[3], cap, cap * 7 // 8,
-                                           iv[4], CK.LAM, wa, wb, pa, pb, olo, ohi, om)
+            iv[3], iv[4] = CK.flush_column(self._bk, bc, wts, has_w, n, j, self._narrow,
+                                           cells, cb, iv[0], iv[1], iv[2], iv[3], cap,
+                                           cap * 7 // 8, iv[4], CK.LAM, wa, wb, pa, pb, dk,
+                                           dm, olo, ohi, om)
         self._fill = 0
+
+    def _set_narrow(self, narrow):
+        """float32 keys (narrow) and float64 keys wait in differently laid out buffers."""
+        if narrow == self._narrow:
+            return
+        self._flush()
+        self._narrow = narrow
+        if not narrow and self._bc is None:
+            self._bc = np.empty((self._k, BUFFER), np.uint8)
 
     def _adaptive_add(self, kind, t, s, n, w, weighted, rmode, dtype, not_prob=False, seen=0):
         """Validate a batch and add its keys (all or nothing). Returns None, or the kernel's
         (position, code, where) of the first bad value (nothing counted)."""
-        wide = rmode == CK.S_CERT64
+        narrow = rmode == CK.S_CERT32
+        cb = max(1, (self._cells - 1).bit_length())
         tf = np.ascontiguousarray(t).reshape(-1)
         sf = np.ascontiguousarray(s).reshape(-1)
         ncols = self._k
@@ -368,6 +386,8 @@ class _Curves:
             self._check_mode(CK.S_ADAPT, dtype)
             if self._mode is None:
                 self._alloc_adaptive()
+            self._set_narrow(narrow)
+            bc = self._bc if self._bc is not None else _NO_C
             if weighted and self._bw is None:
                 self._bw = np.ones(BUFFER)  # rows buffered so far weigh 1
             hw = self._bw is not None
@@ -375,7 +395,7 @@ class _Curves:
             bw = self._bw if hw else _NO_W
             free = BUFFER - self._fill
             if n <= free:
-                r = CK.fill_keys(tf, sf, n, wu, hw, wide, kind, ncols, self._bk, self._bc, bw,
+                r = CK.fill_keys(tf, sf, n, wu, hw, narrow, kind, ncols, cb, self._bk, bc, bw,
                                  self._fill, False)
                 if r[0] >= 0:
                     if self._mode is None:
@@ -383,7 +403,7 @@ class _Curves:
                     return r
                 self._fill += n
             else:
-                r = CK.fill_keys(tf, sf, n, wu, hw, wide, kind, ncols, self._bk, self._bc, bw,
+                r = CK.fill_keys(tf, sf, n, wu, hw, narrow, kind, ncols, cb, self._bk, bc, bw,
                                  0, True)
                 if r[0] >= 0:
                     if self._mode is None:
@@ -393,8 +413,8 @@ class _Curves:
                 while i < n:
                     m = min(BUFFER - self._fill, n - i)
                     CK.fill_keys(tf[i * tw:(i + m) * tw], sf[i * ncols:(i + m) * ncols], m,
-                                 wu[i:i + m] if hw else wu, hw, wide, kind, ncols, self._bk,
-                                 self._bc, bw, self._fill, False)
+                                 wu[i:i + m] if hw else wu, hw, narrow, kind, ncols, cb,
+                                 self._bk, bc, bw, self._fill, False)
                     self._fill += m
                     i += m
                     if self._fill == BUFFER:
