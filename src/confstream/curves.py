@@ -196,6 +196,7 @@ class _Curves:
     """Shared machinery: state, lock, merging, state I/O, binary read-outs per column."""
 
     _kind = ""
+    _buffer = BUFFER  # adaptive: keys buffered per column (tests set a small one)
 
     def _init_common(self):
         self._lock = threading.RLock()
@@ -330,14 +331,14 @@ class _Curves:
         # index cap of each array is the merge's sentinel
         self._iv = [[np.empty(cap + 1, np.uint64), np.empty(cap + 1, np.uint64),
                      np.empty((cap + 1) * cells), 0, 0.0] for _ in range(self._k)]
-        self._bk = np.empty((self._k, BUFFER), np.uint64)
+        self._bk = np.empty((self._k, self._buffer), np.uint64)
         self._bc = None  # cells of float64 keys (float32 keys carry theirs)
         self._narrow = True
         self._fill = 0
 
     def _scratch_arrays(self):
         if self._scratch is None:
-            s, m = BUFFER, self.intervals + BUFFER
+            s, m = self._buffer, self.intervals + self._buffer
             self._scratch = (np.empty(s, np.uint64), np.empty(s, np.uint64),
                              np.empty(s, np.int64), np.empty(s, np.int64),
                              np.empty(s + 1, np.uint64), np.empty((s + 1) * self._cells),
@@ -371,7 +372,7 @@ class _Curves:
         self._flush()
         self._narrow = narrow
         if not narrow and self._bc is None:
-            self._bc = np.empty((self._k, BUFFER), np.uint8)
+            self._bc = np.empty((self._k, self._buffer), np.uint8)
 
     def _adaptive_add(self, kind, t, s, n, w, weighted, rmode, dtype, not_prob=False, seen=0):
         """Validate a batch and add its keys (all or nothing). Returns None, or the kernel's
@@ -389,11 +390,11 @@ class _Curves:
             self._set_narrow(narrow)
             bc = self._bc if self._bc is not None else _NO_C
             if weighted and self._bw is None:
-                self._bw = np.ones(BUFFER)  # rows buffered so far weigh 1
+                self._bw = np.ones(self._buffer)  # rows buffered so far weigh 1
             hw = self._bw is not None
             wu = w if weighted else (np.ones(n) if hw else _NO_W)
             bw = self._bw if hw else _NO_W
-            free = BUFFER - self._fill
+            free = self._buffer - self._fill
             if n <= free:
                 r = CK.fill_keys(tf, sf, n, wu, hw, narrow, kind, ncols, cb, self._bk, bc, bw,
                                  self._fill, False)
@@ -411,13 +412,13 @@ class _Curves:
                     return r
                 i = 0
                 while i < n:
-                    m = min(BUFFER - self._fill, n - i)
+                    m = min(self._buffer - self._fill, n - i)
                     CK.fill_keys(tf[i * tw:(i + m) * tw], sf[i * ncols:(i + m) * ncols], m,
                                  wu[i:i + m] if hw else wu, hw, narrow, kind, ncols, cb,
                                  self._bk, bc, bw, self._fill, False)
                     self._fill += m
                     i += m
-                    if self._fill == BUFFER:
+                    if self._fill == self._buffer:
                         self._flush()
             self._mode = CK.S_ADAPT
             if weighted:
@@ -494,7 +495,7 @@ class _Curves:
         if version == ADAPTIVE_VERSION:
             self._alloc_adaptive()
             if self._weighted:
-                self._bw = np.ones(BUFFER)
+                self._bw = np.ones(self._buffer)
             self._adaptive_merge(_Intervals(*ivs[:3]), ivs[3])
 
     def __add__(self, other):
@@ -536,7 +537,7 @@ class _Curves:
             if weighted:
                 self._weighted = True
                 if self._bw is None:
-                    self._bw = np.ones(BUFFER)
+                    self._bw = np.ones(self._buffer)
             self._adaptive_merge(ivs, taus)
             self._dtype = dtype if self._dtype is None else np.result_type(self._dtype, dtype)
             self._not_prob |= not_prob
