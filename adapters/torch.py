@@ -342,6 +342,8 @@ def _sync_curves(torch, dist, acc, group, agree):
     """``sync`` of score curves: the ranks agree on kind, settings and score mode (a rank
     without data takes the others'), then the dense (column, bin, cell) table, the classes
     seen and the not-a-probability flag are summed with one all_reduce per dtype."""
+    if getattr(acc, "resolution", "fixed") == "adaptive":
+        return _sync_adaptive_curves(acc, agree)
     local = error = info = None
     try:
         local = acc.copy()
@@ -384,6 +386,29 @@ def _sync_curves(torch, dist, acc, group, agree):
     seen_all = sum(1 << i for i, v in enumerate(summed["seen"].tolist()) if v)
     out._commit(mode, np.result_type(*dtypes), summed["table"], any_weighted,
                 not_prob=bool(summed["not_prob"][0]), seen=seen_all)
+    return out
+
+
+def _sync_adaptive_curves(acc, agree):
+    """``sync`` of adaptive score curves: every rank's interval lists differ, so the states
+    travel whole (``to_dict``, a few MiB per class) and every rank adds them in rank order."""
+    local = error = state = None
+    try:
+        local = acc.copy()
+        state = local.to_dict()
+    except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or they hang
+        error = exc
+    states = agree(error, state)
+    first = states[0]
+    for rank, other in enumerate(states[1:], start=1):
+        for what in ("kind", "settings"):
+            if other[what] != first[what]:
+                raise ValueError(
+                    f"sync(): rank 0 and rank {rank} have score curves with different "
+                    f"{what}: {first[what]!r} and {other[what]!r}")
+    out = local.copy().reset()
+    for other in states:
+        out += type(local).from_dict(other)
     return out
 
 

@@ -441,8 +441,26 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
     check_equal("cs.roc_auc_score", cs.roc_auc_score(t, s), ref)
     print(f"{name}: scikit-learn {ref!r}, confstream bounds [{lo!r}, {hi!r}] (width "
           f"{hi - lo:.2e}, state {acc.nbytes / 2**20:.1f} MiB)", flush=True)
+    ada = cs.ScoreCurves(resolution="adaptive").update(t, s)
+    alo, ahi = ada.roc_auc_bounds()
+    _check_bounds(name + " (adaptive)", (alo, ahi), ref)
+    streamed = cs.ScoreCurves(resolution="adaptive")
+    for i in range(0, n, 10_000):
+        streamed.update(t[i:i + 10_000], s[i:i + 10_000])
+    slo, shi = streamed.roc_auc_bounds()
+    _check_bounds(name + " (adaptive, 10^4-sample batches)", (slo, shi), ref)
+    order = np.argsort(t, kind="stable")  # every negative first: the adaptive worst case
+    worst = cs.ScoreCurves(resolution="adaptive").update(t[order], s[order])
+    wlo, whi = worst.roc_auc_bounds()
+    _check_bounds(name + " (adaptive, class-sorted)", (wlo, whi), ref)
+    print(f"{name}: resolution='adaptive' bounds [{alo!r}, {ahi!r}] (width {ahi - alo:.2e}; "
+          f"10^4-sample batches {shi - slo:.2e}; class-sorted stream {whi - wlo:.2e}; state "
+          f"{ada.nbytes / 2**20:.2f} MiB)", flush=True)
     entries = [("confstream ScoreCurves update + roc_auc_bounds",
                 lambda: cs.ScoreCurves().update(t, s).roc_auc_bounds(), repeats),
+               ("confstream ScoreCurves(resolution='adaptive') update + roc_auc_bounds",
+                lambda: cs.ScoreCurves(resolution="adaptive").update(t, s).roc_auc_bounds(),
+                repeats),
                ("sklearn roc_auc_score", lambda: roc_auc_score(t, s), slow_repeats),
                ("confstream cs.roc_auc_score (exact drop-in)", lambda: cs.roc_auc_score(t, s),
                 slow_repeats),
@@ -462,8 +480,13 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
         res.goal(f"{name}: vs torchmetrics thresholds=100",
                  m["torchmetrics binary_auroc(thresholds=100)"] / ours, 20)
     res.goal(f"{name}: share of the read limit", m["read limit"] / ours * 100, 50, unit="%")
-    res.goal(f"{name}: width of the AUROC bound, 3.1 MiB state", (hi - lo) * 1e5, 1,
-             kind="<=", unit="e-5")
+    res.goal(f"{name}: width of the AUROC bound, fixed bins (default), 3.1 MiB state",
+             (hi - lo) * 1e5, 1, kind="<=", unit="e-5")
+    res.goal(f"{name}: width of the AUROC bound, resolution='adaptive', "
+             f"{ada.nbytes / 2**20:.1f} MiB state", (ahi - alo) * 1e5, 1, kind="<=", unit="e-5")
+    res.goal(f"{name}: resolution='adaptive' vs sklearn roc_auc_score",
+             m["sklearn roc_auc_score"] /
+             m["confstream ScoreCurves(resolution='adaptive') update + roc_auc_bounds"], 50)
 
     C = 10
     rng = np.random.default_rng(8)

@@ -692,7 +692,7 @@ def test_docs_curves_examples_run():
 
     doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "CURVES.md"
     blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     ns: dict = {}
     for code in blocks:
         exec(compile(code, str(doc), "exec"), ns)

@@ -275,6 +275,12 @@ def make_curve_cases(seed=1):
                     None))
     cases["binary_f32_certified"] = (per, {"kind": "bin"})
     per = []
+    for n in (300, 200):  # adaptive intervals, refined and coarsened apart on each rank
+        y = (rng.random(n) < 0.3).astype(np.int64)
+        per.append((y, (1 / (1 + np.exp(-rng.normal(size=n) - 2 * y))).astype(np.float32),
+                    rng.integers(1, 8, n) / 4 if n == 200 else None))
+    cases["binary_f32_adaptive"] = (per, {"kind": "bin_adaptive"})
+    per = []
     for n, hi in ((80, 2), (60, 4)):  # rank 0 sees classes 0-1 only
         y = rng.integers(0, hi, n)
         p = rng.dirichlet(np.ones(4), n)
@@ -294,7 +300,10 @@ def make_curve_cases(seed=1):
 def build_curves(args, data):
     import confstream as cs
 
-    if args["kind"] == "ml":
+    if args["kind"] == "bin_adaptive":
+        acc = cs.ScoreCurves(resolution="adaptive", intervals=64)
+        acc._buffer = 40  # several flushes and coarsenings per rank
+    elif args["kind"] == "ml":
         acc = cs.MultilabelScoreCurves(args["num_labels"])
     elif args["kind"] == "mc":
         acc = cs.ScoreCurves(num_classes=args["num_classes"])

@@ -30,8 +30,9 @@ from numba.cpython.unsafe.numbers import leading_zeros
 
 from ._errors import ERR_SCORE, ERR_TRUE, ERR_WEIGHT, OK
 from ._kernels._rules import _ijit, _int_of, _jit
+from ._radix_kernels import _key as _rkey
 
-__all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "num_bins", "ERR_SCORE", "ERR_TRUE",
+__all__ = ["S_F16", "S_BF16", "S_INT", "S_CERT", "S_ADAPT", "num_bins", "ERR_SCORE", "ERR_TRUE",
            "ERR_WEIGHT", "OK"]
 
 S_F16 = 0
@@ -40,6 +41,7 @@ S_INT = 2
 S_CERT = 3  # the certified layout; the kernels read its scores as raw bits:
 S_CERT32 = 4  # float32 bit patterns (uint32)
 S_CERT64 = 5  # float64 bit patterns (uint64)
+S_ADAPT = 6  # the adaptive certified layout (interval lists, resolution="adaptive")
 
 E_RANGE = 40  # binades resolved on each side: 2^-40 <= |x| < 2^40
 
@@ -314,3 +316,439 @@ def ap_bounds(pos, neg, exact_sum):
         t0 += p
         f0 += n
     return lo, hi
+
+
+# -- adaptive certified intervals (``resolution="adaptive"``) ------------------------------
+#
+# Per score column a sorted list of disjoint intervals [lo, hi] of order-preserving float64
+# keys (``_radix_kernels._key``: float32 widened exactly, -0.0 folded onto 0.0) with their
+# mass per cell. Every lo and hi is a key some sample had. Samples wait in a buffer of keys;
+# a flush radix-orders the buffer once (O(1) per key), merges its distinct keys into the
+# intervals (a key inside an interval adds to it, any other key becomes a point interval) and,
+# when the list outgrows its capacity, joins neighbouring intervals greedily left to right
+# while the joined group's cost stays under a threshold tau: cost = tied cross-cell mass
+# (P * N for two cells) + LAM * (group mass)^2. The first term is what a join adds to the
+# bounds' width; the second keeps pure runs (one class only, as in a class-sorted stream) in
+# equal-mass pieces, so that the other class arriving later still finds them fine. Joining
+# keeps the bounds provable: ties inside an interval are the only error, and their mass is
+# known. Shards merge by the union of their intervals (overlapping ones joined).
+
+LAM = 1.0 / 1024.0
+
+
+@_ijit
+def _tz64(v):
+    n = 0
+    while n < 64 and (v >> np.uint64(n)) & np.uint64(1) == np.uint64(0):
+        n += 1
+    return n
+
+
+@_ijit
+def _key32(u):
+    """(order-preserving 32-bit key, ok) of a float32 bit pattern; -0.0 folded onto 0.0."""
+    u = np.uint64(u) & np.uint64(0xFFFFFFFF)
+    if (u & np.uint64(0x7F800000)) == np.uint64(0x7F800000):
+        return np.uint64(0), False
+    if u == np.uint64(0x80000000):
+        u = np.uint64(0)
+    if u & np.uint64(0x80000000):
+        return (~u) & np.uint64(0xFFFFFFFF), True
+    return u | np.uint64(0x80000000), True
+
+
+@_ijit
+def _k32_to_k64(k):
+    """The float64 key (``_radix_kernels._key``) of the float32 whose 32-bit key is ``k``."""
+    if k & np.uint64(0x80000000):
+        u = k ^ np.uint64(0x80000000)
+    else:
+        u = (~k) & np.uint64(0xFFFFFFFF)
+    return _rkey(u, False)[0]
+
+
+@_ijit
+def _fill32(t, s, n, kind, ncols, sh, bk, start, dry):
+    """``fill_keys`` of float32 keys without weights, one tight loop per kind."""
+    if kind == 0:
+        for i in range(n):
+            tv, ok = _int_of(t[i])
+            if not ok or tv < 0 or tv > 1:
+                return i, ERR_TRUE, 0
+            kk, okk = _key32(s[i])
+            if not okk:
+                return i, ERR_SCORE, 1
+            if not dry:
+                bk[0, start + i] = (kk << sh) | np.uint64(tv)
+    elif kind == 1:
+        for i in range(n):
+            tv, ok = _int_of(t[i])
+            if not ok or tv < 0 or tv >= ncols:
+                return i, ERR_TRUE, 0
+            for j in range(ncols):
+                kk, okk = _key32(s[i * ncols + j])
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    bk[j, start + i] = (kk << sh) | np.uint64(1 if tv == j else 0)
+    else:
+        for i in range(n):
+            for j in range(ncols):
+                tv, ok = _int_of(t[i * ncols + j])
+                if not ok or tv < 0 or tv > 1:
+                    return i * ncols + j, ERR_TRUE, 0
+                kk, okk = _key32(s[i * ncols + j])
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    bk[j, start + i] = (kk << sh) | np.uint64(tv)
+    return -1, OK, 0
+
+
+@_jit
+def fill_keys(t, s, n, w, has_w, narrow, kind, ncols, cb, bk, bc, wts, start, dry):
+    """Validate a batch and (unless ``dry``) write it into the key buffer at row ``start``:
+    ``narrow`` (float32 bits in ``s``): ``bk[j, r] = key32 << cb | cell``; else (float64
+    bits): ``bk[j, r] = key64``, ``bc[j, r] = cell``. ``kind``: 0 binary (``s`` (n,), ``t``
+    0/1 codes), 1 multi-class one-vs-rest (``t`` class ids, cell ``t == j``), 2 one-vs-one
+    (cell = ``t``), 3 multi-label (``t`` (n, K) 0/1). ``t``, ``s`` flat (C order). Returns
+    (flat position, code, where: 0 truth, 1 scores, 2 weights); ``-1, OK, 0`` when all is
+    well."""
+    sh = np.uint64(cb)
+    if narrow and not has_w and kind != 2:
+        return _fill32(t, s, n, kind, ncols, sh, bk, start, dry)
+    for i in range(n):
+        if has_w and not _weight_ok(w, i):
+            return i, ERR_WEIGHT, 2
+        r = start + i
+        if kind != 3:
+            tv, ok = _int_of(t[i])
+            if not ok or tv < 0 or (kind == 0 and tv > 1) or (kind > 0 and tv >= ncols):
+                return i, ERR_TRUE, 0
+        for j in range(ncols):
+            if kind == 3:
+                tv, ok = _int_of(t[i * ncols + j])
+                if not ok or tv < 0 or tv > 1:
+                    return i * ncols + j, ERR_TRUE, 0
+                cell = tv
+            elif kind == 1:
+                cell = 1 if tv == j else 0
+            else:
+                cell = tv
+            if narrow:
+                kk, okk = _key32(s[i * ncols + j])
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    bk[j, r] = (kk << sh) | np.uint64(cell)
+            else:
+                kk, okk = _rkey(s[i * ncols + j], True)
+                if not okk:
+                    return i * ncols + j, ERR_SCORE, 1
+                if not dry:
+                    bk[j, r] = kk
+                    bc[j, r] = cell
+        if has_w and not dry:
+            wts[r] = w[i]
+    return -1, OK, 0
+
+
+@_ijit
+def _cost(m, base, ncells, add, abase, lam):
+    """Cost of the group ``m[base:base+ncells]`` plus ``add[abase:abase+ncells]``."""
+    tot = 0.0
+    sq = 0.0
+    for c in range(ncells):
+        v = m[base + c] + add[abase + c]
+        tot += v
+        sq += v * v
+    return 0.5 * (tot * tot - sq) + lam * tot * tot
+
+
+@_jit
+def _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, write, acc):
+    """Greedy left-to-right grouping of ``om`` under cost ``tau``; writes the groups into
+    (lo, hi, mass) when ``write``. Returns the number of groups."""
+    g = 0
+    for c in range(ncells):
+        acc[c] = 0.0
+    glo = olo[0]
+    ghi = ohi[0]
+    for c in range(ncells):
+        acc[c] = om[c]
+    for i in range(1, mcount):
+        if _cost(acc, 0, ncells, om, i * ncells, lam) <= tau:
+            for c in range(ncells):
+                acc[c] += om[i * ncells + c]
+            ghi = ohi[i]
+        else:
+            if write:
+                lo[g] = glo
+                hi[g] = ghi
+                for c in range(ncells):
+                    mass[g * ncells + c] = acc[c]
+            g += 1
+            glo = olo[i]
+            ghi = ohi[i]
+            for c in range(ncells):
+                acc[c] = om[i * ncells + c]
+    if write:
+        lo[g] = glo
+        hi[g] = ghi
+        for c in range(ncells):
+            mass[g * ncells + c] = acc[c]
+    return g + 1
+
+
+@_jit
+def coarsen(olo, ohi, om, mcount, ncells, cap, target, tau, lam, lo, hi, mass):
+    """(lo, hi, mass) <- the ``mcount`` intervals of (olo, ohi, om), joined into at most
+    ``target`` groups when more than ``cap``. Returns (count, tau used)."""
+    if mcount <= cap:
+        for i in range(mcount):
+            lo[i] = olo[i]
+            hi[i] = ohi[i]
+        for i in range(mcount * ncells):
+            mass[i] = om[i]
+        return mcount, tau
+    acc = np.zeros(ncells)
+    if tau <= 0.0:
+        tot = 0.0
+        for i in range(mcount * ncells):
+            tot += om[i]
+        tau = (tot / target) ** 2 * lam * 0.5
+    for _ in range(200):
+        g = _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, False, acc)
+        if g <= target:
+            break
+        r = g / target
+        tau *= min(max(r * r, 1.25), 64.0)
+    g = _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, True, acc)
+    return g, tau
+
+
+@_jit
+def _radix(a, b, nbits, perm, perm2, has_perm):
+    """LSD radix order of ``a`` (uint64, values < 2^nbits) in balanced digits of <= 11 bits
+    (every digit's histogram from one pass); ``b`` scratch of a's size; ``perm`` carried
+    along when ``has_perm``. Returns (sorted, its perm): the inputs or the scratch arrays."""
+    n = a.shape[0]
+    passes = (nbits + 10) // 11
+    if passes == 0:
+        return a, perm
+    width = (nbits + passes - 1) // passes
+    nb = 1 << width
+    mask = np.uint64(nb - 1)
+    hist = np.zeros((passes, nb), np.int64)
+    for i in range(n):
+        v = a[i]
+        for d in range(passes):
+            hist[d, np.int64((v >> np.uint64(d * width)) & mask)] += 1
+    for d in range(passes):
+        sh = np.uint64(d * width)
+        off = hist[d]
+        tot = 0
+        for x in range(nb):
+            c = off[x]
+            off[x] = tot
+            tot += c
+        if has_perm:
+            for i in range(n):
+                v = a[i]
+                x = np.int64((v >> sh) & mask)
+                o = off[x]
+                off[x] = o + 1
+                b[o] = v
+                perm2[o] = perm[i]
+            perm, perm2 = perm2, perm
+        else:
+            for i in range(n):
+                v = a[i]
+                x = np.int64((v >> sh) & mask)
+                o = off[x]
+                off[x] = o + 1
+                b[o] = v
+        a, b = b, a
+    return a, perm
+
+
+@_jit
+def _merge2(lo, hi, mass, k, dk, dm, d, olo, ohi, om):
+    """Two cells: merge the ``d`` distinct new keys ``dk`` (masses ``dm``) into the ``k``
+    intervals, without data-dependent branches; ``lo[k]`` and ``dk[d]`` hold the largest key
+    (sentinels), index ``k`` / ``d`` of every array is readable. Returns the count."""
+    ia = 0
+    ib = 0
+    m = 0
+    curhi = np.uint64(0)  # no finite score has key 0
+    for _ in range(k + d):
+        la = lo[ia]
+        lb = dk[ib]
+        ta = la <= lb
+        l0 = la if ta else lb
+        h0 = hi[ia] if ta else lb
+        p0 = mass[2 * ia] if ta else dm[2 * ib]
+        p1 = mass[2 * ia + 1] if ta else dm[2 * ib + 1]
+        ia += 1 if ta else 0
+        ib += 0 if ta else 1
+        ab = l0 <= curhi
+        t = m - 1 if ab else m
+        olo[t] = olo[t] if ab else l0
+        nh = (h0 if h0 > curhi else curhi) if ab else h0
+        ohi[t] = nh
+        curhi = nh
+        om[2 * t] = (om[2 * t] if ab else 0.0) + p0
+        om[2 * t + 1] = (om[2 * t + 1] if ab else 0.0) + p1
+        m += 0 if ab else 1
+    return m
+
+
+@_jit
+def _merge_any(lo, hi, mass, k, dk, dm, d, ncells, olo, ohi, om):
+    """``_merge2`` for any number of cells (one-vs-one), with branches."""
+    ia = 0
+    ib = 0
+    m = 0
+    curhi = np.uint64(0)
+    for _ in range(k + d):
+        ta = lo[ia] <= dk[ib]
+        if ta:
+            l0, h0 = lo[ia], hi[ia]
+        else:
+            l0, h0 = dk[ib], dk[ib]
+        if m > 0 and l0 <= curhi:
+            t = m - 1
+            if h0 > curhi:
+                curhi = h0
+        else:
+            t = m
+            olo[t] = l0
+            curhi = h0
+            for c in range(ncells):
+                om[t * ncells + c] = 0.0
+            m += 1
+        ohi[t] = curhi
+        for c in range(ncells):
+            om[t * ncells + c] += mass[ia * ncells + c] if ta else dm[ib * ncells + c]
+        if ta:
+            ia += 1
+        else:
+            ib += 1
+    return m
+
+
+@_jit
+def flush_column(bk, bc, wts, has_w, n, j, narrow, ncells, cb, lo, hi, mass, k, cap, target,
+                 tau, lam, wa, wb, pa, pb, dk, dm, olo, ohi, om):
+    """Merge the ``n`` buffered keys of column ``j`` (``fill_keys``' layout) into its ``k``
+    intervals (lo, hi, mass (flat, ``ncells`` per interval), arrays of ``cap + 1``);
+    coarsen past ``cap``. Scratch: ``wa``/``wb``/``pa``/``pb``/``dk`` (>= n + 1), ``dm``
+    ((n + 1) * ncells), ``olo``/``ohi``/``om`` (k + n). Returns (new count, tau)."""
+    if n == 0:
+        return k, tau
+    a = bk[j]
+    a0 = a[0]
+    v = np.uint64(0)
+    for i in range(n):
+        v |= a[i] ^ a0
+    if v == np.uint64(0):
+        lowb = 0
+        rng = 0
+    else:
+        lowb = _tz64(v)
+        rng = 64 - np.int64(leading_zeros(v)) - lowb
+    ub = np.uint64(lowb)
+    fmask = ((np.uint64(1) << np.uint64(rng)) - np.uint64(1)) if rng < 64 else ~np.uint64(0)
+    high = a0 & ~(fmask << ub)
+    scb = np.uint64(cb)
+    cmask = (np.uint64(1) << scb) - np.uint64(1)
+    fits = narrow or rng + cb <= 63  # key and cell in one word
+    perm_needed = has_w or not fits
+    if narrow or not fits:
+        for i in range(n):
+            wa[i] = (a[i] >> ub) & fmask
+        nbits = rng
+    else:
+        cc = bc[j]
+        for i in range(n):
+            wa[i] = (((a[i] >> ub) & fmask) << scb) | np.uint64(cc[i])
+        nbits = rng + cb
+    if perm_needed:
+        for i in range(n):
+            pa[i] = i
+    srt, perm = _radix(wa[:n], wb[:n], nbits, pa[:n], pb[:n], perm_needed)
+    # distinct keys in increasing order with their masses per cell
+    d = -1
+    prev = ~np.uint64(0)
+    for i in range(n):
+        x = srt[i]
+        if narrow:
+            p = high | (x << ub)
+            kid = p >> scb
+            cell = p & cmask
+        elif fits:
+            kid = x >> scb
+            cell = x & cmask
+        else:
+            kid = x
+            cell = np.uint64(bc[j, perm[i]])
+        if d < 0 or kid != prev:
+            d += 1
+            prev = kid
+            if narrow:
+                dk[d] = _k32_to_k64(kid)
+            else:
+                dk[d] = high | (kid << ub)
+            for c in range(ncells):
+                dm[d * ncells + c] = 0.0
+        dm[d * ncells + np.int64(cell)] += wts[perm[i]] if has_w else 1.0
+    d += 1
+    big = ~np.uint64(0)
+    lo[k] = big
+    dk[d] = big
+    for c in range(ncells):
+        mass[k * ncells + c] = 0.0
+        dm[d * ncells + c] = 0.0
+    hi[k] = big
+    if ncells == 2:
+        m = _merge2(lo, hi, mass, k, dk, dm, d, olo, ohi, om)
+    else:
+        m = _merge_any(lo, hi, mass, k, dk, dm, d, ncells, olo, ohi, om)
+    return coarsen(olo, ohi, om, m, ncells, cap, target, tau, lam, lo, hi, mass)
+
+
+@_jit
+def union_intervals(alo, ahi, am, ka, blo, bhi, bm, kb, ncells, olo, ohi, om):
+    """Union of two interval lists (overlapping intervals joined, masses added) into
+    (olo, ohi, om) of size >= ka + kb. Returns the count."""
+    ia = 0
+    ib = 0
+    m = 0
+    while ia < ka or ib < kb:
+        if ib >= kb or (ia < ka and alo[ia] <= blo[ib]):
+            l0 = alo[ia]
+            h0 = ahi[ia]
+            src = 0
+        else:
+            l0 = blo[ib]
+            h0 = bhi[ib]
+            src = 1
+        if m > 0 and l0 <= ohi[m - 1]:
+            if h0 > ohi[m - 1]:
+                ohi[m - 1] = h0
+        else:
+            olo[m] = l0
+            ohi[m] = h0
+            for c in range(ncells):
+                om[m * ncells + c] = 0.0
+            m += 1
+        base = (m - 1) * ncells
+        if src == 0:
+            for c in range(ncells):
+                om[base + c] += am[ia * ncells + c]
+            ia += 1
+        else:
+            for c in range(ncells):
+                om[base + c] += bm[ib * ncells + c]
+            ib += 1
+    return m

@@ -24,12 +24,70 @@ from .confusion import ConfusionMatrix
 __all__ = ["ScoreCurves", "MultilabelScoreCurves"]
 
 FORMAT_VERSION = 1
+ADAPTIVE_VERSION = 2  # states of resolution="adaptive" (interval lists)
 DEFAULT_BITS = 10  # 2^10 bins per binade: 202,757 bins, 3.1 MiB per class
+# resolution="adaptive": per column a buffer of BUFFER keys (8 bytes each; float64 scores
+# add a byte, weights 8 bytes a row) and up to DEFAULT_INTERVALS intervals (16 bytes of edges
+# + 8 per cell, one more as the merge's sentinel): 4.0 MiB per class for float32 scores
+BUFFER = 1 << 17
+DEFAULT_INTERVALS = 98_303
 _MODE_NAMES = {CK.S_F16: "float16", CK.S_BF16: "bfloat16", CK.S_INT: "int16",
-               CK.S_CERT: "certified"}
+               CK.S_CERT: "certified", CK.S_ADAPT: "adaptive certified"}
+_TOP = np.uint64(1) << np.uint64(63)
+
+
+def _key_values(keys):
+    """float64 values of order-preserving keys (``_radix_kernels._key``'s inverse)."""
+    k = np.asarray(keys, np.uint64)
+    return np.where(k & _TOP, k ^ _TOP, ~k).view(np.float64)
+
+
+def _value_key(x):
+    """Order-preserving key of a finite float64 (-0.0 as 0.0)."""
+    b = np.array([0.0 if x == 0 else x], np.float64).view(np.uint64)[0]
+    return int(b ^ _TOP) if not b & _TOP else int(~b & np.uint64(0xFFFFFFFFFFFFFFFF))
+
+
+class _Intervals:
+    """A snapshot of adaptive certified state: per column the intervals' lower and upper keys
+    (increasing) and their mass (k, cells). ``table[j]`` is column j's mass, as for the
+    dense tables."""
+
+    def __init__(self, lo, hi, mass):
+        self.lo, self.hi, self.mass = lo, hi, mass
+
+    def __getitem__(self, j):
+        return self.mass[j]
+
+    def __len__(self):
+        return len(self.mass)
+
+    def points(self) -> bool:
+        """Every interval is one score value: nothing is tied that scikit-learn would not tie."""
+        return all(bool(np.all(a == b)) for a, b in zip(self.lo, self.hi))
+
+    def __eq__(self, other):
+        return isinstance(other, _Intervals) and len(self) == len(other) and all(
+            np.array_equal(a, b) for x, y in ((self.lo, other.lo), (self.hi, other.hi),
+                                              (self.mass, other.mass)) for a, b in zip(x, y))
+
+    __hash__ = None
+
+
+def _union(lo_a, hi_a, m_a, lo_b, hi_b, m_b):
+    """Union of two interval lists (overlapping intervals joined, masses added)."""
+    cells = m_a.shape[1]
+    n = len(lo_a) + len(lo_b)
+    olo, ohi = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    om = np.empty(n * cells)
+    k = CK.union_intervals(lo_a, hi_a, np.ascontiguousarray(m_a).reshape(-1), len(lo_a),
+                           lo_b, hi_b, np.ascontiguousarray(m_b).reshape(-1), len(lo_b), cells,
+                           olo, ohi, om)
+    return olo[:k], ohi[:k], om[:k * cells].reshape(k, cells)
 _EMPTY_F = np.zeros((0, 0), dtype=np.float64)
 _EMPTY_I = np.zeros((0, 0), dtype=np.int64)
 _NO_W = np.zeros(0, dtype=np.float64)
+_NO_C = np.zeros((0, 0), dtype=np.uint8)
 
 
 def _host(x, name):
@@ -128,15 +186,35 @@ def _lower_edges(bins, m, dtype):
     return np.where(out == 0, np.zeros((), dtype), out).astype(dtype)  # -0.0 -> 0.0
 
 
+def _resolution_of(settings):
+    if settings.get("resolution", "fixed") == "fixed":
+        return {}
+    return {"resolution": settings["resolution"], "intervals": settings.get("intervals")}
+
+
 class _Curves:
     """Shared machinery: state, lock, merging, state I/O, binary read-outs per column."""
 
     _kind = ""
+    _buffer = BUFFER  # adaptive: keys buffered per column (tests set a small one)
 
     def _init_common(self):
         self._lock = threading.RLock()
 
-    def _setup(self, k, cells, bits):
+    def _setup(self, k, cells, bits, resolution="fixed", intervals=None):
+        if resolution not in ("fixed", "adaptive"):
+            raise ValueError(f"resolution must be 'fixed' or 'adaptive', got {resolution!r}")
+        if intervals is not None and (resolution != "adaptive" or isinstance(intervals, bool)
+                                      or not isinstance(intervals, (int, np.integer))
+                                      or not 64 <= intervals <= 1 << 26):
+            raise ValueError(f"intervals (resolution='adaptive' only) must be an int in "
+                             f"64..{1 << 26}, got {intervals!r}")
+        if bits is not None and resolution == "adaptive":
+            raise ValueError("bits sets the fixed bins; resolution='adaptive' takes "
+                             "intervals= instead")
+        self.resolution = resolution
+        self.intervals = (int(intervals) if intervals is not None else DEFAULT_INTERVALS) \
+            if resolution == "adaptive" else None
         if bits is not None and (isinstance(bits, bool) or not isinstance(bits, (int, np.integer))
                                  or not 1 <= bits <= 20):
             raise ValueError(f"bits must be an int in 1..20 (bins per binade = 2**bits), "
@@ -148,6 +226,11 @@ class _Curves:
         self._reset_state()
 
     def _reset_state(self):
+        self._iv = None  # adaptive: per column [lo, hi, mass (flat), count, tau]
+        self._bk = self._bc = self._bw = None  # adaptive: the key buffer
+        self._narrow = True
+        self._fill = 0
+        self._scratch = None
         self._mode = None
         self._dtype = None
         self._weighted = False
@@ -167,7 +250,14 @@ class _Curves:
     @property
     def exact(self) -> bool:
         """True when every bin holds one score value: read-outs equal scikit-learn's."""
+        if self._mode == CK.S_ADAPT:
+            return self._snapshot()[0].points()
         return self._mode != CK.S_CERT
+
+    def _exact_of(self, mode, table):
+        if mode == CK.S_ADAPT:
+            return table.points()
+        return mode != CK.S_CERT
 
     @property
     def weighted(self) -> bool:
@@ -176,11 +266,19 @@ class _Curves:
     @property
     def num_bins(self) -> int:
         """Bins per score column (0 before the first batch fixes the score mode)."""
+        if self._mode == CK.S_ADAPT:
+            return self.intervals
         return 0 if self._mode is None else CK.num_bins(self._mode, self.bits)
 
     @property
     def nbytes(self) -> int:
-        """Memory of the state."""
+        """Memory of the state (adaptive: the intervals' arrays and the key buffer; the
+        flushes' scratch, shared by the columns, is not counted)."""
+        if self._mode == CK.S_ADAPT:
+            with self._lock:
+                n = sum(a.nbytes for iv in self._iv for a in iv[:3])
+                return n + sum(0 if a is None else a.nbytes for a in (self._bk, self._bc,
+                                                                      self._bw))
         t = self._table
         return 0 if t is None else t.nbytes
 
@@ -221,14 +319,146 @@ class _Curves:
                 f"join scores counted in {_MODE_NAMES[self._mode]} bins (dtype "
                 f"{np.dtype(self._dtype).name}); keep one score dtype per accumulator")
 
+    def _layout(self, rmode):
+        """The layout a raw score mode counts in."""
+        if rmode in (CK.S_CERT32, CK.S_CERT64):
+            return CK.S_ADAPT if self.resolution == "adaptive" else CK.S_CERT
+        return rmode
+
+    # -- adaptive certified intervals ------------------------------------------------------
+    def _alloc_adaptive(self):
+        cap, cells = self.intervals, self._cells
+        # index cap of each array is the merge's sentinel
+        self._iv = [[np.empty(cap + 1, np.uint64), np.empty(cap + 1, np.uint64),
+                     np.empty((cap + 1) * cells), 0, 0.0] for _ in range(self._k)]
+        self._bk = np.empty((self._k, self._buffer), np.uint64)
+        self._bc = None  # cells of float64 keys (float32 keys carry theirs)
+        self._narrow = True
+        self._fill = 0
+
+    def _scratch_arrays(self):
+        if self._scratch is None:
+            s, m = self._buffer, self.intervals + self._buffer
+            self._scratch = (np.empty(s, np.uint64), np.empty(s, np.uint64),
+                             np.empty(s, np.int64), np.empty(s, np.int64),
+                             np.empty(s + 1, np.uint64), np.empty((s + 1) * self._cells),
+                             np.empty(m, np.uint64), np.empty(m, np.uint64),
+                             np.empty(m * self._cells))
+        return self._scratch
+
+    def _flush(self):
+        """Merge the key buffer into the intervals (under the lock)."""
+        n = self._fill
+        if n == 0 or self._iv is None:
+            return
+        cells = self._cells
+        cb = max(1, (cells - 1).bit_length())
+        has_w = self._bw is not None
+        wts = self._bw if has_w else _NO_W
+        wa, wb, pa, pb, dk, dm, olo, ohi, om = self._scratch_arrays()
+        cap = self.intervals
+        bc = self._bc if self._bc is not None else _NO_C
+        for j, iv in enumerate(self._iv):
+            iv[3], iv[4] = CK.flush_column(self._bk, bc, wts, has_w, n, j, self._narrow,
+                                           cells, cb, iv[0], iv[1], iv[2], iv[3], cap,
+                                           cap * 7 // 8, iv[4], CK.LAM, wa, wb, pa, pb, dk,
+                                           dm, olo, ohi, om)
+        self._fill = 0
+
+    def _set_narrow(self, narrow):
+        """float32 keys (narrow) and float64 keys wait in differently laid out buffers."""
+        if narrow == self._narrow:
+            return
+        self._flush()
+        self._narrow = narrow
+        if not narrow and self._bc is None:
+            self._bc = np.empty((self._k, self._buffer), np.uint8)
+
+    def _adaptive_add(self, kind, t, s, n, w, weighted, rmode, dtype, not_prob=False, seen=0):
+        """Validate a batch and add its keys (all or nothing). Returns None, or the kernel's
+        (position, code, where) of the first bad value (nothing counted)."""
+        narrow = rmode == CK.S_CERT32
+        cb = max(1, (self._cells - 1).bit_length())
+        tf = np.ascontiguousarray(t).reshape(-1)
+        sf = np.ascontiguousarray(s).reshape(-1)
+        ncols = self._k
+        tw = ncols if kind == 3 else 1  # truth values per row
+        with self._lock:
+            self._check_mode(CK.S_ADAPT, dtype)
+            if self._mode is None:
+                self._alloc_adaptive()
+            self._set_narrow(narrow)
+            bc = self._bc if self._bc is not None else _NO_C
+            if weighted and self._bw is None:
+                self._bw = np.ones(self._buffer)  # rows buffered so far weigh 1
+            hw = self._bw is not None
+            wu = w if weighted else (np.ones(n) if hw else _NO_W)
+            bw = self._bw if hw else _NO_W
+            free = self._buffer - self._fill
+            if n <= free:
+                r = CK.fill_keys(tf, sf, n, wu, hw, narrow, kind, ncols, cb, self._bk, bc, bw,
+                                 self._fill, False)
+                if r[0] >= 0:
+                    if self._mode is None:
+                        self._reset_state()
+                    return r
+                self._fill += n
+            else:
+                r = CK.fill_keys(tf, sf, n, wu, hw, narrow, kind, ncols, cb, self._bk, bc, bw,
+                                 0, True)
+                if r[0] >= 0:
+                    if self._mode is None:
+                        self._reset_state()
+                    return r
+                i = 0
+                while i < n:
+                    m = min(self._buffer - self._fill, n - i)
+                    CK.fill_keys(tf[i * tw:(i + m) * tw], sf[i * ncols:(i + m) * ncols], m,
+                                 wu[i:i + m] if hw else wu, hw, narrow, kind, ncols, cb,
+                                 self._bk, bc, bw, self._fill, False)
+                    self._fill += m
+                    i += m
+                    if self._fill == self._buffer:
+                        self._flush()
+            self._mode = CK.S_ADAPT
+            if weighted:
+                self._weighted = True
+            self._dtype = dtype if self._dtype is None else np.result_type(self._dtype, dtype)
+            self._not_prob |= not_prob
+            self._seen |= seen() if callable(seen) else seen
+        return None
+
+    def _adaptive_snapshot(self):
+        self._flush()
+        c = self._cells
+        return _Intervals([iv[0][:iv[3]].copy() for iv in self._iv],
+                          [iv[1][:iv[3]].copy() for iv in self._iv],
+                          [iv[2][:iv[3] * c].reshape(iv[3], c).copy() for iv in self._iv])
+
+    def _adaptive_merge(self, ivs, taus=None):
+        """Add another state's intervals (union per column, coarsened past the capacity);
+        under the lock, the mode already set."""
+        self._flush()
+        cap, c = self.intervals, self._cells
+        for j, iv in enumerate(self._iv):
+            k = iv[3]
+            lo, hi, m = _union(iv[0][:k], iv[1][:k], iv[2][:k * c].reshape(k, c),
+                               ivs.lo[j], ivs.hi[j], ivs.mass[j])
+            tau = max(iv[4], 0.0 if taus is None else taus[j])
+            iv[3], iv[4] = CK.coarsen(lo, hi, np.ascontiguousarray(m).reshape(-1), len(lo), c,
+                                      cap, cap * 7 // 8, tau, CK.LAM, iv[0], iv[1], iv[2])
+
     def _snapshot(self):
         with self._lock:
+            if self._mode == CK.S_ADAPT:
+                return (self._adaptive_snapshot(), self._mode, self._dtype, self._weighted,
+                        self._not_prob)
             t = None if self._table is None else self._table.copy()
             return t, self._mode, self._dtype, self._weighted, self._not_prob
 
     # -- merging, copying, pickling --------------------------------------------------------
     def _settings(self):
-        return (self._k, self._cells, self.bits)
+        return (self._k, self._cells, self.bits, self.resolution, self.intervals)
 
     def copy(self):
         with self._lock:
@@ -238,16 +468,35 @@ class _Curves:
 
     def __getstate__(self):
         with self._lock:
-            d = {k: v for k, v in self.__dict__.items() if k != "_lock"}
+            if self._mode == CK.S_ADAPT:  # the buffer merged in, the intervals trimmed
+                ivs = self._adaptive_snapshot()
+                d = {k: v for k, v in self.__dict__.items()
+                     if k not in ("_lock", "_iv", "_bk", "_bc", "_bw", "_scratch")}
+                d["_ivs"] = (ivs.lo, ivs.hi, ivs.mass, [iv[4] for iv in self._iv])
+                return (ADAPTIVE_VERSION, d)
+            d = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_scratch")}
             d["_table"] = None if self._table is None else self._table.copy()
             return (FORMAT_VERSION, d)
 
     def __setstate__(self, state):
         version, data = state
-        if version != FORMAT_VERSION:
+        if version not in (FORMAT_VERSION, ADAPTIVE_VERSION):
             raise ValueError(f"unknown pickle format version {version!r}")
+        data = dict(data)
+        ivs = data.pop("_ivs", None)
+        data.setdefault("resolution", "fixed")  # pickles of format 1 had fixed bins only
+        data.setdefault("intervals", None)
         self.__dict__.update(data)
+        self._iv = None
+        self._bk = self._bc = self._bw = None
+        self._fill = 0
+        self._scratch = None
         self._init_common()
+        if version == ADAPTIVE_VERSION:
+            self._alloc_adaptive()
+            if self._weighted:
+                self._bw = np.ones(self._buffer)
+            self._adaptive_merge(_Intervals(*ivs[:3]), ivs[3])
 
     def __add__(self, other):
         if isinstance(other, (int, float)) and other == 0:
@@ -270,15 +519,37 @@ class _Curves:
         with other._lock:
             table, mode, dtype, weighted, not_prob = other._snapshot()
             seen = other._seen
+            taus = None if mode != CK.S_ADAPT else [iv[4] for iv in other._iv]
         if mode is None:
+            return self
+        if mode == CK.S_ADAPT:
+            self._commit_intervals(dtype, table, weighted, not_prob, seen, taus)
             return self
         self._commit(mode, dtype, table, weighted, not_prob=not_prob, seen=seen)
         return self
+
+    def _commit_intervals(self, dtype, ivs, weighted, not_prob, seen, taus=None):
+        with self._lock:
+            self._check_mode(CK.S_ADAPT, dtype)
+            if self._mode is None:
+                self._alloc_adaptive()
+                self._mode = CK.S_ADAPT
+            if weighted:
+                self._weighted = True
+                if self._bw is None:
+                    self._bw = np.ones(self._buffer)
+            self._adaptive_merge(ivs, taus)
+            self._dtype = dtype if self._dtype is None else np.result_type(self._dtype, dtype)
+            self._not_prob |= not_prob
+            self._seen |= seen
 
     def __eq__(self, other):
         if not isinstance(other, type(self)):
             return NotImplemented
         a, b = self._snapshot(), other._snapshot()
+        if isinstance(a[0], _Intervals) or isinstance(b[0], _Intervals):
+            return (self._settings() == other._settings() and a[1:] == b[1:]
+                    and self._seen == other._seen and a[0] == b[0])
         return (self._settings() == other._settings() and a[1:] == b[1:]
                 and self._seen == other._seen and ((a[0] is None and b[0] is None)
                      or (a[0] is not None and b[0] is not None and np.array_equal(a[0], b[0]))))
@@ -290,17 +561,89 @@ class _Curves:
 
     def to_dict(self) -> dict:
         """JSON-safe state (sparse: only non-empty bins); ``from_dict`` reads it back."""
-        table, mode, dtype, weighted, not_prob = self._snapshot()
-        d = {"version": FORMAT_VERSION, "kind": self._kind, "settings": self._settings_dict(),
+        with self._lock:
+            table, mode, dtype, weighted, not_prob = self._snapshot()
+            taus = None if mode != CK.S_ADAPT else [float(iv[4]) for iv in self._iv]
+        adaptive = self.resolution == "adaptive"
+        d = {"version": ADAPTIVE_VERSION if adaptive else FORMAT_VERSION, "kind": self._kind,
+             "settings": self._settings_dict(),
              "mode": mode, "dtype": None if dtype is None else np.dtype(dtype).str,
              "weighted": weighted, "not_prob": not_prob, "bins": None}
-        if table is not None:
+        if adaptive:
+            settings = d["settings"]
+            settings.pop("bits", None)
+            settings["resolution"], settings["intervals"] = "adaptive", self.intervals
+        if mode == CK.S_ADAPT:
+            d["bins"] = None
+            d["intervals"] = {
+                "column": [j for j in range(len(table)) for _ in range(len(table.lo[j]))],
+                "lo": [int(x) for a in table.lo for x in a],
+                "hi": [int(x) for a in table.hi for x in a],
+                "values": [r for m in table.mass for r in m.tolist()],
+                "tau": taus}
+        elif table is not None:
             nz = np.nonzero(table.any(axis=2))
             d["bins"] = {"column": nz[0].tolist(), "bin": nz[1].tolist(),
                          "values": table[nz].tolist()}
         if self._tracks_seen():
             d["seen"] = [i for i in range(self.num_classes) if self._seen >> i & 1]
         return d
+
+    def _intervals_from_dict(self, d, dtype, weighted):
+        iv = d.get("intervals")
+        k, c = self._k, self._cells
+        try:
+            col = np.asarray(iv["column"], dtype=np.int64).reshape(-1)
+            lo = np.asarray([int(x) for x in iv["lo"]], dtype=np.uint64)
+            hi = np.asarray([int(x) for x in iv["hi"]], dtype=np.uint64)
+            vals = np.asarray(iv["values"], dtype=np.float64).reshape(len(col), c)
+            taus = iv.get("tau")
+            taus = [0.0] * k if taus is None else [float(x) for x in taus]
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+            raise ValueError("state: 'intervals' must hold 'column', 'lo', 'hi' and 'values' "
+                             "lists of matching lengths (keys in 0..2^64-1)") from None
+        if len(lo) != len(col) or len(hi) != len(col) or len(taus) != k:
+            raise ValueError("state: 'intervals' lists differ in length")
+        if (col < 0).any() or (col >= k).any() or (np.diff(col) < 0).any():
+            raise ValueError(f"state: 'intervals' columns must be sorted in 0..{k - 1}")
+        if not np.isfinite(vals).all() or (vals < 0).any():
+            raise ValueError("state: 'intervals' values must be finite and non-negative")
+        if not weighted and (vals != np.floor(vals)).any():
+            raise ValueError("state: unweighted 'intervals' values must be integers")
+        if not np.isfinite(_key_values(lo)).all() or not np.isfinite(_key_values(hi)).all():
+            raise ValueError("state: an interval key is not the key of a finite score")
+        los, his, ms = [], [], []
+        for j in range(k):
+            sel = col == j
+            a, b = lo[sel], hi[sel]
+            if (a > b).any() or (b[:-1] >= a[1:]).any():
+                raise ValueError(f"state: the intervals of column {j} are not increasing and "
+                                 f"disjoint")
+            if len(a) > self.intervals:
+                raise ValueError(f"state: column {j} has {len(a)} intervals, more than "
+                                 f"intervals={self.intervals}")
+            los.append(a)
+            his.append(b)
+            ms.append(vals[sel])
+        seen = self._seen_of_dict(d, lambda: [  # states without "seen": classes with mass
+            i for i in range(self.num_classes)
+            if (ms[0][:, i].sum() if self.ovo else ms[i][:, 1].sum()) > 0])
+        self._commit_intervals(dtype, _Intervals(los, his, ms), weighted,
+                               bool(d.get("not_prob", False)), seen, taus)
+        return self
+
+    def _seen_of_dict(self, d, fallback):
+        if not self._tracks_seen():
+            return 0
+        seen = d.get("seen")
+        if seen is None:
+            seen = fallback()
+        if not isinstance(seen, list) or any(
+                isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self.num_classes
+                for i in seen):
+            raise ValueError(f"state: 'seen' must be a list of class indices in "
+                             f"0..{self.num_classes - 1}")
+        return sum(1 << i for i in set(seen))
 
     def _tracks_seen(self):
         return self._kind == "ScoreCurves" and not self._binary
@@ -309,9 +652,10 @@ class _Curves:
     def from_dict(cls, d: dict):
         if not isinstance(d, dict):
             raise TypeError(f"state must be a dict, got {type(d).__name__}")
-        if d.get("version") != FORMAT_VERSION:
+        if d.get("version") not in (FORMAT_VERSION, ADAPTIVE_VERSION):
             raise ValueError(f"state: unknown format version {d.get('version')!r} "
-                             f"(this confstream reads version {FORMAT_VERSION})")
+                             f"(this confstream reads versions {FORMAT_VERSION} and "
+                             f"{ADAPTIVE_VERSION})")
         if d.get("kind") != cls._kind:
             raise ValueError(f"state: kind {d.get('kind')!r} is not {cls._kind!r}")
         settings = d.get("settings")
@@ -328,6 +672,10 @@ class _Curves:
             return acc
         if mode not in _MODE_NAMES:
             raise ValueError(f"state: unknown score mode {mode!r}")
+        if (mode == CK.S_ADAPT) != (acc.resolution == "adaptive" and mode not in
+                                    (CK.S_F16, CK.S_BF16, CK.S_INT)):
+            raise ValueError(f"state: score mode {mode!r} does not go with resolution "
+                             f"{acc.resolution!r}")
         try:
             dtype = np.dtype(d.get("dtype"))
         except TypeError:
@@ -335,6 +683,8 @@ class _Curves:
         weighted = d.get("weighted")
         if not isinstance(weighted, bool):
             raise ValueError("state: 'weighted' must be a bool")
+        if mode == CK.S_ADAPT:
+            return acc._intervals_from_dict(d, dtype, weighted)
         shape = acc._table_shape(mode)
         table = np.zeros(shape, np.float64 if weighted else np.int64)
         bins = d.get("bins")
@@ -387,9 +737,15 @@ class _Curves:
             pos = col[:, pos_cells].sum(axis=1) if len(pos_cells) > 1 else col[:, pos_cells[0]]
             neg = col[:, neg_cells].sum(axis=1)
         present = np.nonzero((pos + neg) > 0)[0][::-1]
+        if isinstance(table, _Intervals):  # the intervals' lower keys stand for the bins
+            return (pos[present].astype(np.float64), neg[present].astype(np.float64),
+                    table.lo[j][present])
         return pos[present].astype(np.float64), neg[present].astype(np.float64), present
 
     def _thresholds(self, bins, mode, dtype):
+        if mode == CK.S_ADAPT:  # the smallest score of each interval: a value of the data
+            v = _key_values(bins)
+            return v.astype(dtype) if np.dtype(dtype).kind == "f" else v
         if mode in (CK.S_F16, CK.S_BF16):
             bits = _float16_of_keys(bins)
             if mode == CK.S_F16:
@@ -410,6 +766,9 @@ class _Curves:
 
     def __repr__(self):
         mode = "empty" if self._mode is None else _MODE_NAMES[self._mode]
+        if self.resolution == "adaptive":
+            return (f"{type(self).__name__}({self._repr_args()}, bins={mode}, "
+                    f"resolution='adaptive', intervals={self.intervals})")
         return f"{type(self).__name__}({self._repr_args()}, bins={mode}, bits={self.bits})"
 
 
@@ -430,6 +789,15 @@ class ScoreCurves(_Curves):
     ovo : bool, default False
         Multi-class: also keep, per column, the histogram of every true class (memory x C/2)
         so that ``roc_auc(multi_class="ovo")`` can be read.
+    resolution : {"fixed", "adaptive"}, default "fixed"
+        How certified scores are kept. "fixed": the bins above. "adaptive": per column a
+        sorted list of at most ``intervals`` disjoint score intervals, placed (by joining
+        neighbours that add the least tied cross-class mass) where the classes overlap, plus
+        a buffer of 2^17 keys: 4.0 MiB per class, about 8x narrower bounds than the default
+        bins on probabilities, updates about 6x slower (docs/CURVES.md). ``exact`` is True
+        while every interval is one score value. Scores of <= 16 bits stay exact either way.
+    intervals : int, default 98,303
+        resolution="adaptive": intervals per column (32 bytes each with two cells).
 
     Examples
     --------
@@ -441,7 +809,8 @@ class ScoreCurves(_Curves):
 
     _kind = "ScoreCurves"
 
-    def __init__(self, num_classes=None, *, labels=None, bits=None, ovo=False):
+    def __init__(self, num_classes=None, *, labels=None, bits=None, ovo=False,
+                 resolution="fixed", intervals=None):
         if num_classes is not None and labels is not None:
             raise ValueError("give num_classes or labels, not both")
         if labels is not None:
@@ -465,7 +834,7 @@ class ScoreCurves(_Curves):
             raise ValueError("ovo needs a multi-class space (num_classes > 2)")
         binary = c == 2
         self._binary = binary
-        self._setup(1 if binary else c, c if self.ovo else 2, bits)
+        self._setup(1 if binary else c, c if self.ovo else 2, bits, resolution, intervals)
 
     def _settings(self):
         return super()._settings() + (tuple(self.labels), self.ovo)
@@ -495,9 +864,10 @@ class ScoreCurves(_Curves):
     @classmethod
     def _from_settings(cls, s):
         if s.get("labels") is not None:
-            return cls(labels=s["labels"], bits=s.get("bits"), ovo=bool(s.get("ovo")))
+            return cls(labels=s["labels"], bits=s.get("bits"), ovo=bool(s.get("ovo")),
+                       **_resolution_of(s))
         return cls(num_classes=s.get("num_classes"), bits=s.get("bits"),
-                   ovo=bool(s.get("ovo")))
+                   ovo=bool(s.get("ovo")), **_resolution_of(s))
 
     def _repr_args(self):
         if self._given_labels:
@@ -524,7 +894,7 @@ class ScoreCurves(_Curves):
         """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing."""
         t = I.as_array(_host(y_true, "y_true"), "y_true")
         s, rmode, dtype = _scores_of(y_score)
-        mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
+        mode = self._layout(rmode)
         if t.ndim == 2 and t.shape[1] == 1:
             t = t.reshape(-1)
         if t.ndim != 1:
@@ -550,6 +920,18 @@ class ScoreCurves(_Curves):
             self._check_mode(mode, dtype)
         codes = self._truth_codes(t)
         s = np.ascontiguousarray(s)
+        if mode == CK.S_ADAPT:
+            if self._binary:
+                r = self._adaptive_add(0, codes, s, n, w, weighted, rmode, dtype)
+            else:
+                not_prob = not np.allclose(1, _values(s, rmode).sum(axis=1))
+                r = self._adaptive_add(
+                    2 if self.ovo else 1, codes, s, n, w, weighted, rmode, dtype, not_prob,
+                    lambda: sum(1 << int(i) for i in np.nonzero(np.bincount(
+                        codes.astype(np.int64, copy=False), minlength=c))[0]))
+            if r is not None:
+                raise ValueError(self._message(r[2], r[0], t, s, w, rmode))
+            return self
         if self._binary:
             shape = self._table_shape(mode)
             table = np.zeros(shape, np.float64 if weighted else np.int64)
@@ -668,7 +1050,7 @@ class ScoreCurves(_Curves):
         This is what reports (``Report.with_curves``), Keras logs and the CLI show."""
         table, mode, dtype, weighted, _ = self._snapshot()
         self._require_data(table)
-        exact = mode != CK.S_CERT
+        exact = self._exact_of(mode, table)
         with warnings.catch_warnings():
             if not warn:
                 warnings.simplefilter("ignore")
@@ -688,6 +1070,25 @@ class ScoreCurves(_Curves):
 
     def _micro(self, table, what, weighted, exact, max_fpr=None):
         # micro = one binary problem over every (sample, class) cell: the columns' sum
+        if isinstance(table, _Intervals):  # the union of the columns' intervals
+            lo = hi = m = None
+            for j in range(len(table)):
+                mj = self._problem_table(table, j) if self.ovo else table[j]
+                if lo is None:
+                    lo, hi, m = table.lo[j], table.hi[j], mj
+                else:
+                    lo, hi, m = _union(lo, hi, m, table.lo[j], table.hi[j], mj)
+            pos, neg = m[::-1, 1].copy(), m[::-1, 0].copy()
+            keep = (pos + neg) > 0
+            pos, neg = pos[keep], neg[keep]
+            if what == "roc":
+                v = R.roc_auc(pos, neg, weighted, max_fpr)
+            else:
+                v = R.average_precision(pos, neg, weighted)
+            exact = exact and all(np.array_equal(a, b) for a, b in zip(table.lo, table.hi)) \
+                and np.array_equal(lo, hi)
+            return v, ((v, v) if exact else self._bounds_of(pos, neg, what, weighted, False,
+                                                            max_fpr))
         if self.ovo:
             summed = np.stack([self._problem_table(table, j) for j in range(self.num_classes)])
         else:
@@ -703,6 +1104,14 @@ class ScoreCurves(_Curves):
         return v, ((v, v) if exact else self._bounds_of(pos, neg, what, weighted, False,
                                                         max_fpr))
 
+    def _problem_rows(self, table, j):
+        """(k, 2) [neg, pos] rows of class j against the rest, in the column's bin order."""
+        if self._binary:
+            return table[0]
+        if not self.ovo:
+            return table[j]
+        return self._problem_table(table, j)
+
     def _problem_table(self, table, j):
         col = table[j]
         pos = col[:, j]
@@ -712,7 +1121,7 @@ class ScoreCurves(_Curves):
     def _read(self, what, average, multi_class="ovr", max_fpr=None):
         table, mode, dtype, weighted, not_prob = self._snapshot()
         self._require_data(table)
-        exact = mode != CK.S_CERT
+        exact = self._exact_of(mode, table)
         if self._binary:
             if what == "roc":
                 R._check_max_fpr(max_fpr)
@@ -839,7 +1248,22 @@ class ScoreCurves(_Curves):
         thr = float(threshold)
         if math.isnan(thr):
             raise ValueError("threshold must not be NaN")
-        if mode == CK.S_CERT and math.isfinite(thr):
+        if mode == CK.S_ADAPT and math.isfinite(thr):
+            col = self._problem_rows(table, j)
+            lo_k, hi_k = table.lo[j], table.hi[j]
+            tk = np.uint64(_value_key(thr))
+            inside = np.nonzero((lo_k < tk) & (tk <= hi_k))[0]
+            if len(inside):
+                i = int(inside[0])
+                a, b = _key_values(lo_k[i:i + 1])[0], _key_values(hi_k[i:i + 1])[0]
+                raise ValueError(
+                    f"threshold {thr!r} falls inside a score interval [{a!r}, {b!r}] of the "
+                    f"adaptive state: the counts cannot tell which of its scores are >= it; "
+                    f"use an interval's lowest score such as {a!r} (the thresholds of "
+                    f"roc_curve are)")
+            above = lo_k >= tk
+            pos, neg = col[:, 1], col[:, 0]
+        elif mode == CK.S_CERT and math.isfinite(thr):
             b = int(CK.bins_of(np.array([thr]), self.bits, CK.E_RANGE)[0])
             # the data are values of ``dtype``: thr splits no bin when no such value of
             # bin b lies below it
@@ -892,11 +1316,12 @@ class MultilabelScoreCurves(ScoreCurves):
     """Per-label streaming curves for multi-label data: truth and scores ``(N, L)``.
 
     ``average`` takes None, "micro", "macro" and "weighted" as scikit-learn's; "samples"
-    needs every sample's scores and is refused (use ``cs.roc_auc_score`` on the data)."""
+    needs every sample's scores and is refused (use ``cs.roc_auc_score`` on the data).
+    ``bits``, ``resolution`` and ``intervals`` are those of ``ScoreCurves``."""
 
     _kind = "MultilabelScoreCurves"
 
-    def __init__(self, num_labels, *, bits=None):
+    def __init__(self, num_labels, *, bits=None, resolution="fixed", intervals=None):
         if isinstance(num_labels, bool) or not isinstance(num_labels, (int, np.integer)):
             raise TypeError(f"num_labels must be an int, got {num_labels!r}")
         if num_labels < 1:
@@ -906,14 +1331,14 @@ class MultilabelScoreCurves(ScoreCurves):
         self.num_classes = int(num_labels)
         self.ovo = False
         self._binary = False
-        self._setup(int(num_labels), 2, bits)
+        self._setup(int(num_labels), 2, bits, resolution, intervals)
 
     def _settings_dict(self):
         return {"num_labels": self.num_classes, "bits": self.bits}
 
     @classmethod
     def _from_settings(cls, s):
-        return cls(s.get("num_labels"), bits=s.get("bits"))
+        return cls(s.get("num_labels"), bits=s.get("bits"), **_resolution_of(s))
 
     def _repr_args(self):
         return f"num_labels={self.num_classes}"
@@ -922,7 +1347,7 @@ class MultilabelScoreCurves(ScoreCurves):
         """Count a batch of ``(N, L)`` truth and scores. Returns self; all or nothing."""
         t = I.as_array(_host(y_true, "y_true"), "y_true")
         s, rmode, dtype = _scores_of(y_score)
-        mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
+        mode = self._layout(rmode)
         L = self.num_classes
         if t.ndim != 2 or t.shape[1] != L:
             raise ValueError(f"y_true must be (N, {L}), got shape {t.shape}")
@@ -939,15 +1364,21 @@ class MultilabelScoreCurves(ScoreCurves):
             self._check_mode(mode, dtype)
         t = np.ascontiguousarray(_truth_view(t))
         s = np.ascontiguousarray(s)
-        bins = np.empty(s.shape, np.int32)
-        pos, code, where = CK.bin_multilabel(t, s, w, weighted, rmode, self.bits, CK.E_RANGE,
-                                             bins)
+        if mode == CK.S_ADAPT:
+            r = self._adaptive_add(3, t, s, n, w, weighted, rmode, dtype)
+            pos, where = (-1, 0) if r is None else (r[0], r[2])
+        else:
+            bins = np.empty(s.shape, np.int32)
+            pos, code, where = CK.bin_multilabel(t, s, w, weighted, rmode, self.bits,
+                                                 CK.E_RANGE, bins)
         if pos >= 0:
             if where == 0:
                 idx = I.position(t.shape, pos)
                 raise ValueError(f"y_true{idx} = {I.describe_value(t.reshape(-1)[pos])} is "
                                  f"not 0 or 1")
             raise ValueError(self._message(where, pos, t, s, w, rmode))
+        if mode == CK.S_ADAPT:
+            return self
 
         def add(state):
             wt = state.dtype == np.float64
@@ -961,7 +1392,7 @@ class MultilabelScoreCurves(ScoreCurves):
     def _read(self, what, average, multi_class="ovr", max_fpr=None):
         table, mode, dtype, weighted, _ = self._snapshot()
         self._require_data(table)
-        exact = mode != CK.S_CERT
+        exact = self._exact_of(mode, table)
         if average == "samples":
             raise ValueError("average='samples' needs every sample's scores; the streamed "
                              "curves keep per-label counts only: use cs.roc_auc_score / "
