@@ -377,6 +377,8 @@ class _Curves:
     def _require_data(self, table):
         if table is None:
             raise ValueError("no samples seen: update() the curves before reading them")
+        if table.dtype == np.float64 and not table.any():  # as scikit-learn words it
+            raise ValueError("Sample weights must contain at least one non-zero number.")
 
     def _column(self, table, j, pos_cells=None, neg_cells=None):
         """(pos, neg, bins) of column j: present bins in decreasing score order."""
