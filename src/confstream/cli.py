@@ -183,12 +183,12 @@ def _report(args: argparse.Namespace) -> int:
     if args.pred is None and not (_grouped(args) or args.multilabel):
         from ._curves_cli import run as run_curves
         return run_curves(args)
-    if args.pred is None:
-        raise InputError("--by and --multilabel reports need --pred COL")
+    if args.pred is None and not _grouped(args):
+        raise InputError("--multilabel reports need --pred COL")
     if _grouped(args):
-        if args.score:
-            raise InputError("--score gives the plain report's curves; it does not work "
-                             "with --by yet")
+        if args.pred is None and not args.score:
+            raise InputError("give --pred COL (the classification report) or --score COL "
+                             "(AUROC and average precision), or both")
         from ._grouped_cli import run
         return run(args)
     if args.multilabel:
