@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from . import _curve_kernels as CK
+from . import _devices
 from . import _inputs as I
 from . import ranking as R
 from .confusion import ConfusionMatrix
@@ -523,7 +524,15 @@ class ScoreCurves(_Curves):
         return codes
 
     def update(self, y_true, y_score, sample_weight=None):
-        """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing."""
+        """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing.
+
+        torch tensors on a GPU are counted there (float16 / bfloat16 / small-integer scores:
+        only the histogram comes to the host); other device scores are copied to the host."""
+        if _devices.route(self, y_true, y_score, sample_weight):
+            return self
+        return self._update_host(y_true, y_score, sample_weight)
+
+    def _update_host(self, y_true, y_score, sample_weight=None):
         t = I.as_array(_host(y_true, "y_true"), "y_true")
         s, rmode, dtype = _scores_of(y_score)
         mode = CK.S_CERT if rmode in (CK.S_CERT32, CK.S_CERT64) else rmode  # the layout
