@@ -258,7 +258,6 @@ def test_arguments_a_scores_only_report_refuses(tmp_path, capsys):
         (["--score", "s", "--ci", "0.9"], "--ci applies to the classification report"),
         (["--score", "s", "--zero-division", "0"], "--zero-division"),
         (["--score", "s", "--labels", "no", "yes"], "--pos-label"),
-        (["--score", "s", "--by", "y"], "need --pred"),
         (["--score", "s", "--threshold", "0.5"], "--threshold"),
         (["--score", "s", "--target-names", "a"], "--target-names gives 1 names"),
     ]
@@ -277,3 +276,77 @@ def test_plot_draws_roc_and_pr_only(tmp_path, capsys):
     assert rc == 0, err
     img = image.imread(str(png))
     assert 1.8 < img.shape[1] / img.shape[0] < 2.5   # two panels, no heatmap
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_threshold_and_labels_ask_for_a_classification_report(tmp_path, capsys, suffix,
+                                                             weighted):
+    """--threshold T --labels NEG POS: scikit-learn's report of score > T (POS), byte for
+    byte, with the column's AUROC / AP below it."""
+    df = binary_frame(n=1800, seed=9)
+    path = tmp_path / ("t" + suffix)
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    else:
+        np.savez(path, y=df["y"].to_numpy().astype(str),
+                 s=df["s"].to_numpy().astype(np.float16), w=df["w"].to_numpy())
+    back = pd.read_csv(path) if suffix == ".csv" else pd.DataFrame(
+        {k: v.astype(np.float64) if k == "s" else v for k, v in np.load(path).items()})
+    y, s = back["y"].to_numpy(), back["s"].to_numpy()
+    w = back["w"].to_numpy() if weighted else None
+    extra = ["--weight", "w"] if weighted else []
+    pred = np.where(s > 0.42, "yes", "no")
+    rc, text, err = run(capsys, "report", path, "--true", "y", "--score", "s", "--threshold",
+                        0.42, "--labels", "no", "yes", "--digits", 3, "--chunksize", 333,
+                        *extra)
+    assert rc == 0, err
+    ref = skm.classification_report(y, pred, sample_weight=w, digits=3)
+    assert text.startswith(ref + "\n")
+    line = next(x for x in text[len(ref):].splitlines() if x.split()[:1] == ["yes"])
+    auroc = skm.roc_auc_score(y == "yes", s, sample_weight=w)
+    ap = skm.average_precision_score(y, s, pos_label="yes", sample_weight=w)
+    assert line.split()[1:3] == [f"{auroc:.3f}", f"{ap:.3f}"]
+    rc, out, _ = run(capsys, "report", path, "--true", "y", "--score", "s", "--threshold",
+                     0.42, "--labels", "no", "yes", "--format", "json", *extra)
+    d = json.loads(out)
+    ref_d = skm.classification_report(y, pred, sample_weight=w, output_dict=True)
+    assert d["no"] == ref_d["no"] and d["accuracy"] == ref_d["accuracy"]
+    if suffix == ".npz":
+        assert d["yes"]["auroc"] == pytest.approx(auroc, rel=1e-12) and d["yes"]["ap"] == \
+            pytest.approx(ap, rel=1e-12)
+    else:
+        contains(d["yes"], auroc, ap)
+    bad = tmp_path / "bad.csv"
+    df.assign(y=np.where(np.arange(len(df)) == 1234, "maybe", df["y"])).to_csv(bad,
+                                                                                 index=False)
+    rc, out, err = run(capsys, "report", bad, "--true", "y", "--score", "s", "--threshold",
+                       0.5, "--labels", "no", "yes")
+    assert rc == 2 and out == "" and "row 1234" in err and "'maybe'" in err, err
+    for extra_args, words in ((["--threshold", "0.5"], "--labels NEG POS"),
+                              (["--threshold", "x", "--labels", "no", "yes"], "finite"),
+                              (["--threshold", "0.5", "--labels", "no", "no"], "different")):
+        rc, out, err = run(capsys, "report", path, "--true", "y", "--score", "s", *extra_args)
+        assert rc == 2 and words in err, (extra_args, err)
+
+
+def test_threshold_report_takes_ci(tmp_path, capsys):
+    df = binary_frame(n=900, seed=10)
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    base = ["report", path, "--true", "y", "--score", "s", "--threshold", 0.5, "--labels",
+            "no", "yes", "--format", "json"]
+    rc, out, err = run(capsys, *base, "--ci", 0.9, "--ci-method", "wilson")
+    assert rc == 0, err
+    d = json.loads(out)
+    from statsmodels.stats.proportion import proportion_confint
+    pred = np.where(df["s"].to_numpy() > 0.5, "yes", "no")
+    hits = int(((pred == "yes") & (df["y"].to_numpy() == "yes")).sum())
+    lo, hi = proportion_confint(hits, int((df["y"] == "yes").sum()), alpha=0.1, method="wilson")
+    assert d["yes"]["recall ci"] == pytest.approx([lo, hi], rel=1e-9)
+    assert "auroc" in d["yes"]
+    rc, out, err = run(capsys, *base, "--ci", 0.9, "--weight", "w", "--n-resamples", 50,
+                       "--seed", 1)
+    assert rc == 0 and "recall ci" in json.loads(out)["yes"], err
+    rc, _, err = run(capsys, *base[:-2], "--format", "csv", "--ci", 0.9)
+    assert rc == 2 and "--ci works with" in err

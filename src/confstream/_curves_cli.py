@@ -5,7 +5,9 @@ macro and weighted averages), not a classification report: precision, recall and
 predictions, and the threshold (or argmax rule) that makes them is a modelling choice the file
 does not record. scikit-learn's ``classification_report`` refuses continuous ``y_pred`` for
 the same reason; so this report shows what the scores define and nothing invented. A
-classification report of thresholded scores is one ``--pred`` column away.
+classification report of thresholded scores is asked for explicitly: ``--threshold T`` with
+``--labels NEG POS`` (one score column: ``score > T`` predicts POS, as
+``ConfusionMatrix(threshold=T)`` counts binary scores), or a ``--pred`` column.
 """
 
 from __future__ import annotations
@@ -122,8 +124,16 @@ def check_arguments(args: argparse.Namespace) -> None:
     if not args.score:
         raise InputError("give --pred COL (the classification report) or --score COL "
                          "(AUROC and average precision), or both")
+    one = len(dict.fromkeys(args.score)) == 1
     if getattr(args, "threshold", None) is not None:
-        raise InputError("--threshold applies to --multilabel scores")
+        if not one or not args.labels or len(args.labels) != 2:
+            raise InputError("--threshold T with --score alone makes a classification report "
+                             "of one score column: give --labels NEG POS (score > T predicts "
+                             "POS), or --pred COL")
+        if getattr(args, "by", None):
+            raise InputError("--threshold with --score alone does not work with --by yet; "
+                             "give --pred COL")
+        return
     for given, what in ((args.ci is not None, "--ci"),
                         (args.normalize is not None, "--normalize"),
                         (args.zero_division != "warn", "--zero-division")):
@@ -131,9 +141,10 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise InputError(f"{what} applies to the classification report of predicted "
                              f"labels: give --pred COL too (with --score alone the report "
                              f"is AUROC and average precision)")
-    if args.labels and len(dict.fromkeys(args.score)) == 1:
+    if args.labels and one:
         raise InputError("--labels names the classes of several --score columns; one "
-                         "column scores the positive class: give --pos-label LABEL")
+                         "column scores the positive class: give --pos-label LABEL (or "
+                         "--labels NEG POS with --threshold T for a classification report)")
 
 
 def check_weights(chunk: Any, names: dict) -> None:
@@ -154,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     from . import cli
 
     check_arguments(args)
+    if args.threshold is not None:
+        return _thresholded(args)
     if args.plot:
         cli._need_matplotlib()                          # fail before reading a big file
     names = {"y_true": args.true}
@@ -182,6 +195,83 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             try:
                 plot(curves, report, args.plot, title=os.path.basename(args.file))
+            except OSError as e:
+                raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
+    cli._print_warnings(caught)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    return 0
+
+
+def _thresholded(args: argparse.Namespace) -> int:
+    """``--score COL --threshold T --labels NEG POS``: the classification report of
+    ``score > T`` (POS) against the true column, with the column's AUROC / AP."""
+    import confstream
+    from . import cli
+
+    try:
+        threshold = float(args.threshold)
+    except ValueError:
+        threshold = math.nan
+    if not math.isfinite(threshold):
+        raise InputError(f"--threshold {args.threshold!r}: give one finite number")
+    if args.normalize and not args.plot:
+        raise InputError("--normalize applies to the heatmap: give --plot PNG too")
+    if args.plot:
+        cli._need_matplotlib()
+    if args.ci is not None and args.format not in ("text", "json"):
+        raise InputError("--ci works with --format text or json")
+    # weighted rows: the streamed Poisson bootstrap, as the --pred report keeps it
+    streamed = args.ci is not None and args.weight is not None and args.ci_method == "bootstrap"
+    if streamed and args.seed is not None and args.seed < 0:
+        raise InputError(f"--seed must be >= 0 with --weight and --ci, got {args.seed}")
+    boot = {"bootstrap": args.n_resamples, "seed": args.seed or 0} if streamed else {}
+    col = args.score[0]
+    names = {"y_true": args.true, "y_pred": col}
+    if args.weight is not None:
+        names["sample_weight"] = args.weight
+    scores = cli._Scores(args, {k: v for k, v in names.items() if k != "y_pred"})
+    acc = labels = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = 0
+        with open_table(args.file, list(dict.fromkeys(names.values())), args.chunksize) \
+                as reader, cli._progress(reader, args) as bar:
+            for chunk in reader:
+                if acc is None:             # the labels' type is the true column's
+                    labels = cli._parse_labels(args.labels, reader.kinds, names)
+                    if labels[0] == labels[1]:
+                        raise InputError("--labels NEG POS: give two different labels")
+                    acc = confstream.ConfusionMatrix(labels=labels, threshold=threshold, **boot)
+                    scores.pos = labels[1] if args.pos_label is None else None
+                check_weights(chunk, names)
+                cli._update(acc, chunk, names)          # names a bad label's or score's row
+                scores.update(chunk, reader.kinds)
+                rows += len(chunk)
+                bar(reader.done())
+        if rows == 0:
+            raise InputError(f"{args.file!r} has no rows")
+        try:
+            ci = {} if args.ci is None else {"ci": args.ci, "ci_method": args.ci_method,
+                                              "n_resamples": args.n_resamples,
+                                              "seed": args.seed}
+            report = acc.report(target_names=args.target_names, digits=args.digits,
+                                zero_division=cli._ZERO_DIVISION[args.zero_division], **ci)
+        except (ValueError, TypeError) as e:
+            raise InputError(cli._one_line(e)) from None
+        curves = scores.result()
+        try:
+            report = report.with_curves(curves)
+        except ValueError as e:
+            raise InputError(f"--score: {cli._one_line(e)}") from None
+        out = cli._render(report, args.format)
+        if args.plot:
+            plot_labels = list(report.labels)
+            cm = cli._counts_for(acc, plot_labels)
+            try:
+                cli.plot_confusion(cm, cli._axis_names(plot_labels, args.target_names),
+                                   args.plot, normalize=args.normalize,
+                                   title=os.path.basename(args.file), curves=(curves, report))
             except OSError as e:
                 raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
     cli._print_warnings(caught)

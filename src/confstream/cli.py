@@ -409,7 +409,10 @@ class _Scores:
         from confstream.curves import ScoreCurves
 
         seen = list(self.parts)
-        if self.args.pos_label is not None:
+        fixed = getattr(self, "pos", None)      # --labels NEG POS: POS, seen or not
+        if fixed is not None and len(seen) == 2 and any(_key(fixed) == _key(v) for v in seen):
+            pos = next(v for v in seen if _key(v) == _key(fixed))
+        elif self.args.pos_label is not None:
             pos = _parse_labels([self.args.pos_label], {self.names["y_true"]: _kind(seen)},
                                 self.names)[0]
             if not any(_key(pos) == _key(v) for v in seen):
