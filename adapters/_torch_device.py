@@ -95,6 +95,9 @@ def update(acc, y_true, y_pred, sample_weight=None, *, validate: bool = False):
 
 def _device_update(acc, y_true, y_pred, sample_weight=None):
     """The core's hook for tensors that are not on the CPU (see ``update``)."""
+    if getattr(acc, "_kind", None) == "ScoreCurves":
+        _curves_update(acc, y_true, y_pred, sample_weight)
+        return
     update(acc, y_true, y_pred, sample_weight)
 
 
@@ -766,3 +769,103 @@ def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
     else:
         v = bool(err["int"]) if kind == "bool" else err["int"]
     return acc._space.unknown_message(name, shape, pos, v) + where
+
+
+# ============================================================================================
+# score curves on the device (ScoreCurves.update of tensors: see confstream.curves)
+
+
+def _curves_update(acc, y_true, y_score, sample_weight=None):
+    """Count a batch of tensors into the ``ScoreCurves`` ``acc`` on their device.
+
+    Exact scores (float16 / bfloat16 as they are, bool and integers of <= 16 bits) of binary
+    or one-vs-rest curves over class ids are binned and counted with torch ops
+    (``bincount``): only the histogram (``num_bins`` x columns x 2) comes to the host, in one
+    copy per batch. Anything else (float32 / float64 scores, whose certified bins are the
+    core's; ``labels=`` spaces; ``ovo``) is copied to the host and counted by the core. A
+    batch with a bad value (or a bad shape) goes to the host path too, which raises the
+    core's error with the state unchanged. Weighted sums: on the CPU ``bincount`` adds in
+    input order (the core's sums, bit for bit); on a GPU the order of its atomic adds is not
+    fixed (the last bit may differ)."""
+    torch = _torch()
+    from confstream import _curve_kernels as CK
+
+    def host():
+        return acc._update_host(_host(torch, y_true), _host(torch, y_score),
+                                _host(torch, sample_weight))
+
+    s = y_score
+    exact = {torch.float16: CK.S_F16, torch.bfloat16: CK.S_BF16, torch.bool: CK.S_INT,
+             torch.int8: CK.S_INT, torch.uint8: CK.S_INT, torch.int16: CK.S_INT}
+    if (not isinstance(s, torch.Tensor) or s.dtype not in exact or acc._given_labels
+            or acc.ovo):
+        return host()
+    with torch.inference_mode():
+        dev = _device_of(torch, y_true, y_score, sample_weight)
+        t = _as_tensor(torch, y_true, "y_true", dev)
+        w = None if sample_weight is None else _as_tensor(torch, sample_weight,
+                                                          "sample_weight", dev)
+        s = _to_dev(torch, s.detach(), dev)
+        if t is None or (sample_weight is not None and w is None):
+            return host()
+        if t.ndim == 2 and t.shape[1] == 1:
+            t = t.reshape(-1)
+        c = acc.num_classes
+        if acc._binary:
+            if s.ndim == 2 and s.shape[1] in (1, 2):
+                s = s[:, -1]
+            ok_shape = s.ndim == 1
+        else:
+            ok_shape = s.ndim == 2 and s.shape[1] == c
+        n = t.shape[0] if t.ndim == 1 else -1
+        if (not ok_shape or t.ndim != 1 or s.shape[0] != n
+                or (w is not None and (w.ndim != 1 or w.shape[0] != n)) or t.is_complex()):
+            return host()                       # the core words the shape error
+        if n == 0:
+            return acc
+        mode = exact[s.dtype]
+        dtype = {torch.float16: np.dtype(np.float16), torch.bfloat16: np.dtype(np.float32),
+                 torch.bool: np.dtype(np.bool_), torch.int8: np.dtype(np.int8),
+                 torch.uint8: np.dtype(np.uint8), torch.int16: np.dtype(np.int16)}[s.dtype]
+        with acc._lock:
+            acc._check_mode(mode, dtype)        # a ValueError in the core's words
+        if mode == CK.S_INT:
+            key = s.to(torch.int64) + 32768
+            bad = torch.zeros((), dtype=torch.bool, device=dev)
+        else:
+            b = s.contiguous().view(torch.int16).to(torch.int64) & 0xFFFF
+            top = 0x7F80 if mode == CK.S_BF16 else 0x7C00
+            bad = ((b & top) == top).any()      # NaN / infinity
+            b = torch.where(b == 0x8000, torch.zeros_like(b), b)  # -0.0 is 0.0
+            key = torch.where((b & 0x8000) != 0, 0x7FFF - (b & 0x7FFF), 0x8000 + b)
+        tv = t.to(torch.int64)
+        if t.is_floating_point():
+            bad = bad | (~torch.isfinite(t)).any() | (t != tv.to(t.dtype)).any()
+        hi = 1 if acc._binary else c - 1
+        bad = bad | ((tv < 0) | (tv > hi)).any()
+        if w is not None:
+            w = w.to(torch.float64)
+            bad = bad | (~(torch.isfinite(w) & (w >= 0))).any()
+        if bool(bad):                           # one synchronisation: is the batch good?
+            return host()
+        nb = CK.num_bins(mode, acc.bits)
+        if acc._binary:
+            idx = key * 2 + tv
+            k = 1
+        else:
+            cols = torch.arange(c, device=dev, dtype=torch.int64)
+            idx = ((cols * nb + key) * 2 + (tv[:, None] == cols)).reshape(-1)
+            k = c
+            w = None if w is None else w[:, None].expand(n, c).reshape(-1)
+        counts = torch.bincount(idx, weights=w, minlength=k * nb * 2)
+        table = counts.reshape(k, nb, 2).cpu().numpy()
+        if w is None:
+            table = table.astype(np.int64, copy=False)
+        not_prob, seen = False, 0
+        if not acc._binary:
+            v = s.to(torch.float64).sum(dim=1)
+            not_prob = not bool((torch.abs(1 - v) <= 1e-8 + 1e-5 * torch.abs(v)).all())
+            present = torch.bincount(tv, minlength=c).cpu().numpy()
+            seen = sum(1 << int(i) for i in np.nonzero(present)[0])
+        acc._commit(mode, dtype, table, w is not None, not_prob=not_prob, seen=seen)
+    return acc

@@ -20,7 +20,7 @@ import math
 from typing import Any, Sequence
 
 __all__ = ["confusion_matrix", "classification_report", "grouped_confusion_matrix",
-           "grouped_multilabel_confusion_matrix", "score_curves"]
+           "grouped_multilabel_confusion_matrix", "score_curves", "grouped_score_curves"]
 
 
 def _import_dask() -> Any:
@@ -206,11 +206,13 @@ def grouped_multilabel_confusion_matrix(
 
 def _group_columns(groups: Any) -> tuple[list, bool, list[str]]:
     """The key columns of ``groups``, whether they are crossed, and their argument names."""
-    if _is_frame(groups) and hasattr(groups, "columns"):
+    # a DataFrame, not a Series (a dask Series answers hasattr(s, "columns") too)
+    frame = _is_frame(groups) and getattr(groups, "ndim", 1) == 2
+    if frame:
         cols = [groups[c] for c in groups.columns]
     else:
         cols = list(groups) if isinstance(groups, tuple) else [groups]
-    crossed = len(cols) > 1 or isinstance(groups, tuple) or hasattr(groups, "columns")
+    crossed = len(cols) > 1 or isinstance(groups, tuple) or frame
     names = [f"groups[{j}]" for j in range(len(cols))] if crossed else ["groups"]
     return cols, crossed, names
 
@@ -269,6 +271,54 @@ def score_curves(
     return total.compute() if compute else total
 
 
+def grouped_score_curves(
+    y_true: Any,
+    y_score: Any,
+    groups: Any,
+    *,
+    num_classes: int | None = None,
+    labels: Sequence[Any] | None = None,
+    bits: int | None = None,
+    sample_weight: Any = None,
+    split_every: int = 8,
+    compute: bool = True,
+) -> Any:
+    """``{group: ScoreCurves}`` of Dask ``y_true`` / ``y_score``, one accumulator per group.
+
+    ``groups`` as for :func:`grouped_confusion_matrix` (one key per sample, or a tuple of key
+    columns / a DataFrame of them for crossed slices: keys are then tuples). Each partition
+    splits its rows by group where it lives and fills one histogram per group; the
+    histograms are added up per group in the tree-reduce, so each group's curves equal one
+    accumulator updated with that group's rows (``roc_auc()`` is scikit-learn's
+    ``roc_auc_score`` on them, exact or certified as ``ScoreCurves`` is). Groups come sorted;
+    ``sum(result.values())`` is the curves of all rows. Other parameters as
+    :func:`score_curves`.
+
+    >>> import dask.array as da, numpy as np
+    >>> from confstream.adapters.dask import grouped_score_curves
+    >>> y = da.from_array([0, 1, 1, 0, 1, 0], chunks=2)
+    >>> s = da.from_array(np.array([0.1, 0.8, 0.3, 0.35, 0.9, 0.2], np.float16), chunks=3)
+    >>> g = da.from_array(["a", "a", "a", "b", "b", "b"], chunks=2)
+    >>> {k: c.roc_auc() for k, c in grouped_score_curves(y, s, g).items()}
+    {'a': 1.0, 'b': 1.0}
+    """
+    dask = _import_dask()
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    cols, crossed, names = _group_columns(groups)
+    spec = _CurveSpec(False, num_classes, None if labels is None else list(labels), bits,
+                      False)
+    spec.new()
+    parts = _aligned_partitions(y_true, y_score, sample_weight, cols, names)
+    count = dask.delayed(_count_curves_by_group, pure=True)
+    level = [count(spec, crossed, yt, ys, w, *gs) for yt, ys, w, *gs in parts]
+    if not level:
+        level = [dask.delayed(_CurvesByGroup, pure=True)()]
+    total = tree_reduce(level, dask.delayed(_merge, pure=True), split_every)
+    total = dask.delayed(_CurvesByGroup.result, pure=True)(total)
+    return total.compute() if compute else total
+
+
 def classification_report(
     y_true: Any,
     y_pred: Any,
@@ -282,6 +332,8 @@ def classification_report(
     num_classes: int | None = None,
     multilabel: bool = False,
     threshold: float | Sequence[float] = 0.5,
+    y_score: Any = None,
+    bits: int | None = None,
     split_every: int = 8,
 ) -> str | dict:
     """``sklearn.metrics.classification_report`` of Dask collections, counted per partition.
@@ -290,6 +342,13 @@ def classification_report(
     fix the label space) plus ``num_classes`` / ``multilabel`` / ``threshold`` as
     :func:`confusion_matrix`. Returns the text, or the dict with ``output_dict=True``.
 
+    ``y_score``: scores of the same rows, streamed into ``ScoreCurves`` in the same pass over
+    the partitions; the report then carries each class's AUROC and average precision
+    (``Report.with_curves``: a second table in the text, ``"auroc"`` / ``"ap"`` and their
+    bounds in the dict). ``(N,)`` scores the positive class of 0/1 labels (or of
+    ``labels=[neg, pos]``); ``(N, C)`` one class per column: classes ``0 .. C-1``, or
+    ``labels`` naming the C classes in column order. ``bits`` as for ``ScoreCurves``.
+
     >>> import dask.array as da
     >>> from confstream.adapters.dask import classification_report
     >>> y = da.from_array([0, 1, 1, 0, 1], chunks=2)
@@ -297,10 +356,32 @@ def classification_report(
     1.0
     """
     acc = confusion_matrix(y_true, y_pred, num_classes=num_classes, sample_weight=sample_weight,
-                           multilabel=multilabel, threshold=threshold, split_every=split_every)
+                           multilabel=multilabel, threshold=threshold, split_every=split_every,
+                           compute=y_score is None)
+    curves = None
+    if y_score is not None:
+        if multilabel:
+            raise ValueError("y_score does not work with multilabel=True yet; use "
+                             "score_curves(..., multilabel=True)")
+        width = _width(y_score)
+        space = {} if labels is None else {"labels": list(labels)}
+        if width is not None and width > 2 and labels is None:
+            space = {"num_classes": width}
+        elif width is not None and width > 2 and len(space["labels"]) != width:
+            raise ValueError(f"y_score has {width} columns but labels names "
+                             f"{len(space['labels'])} classes (one per column, in order)")
+        elif (width is None or width <= 2) and labels is not None and len(labels) != 2:
+            raise ValueError(f"binary y_score scores labels=[neg, pos]; got {len(labels)} "
+                             f"labels")
+        lazy = score_curves(y_true, y_score, sample_weight=sample_weight, bits=bits,
+                            split_every=split_every, compute=False, **space)
+        import dask
+        acc, curves = dask.compute(acc, lazy)   # one pass over the partitions
     report = acc.report(labels=None if labels is None else list(labels),
                         target_names=None if target_names is None else list(target_names),
                         digits=digits, zero_division=zero_division)
+    if curves is not None:
+        report = report.with_curves(curves)
     return report.to_dict() if output_dict else str(report)
 
 
@@ -361,6 +442,60 @@ class _CurveSpec:
 def _count(spec: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:
     return spec.new().update(_host(y_true), _host(y_pred),
                              sample_weight=None if sample_weight is None else _host(sample_weight))
+
+
+class _CurvesByGroup:
+    """Score curves per group key (one partition's, or the sum of several)."""
+
+    def __init__(self, groups: dict | None = None) -> None:
+        self.groups = {} if groups is None else groups
+
+    def copy(self) -> "_CurvesByGroup":
+        return _CurvesByGroup({k: v.copy() for k, v in self.groups.items()})
+
+    def __iadd__(self, other: "_CurvesByGroup") -> "_CurvesByGroup":
+        for k, v in other.groups.items():
+            if k in self.groups:
+                self.groups[k] += v
+            else:
+                self.groups[k] = v.copy()
+        return self
+
+    def result(self) -> dict:
+        from confstream.grouped import _sort_key
+        return {k: self.groups[k] for k in sorted(self.groups, key=_sort_key)}
+
+
+def _count_curves_by_group(spec: Any, crossed: bool, y_true: Any, y_score: Any,
+                           sample_weight: Any, *groups: Any) -> Any:
+    import numpy as np
+
+    t, s = np.asarray(_host(y_true)), np.asarray(_host(y_score))
+    w = None if sample_weight is None else np.asarray(_host(sample_weight))
+    keys = [np.asarray(_host(g)) for g in groups]
+    n = len(t)
+    if any(len(k) != n for k in keys):
+        raise ValueError(f"groups have {[len(k) for k in keys]} rows but y_true has {n}")
+    codes = np.zeros(n, np.int64)
+    for k in keys:                         # crossed keys: mixed-radix codes
+        u, inv = np.unique(k, return_inverse=True)
+        codes = codes * len(u) + inv.reshape(-1)
+    out = _CurvesByGroup()
+    present, first = np.unique(codes, return_index=True)
+    try:
+        for code, row in zip(present.tolist(), first.tolist()):
+            m = codes == code
+            vals = tuple(_scalar(k[row]) for k in keys)
+            out.groups[vals if crossed else vals[0]] = spec.new().update(
+                t[m], s[m], sample_weight=None if w is None else w[m])
+    except (ValueError, TypeError):
+        spec.new().update(t, s, sample_weight=w)   # the message with the partition's position
+        raise
+    return out
+
+
+def _scalar(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
 
 
 class _GroupedSpec:

@@ -417,19 +417,28 @@ def _tm_batched(kind, preds, target, classes, rows=10_000):
 
 
 def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_repeats: int,
-                 quick: bool = False):
+                 quick: bool = False, forms=("binary", "multiclass", "multilabel")):
     """Streamed AUROC: update + roc_auc_bounds() on float32 probabilities (certified bins).
     Quick mode leaves torchmetrics out (its binned AUROC takes seconds even on small data and
     has no answer to check)."""
-    from sklearn.metrics import roc_auc_score
-
     try:
         if quick:
             raise ImportError
         import torch
-        from torchmetrics.functional.classification import binary_auroc
+        from torchmetrics.functional.classification import binary_auroc, multiclass_auroc
     except ImportError:  # optional competitor
-        torch = None
+        torch = binary_auroc = multiclass_auroc = None
+    if "binary" in forms:
+        _bench_curves_binary(res, n, repeats, slow_repeats, torch, binary_auroc)
+    if "multiclass" in forms:
+        _bench_curves_multiclass(res, n_mc, repeats, slow_repeats, torch, multiclass_auroc)
+    if "multilabel" in forms:
+        _bench_curves_multilabel(res, n_ml, repeats, slow_repeats, torch)
+
+
+def _bench_curves_binary(res, n, repeats, slow_repeats, torch, binary_auroc):
+    from sklearn.metrics import roc_auc_score
+
     t, s = _auroc_data(n)
     name = f"AUROC, float32 binary probabilities, {n:.0e}"
     ref = roc_auc_score(t, s)
@@ -488,6 +497,10 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
              m["sklearn roc_auc_score"] /
              m["confstream ScoreCurves(resolution='adaptive') update + roc_auc_bounds"], 50)
 
+
+def _bench_curves_multiclass(res, n_mc, repeats, slow_repeats, torch, multiclass_auroc):
+    from sklearn.metrics import roc_auc_score
+
     C = 10
     rng = np.random.default_rng(8)
     y = rng.integers(0, C, n_mc)
@@ -497,7 +510,11 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
     p = (e / e.sum(1, keepdims=True)).astype(np.float32)
     name = f"AUROC, float32 multi-class ({n_mc:.0e}, {C}), ovr macro"
     ref = roc_auc_score(y, p, multi_class="ovr")
-    _check_bounds(name, cs.ScoreCurves(num_classes=C).update(y, p).roc_auc_bounds(), ref)
+    acc = cs.ScoreCurves(num_classes=C).update(y, p)
+    _check_bounds(name, acc.roc_auc_bounds(), ref)
+    lo, hi = acc.roc_auc_bounds()
+    print(f"{name}: scikit-learn {ref!r}, confstream bounds [{lo!r}, {hi!r}] (width "
+          f"{hi - lo:.2e}, state {acc.nbytes / 2**20:.1f} MiB)", flush=True)
     entries = [("confstream ScoreCurves update + roc_auc_bounds",
                 lambda: cs.ScoreCurves(num_classes=C).update(y, p).roc_auc_bounds(), repeats),
                ("sklearn roc_auc_score(multi_class='ovr')",
@@ -507,6 +524,15 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
         yt, pt = torch.from_numpy(y), torch.from_numpy(p)
         entries.append(("torchmetrics MulticlassAUROC(thresholds=100), 10^4-row batches",
                         lambda: _tm_batched("multiclass", pt, yt, C), slow_repeats))
+        # exact: keeps and sorts every score (O(N) memory); no bound with thresholds=100
+        tm = float(_tm_batched("multiclass", pt, yt, C))
+        print(f"{name}: torchmetrics MulticlassAUROC(thresholds=100) = {tm!r} (off by "
+              f"{abs(tm - ref):.1e}, no bound)", flush=True)
+        tm = float(multiclass_auroc(pt, yt, C, thresholds=None))
+        print(f"{name}: torchmetrics multiclass_auroc(thresholds=None, exact) = {tm!r} (off by "
+              f"{abs(tm - ref):.1e})", flush=True)
+        entries.append(("torchmetrics multiclass_auroc(thresholds=None, exact)",
+                        lambda: multiclass_auroc(pt, yt, C, thresholds=None), slow_repeats))
     m = res.race(name, entries, n_mc, y.nbytes + p.nbytes)
     _print_medians(name, m)
     ours = m["confstream ScoreCurves update + roc_auc_bounds"]
@@ -514,7 +540,17 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
     if torch is not None:
         res.goal(f"{name}: vs torchmetrics thresholds=100",
                  m["torchmetrics MulticlassAUROC(thresholds=100), 10^4-row batches"] / ours, 20)
+        print(f"  {name}: torchmetrics exact / confstream = "
+              f"{m['torchmetrics multiclass_auroc(thresholds=None, exact)'] / ours:.1f}x, "
+              f"thresholds=100 / confstream = "
+              f"{m['torchmetrics MulticlassAUROC(thresholds=100), 10^4-row batches'] / ours:.1f}x",
+              flush=True)
 
+
+def _bench_curves_multilabel(res, n_ml, repeats, slow_repeats, torch):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(9)
     L = 39
     Y = (rng.random((n_ml, L)) < 0.2).astype(np.uint8)
     S = (1 / (1 + np.exp(-(rng.normal(size=(n_ml, L)) + 2 * Y - 1)))).astype(np.float32)
@@ -825,6 +861,71 @@ def bench_stream_memory(res: Results, total: int, batch: int):
              "<=", " batches")
 
 
+_CURVE_STREAM = textwrap.dedent("""
+    import resource, sys, time
+    import numpy as np
+    import confstream
+    marks, batch = [int(v) for v in sys.argv[1].split(",")], int(sys.argv[2])
+    rng = np.random.default_rng(6)
+    batches = []
+    for _ in range(4):   # float32 sigmoid scores of a realistic classifier, 10% positives
+        t = (rng.random(batch) < 0.1).astype(np.uint8)
+        z = rng.normal(size=batch) * 1.5 + np.where(t == 1, 1.5, -1.5)
+        batches.append((t, (1 / (1 + np.exp(-z))).astype(np.float32)))
+    acc = confstream.ScoreCurves()
+    acc.update(batches[0][0][:1000], batches[0][1][:1000])  # kernels loaded, state allocated
+
+    def peak():
+        # Linux: VmHWM, the peak since clear_refs (so the data's generation above does not
+        # hide the loop's peak); elsewhere ru_maxrss, the peak since the start
+        try:
+            with open("/proc/self/status") as f:
+                return next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")                                 # reset the peak to the current RSS
+    except OSError:
+        pass
+    rss0 = peak()
+    done, t0 = 1000, time.process_time()
+    for mark in marks:
+        while done < mark:
+            k = min(batch, mark - done)
+            t, s = batches[(done // batch) % 4]
+            acc.update(t[:k], s[:k])
+            done += k
+        lo, hi = acc.roc_auc_bounds()
+        rss = peak()
+        print(done, rss0, rss, acc.nbytes, time.process_time() - t0, hi - lo, flush=True)
+""")
+
+
+def bench_curve_memory(res: Results, marks: list, batch: int):
+    """Peak RSS of a child process streaming float32 binary scores into one ScoreCurves, read
+    after each mark (e.g. 10^6, 10^7, 10^8 scores): flat means the marks' peaks agree."""
+    name = f"streaming {marks[-1]:.0e} float32 binary scores into ScoreCurves, batches {batch:.0e}"
+    r = subprocess.run([sys.executable, "-c", _CURVE_STREAM, ",".join(map(str, marks)),
+                        str(batch)], capture_output=True, text=True, timeout=3600)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr)
+    lines = [[float(v) for v in line.split()] for line in r.stdout.split("\n") if line]
+    rss0 = lines[0][1]
+    print(f"{name} (RSS after the first 1000 scores, the data generated: {rss0 / 2**20:.1f} "
+          f"MiB; peaks from there)")
+    for done, _, rss, nbytes, cpu, width in lines:
+        print(f"  after {done:.0e} scores: peak RSS {rss / 2**20:.1f} MiB (+"
+              f"{(rss - rss0) / 2**20:.1f}), state {nbytes / 2**20:.2f} MiB, CPU {cpu:.1f} s, "
+              f"AUROC bound width {width:.2e}", flush=True)
+        res.rows.append(Row(name, f"after {done:.0e}: peak RSS {rss / 2**20:.1f} MiB, state "
+                            f"{nbytes / 2**20:.2f} MiB, CPU {cpu:.1f} s", 0.0, 0, 0))
+    first, last = lines[0][2], lines[-1][2]
+    res.goal(f"{name}: peak RSS after {lines[-1][0]:.0e} / after {lines[0][0]:.0e}",
+             last / first, 1.05, "<=")
+
+
 # ---------------------------------------------------------------------------------------------
 # ways there, each measured: threads, sub-tables, dtypes, fused argmax
 
@@ -945,13 +1046,23 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="small sizes: checks every answer in a few seconds; timings mean little")
     ap.add_argument("--repeats", type=int, default=0, help="timed calls per measurement")
+    ap.add_argument("--slow-repeats", type=int, default=0, metavar="N",
+                    help="timed calls of the slow competitors (scikit-learn, torchmetrics); "
+                         "default 3, or --repeats")
     ap.add_argument("--only", default="", help="comma-separated workloads: labels, grouped, "
                     "argmax, multilabel, masks, oneshot, report, import, stream, more, ways, ci, "
-                    "streamed, curves")
+                    "streamed, curves (curves:binary / curves:multiclass / curves:multilabel "
+                    "for one form), curvemem (peak RSS over 10^8 streamed scores)")
+    ap.add_argument("--torch-threads", type=int, default=0, metavar="N",
+                    help="torch.set_num_threads(N) for the torchmetrics rows (on a loaded "
+                         "machine 1 avoids its threads' spin-waits; default: torch's own)")
+    ap.add_argument("--curve-marks", default="1000000,10000000,100000000", metavar="N,N,...",
+                    help="curvemem: scores streamed before each peak-RSS reading "
+                         "(default 10^6, 10^7, 10^8)")
     args = ap.parse_args(argv)
     quick = args.quick
     repeats = args.repeats or (2 if quick else 7)
-    slow = args.repeats or (1 if quick else 3)
+    slow = args.slow_repeats or args.repeats or (1 if quick else 3)
     only = set(filter(None, args.only.split(",")))
 
     def want(k):
@@ -992,9 +1103,19 @@ def main(argv=None) -> int:
                  100 if quick else 1000, repeats, slow)
     if want("streamed"):
         bench_streamed(res, 20_000 if quick else 200_000, 100, repeats, slow, quick)
-    if want("curves"):
+    if args.torch_threads:
+        import torch
+        torch.set_num_threads(args.torch_threads)
+        print(f"torch threads: {args.torch_threads}")
+    forms = [k.split(":", 1)[1] for k in only if k.startswith("curves:")]
+    if want("curves") or forms:
         bench_curves(res, *((100_000, 20_000, 10_000) if quick else
-                            (10_000_000, 2_000_000, 1_000_000)), repeats, slow, quick)
+                            (10_000_000, 2_000_000, 1_000_000)), repeats, slow, quick,
+                     forms=forms or ("binary", "multiclass", "multilabel"))
+    if "curvemem" in only:   # not in the default run: 10^8 scores take a while
+        marks = [int(v) for v in args.curve_marks.replace("_", "").split(",")]
+        bench_curve_memory(res, [m // 100 for m in marks] if quick else marks,
+                           10_000 if quick else 1_000_000)
     print_rows(res.rows)
     print_goals(res.goals)
     if hasattr(os, "getloadavg"):

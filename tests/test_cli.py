@@ -500,9 +500,9 @@ def test_empty_csv_has_no_rows(tmp_path, capsys):
 
 
 def test_usage_errors_exit_2(capsys):
-    with pytest.raises(SystemExit) as e:
-        cli.main(["report", "x.csv", "--true", "a"])              # --pred missing
-    assert e.value.code == 2
+    # neither --pred nor --score: nothing to report (a usage error, before the file is read)
+    assert cli.main(["report", "x.csv", "--true", "a"]) == 2
+    assert "give --pred COL" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         cli.main(["report", "x.csv", "--true", "a", "--pred", "b", "--chunksize", "0"])
     assert e.value.code == 2

@@ -58,8 +58,21 @@ def run(args: argparse.Namespace) -> int:
         ml = Columns(args.true, args.pred, args.threshold)
     elif getattr(args, "threshold", None) is not None:
         raise InputError("--threshold applies to --multilabel scores")
+    if args.score is not None:
+        if ml is not None:
+            raise InputError("--score does not work with --multilabel yet")
+        if args.pred is None:
+            from ._curves_cli import check_arguments
+            check_arguments(args)
+        score_args = argparse.Namespace(score=args.score, labels=args.labels,
+                                        score_bits=args.score_bits, pos_label=args.pos_label)
+    else:
+        if args.pos_label is not None or args.score_bits is not None:
+            raise InputError("--pos-label / --score-bits describe the --score column(s): give "
+                             "--score COL too")
+        score_args = None
     parts = list_parts(args.file)
-    spec = _Spec(args.true, args.pred, args.weight, by, args.chunksize, ml)
+    spec = _Spec(args.true, args.pred, args.weight, by, args.chunksize, ml, score_args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.scheduler or args.workers:
@@ -70,6 +83,13 @@ def run(args: argparse.Namespace) -> int:
                 for i, part in enumerate(parts):
                     acc = _count_part(part, spec, acc)
                     bar(i + 1)
+        scores = None
+        if spec.scores is not None and acc is not None:
+            acc, scores = acc.acc, acc.scores
+            if scores.overall.binary is None:
+                raise InputError(f"{args.file!r} has no rows")
+        if spec.pred is None:
+            return _scores_only(args, scores, by, caught)
         if acc is None or not acc.groups or acc.sample_counts.sum() == 0:
             raise InputError(f"{args.file!r} has no rows")
         labels = target_names = None
@@ -90,7 +110,36 @@ def run(args: argparse.Namespace) -> int:
         if ml is not None:
             from ._multilabel_cli import class_names
             gaps = class_names(gaps, target_names)
-        out = _render(reports, gaps, by, args.format, args.digits)
+        total = None
+        if scores is not None:
+            from ._grouped_curves import attach
+            reports, total, gaps = attach(reports, gaps, scores, target_names, args.digits)
+        out = _render(reports, gaps, by, args.format, args.digits, total)
+    cli._print_warnings(caught)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    return 0
+
+
+def _scores_only(args: argparse.Namespace, scores: Any, by: list, caught: list) -> int:
+    """``--by --score`` without ``--pred``: each group's AUROC / AP, the overall ones, gaps."""
+    from . import cli
+    from ._curves_cli import CurvesReport
+    from ._grouped_curves import attach
+
+    if scores is None:
+        raise InputError(f"{args.file!r} has no rows")
+    overall, by_group = scores.results()
+    reports = {}
+    from .grouped import _sort_key
+    order = sorted(by_group, key=_sort_key)   # as GroupedConfusionMatrix orders its groups
+    for g in order:
+        try:
+            reports[g] = CurvesReport(by_group[g], args.target_names, args.digits)
+        except ValueError as e:
+            raise InputError(f"--score: group {g!r}: {cli._one_line(e)}") from None
+    reports, total, gaps = attach(reports, {}, scores, args.target_names, args.digits)
+    out = _render(reports, gaps, by, args.format, args.digits, total)
     cli._print_warnings(caught)
     sys.stdout.write(out)
     sys.stdout.flush()
@@ -109,27 +158,41 @@ def _kind_of_labels(acc: Any) -> str:
 class _Spec:
     """What to read from each part (small, pickled to the workers)."""
 
-    def __init__(self, true: str, pred: str, weight: str | None, by: list, chunksize: int,
-                 multilabel: Any = None):
+    def __init__(self, true: str, pred: str | None, weight: str | None, by: list,
+                 chunksize: int, multilabel: Any = None, scores: Any = None):
         self.true, self.pred, self.weight, self.by, self.chunksize = true, pred, weight, by, chunksize
         self.multilabel = multilabel      # None, or the _multilabel_cli.Columns to read
+        self.scores = scores              # None, or the --score arguments (a Namespace)
 
 
 def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
     """Count one part's chunks into ``acc`` (a new accumulator when None); returns it (None
     for an empty part of multi-label input whose width only its rows tell)."""
     import confstream
-    names = {"y_true": spec.true, "y_pred": spec.pred}
+    names = {"y_true": spec.true}
+    if spec.pred is not None:
+        names["y_pred"] = spec.pred
     if spec.weight is not None:
         names["sample_weight"] = spec.weight
     ml = spec.multilabel
-    if acc is None and ml is None:
+    scores = None
+    if spec.scores is not None:
+        from ._grouped_curves import GroupScores
+        if acc is not None:
+            acc, scores = acc.acc, acc.scores
+        if scores is None:
+            scores = GroupScores(spec.scores, {k: v for k, v in names.items()
+                                               if k != "y_pred"})
+    if acc is None and ml is None and spec.pred is not None:
         acc = confstream.GroupedConfusionMatrix()
-    elif acc is None and ml.width is not None:
+    elif acc is None and ml is not None and ml.width is not None:
         from ._multilabel_cli import _new
         acc = _new(confstream.GroupedMultilabelConfusionMatrix, ml.width, ml)
     from_path = {c: part.partition[c] for c in spec.by if c in part.partition}
-    data = ml.columns if ml is not None else [spec.true, spec.pred]
+    data = ml.columns if ml is not None else [spec.true] + (
+        [spec.pred] if spec.pred is not None else [])
+    if scores is not None:
+        data = data + [c for c in scores.columns if c not in data]
     wanted = data + ([spec.weight] if spec.weight is not None else []) + [
         c for c in spec.by if c not in from_path]
     try:
@@ -143,16 +206,19 @@ def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
         raise
     with reader:
         try:
-            acc = _count_chunks(reader, part, spec, names, from_path, acc)
+            acc = _count_chunks(reader, part, spec, names, from_path, acc, scores)
         except InputError as e:
             if part.path in str(e):
                 raise
             raise InputError(f"{part.path}: {e}") from None
+    if scores is not None:
+        from ._grouped_curves import WithScores
+        return WithScores(acc, scores)
     return acc
 
 
 def _count_chunks(reader: Any, part: Part, spec: _Spec, names: dict, from_path: dict,
-                  acc: Any) -> Any:
+                  acc: Any, scores: Any = None) -> Any:
     for chunk in reader:
         n = len(chunk)
         keys = [chunk.columns[c] if c not in from_path else np.full(n, from_path[c])
@@ -161,11 +227,17 @@ def _count_chunks(reader: Any, part: Part, spec: _Spec, names: dict, from_path: 
         if spec.multilabel is not None:
             acc = _count_multilabel(chunk, spec, keys, w, acc)
             continue
-        try:
-            acc.update(chunk.columns[spec.true], chunk.columns[spec.pred],
-                       keys[0] if len(keys) == 1 else tuple(keys), sample_weight=w)
-        except (ValueError, TypeError) as e:
-            raise InputError(f"{part.path}: {_locate(e, chunk, names, spec.by)}") from None
+        if acc is not None:
+            try:
+                acc.update(chunk.columns[spec.true], chunk.columns[spec.pred],
+                           keys[0] if len(keys) == 1 else tuple(keys), sample_weight=w)
+            except (ValueError, TypeError) as e:
+                raise InputError(f"{part.path}: {_locate(e, chunk, names, spec.by)}") from None
+        if scores is not None:
+            if acc is None:
+                from ._curves_cli import check_weights
+                check_weights(chunk, names)
+            scores.update(chunk, keys, reader.kinds)
     return acc
 
 
@@ -313,14 +385,21 @@ def _title(group: Any, by: list) -> str:
     return ", ".join(f"{c}={v}" for c, v in zip(by, parts))
 
 
-def _render(reports: dict, gaps: dict, by: list, fmt: str, digits: int) -> str:
-    from .cli import _json_scalar, _render as render_one
+def _render(reports: dict, gaps: dict, by: list, fmt: str, digits: int,
+            total: Any = None) -> str:
+    from ._curves_cli import CurvesReport, render as render_curves
+    from .cli import _json_scalar, _render as render_report
+
+    def render_one(r, f):
+        return render_curves(r, f) if isinstance(r, CurvesReport) else render_report(r, f)
 
     if fmt == "json":
         d = {"by": by,
              "groups": [{"group": dict(zip(by, g if isinstance(g, tuple) else (g,))),
                          "report": r.to_dict()} for g, r in reports.items()],
              "gaps": [{"metric": m, "class": c, **v} for (m, c), v in gaps.items()]}
+        if total is not None:
+            d["overall curves"] = total.to_dict()
         return json.dumps(d, indent=2, default=_json_scalar, allow_nan=True) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
@@ -334,6 +413,8 @@ def _render(reports: dict, gaps: dict, by: list, fmt: str, digits: int) -> str:
                 first = False
             for row in rows[1:]:
                 w.writerow(keys + row)
+        if total is not None:           # the overall curves: every group together
+            buf.write("\n" + render_curves(total, "csv"))
         buf.write("\n")
         w.writerow(["metric", "class"] + _GAP_COLUMNS)
         for (m, c), v in gaps.items():
@@ -345,6 +426,9 @@ def _render(reports: dict, gaps: dict, by: list, fmt: str, digits: int) -> str:
             out.append(f"### {_title(g, by)}\n\n{render_one(r, 'markdown')}")
         else:
             out.append(f"{_title(g, by)}\n{render_one(r, 'text')}")
+    if total is not None:
+        out.append(f"### all groups\n\n{render_curves(total, 'markdown')}" if fmt == "markdown"
+                   else f"all groups\n{render_curves(total, 'text')}")
     out.append(_gap_table(gaps, len(reports), fmt, digits))
     return "\n".join(out)
 

@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a .csv/.tsv (optionally .gz/.bz2/.zst), .parquet, .npy or .npz file")
     rep.add_argument("--true", required=True, metavar="COL",
                      help="column of true labels (.npz: array name; 2-D .npy: column number)")
-    rep.add_argument("--pred", required=True, metavar="COL",
-                     help="column of predicted labels (or, in a .npz, an (N, C) score array)")
+    rep.add_argument("--pred", metavar="COL",
+                     help="column of predicted labels (or, in a .npz, an (N, C) score array); "
+                          "without it, --score gives AUROC and average precision alone")
     rep.add_argument("--weight", metavar="COL", help="column of sample weights")
     rep.add_argument("--labels", nargs="+", metavar="LABEL",
                      help="labels to report, in order (read as the true column's type)")
@@ -179,10 +180,15 @@ def _fail(message: str) -> int:
 def _report(args: argparse.Namespace) -> int:
     import confstream
 
+    if args.pred is None and not (_grouped(args) or args.multilabel):
+        from ._curves_cli import run as run_curves
+        return run_curves(args)
+    if args.pred is None and not _grouped(args):
+        raise InputError("--multilabel reports need --pred COL")
     if _grouped(args):
-        if args.score:
-            raise InputError("--score gives the plain report's curves; it does not work "
-                             "with --by yet")
+        if args.pred is None and not args.score:
+            raise InputError("give --pred COL (the classification report) or --score COL "
+                             "(AUROC and average precision), or both")
         from ._grouped_cli import run
         return run(args)
     if args.multilabel:
@@ -238,7 +244,10 @@ def _report(args: argparse.Namespace) -> int:
         curves = None
         if scores is not None:
             curves = scores.result()
-            report = report.with_curves(curves)
+            try:
+                report = report.with_curves(curves)
+            except ValueError as e:
+                raise InputError(f"--score: {_one_line(e)}") from None
         out = _render(report, args.format)
         if args.plot:
             plot_labels = labels if labels is not None else list(report.labels)
@@ -369,6 +378,15 @@ class _Scores:
                 k = int(np.nonzero(bad)[0][0])
                 return (f"{chunk.where(k)}: score {s[k]!r} in column {self.columns[0]!r} is "
                         f"not finite")
+            w = chunk.columns.get(self.names.get("sample_weight", ""), None)
+            if w is not None and "sample_weight" in text:
+                wf = np.asarray(w, dtype=np.float64)
+                bad = ~(np.isfinite(wf) & (wf >= 0))
+                if bad.any():
+                    k = int(np.nonzero(bad)[0][0])
+                    return (f"{chunk.where(k)}: weight {w[k]!r} in column "
+                            f"{self.names['sample_weight']!r} must be finite and "
+                            f"non-negative")
             return text
         m = re.search(r"\b(y_true|y_score|sample_weight)\[(\d+)(?:, (\d+))?\]", text)
         if m is None:
@@ -391,7 +409,10 @@ class _Scores:
         from confstream.curves import ScoreCurves
 
         seen = list(self.parts)
-        if self.args.pos_label is not None:
+        fixed = getattr(self, "pos", None)      # --labels NEG POS: POS, seen or not
+        if fixed is not None and len(seen) == 2 and any(_key(fixed) == _key(v) for v in seen):
+            pos = next(v for v in seen if _key(v) == _key(fixed))
+        elif self.args.pos_label is not None:
             pos = _parse_labels([self.args.pos_label], {self.names["y_true"]: _kind(seen)},
                                 self.names)[0]
             if not any(_key(pos) == _key(v) for v in seen):

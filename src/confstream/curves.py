@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from . import _curve_kernels as CK
+from . import _devices
 from . import _inputs as I
 from . import ranking as R
 from .confusion import ConfusionMatrix
@@ -727,6 +728,8 @@ class _Curves:
     def _require_data(self, table):
         if table is None:
             raise ValueError("no samples seen: update() the curves before reading them")
+        if table.dtype == np.float64 and not table.any():  # as scikit-learn words it
+            raise ValueError("Sample weights must contain at least one non-zero number.")
 
     def _column(self, table, j, pos_cells=None, neg_cells=None):
         """(pos, neg, bins) of column j: present bins in decreasing score order."""
@@ -891,7 +894,15 @@ class ScoreCurves(_Curves):
         return codes
 
     def update(self, y_true, y_score, sample_weight=None):
-        """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing."""
+        """Count a batch. Returns self. All or nothing: a bad batch raises and counts nothing.
+
+        torch tensors on a GPU are counted there (float16 / bfloat16 / small-integer scores:
+        only the histogram comes to the host); other device scores are copied to the host."""
+        if _devices.route(self, y_true, y_score, sample_weight):
+            return self
+        return self._update_host(y_true, y_score, sample_weight)
+
+    def _update_host(self, y_true, y_score, sample_weight=None):
         t = I.as_array(_host(y_true, "y_true"), "y_true")
         s, rmode, dtype = _scores_of(y_score)
         mode = self._layout(rmode)

@@ -20,6 +20,32 @@ _CURVE_METRICS = ("auroc", "ap")
 _CURVE_ALIASES = {"roc_auc": "auroc", "average_precision": "ap", "AP": "ap"}
 
 
+def curve_averages(values: dict) -> dict:
+    """``macro avg`` / ``weighted avg`` (by positives) of ``per_class()`` rows: scikit-learn's
+    ``average="macro"`` / ``"weighted"`` of the one-vs-rest problems (bounds averaged alike)."""
+    averages = {}
+    if len(values) == 0:
+        return averages
+    vs = list(values.values())
+    support = np.array([v["support"] for v in vs], dtype=np.float64)
+    for heading, wts in (("macro avg", None), ("weighted avg", support)):
+        avg = {"support": sum(v["support"] for v in vs)}
+        for m in _CURVE_METRICS:
+            point = np.array([v[m] for v in vs])
+            b = np.array([v[m + " bounds"] for v in vs]).reshape(-1, 2)
+            if wts is not None and np.isclose(np.sum(wts), 0):
+                avg[m], avg[m + " bounds"] = 0.0, (0.0, 0.0)
+                continue
+            if wts is not None:  # scikit-learn zeroes the classes of weight 0
+                point = np.where(wts == 0, 0, point)
+                b = np.where((wts == 0)[:, None], 0, b)
+            avg[m] = float(np.average(point, weights=wts))
+            avg[m + " bounds"] = (float(np.average(b[:, 0], weights=wts)),
+                                  float(np.average(b[:, 1], weights=wts)))
+        averages[heading] = avg
+    return averages
+
+
 def _same_label(a, b) -> bool:
     """Label equality across numpy / Python scalars (1 == 1.0 == np.int64(1)), never raising."""
     a = a.item() if isinstance(a, np.generic) else a
@@ -142,25 +168,7 @@ class Report:
             for key, v in values.items():
                 if _same_label(key, label):
                     rows[i] = v
-        averages = {}
-        if not getattr(curves, "_binary", True) and len(values) > 0:
-            vs = list(values.values())
-            support = np.array([v["support"] for v in vs], dtype=np.float64)
-            for heading, wts in (("macro avg", None), ("weighted avg", support)):
-                avg = {"support": sum(v["support"] for v in vs)}
-                for m in _CURVE_METRICS:
-                    point = np.array([v[m] for v in vs])
-                    b = np.array([v[m + " bounds"] for v in vs]).reshape(-1, 2)
-                    if wts is not None and np.isclose(np.sum(wts), 0):
-                        avg[m], avg[m + " bounds"] = 0.0, (0.0, 0.0)
-                        continue
-                    if wts is not None:  # scikit-learn zeroes the classes of weight 0
-                        point = np.where(wts == 0, 0, point)
-                        b = np.where((wts == 0)[:, None], 0, b)
-                    avg[m] = float(np.average(point, weights=wts))
-                    avg[m + " bounds"] = (float(np.average(b[:, 0], weights=wts)),
-                                          float(np.average(b[:, 1], weights=wts)))
-                averages[heading] = avg
+        averages = curve_averages(values) if not getattr(curves, "_binary", True) else {}
         import copy as _copy
 
         out = _copy.copy(self)
