@@ -725,10 +725,16 @@ class _Curves:
         return acc
 
     # -- per-column binary problems --------------------------------------------------------
-    def _require_data(self, table):
+    def _require_data(self, table, weights=True):
         if table is None:
             raise ValueError("no samples seen: update() the curves before reading them")
-        if table.dtype == np.float64 and not table.any():  # as scikit-learn words it
+        if weights:
+            self._require_weights(table)
+
+    def _require_weights(self, table):
+        parts = table.mass if isinstance(table, _Intervals) else [table]
+        if parts and all(m.dtype == np.float64 and not m.any() for m in parts):
+            # weighted, every weight zero: as scikit-learn words it
             raise ValueError("Sample weights must contain at least one non-zero number.")
 
     def _column(self, table, j, pos_cells=None, neg_cells=None):
@@ -1131,14 +1137,17 @@ class ScoreCurves(_Curves):
 
     def _read(self, what, average, multi_class="ovr", max_fpr=None):
         table, mode, dtype, weighted, not_prob = self._snapshot()
-        self._require_data(table)
+        # the weights are looked at after the classes, in scikit-learn's order
+        self._require_data(table, weights=False)
         exact = self._exact_of(mode, table)
         if self._binary:
+            self._require_weights(table)
             if what == "roc":
                 R._check_max_fpr(max_fpr)
             v, b, _ = self._per_class(table, what, weighted, exact, max_fpr)
             return float(v[0]), (float(b[0, 0]), float(b[0, 1]))
         if what == "roc":
+            self._require_weights(table)
             return self._read_multiclass_roc(table, weighted, exact, average, multi_class,
                                              max_fpr, not_prob)
         options = (None, "micro", "macro", "weighted")
@@ -1156,6 +1165,7 @@ class ScoreCurves(_Curves):
                 f"y_true, but {I.show_labels(absent)} never appeared: scikit-learn's "
                 f"average_precision_score binarizes y_true over the classes present and "
                 f"refuses these scores too; per_class() gives each class's own value")
+        self._require_weights(table)
         return self._average(table, "ap", weighted, exact, average)
 
     def _average(self, table, what, weighted, exact, average, max_fpr=None):
