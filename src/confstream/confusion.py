@@ -608,8 +608,8 @@ class ConfusionMatrix(_Accumulator):
         """One validating pass into a table of the batch's own: (table, position, code)."""
         colmap = (K.NO_COLS if b.form == K.PRED_LABELS
                   else K.column_map(b.width or 2, cols_idx, lut, lo, n))
-        return K.count_table(t, b.form, p1, b.p2, b.thr, colmap, lut, lo, n, ign, has_ign,
-                             get_num_threads())
+        return K.count_table(t, K.pred_of(b.form, p1, b.p2, b.thr, colmap),
+                             K.space_of(lut, lo, n, ign, has_ign), get_num_threads())
 
     def _cells(self, args, w):
         """The batch's cells (validated, weights too), or (position, code) of the first bad
@@ -618,7 +618,8 @@ class ConfusionMatrix(_Accumulator):
         out = np.empty(t.shape[0], dtype=np.int64)
         colmap = (K.NO_COLS if b.form == K.PRED_LABELS
                   else K.column_map(b.width or 2, cols_idx, lut, lo, n))
-        pos, code = K.cells(t, b.form, p1, b.p2, b.thr, colmap, lut, lo, n, ign, has_ign,
+        pos, code = K.cells(t, K.pred_of(b.form, p1, b.p2, b.thr, colmap),
+                            K.space_of(lut, lo, n, ign, has_ign), K.NO_KEYS,
                             _NO1 if w is None else w.f, out)
         return out if pos < 0 else (pos, code)
 
@@ -641,8 +642,8 @@ class ConfusionMatrix(_Accumulator):
                     f"wrap); nothing was counted")
         if self._weighted:
             ww = w.f if w is not None else np.ones(cells.shape[0], np.float64)
-            self._wsum = K.add_cells_weighted(cells, ww, self._n.shape[0], self._n.reshape(-1),
-                                              self._w.reshape(-1), self._tw, self._pw,
+            self._wsum = K.add_cells_weighted(cells, ww, self._n.reshape(-1),
+                                              (self._w.reshape(-1), self._tw, self._pw),
                                               self._wsum)
         else:
             K.add_cells(cells, self._n.reshape(-1))

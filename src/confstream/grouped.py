@@ -390,10 +390,8 @@ class GroupedConfusionMatrix(_GroupedBase):
         space, gspace = self._space, self._gspace
         unweighted = w is None and not self._weighted
 
-        def attempt(plan):  # one validating pass: into a table of the batch's own, or not
-            if unweighted:
-                return self._table(plan)
-            return (None,) + tuple(self._check(plan, w))
+        def attempt(plan):  # one validating pass: into a table of the batch's own, or cells
+            return self._table(plan) if unweighted else self._cells(plan, w)
 
         try:
             plan = self._plan(b, keys, grow=False, space=space, gspace=gspace)
@@ -411,30 +409,27 @@ class GroupedConfusionMatrix(_GroupedBase):
             self._version += 1
         self._space, self._gspace = plan.space, plan.gspace
         self._install(arrays)
-        if table is not None:
+        if unweighted:
             self._n[:plan.ng, :plan.n, :plan.n] += table
-        else:
+        else:  # ``table``: the batch's cells on the group's key axis
             ww = w if w is not None else np.ones(b.t.shape[0])
-            GK.count_into(plan.t, b.form, plan.p1, b.p2, b.thr, plan.cols_idx, plan.lut,
-                          plan.lo, plan.n, plan.ign, plan.has_ign, plan.g, plan.glut,
-                          plan.glo, plan.ng, ww, self._n, self._w, self._tw, self._pw,
-                          self._ws, self._ow, self._otw, self._opw, self._ows)
+            GK.count_into(table, ww, plan.n, (self._n, self._w, self._tw, self._pw, self._ws),
+                          (self._ow, self._otw, self._opw, self._ows))
         self._commit_kinds(b)
         for j, k in enumerate(keys.kinds):
             if k not in self._gspace.kinds[j]:
                 self._gspace.kinds[j].add(k)
 
-    def _check(self, plan, w):
-        return GK.validate(plan.t, plan.b.form, plan.p1, plan.b.p2, plan.b.thr, plan.cols_idx,
-                           plan.lut, plan.lo, plan.n, plan.ign, plan.has_ign, plan.g,
-                           plan.glut, plan.glo, plan.ng, w if w is not None else _NO1,
-                           w is not None)
+    def _cells(self, plan, w):
+        """The batch's cells on the group's key axis, validated (weights too): (cells,
+        position, code), position -1 when the batch is valid."""
+        out = np.empty(plan.t.shape[0], dtype=np.int64)
+        pos, code = K.cells(plan.t, *plan.bundles(), _NO1 if w is None else w, out)
+        return out, pos, code
 
     def _table(self, plan):
-        return GK.count_table(plan.t, plan.b.form, plan.p1, plan.b.p2, plan.b.thr,
-                              plan.cols_idx, plan.lut, plan.lo, plan.n, plan.ign,
-                              plan.has_ign, plan.g, plan.glut, plan.glo, plan.ng,
-                              get_num_threads())
+        pred, space, keys = plan.bundles()
+        return GK.count_table(plan.t, pred, space, keys, get_num_threads())
 
     def _plan(self, b, keys, *, grow, space, gspace):
         """The batch as the kernels read it against ``space`` and ``gspace`` (grown in
@@ -817,6 +812,14 @@ class _Plan:
     def __init__(self, *args):
         for k, v in zip(self.__slots__, args):
             setattr(self, k, v)
+
+    def bundles(self):
+        """The kernels' argument bundles: (pred, space, keys), the group on the key axis."""
+        space = K.space_of(self.lut, self.lo, self.n, self.ign, self.has_ign)
+        b = self.b
+        pred = K.pred_of(b.form, self.p1, b.p2, b.thr,
+                         GK.colmap_of(b.form, b.p2, self.cols_idx, space))
+        return pred, space, (self.g, self.glut, self.glo, self.ng, True)
 
 
 def _host(x):

@@ -14,6 +14,27 @@ from .._errors import ERR_PRED, ERR_SCORE, ERR_TRUE, OK
 from ._jit import _ijit, _jit  # the jit policy of every kernel (a locked on-disk cache)
 
 
+# The argument bundles of every counting kernel: plain tuples (numba passes and unpacks them at
+# no cost once inlined; a namedtuple costs about 1 us more per call from Python), built once
+# per update by ``space_of`` / ``pred_of``:
+#   space = (lut, lo, n, ign, has_ign): the label space (values -> indices: a look-up table
+#           ``lut`` from value ``lo``, or 0..n-1 when it is empty) and ``ignore_index``;
+#   pred  = (form, p1, p2, thr, colmap): the predictions in their form (labels ``p1``,
+#           binary scores ``p1 > thr``, argmax rows of ``p2``) and the index of each score
+#           column (``colmap``);
+#   keys  = (g, glut, glo, ng, on): the key axis of a composite cell (``_single``).
+
+
+def space_of(lut, lo, n, ign, has_ign):
+    """The label-space bundle of the kernels (see above)."""
+    return (lut, int(lo), int(n), ign, bool(has_ign))
+
+
+def pred_of(form, p1, p2, thr, colmap):
+    """The prediction bundle of the kernels (see above)."""
+    return (int(form), p1, p2, float(thr), colmap)
+
+
 # Prediction forms.
 PRED_LABELS = 0  # p1[i] is a label
 PRED_ARGMAX = 1  # argmax of p2[i, :]
@@ -82,9 +103,12 @@ def _column(c, cols_idx, lut, lo, n):
 
 
 @_ijit
-def _pred_index(form, p1, p2, i, thr, colmap, lut, lo, n):
+def _pred_index(pred, i, space):
     """Index of the prediction of sample i; -1 for a bad label, -2 for a bad score.
-    ``colmap``: the index of each score column (``column_map``; -1 where none)."""
+    ``pred`` = (form, p1, p2, thr, colmap); ``colmap``: the index of each score column
+    (``column_map``; -1 where none)."""
+    form, p1, p2, thr, colmap = pred
+    lut, lo, n = space[0], space[1], space[2]
     if form == PRED_LABELS:
         return _index(p1[i], lut, lo, n)
     if form == PRED_BINARY:
@@ -107,26 +131,33 @@ def _pred_index(form, p1, p2, i, thr, colmap, lut, lo, n):
 
 
 @_ijit
-def _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign):
+def _sample_cell(t, pred, i, space):
     """The rule of one sample, written once for every path that takes samples one at a time
     (and for finding the first bad sample of a block): (cell, OK) with cell = true * n +
     pred; (-1, OK) for an ignored sample; (-1, code) for a bad one."""
+    lut, lo, n, ign, has_ign = space
     tv = t[i]
     if has_ign and tv == ign:
         return -1, OK
     a = _index(tv, lut, lo, n)
     if a < 0:
         return -1, ERR_TRUE
-    b = _pred_index(form, p1, p2, i, thr, colmap, lut, lo, n)
+    b = _pred_index(pred, i, space)
     if b < 0:
         return -1, ERR_PRED if b == -1 else ERR_SCORE
     return a * n + b, OK
 
 
 @_ijit
-def _cell(tv, a, oka, b, okb, n, ign, has_ign, dump):
+def _cell(tv, ta, pb, space, dump):
     """The same rule for the branch-free block kernels, which find the indices their own
-    way: (the sample's cell, or ``dump`` for an ignored or bad one; whether it is bad)."""
+    way: ``ta`` = (truth index, whether it is good), ``pb`` the same for the prediction (as
+    ``_idx`` returns them); (the sample's cell, or ``dump`` for an ignored or bad one; whether
+    it is bad). The cell is computed in the type of ``space``'s n (int32 lanes where the
+    caller gives an int32 n)."""
+    a, oka = ta
+    b, okb = pb
+    n, ign, has_ign = space[2], space[3], space[4]
     skip = has_ign & (tv == ign)  # bitwise: a short-circuit would stop if-conversion
     good = oka & okb
     return (a * n + b if (good & (not skip)) else dump), not (skip | good)
