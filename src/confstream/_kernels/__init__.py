@@ -33,7 +33,7 @@ from .._errors import (
     ERR_GROUP, ERR_INTERNAL, ERR_PRED, ERR_PRED_ML, ERR_SCORE, ERR_TRUE, ERR_TRUE_ML, ERR_WEIGHT, OK)
 from ._rules import (
     column_map, _idx, _ijit, _index, _int_of, _jit, NO_COLS, PRED_ARGMAX, PRED_BINARY,
-    PRED_LABELS, pred_of, _sample_cell, space_of)
+    PRED_LABELS, _pred_index, pred_of, rule_of, _sample_cell, space_of)
 from ._simd import SIMD
 from ._threads import (
     CHUNK_BYTES, _grain, run_chunks, slot_zeros)

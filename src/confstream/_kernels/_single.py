@@ -9,7 +9,7 @@ import numpy as np
 from .._errors import ERR_GROUP, ERR_INTERNAL, ERR_WEIGHT, OK
 from ._rules import (
     NO_COLS, PRED_ARGMAX, PRED_BINARY, PRED_LABELS, _cell, _idx, _ijit, _index, _int_of,
-    _jit, pred_of, _sample_cell)
+    _jit, _pred_index, pred_of, rule_of, _sample_cell)
 from ._simd import SIMD, _VEC_LANES, _prefetch, _vec_argmax
 from ._threads import _grain, run_chunks, slot_zeros
 
@@ -23,6 +23,9 @@ def cells(t, pred, space, keys, w, out):
 
     Returns (position, code) of the first bad sample; position -1 when the batch is valid.
     """
+    _, p1, p2, _, colmap = pred
+    lut = space[0]
+    rule = rule_of(pred, space)
     g, glut, glo, ng, on = keys
     nn = space[2] * space[2]
     has_w = w.shape[0] > 0
@@ -30,7 +33,7 @@ def cells(t, pred, space, keys, w, out):
         k = _index(g[i], glut, glo, ng) if on else 0
         if k < 0:
             return i, ERR_GROUP
-        c, code = _sample_cell(t, pred, i, space)
+        c, code = _sample_cell(t[i], _pred_index(p1, p2, i, colmap, lut, rule), lut, rule)
         if code != OK:
             return i, code
         if has_w and c >= 0:
@@ -105,11 +108,14 @@ def _first_bad(t, pred, i0, i1, space, keys):
     """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none.
     With ``keys`` on, a sample's key is checked first, ignored samples' too (a key is never
     a thing to skip)."""
+    _, p1, p2, _, colmap = pred
+    lut = space[0]
+    rule = rule_of(pred, space)
     g, glut, glo, ng, on = keys
     for i in range(i0, i1):
         if on and _index(g[i], glut, glo, ng) < 0:
             return i, ERR_GROUP
-        _, code = _sample_cell(t, pred, i, space)
+        _, code = _sample_cell(t[i], _pred_index(p1, p2, i, colmap, lut, rule), lut, rule)
         if code != OK:
             return i, code
     return -1, OK
@@ -123,12 +129,13 @@ def _first_bad(t, pred, i0, i1, space, keys):
 def _labels_block(t, p1, space, buf):
     """Labels through the space's look-up table: each sample's cell (or the dump cell) into
     ``buf``. True if a sample was bad."""
-    lut, lo, n = space[0], space[1], space[2]
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     dump = n * n
     bad = False
     for j in range(t.shape[0]):
         tv = t[j]
-        buf[j], e = _cell(tv, _idx(tv, lut, lo, n), _idx(p1[j], lut, lo, n), space, dump)
+        buf[j], e = _cell(tv, _idx(tv, lut, lo, n), _idx(p1[j], lut, lo, n), nig, dump)
         bad |= e
     return bad
 
@@ -139,10 +146,10 @@ def _ident_block(t, p1, space, buf, i0, keys):
     its cell (or the dump cell) to ``buf`` (counted next, while it is in L1), on the key
     axis in the same pass (``_on_key``; sample j's key is keys[0][i0 + j]). True if a sample
     was bad."""
-    lut, lo, n, ign, has_ign = space
+    n, ign, has_ign = space[2], space[3], space[4]
     un = np.uint64(n)
     # cells < 2**31 here: 32-bit lanes, twice as many per vector (the cell in n's type)
-    space32 = (lut, lo, np.int32(n), ign, has_ign)
+    nig32 = (np.int32(n), ign, has_ign)
     nn32 = np.int32(n * n)
     nbad = 0
     dump = np.int32(n * n)
@@ -151,7 +158,7 @@ def _ident_block(t, p1, space, buf, i0, keys):
         tv = t[j]
         pv = p1[j]
         ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)  # negatives wrap to huge
-        c, e = _cell(tv, (np.int32(tv), ok), (np.int32(pv), True), space32, dump)
+        c, e = _cell(tv, (np.int32(tv), ok), (np.int32(pv), True), nig32, dump)
         buf[j], ek = _on_key(c, i0 + j, keys, nn32, gdump)
         nbad += e | ek
     return nbad > 0
@@ -196,7 +203,8 @@ def _count_cells(buf, m, tab2, pa, pb):
 @_jit
 def _binary_block(t, p1, thr, colmap, space, buf):
     """Binary scores ``> thr``: each sample's cell into ``buf``. True if a sample was bad."""
-    lut, lo, n = space[0], space[1], space[2]
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     dump = n * n
     bad = False
     c0 = colmap[0]
@@ -209,14 +217,14 @@ def _binary_block(t, p1, thr, colmap, space, buf):
             s = p1[j]
             b = c1 if s > thr else c0
             buf[j], e = _cell(tv, (a, oka & (np.uint64(a) < un)),
-                              (b, ((s - s) == 0) & (b >= 0)), space, dump)  # s - s: NaN, inf
+                              (b, ((s - s) == 0) & (b >= 0)), nig, dump)  # s - s: NaN, inf
             bad |= e
     else:
         for j in range(t.shape[0]):
             tv = t[j]
             s = p1[j]
             b = c1 if s > thr else c0
-            buf[j], e = _cell(tv, _idx(tv, lut, lo, n), (b, ((s - s) == 0) & (b >= 0)), space,
+            buf[j], e = _cell(tv, _idx(tv, lut, lo, n), (b, ((s - s) == 0) & (b >= 0)), nig,
                               dump)
             bad |= e
     return bad
@@ -231,7 +239,8 @@ def _argmax_vec_block(t, rows, colmap, space, buf):
     ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample was
     bad."""
     flat, width, nvec, cols_ident = rows
-    lut, lo, n = space[0], space[1], space[2]
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     m = t.shape[0]
     k = max(0, min(m, nvec))  # nvec < 0: the block starts after the last vector row
     bad = False
@@ -255,21 +264,21 @@ def _argmax_vec_block(t, rows, colmap, space, buf):
         for j in range(m):
             tv = t[j]
             a, oka = _int_of(tv)
-            buf[j], e = _cell(tv, (a, oka & (np.uint64(a) < un)), (buf[j], True), space, dump)
+            buf[j], e = _cell(tv, (a, oka & (np.uint64(a) < un)), (buf[j], True), nig, dump)
             bad |= e
     else:
         for j in range(m):
             tv = t[j]
             b = colmap[buf[j]]
-            buf[j], e = _cell(tv, _idx(tv, lut, lo, n), (b, b >= 0), space, dump)
+            buf[j], e = _cell(tv, _idx(tv, lut, lo, n), (b, b >= 0), nig, dump)
             bad |= e
     return bad
 
 
 @_ijit
-def _argmax4(p2, j, width, fin):
-    """Argmax of rows j..j+3 side by side, and whether each row is finite; ``fin`` = (pu,
-    bits, emask, eone, ebit).
+def _argmax4(p2, pu, j, width, bits, consts):
+    """Argmax of rows j..j+3 side by side, and whether each row is finite; ``consts`` =
+    (emask, eone, ebit).
 
     Each row's running maximum is a chain of dependent compares; four independent chains keep
     the core busy. Ties go to the first column, as ``np.argmax``. Finiteness is read from the
@@ -277,7 +286,7 @@ def _argmax4(p2, j, width, fin):
     ones plus ``eone`` carries into ``ebit``; those integer operations run beside the float
     compares and cost next to nothing. ``bits`` False (integer scores): always finite.
     """
-    pu, bits, emask, eone, ebit = fin
+    emask, eone, ebit = consts
     b0 = p2[j, 0]
     b1 = p2[j + 1, 0]
     b2 = p2[j + 2, 0]
@@ -327,7 +336,9 @@ def _argmax_block(t, p2, fin, colmap, space, buf):
     code is written out here, not called: arrays handed to a helper cost reference counting
     per sample."""
     pu, bits, emask, eone, ebit = fin
-    lut, lo, n = space[0], space[1], space[2]
+    consts = (emask, eone, ebit)
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     bad = False
     width = p2.shape[1]
     m = t.shape[0]
@@ -335,7 +346,7 @@ def _argmax_block(t, p2, fin, colmap, space, buf):
     j = 0
     while j < m:
         if j + 4 <= m:
-            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, j, width, fin)
+            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, pu, j, width, bits, consts)
             rows = 4
         else:  # the last rows, one at a time
             best = p2[j, 0]
@@ -358,7 +369,7 @@ def _argmax_block(t, p2, fin, colmap, space, buf):
             tv = t[j + r]
             a, oka = _idx(tv, lut, lo, n)
             b = colmap[c]
-            buf[j + r], e = _cell(tv, (a, oka & fin_r), (b, b >= 0), space, dump)
+            buf[j + r], e = _cell(tv, (a, oka & fin_r), (b, b >= 0), nig, dump)
             bad |= e
         j += rows
     return bad
