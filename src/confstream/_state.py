@@ -46,6 +46,12 @@ def counts_of(acc, fields):
     return getattr(acc, fields[0].attr)
 
 
+def ones_of(fields, n) -> dict:
+    """{key: value} of the weighted fields for the counts ``n`` when every sample weighed 1
+    (how an unweighted state's arrays add into a weighted one)."""
+    return {f.key: f.ones(n) for f in fields if f.ones is not None and f.when == WEIGHTED}
+
+
 def promoted(acc, fields, exact: bool = False) -> dict:
     """{attr: value} of the weighted fields (and the exact ones with ``exact``) as they are
     when every sample so far weighed 1: the one weight promotion of an unweighted state."""

@@ -255,18 +255,25 @@ class ConfusionMatrix(_Accumulator):
            [0, 0, 2]])
     """
 
-    # The additive state (``_state``): counts, and once weighted the weight sums.
+    # The additive state (``_state``): counts, and once weighted the weight sums (``ones``:
+    # what each holds when every sample so far weighed 1, the one weight promotion).
     _FIELDS = (
         S.Field("_n", "n", "counts", S.cells, True),
-        S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED),
-        S.Field("_tw", "true_w", "weights.true", S.per_class, False, S.WEIGHTED),
-        S.Field("_pw", "pred_w", "weights.pred", S.per_class, False, S.WEIGHTED),
-        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
+        S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED,
+                ones=lambda n: n.astype(np.float64)),
+        S.Field("_tw", "true_w", "weights.true", S.per_class, False, S.WEIGHTED,
+                ones=lambda n: n.sum(axis=1).astype(np.float64)),
+        S.Field("_pw", "pred_w", "weights.pred", S.per_class, False, S.WEIGHTED,
+                ones=lambda n: n.sum(axis=0).astype(np.float64)),
+        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED,
+                ones=lambda n: float(n.sum())),
         # exact sums while every weight is an integer (an optional key of format 1)
-        S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT),
+        S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT,
+                ones=lambda n: n.copy()),
         # the streamed bootstrap's (C, C, B) replicate tables (optional: bootstrap=B)
         S.Field("_rep", "rep", "bootstrap.cells", S.cells, False, S.OPTIONAL, "_nrep"),
     )
+    _WEIGHTED_FIELDS = tuple(f for f in _FIELDS if f.when == S.WEIGHTED)
 
     _kind = "ConfusionMatrix"
 
@@ -712,12 +719,10 @@ class ConfusionMatrix(_Accumulator):
             self.__dict__.update(S.grown(self, self._FIELDS, c))
 
     def _to_weighted(self, integer: bool):
+        self.__dict__.update(S.promoted(self, self._FIELDS, exact=integer))
         self._weighted = True
-        self._w = self._n.astype(np.float64)
-        self._tw = self._n.sum(axis=1).astype(np.float64)
-        self._pw = self._n.sum(axis=0).astype(np.float64)
-        self._wsum = float(self._n.sum())
-        self._wi = self._n.copy() if integer else None
+        if not integer:
+            self._wi = None
 
     def _commit_kinds(self, b):
         commit_kinds(self._tkinds, self._pkinds, b)
@@ -850,36 +855,18 @@ class ConfusionMatrix(_Accumulator):
         self._n[ix] += d["n"]
         if "rep" in d:
             self._rep[ix] += d["rep"]
-        if self._weighted:
-            if "w" in d:
-                self._w[ix] += d["w"]
-                self._tw[idx] += d["true_w"]
-                self._pw[idx] += d["pred_w"]
-                self._wsum += float(d["wsum"])
-            else:
-                self._w[ix] += d["n"]
-                self._tw[idx] += d["n"].sum(axis=1)
-                self._pw[idx] += d["n"].sum(axis=0)
-                self._wsum += float(d["n"].sum())
+        if self._weighted:  # an unweighted state's samples weigh 1 each
+            S.add_into(self, self._WEIGHTED_FIELDS,
+                       d if "w" in d else S.ones_of(self._FIELDS, d["n"]), idx)
 
     # Hooks for adapters (torch.distributed, devices): the additive state as arrays.
     def _state_arrays(self) -> dict:
-        """The additive state: every entry adds elementwise on merge."""
+        """The additive state: every entry adds elementwise on merge (an unweighted state's
+        weight sums as every sample weighing 1: summing states of both kinds stays right)."""
         self._flush()
         with self._lock:
-            if self._weighted:
-                w, tw, pw, ws = self._w, self._tw, self._pw, self._wsum
-            else:  # unweighted samples weigh 1: summing states of both kinds stays right
-                w = self._n.astype(np.float64)
-                tw, pw = w.sum(axis=1), w.sum(axis=0)
-                ws = float(self._n.sum())
-            out = {"n": self._n.copy(), "w": w.copy(), "true_w": tw.copy(),
-                   "pred_w": pw.copy(), "wsum": np.array([ws]),
-                   "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
-            if self._wi is not None:
-                out["wi"] = self._wi.copy()
-            if self._rep is not None:
-                out["rep"] = self._rep.copy()
+            out = S.dense(self, self._FIELDS, weighted=True)
+            out["weighted"] = np.array([1 if self._weighted else 0], dtype=np.int64)
             return out
 
     def _add_state_arrays(self, d: dict):
