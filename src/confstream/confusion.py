@@ -30,7 +30,7 @@ from .report import Report, build_report
 __all__ = ["ConfusionMatrix", "MultilabelConfusionMatrix", "from_dict", "LabelTypeError"]
 
 FORMAT_VERSION = 1
-WEIGHT_RULE = "weights must be non-negative and finite"
+WEIGHT_RULE = I.WEIGHT_RULE  # the one wording, shared with the device path
 
 _NO1 = np.zeros(0, dtype=np.float64)
 _NO2 = np.zeros((0, 0), dtype=np.float64)
