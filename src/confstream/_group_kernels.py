@@ -207,11 +207,19 @@ def combine(codes, sizes, out):
 # in front of its state (per-label tp / pred / true and the per-sample histograms).
 # Inputs reach these kernels in few dtypes: truth uint8 / int64 / float64, predictions
 # uint8 / int64 (indicators) or float32 / float64 (scores), keys int64.
+#
+# Their bundles: ``rows`` = (t, p, form, thr), the batch (truth and predictions (N, L), the
+# prediction form: 0 indicators, 1 scores ``> thr[j]``); ``keys`` = (g, glut, glo, ng, on),
+# the engine's key axis (the group); ``tabs`` = (sums, hp, hr, hf, ns), one thread's tables.
 
 
 @_jit
-def ml_first_bad(t, p, form, thr, g, glut, glo, ng, w, has_w, r0):
-    """(row, column, code) of the first bad value from row r0 on; (-1, 0, OK) if none."""
+def ml_first_bad(rows, keys, w, r0):
+    """(row, column, code) of the first bad value from row r0 on; (-1, 0, OK) if none.
+    ``w``: the weights to check (empty: none)."""
+    t, p, form, thr = rows
+    g, glut, glo, ng, _ = keys
+    has_w = w.shape[0] > 0
     L = t.shape[1]
     for i in range(r0, t.shape[0]):
         if K._index(g[i], glut, glo, ng) < 0:
@@ -228,13 +236,16 @@ def ml_first_bad(t, p, form, thr, g, glut, glo, ng, w, has_w, r0):
 
 
 @_jit
-def _ml_rows(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+def _ml_rows(rows, keys, r0, r1, tabs):
     """Rows [r0, r1) into one thread's tables, one pass and no branch in the inner loops
     (one loop per prediction form, so that LLVM vectorises them across labels). The engine's
     row rule ``K._ml_add_row`` written out with the group's offset: calling it here made
     this kernel 30% slower (benchmarks/README.md, "the key axis"). ``sums``
     flat (ng · 3 · L) = tp / pred / true per group, the histograms (ng, ...), samples per
     group ns (ng,). True if a row held a bad value (then the tables are thrown away)."""
+    t, p, form, thr = rows
+    g, glut, glo, ng, _ = keys
+    sums, hp, hr, hf, ns = tabs
     L = t.shape[1]
     L3 = 3 * L
     bad = False
@@ -284,15 +295,15 @@ def _ml_rows(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
 
 
 @_jit
-def ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+def ml_count_chunk(rows, keys, r0, r1, tabs):
     """Rows [r0, r1) into one thread's tables (``sums`` flat, (ng, 3, L) in C order); the
     first bad row, or -1. Blocks of rows are counted by ``_ml_rows``; a bad block is
     searched row by row."""
     r = r0
     while r < r1:
         end = min(r1, r + _ML_BLOCK)
-        if _ml_rows(t, p, form, thr, g, glut, glo, ng, r, end, sums, hp, hr, hf, ns):
-            row, _, _ = ml_first_bad(t, p, form, thr, g, glut, glo, ng, _NOW, False, r)
+        if _ml_rows(rows, keys, r, end, tabs):
+            row, _, _ = ml_first_bad(rows, keys, _NOW, r)
             # a block called bad where the row-by-row check finds nothing would be dropped:
             # say so rather than count short
             return row if 0 <= row < end else r
@@ -305,12 +316,16 @@ _NOW = np.zeros(0, dtype=np.float64)
 
 
 @_jit
-def ml_count_into(t, p, form, thr, g, glut, glo, ng, w, tp, pred, true, hp, hr, hf, ns,
-                  nzero, tpw, predw, truew, whp, whr, whf, wsum, otpw, opredw, otruew, owhp,
-                  owhr, owhf, owsum):
+def ml_count_into(rows, keys, w, st, ov):
     """Add a validated batch into the weighted state one row at a time in input order: per
     group and over all groups alike, each weighted sum is added as ``np.bincount`` adds it
-    on that group's rows (or on all rows). ``owsum`` is a 1-element array."""
+    on that group's rows (or on all rows). ``st`` = (tp, pred, true, hp, hr, hf, ns, nzero,
+    tpw, predw, truew, whp, whr, whf, wsum): per group; ``ov`` = (tpw, predw, truew, whp,
+    whr, whf, wsum): over all groups, its ``wsum`` a 1-element array."""
+    t, p, form, thr = rows
+    g, glut, glo, ng, _ = keys
+    tp, pred, true, hp, hr, hf, ns, nzero, tpw, predw, truew, whp, whr, whf, wsum = st
+    otpw, opredw, otruew, owhp, owhr, owhf, owsum = ov
     L = t.shape[1]
     for i in range(t.shape[0]):
         k = K._index(g[i], glut, glo, ng)

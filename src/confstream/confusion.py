@@ -580,7 +580,7 @@ class ConfusionMatrix(_Accumulator):
         # would be much bigger than the batch, nor once the state is weighted (its sums take
         # the samples one at a time, in input order).
         if self._table_pays(w, t, n):
-            table, pos, code = self._count_table(*args)
+            table, pos, code = self._count_table(args)
             if pos >= 0:
                 return self._on_error(space, b2, pos, code, w2)
             with self._lock:
@@ -611,8 +611,10 @@ class ConfusionMatrix(_Accumulator):
         return (w is None and not self._weighted and t.shape[0] * 2 >= n * n
                 and self._boot is None)  # the replicates need each sample's cell
 
-    def _count_table(self, b, t, p1, lut, lo, n, ign, has_ign, cols_idx):
-        """One validating pass into a table of the batch's own: (table, position, code)."""
+    def _count_table(self, args):
+        """One validating pass into a table of the batch's own: (table, position, code).
+        ``args``: (batch, t, p1, lut, lo, n, ign, has_ign, cols_idx), as ``_cells``."""
+        b, t, p1, lut, lo, n, ign, has_ign, cols_idx = args
         colmap = (K.NO_COLS if b.form == K.PRED_LABELS
                   else K.column_map(b.width or 2, cols_idx, lut, lo, n))
         return K.count_table(t, K.pred_of(b.form, p1, b.p2, b.thr, colmap),
@@ -693,7 +695,7 @@ class ConfusionMatrix(_Accumulator):
             args = (b2, t, p1, lut, lo, n, ign, has_ign, False)
             table = cells = None
             if self._table_pays(w, t, n):
-                table, pos, code = self._count_table(*args)
+                table, pos, code = self._count_table(args)
             else:
                 cells = self._cells(args, w2)
                 pos, code = cells if isinstance(cells, tuple) else (-1, K.OK)
