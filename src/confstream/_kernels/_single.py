@@ -30,9 +30,11 @@ def cells(t, pred, space, keys, w, out):
     nn = space[2] * space[2]
     has_w = w.shape[0] > 0
     for i in range(t.shape[0]):
-        k = _index(g[i], glut, glo, ng) if on else 0
-        if k < 0:
-            return i, ERR_GROUP
+        k = 0
+        if on:  # the key's work all under one test: without keys, the loop of main (A/B)
+            k = _index(g[i], glut, glo, ng)
+            if k < 0:
+                return i, ERR_GROUP
         c, code = _sample_cell(t[i], _pred_index(p1, p2, i, colmap, lut, rule), lut, rule)
         if code != OK:
             return i, code
@@ -40,7 +42,7 @@ def cells(t, pred, space, keys, w, out):
             wi = w[i]
             if not (wi >= 0.0 and wi < np.inf):
                 return i, ERR_WEIGHT
-        out[i] = k * nn + c if c >= 0 else c
+        out[i] = c + k * nn if on and c >= 0 else c
     return -1, OK
 
 
