@@ -16,6 +16,7 @@ import numpy as np
 
 from confstream import _devices
 from confstream import _errors as E
+from confstream import _inputs as I
 from confstream import _kernels as K
 
 # The error codes, shared with the host (confstream._errors), and the prediction forms.
@@ -343,7 +344,7 @@ def _single_label_batch(torch, acc, t, p, w):
     batch.t_idx = torch.where(t_ok, t_idx, 0)
     batch.p_idx = torch.where(p_ok & ~p_score_bad, p_idx, 0)
     batch.w = None if w is None else torch.where(w_bad, 0.0, w)
-    if w is not None and not w_in.is_floating_point():  # exact int64 sums, as the core's
+    if w is not None and I.weights_exact(_dtype_kind(torch, w_in.dtype)):  # as the core's
         batch.wi = torch.where(w_bad, 0, w_in.reshape(-1).to(torch.int64))
     return batch
 
@@ -408,17 +409,25 @@ def _label_index(torch, acc, v, lut):
 
 
 def _weights(torch, w, n):
-    """Mirror of ``_inputs.as_weights`` for a tensor: (n,) float64 or None."""
+    """The core's weight rule (``_inputs.weights_shape``) on the tensor's description: (n,)
+    float64 or None. The values (``WEIGHT_RULE``) are checked on the device, per sample."""
     if w is None:
         return None
-    if w.is_complex():
-        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
-    w = w.reshape(-1) if w.ndim == 2 and w.shape[1] == 1 else w
-    if w.ndim != 1:
-        raise ValueError(f"sample_weight must be 1-D, got shape {tuple(w.shape)}")
-    if w.shape[0] != n:
-        raise ValueError(f"sample_weight has {w.shape[0]} values but y_true has {n} samples")
+    from confstream import _inputs as I
+
+    w = w.reshape(I.weights_shape(w.dtype, _dtype_kind(torch, w.dtype), tuple(w.shape), n))
     return w.to(torch.float64)
+
+
+def _dtype_kind(torch, dtype) -> str:
+    """numpy's kind letter of a torch dtype (b, i, u, f, c)."""
+    if dtype == torch.bool:
+        return "b"
+    if dtype.is_complex:
+        return "c"
+    if dtype.is_floating_point:
+        return "f"
+    return "u" if torch.iinfo(dtype).min == 0 else "i"
 
 
 # -- multi-label batches -----------------------------------------------------------------------
@@ -730,7 +739,10 @@ def _ml_shape(key, a, L):
     return a
 
 
-_BAD_WEIGHT = "weights must be non-negative and finite"
+def _bad_weight() -> str:
+    from confstream import _inputs as I
+
+    return I.WEIGHT_RULE  # the core's wording
 
 
 def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
@@ -745,14 +757,14 @@ def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
     if meta.multilabel:
         row, col = divmod(pos, acc.num_labels + 1)
         if code == _ERR_WEIGHT:
-            return f"sample_weight[{row}] = {err['float']!r}: {_BAD_WEIGHT}{where}"
+            return f"sample_weight[{row}] = {err['float']!r}: {_bad_weight()}{where}"
         if code == _ERR_SCORE:
             return f"y_pred[{row}, {col}] = {err['float']!r} is not a finite score{where}"
         name, kind = ("y_true", meta.tkind) if code == _ERR_TRUE_ML else ("y_pred", meta.pkind)
         v = err["float"] if kind == "float" else err["int"]
         return f"{name}[{row}, {col}] = {v!r}: multi-label indicators must be 0 or 1{where}"
     if code == _ERR_WEIGHT:
-        return f"sample_weight[{pos}] = {err['float']!r}: {_BAD_WEIGHT}{where}"
+        return f"sample_weight[{pos}] = {err['float']!r}: {_bad_weight()}{where}"
     if code == _ERR_TRUE_SCORE:
         return (f"y_true[{pos}, {col}] = {err['float']!r}: one-hot truth must hold 0s and "
                 f"a single 1 per row{where}")

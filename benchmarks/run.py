@@ -935,43 +935,46 @@ def bench_ways(res: Results, quick: bool, repeats: int):
     no = K.NO_COLS
     rng = np.random.default_rng(7)
     nthreads = get_num_threads()
+    sp10, sp21 = K.space_of(no, 0, 10, 0, False), K.space_of(no, 0, 21, 255, True)
+
+    def labels(p):  # the kernels' prediction bundle of a batch of labels
+        return K.pred_of(K.PRED_LABELS, p, NO2, 0.0, no)
+
     # Threads: one against all, by batch size; where they cross is K.PARALLEL_MIN.
     sizes = [1 << k for k in ((10, 14) if quick else (12, 14, 16, 18, 20, 22))]
     for size in sizes:
         t = rng.integers(0, 10, size)
         p = rng.integers(0, 10, size)
         name = f"threads: int64 labels, batch {size}"
-        one = res.time(name, "1 thread", lambda: K.count_table(t, 0, p, NO2, 0.0, no, no, 0, 10,
-                                                               0, False, 1), repeats, size, 0)
+        one = res.time(name, "1 thread", lambda: K.count_table(t, labels(p), sp10, 1), repeats,
+                       size, 0)
         many = res.time(name, f"{nthreads} threads",
-                        lambda: K.count_table(t, 0, p, NO2, 0.0, no, no, 0, 10, 0, False,
-                                              nthreads), repeats, size, 0)
+                        lambda: K.count_table(t, labels(p), sp10, nthreads), repeats, size, 0)
         del one, many
     # Interleaved sub-tables on masks, where neighbouring pixels hit the same cell.
     t, p = make_masks(2 if quick else 16, 128 if quick else 512, 128 if quick else 512, 21)
     tf, pf = t.reshape(-1), p.reshape(-1)
     for nsub in (1, 2, 4, 8):
         res.time("sub-tables: uint8 masks, 1 thread", f"{nsub} sub-table(s)",
-                 lambda: K.count_table(tf, 0, pf, NO2, 0.0, no, no, 0, 21, 255, True, 1, nsub),
+                 lambda: K.count_table(tf, labels(pf), sp21, 1, nsub),
                  repeats, tf.size, 0)
     # One specialisation per dtype against a cast to int64 first.
     res.time("dtypes: uint8 masks", "counted as uint8",
-             lambda: K.count_table(tf, 0, pf, NO2, 0.0, no, no, 0, 21, 255, True, nthreads),
+             lambda: K.count_table(tf, labels(pf), sp21, nthreads),
              repeats, tf.size, 0)
     res.time("dtypes: uint8 masks", "cast to int64, then counted",
-             lambda: K.count_table(tf.astype(np.int64), 0, pf.astype(np.int64), NO2, 0.0, no,
-                                   no, 0, 21, 255, True, nthreads), repeats, tf.size, 0)
+             lambda: K.count_table(tf.astype(np.int64), labels(pf.astype(np.int64)), sp21,
+                                   nthreads), repeats, tf.size, 0)
     # Argmax fused into the count against argmax first, then count the labels.
     n = 20_000 if quick else 2_000_000
     tl = rng.integers(0, 10, n)
     s = rng.random((n, 10), dtype=np.float32)
     cm = np.arange(10)
     res.time("argmax: float32 (N, 10)", "fused in the counting pass",
-             lambda: K.count_table(tl, 1, np.zeros(0, np.float32), s, 0.0, cm, no, 0, 10, 0,
-                                   False, nthreads), repeats, n, 0)
+             lambda: K.count_table(tl, K.pred_of(1, np.zeros(0, np.float32), s, 0.0, cm), sp10,
+                                   nthreads), repeats, n, 0)
     res.time("argmax: float32 (N, 10)", "argmax_rows, then count labels",
-             lambda: K.count_table(tl, 0, K.argmax_rows(s)[0], NO2, 0.0, no, no, 0, 10, 0,
-                                   False, nthreads), repeats, n, 0)
+             lambda: K.count_table(tl, labels(K.argmax_rows(s)[0]), sp10, nthreads), repeats, n, 0)
 
 
 # ---------------------------------------------------------------------------------------------

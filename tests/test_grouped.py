@@ -455,7 +455,7 @@ def test_threads_lose_no_count_in_a_child_process():
 def test_kernels_follow_the_jit_policy():
     from confstream import _group_kernels as GK
 
-    for name in ("validate", "count_into", "key_indices", "combine"):
+    for name in ("_labels_chunk", "count_into", "key_indices", "combine"):
         assert getattr(GK, name).targetoptions.get("nogil") is True, name
         assert getattr(GK, name)._cache is not None, name
 

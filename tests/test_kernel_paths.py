@@ -158,8 +158,8 @@ def test_cell_counter_with_every_number_of_sub_tables(nsub):
     t = rng.integers(0, 7, 10_001)
     p = rng.integers(0, 7, 10_001)
     no = np.zeros(0, np.int64)
-    table, pos, _ = K.count_table(t, K.PRED_LABELS, p, K._NO2F, 0.0, no, no, 0, 7, 0, False,
-                                  1, nsub)
+    table, pos, _ = K.count_table(t, K.pred_of(K.PRED_LABELS, p, K._NO2F, 0.0, no),
+                                  K.space_of(no, 0, 7, 0, False), 1, nsub)
     assert pos == -1
     np.testing.assert_array_equal(table, confusion_matrix(t, p, labels=range(7)))
 
@@ -445,15 +445,14 @@ def test_the_key_axis_counts_as_numpy_per_key(seed, form, size, key_lut, ignore,
         want_bad[bad_key] = K.ERR_GROUP
     keys = (g_in, glut, glo, ng, True)
     colmap = np.arange(n, dtype=np.int64)
+    space = K.space_of(lut, lo, n, ign, ignore)
     if form in ("labels", "lut"):
-        got = K.count_table(t_in, K.PRED_LABELS, p, K._NO2F, 0.0, K.NO_COLS, lut, lo, n, ign,
-                            ignore, 1, keys=keys)
+        pred = K.pred_of(K.PRED_LABELS, p, K._NO2F, 0.0, K.NO_COLS)
     elif form == "binary":
-        got = K.count_table(t_in, K.PRED_BINARY, s, K._NO2F, 0.5, colmap, lut, lo, n, ign,
-                            ignore, 1, keys=keys)
+        pred = K.pred_of(K.PRED_BINARY, s, K._NO2F, 0.5, colmap)
     else:
-        got = K.count_table(t_in, K.PRED_ARGMAX, s2[:, 0], s2, 0.0, colmap, lut, lo, n, ign,
-                            ignore, 1, keys=keys)
+        pred = K.pred_of(K.PRED_ARGMAX, s2[:, 0], s2, 0.0, colmap)
+    got = K.count_table(t_in, pred, space, 1, keys=keys)
     table, pos, code = got
     if want_bad:
         first = min(want_bad)

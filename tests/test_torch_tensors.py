@@ -551,3 +551,41 @@ def test_device_integer_weights_past_int64_raise_at_every_read(dev):
                torch.tensor([1], device=dev))
     with pytest.raises(OverflowError):
         acc.counts
+
+
+BAD_WEIGHTS = [  # (weights for 3 samples, the error, its words): one rule, host and device
+    (lambda: torch.ones(4), ValueError, "sample_weight has 4 values but y_true has 3 samples"),
+    (lambda: torch.ones(3, 2), ValueError, r"sample_weight must be 1-D, got shape \(3, 2\)"),
+    (lambda: torch.ones(1, 3), ValueError, r"sample_weight must be 1-D, got shape \(1, 3\)"),
+    (lambda: torch.ones(3, dtype=torch.complex64), TypeError,
+     "sample_weight must be numeric, got dtype"),
+]
+
+
+@pytest.mark.parametrize("case", range(len(BAD_WEIGHTS)))
+def test_device_weights_follow_the_host_rule_word_for_word(dev, case):
+    make, exc, words = BAD_WEIGHTS[case]
+    t, p = torch.tensor([0, 1, 1], device=dev), torch.tensor([0, 1, 0], device=dev)
+    acc, host = cs.ConfusionMatrix(2), cs.ConfusionMatrix(2)
+    acc.update(t, p)
+    before = acc.to_dict()
+    with pytest.raises(exc, match=words) as on_device:
+        acc.update(t, p, make().to(dev))
+    with pytest.raises(exc, match=words) as on_host:
+        host.update(t.cpu().numpy(), p.cpu().numpy(), make().numpy())
+    # the same words, but the dtype's spelling (torch.complex64 / complex64)
+    assert str(on_device.value).replace("torch.", "") == str(on_host.value)
+    assert acc.to_dict() == before
+
+
+def test_device_weights_of_shape_n_by_1_and_bool_are_read_as_the_host_reads_them(dev):
+    from sklearn.metrics import confusion_matrix
+
+    t, p = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0])
+    for w in (np.array([[1.5], [2.0], [0.5], [1.0]]), np.array([True, False, True, True])):
+        acc = cs.ConfusionMatrix(2)
+        acc.update(torch.tensor(t, device=dev), torch.tensor(p, device=dev),
+                   torch.tensor(w, device=dev))
+        ref = confusion_matrix(t, p, sample_weight=w.reshape(-1).astype(np.float64))
+        np.testing.assert_array_equal(acc.counts, ref)
+        assert acc.counts.dtype == (np.int64 if w.dtype == bool else np.float64)

@@ -1,11 +1,13 @@
 """numba kernels of the grouped accumulator: the cell of a sample is ``g·C² + t·C + p``.
 
-Unweighted batches of binary scores or argmax rows are counted by the engine's own chunk
-kernels with the group as the key axis of the cell (``K.count_table(..., keys=...)``); labels
-by the block kernels here (the group read in the cell's one pass: faster, see
-``count_table``); the weighted path and the first-bad search take the engine's rule of one
-sample (``_sample_cell``) and put the group in front. As everywhere in confstream, kernels never raise: they return the first bad position
-and a code.
+Every single-label path puts the group on the engine's key axis (``keys`` = (g, glut, glo,
+ng, True), the bundles of ``confstream._kernels``): unweighted binary scores and argmax rows
+are counted by the engine's chunk kernels (``K.count_table(..., keys=...)``); the weighted
+path takes the engine's cells on the key axis (``K.cells(..., keys, ...)``, the rule of one
+sample with the group checked first) and adds them here in input order; labels go through
+the block kernels here (the group read in the cell's one pass: faster, see ``count_table``),
+whose bad blocks are searched by the engine's ``_first_bad``. As everywhere in confstream,
+kernels never raise: they return the first bad position and a code.
 """
 
 from __future__ import annotations
@@ -19,47 +21,22 @@ from ._kernels._jit import _jit
 _BLOCK = K._BLOCK
 
 
-@_jit
-def _colmap(form, p2, cols_idx, lut, lo, n):
-    """The engine's column map of the score columns (``K.column_map``)."""
+def colmap_of(form, p2, cols_idx, space):
+    """The engine's column map of the score columns (``K.column_map``; none for labels)."""
     if form == K.PRED_LABELS:
-        return lut[:0]
+        return K.NO_COLS
+    lut, lo, n = space[0], space[1], space[2]
     return K.column_map(p2.shape[1] if form == K.PRED_ARGMAX else 2, cols_idx, lut, lo, n)
 
 
 @_jit
-def _first_bad(t, form, p1, p2, i0, i1, thr, cols_idx, lut, lo, n, ign, has_ign,
-               g, glut, glo, ng, w, has_w):
-    """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none.
-
-    The group key is checked first, and for every sample (ignored ones too): a key is
-    never a thing to skip."""
-    colmap = _colmap(form, p2, cols_idx, lut, lo, n)
-    for i in range(i0, i1):
-        if K._index(g[i], glut, glo, ng) < 0:
-            return i, ERR_GROUP
-        c, code = K._sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
-        if code != K.OK:
-            return i, code
-        if has_w and c >= 0:
-            wi = w[i]
-            if not (wi >= 0.0 and wi < np.inf):
-                return i, K.ERR_WEIGHT
-    return -1, K.OK
-
-
-@_jit
-def validate(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glut, glo, ng,
-             w, has_w):
-    return _first_bad(t, form, p1, p2, 0, t.shape[0], thr, cols_idx, lut, lo, n, ign,
-                      has_ign, g, glut, glo, ng, w, has_w)
-
-
-@_jit
-def _labels_block(t, p1, lut, lo, n, ign, has_ign, g, glut, glo, ng, tab, mask, stride,
-                  buf):
-    """Labels (both arrays) through the space's table: branch-free cells into ``buf``,
-    then counted. True if a sample was bad (then nothing was counted)."""
+def _labels_block(t, p1, g, space, keys, job):
+    """Labels (both arrays) through the space's table: branch-free cells into the job's
+    buffer, then counted into its tables. ``t``, ``p1``, ``g``: the block's slices. True if
+    a sample was bad (then nothing was counted)."""
+    lut, lo, n, ign, has_ign = space
+    _, glut, glo, ng, _ = keys
+    _, _, tab, buf, _, _ = job
     nn = n * n
     dump = ng * nn
     bad = False
@@ -74,15 +51,18 @@ def _labels_block(t, p1, lut, lo, n, ign, has_ign, g, glut, glo, ng, tab, mask, 
         buf[j] = k * nn + a * n + b if (okg & good & (not skip)) else dump
     if bad:
         return True
-    K._count_cells(buf, t.shape[0], tab, mask, stride, t, p1)
+    K._count_cells(buf, t.shape[0], tab, t, p1)
     return False
 
 
 @_jit
-def _ident_block(t, p1, n, ign, has_ign, g, ng, tab, mask, stride, buf):
+def _ident_block(t, p1, g, space, keys, job):
     """Integer labels in 0..n-1 and integer keys in 0..ng-1 (no look-up tables): one
-    vectorisable pass writes each sample's cell (32-bit lanes) or the dump cell to ``buf``,
-    a second counts it. True if a sample was bad."""
+    vectorisable pass writes each sample's cell (32-bit lanes) or the dump cell to the job's
+    buffer, a second counts it. True if a sample was bad."""
+    n, ign, has_ign = space[2], space[3], space[4]
+    ng = keys[3]
+    _, _, tab, buf, _, _ = job
     un, ug = np.uint64(n), np.uint64(ng)
     n32 = np.int32(n)
     nn32 = np.int32(n * n)
@@ -100,30 +80,27 @@ def _ident_block(t, p1, n, ign, has_ign, g, ng, tab, mask, stride, buf):
                   if (okg & ok & (not skip)) else dump)
     if nbad:
         return True
-    K._count_cells(buf, t.shape[0], tab, mask, stride, t, g)
+    K._count_cells(buf, t.shape[0], tab, t, g)
     return False
 
 
 @_jit
-def _labels_chunk(t, form, p1, p2, i0, i1, thr, cols_idx, lut, lo, n, ign, has_ign,
-                  g, glut, glo, ng, tab, buf, ident):
-    """Count samples [i0, i1) into ``tab`` (nsub, stride); (first bad position, code).
-    ``ident``: integer labels and keys in 0..n-1 and 0..ng-1, read without look-ups."""
-    mask = tab.shape[0] - 1
-    stride = tab.shape[1]
-    ftab = tab.reshape(-1)
+def _labels_chunk(t, pred, space, keys, job, ident):
+    """Count samples [i0, i1) of the job into its tables (nsub, stride); (first bad
+    position, code). ``ident``: integer labels and keys in 0..n-1 and 0..ng-1, read without
+    look-ups."""
+    p1 = pred[1]
+    g = keys[0]
+    i0, i1 = job[0], job[1]
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
         if ident:
-            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, g[i:end], ng, ftab, mask,
-                               stride, buf)
+            bad = _ident_block(t[i:end], p1[i:end], g[i:end], space, keys, job)
         else:
-            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, g[i:end],
-                                glut, glo, ng, ftab, mask, stride, buf)
+            bad = _labels_block(t[i:end], p1[i:end], g[i:end], space, keys, job)
         if bad:
-            pos, code = _first_bad(t, form, p1, p2, i, end, thr, cols_idx, lut, lo, n, ign,
-                                   has_ign, g, glut, glo, ng, np.zeros(0, np.float64), False)
+            pos, code = K._first_bad(t, pred, i, end, space, keys)
             # a block that is called bad where the sample-by-sample check finds nothing
             # would be dropped: say so rather than count short
             return (pos, code) if pos >= 0 else (i, K.ERR_INTERNAL)
@@ -131,8 +108,7 @@ def _labels_chunk(t, form, p1, p2, i0, i1, thr, cols_idx, lut, lo, n, ign, has_i
     return -1, K.OK
 
 
-def count_table(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glut, glo, ng,
-                nthreads):
+def count_table(t, pred, space, keys, nthreads):
     """A batch's own (ng, n, n) int64 table, or None with the first bad (position, code).
 
     Labels: the block kernels above, with the group in the cell's one pass (32-bit lanes in
@@ -141,10 +117,11 @@ def count_table(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glu
     (benchmarks/README.md, "The key axis"). Binary scores and argmax rows: the engine's
     ``count_table`` with the group as the key axis of the cell.
     Chunks are claimed by free threads (``K.run_chunks``), each into tables of its own."""
+    form, p1, p2 = pred[0], pred[1], pred[2]
     if form != K.PRED_LABELS:
-        colmap = _colmap(form, p2, cols_idx, lut, lo, n)
-        return K.count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads,
-                             keys=(g, glut, glo, ng, True))
+        return K.count_table(t, pred, space, nthreads, keys=keys)
+    lut, n = space[0], space[2]
+    g, glut, ng = keys[0], keys[1], keys[3]
     cells = ng * n * n
     nsub = K.NSUB_SMALL if cells <= 1024 else (2 if cells <= 8192 else 1)
     stride = (cells + 1 + 7) // 8 * 8
@@ -152,17 +129,16 @@ def count_table(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glu
     nslots = nthreads if (nthreads > 1 and size >= K.PARALLEL_MIN) else 1
     tables = K.slot_zeros(nslots, (nsub, stride))
     bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < K._CELLS_MAX else np.int64)
-    ident = (form == K.PRED_LABELS and lut.shape[0] == 0 and glut.shape[0] == 0
+    ident = (lut.shape[0] == 0 and glut.shape[0] == 0
              and t.dtype.kind in "iub" and p1.dtype.kind in "iub" and g.dtype.kind in "iub"
              and cells < K._CELLS_MAX)
 
     def run(i0, i1, slot):
-        pos, code = _labels_chunk(t, form, p1, p2, i0, i1, thr, cols_idx, lut, lo, n, ign,
-                                  has_ign, g, glut, glo, ng, tables[slot], bufs[slot], ident)
+        pos, code = _labels_chunk(t, pred, space, keys,
+                                  (i0, i1, tables[slot], bufs[slot], t, p1), ident)
         return (pos, code) if pos >= 0 else None
 
-    item = t.itemsize + g.itemsize + (p1.itemsize if form != K.PRED_ARGMAX
-                                      else p2.itemsize * p2.shape[1])
+    item = t.itemsize + g.itemsize + p1.itemsize
     errors = K.run_chunks(run, size, nslots, K._grain(item))
     if errors:
         pos, code = min(errors)
@@ -172,20 +148,26 @@ def count_table(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glu
 
 
 @_jit
-def count_into(t, form, p1, p2, thr, cols_idx, lut, lo, n, ign, has_ign, g, glut, glo, ng,
-               w, ncount, wcount, true_w, pred_w, wsum, ocells, otrue, opred, ototal):
-    """Add a validated batch into the weighted state, one sample at a time in input order.
+def count_into(cells, w, n, tabs, otabs):
+    """Add a validated batch's cells on the key axis (``K.cells`` with the group as the key:
+    g·n² + t·n + p, -1 where ignored) into the weighted state, one sample at a time in input
+    order. ``tabs`` = (ncount, wcount, true_w, pred_w, wsum): per group, (ng, n, n), (ng, n)
+    and (ng,); ``otabs`` = (ocells, otrue, opred, ototal): over all groups, (n, n), (n,) and a
+    1-element array.
 
     Per group and over all groups alike, weighted sums are added as ``np.bincount`` adds
     them on that group's rows (or on all rows), so that they equal scikit-learn's to the
-    last bit across any split into batches. ``ototal`` is a 1-element array."""
-    colmap = _colmap(form, p2, cols_idx, lut, lo, n)
-    for i in range(t.shape[0]):
-        c, _ = K._sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+    last bit across any split into batches."""
+    ncount, wcount, true_w, pred_w, wsum = tabs
+    ocells, otrue, opred, ototal = otabs
+    nn = n * n
+    for i in range(cells.shape[0]):
+        c = cells[i]
         if c < 0:
             continue
-        k = K._index(g[i], glut, glo, ng)
-        a, b = c // n, c % n
+        k = c // nn
+        r = c - k * nn
+        a, b = r // n, r % n
         wi = np.float64(w[i])
         ncount[k, a, b] += 1
         wcount[k, a, b] += wi
@@ -225,11 +207,19 @@ def combine(codes, sizes, out):
 # in front of its state (per-label tp / pred / true and the per-sample histograms).
 # Inputs reach these kernels in few dtypes: truth uint8 / int64 / float64, predictions
 # uint8 / int64 (indicators) or float32 / float64 (scores), keys int64.
+#
+# Their bundles: ``rows`` = (t, p, form, thr), the batch (truth and predictions (N, L), the
+# prediction form: 0 indicators, 1 scores ``> thr[j]``); ``keys`` = (g, glut, glo, ng, on),
+# the engine's key axis (the group); ``tabs`` = (sums, hp, hr, hf, ns), one thread's tables.
 
 
 @_jit
-def ml_first_bad(t, p, form, thr, g, glut, glo, ng, w, has_w, r0):
-    """(row, column, code) of the first bad value from row r0 on; (-1, 0, OK) if none."""
+def ml_first_bad(rows, keys, w, r0):
+    """(row, column, code) of the first bad value from row r0 on; (-1, 0, OK) if none.
+    ``w``: the weights to check (empty: none)."""
+    t, p, form, thr = rows
+    g, glut, glo, ng, _ = keys
+    has_w = w.shape[0] > 0
     L = t.shape[1]
     for i in range(r0, t.shape[0]):
         if K._index(g[i], glut, glo, ng) < 0:
@@ -246,13 +236,16 @@ def ml_first_bad(t, p, form, thr, g, glut, glo, ng, w, has_w, r0):
 
 
 @_jit
-def _ml_rows(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+def _ml_rows(rows, keys, r0, r1, tabs):
     """Rows [r0, r1) into one thread's tables, one pass and no branch in the inner loops
     (one loop per prediction form, so that LLVM vectorises them across labels). The engine's
     row rule ``K._ml_add_row`` written out with the group's offset: calling it here made
     this kernel 30% slower (benchmarks/README.md, "the key axis"). ``sums``
     flat (ng · 3 · L) = tp / pred / true per group, the histograms (ng, ...), samples per
     group ns (ng,). True if a row held a bad value (then the tables are thrown away)."""
+    t, p, form, thr = rows
+    g, glut, glo, ng, _ = keys
+    sums, hp, hr, hf, ns = tabs
     L = t.shape[1]
     L3 = 3 * L
     bad = False
@@ -302,15 +295,15 @@ def _ml_rows(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
 
 
 @_jit
-def ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1, sums, hp, hr, hf, ns):
+def ml_count_chunk(rows, keys, r0, r1, tabs):
     """Rows [r0, r1) into one thread's tables (``sums`` flat, (ng, 3, L) in C order); the
     first bad row, or -1. Blocks of rows are counted by ``_ml_rows``; a bad block is
     searched row by row."""
     r = r0
     while r < r1:
         end = min(r1, r + _ML_BLOCK)
-        if _ml_rows(t, p, form, thr, g, glut, glo, ng, r, end, sums, hp, hr, hf, ns):
-            row, _, _ = ml_first_bad(t, p, form, thr, g, glut, glo, ng, _NOW, False, r)
+        if _ml_rows(rows, keys, r, end, tabs):
+            row, _, _ = ml_first_bad(rows, keys, _NOW, r)
             # a block called bad where the row-by-row check finds nothing would be dropped:
             # say so rather than count short
             return row if 0 <= row < end else r
@@ -330,11 +323,11 @@ ML_VEC_COUNTERS_MAX = 1 << 22  # groups x 3 x Lpad counters (8 MiB); more: ``ml_
 def ml_vec_chunk(data, keys, span, tabs):
     """``ml_count_chunk`` for uint8 / int8 / bool truth and float scores by the engine's
     vector rows (``K._vec_ml``) with each row's group: data = (t, p, tf, pf: t and p flat,
-    thr_pad, thr), keys = (g, glut, glo, ng), span = (r0, r1), tabs = (sums flat (ng, 3, L),
+    thr_pad, thr), keys = (g, glut, glo, ng, _), span = (r0, r1), tabs = (sums flat (ng, 3, L),
     hp, hr, hf, ns). The groups' uint16 counters of a block are added into ``sums`` for the
     groups the block saw. The first bad row, or -1."""
     t, p, tf, pf, thr_pad, thr = data
-    g, glut, glo, ng = keys
+    g, glut, glo, ng, _ = keys
     r0, r1 = span
     sums, hp, hr, hf, ns = tabs
     n, L = t.shape
@@ -362,7 +355,7 @@ def ml_vec_chunk(data, keys, span, tabs):
                 touched[nt] = k
                 nt += 1
         if not okg or not K._vec_ml((tf, pf, thr_pad), (L, r, m), (acc, cnt, gk[:m])):
-            row, _, _ = ml_first_bad(t, p, 1, thr, g, glut, glo, ng, _NOW, False, r)
+            row, _, _ = ml_first_bad((t, p, 1, thr), keys, _NOW, r)
             return row if 0 <= row < end else r
         for x in range(nt):
             k = touched[x]
@@ -385,17 +378,21 @@ def ml_vec_chunk(data, keys, span, tabs):
         r = end
     r = max(r, r0)
     if r < r1:
-        return ml_count_chunk(t, p, 1, thr, g, glut, glo, ng, r, r1, sums, hp, hr, hf, ns)
+        return ml_count_chunk((t, p, 1, thr), keys, r, r1, tabs)
     return -1
 
 
 @_jit
-def ml_count_into(t, p, form, thr, g, glut, glo, ng, w, tp, pred, true, hp, hr, hf, ns,
-                  nzero, tpw, predw, truew, whp, whr, whf, wsum, otpw, opredw, otruew, owhp,
-                  owhr, owhf, owsum):
+def ml_count_into(rows, keys, w, st, ov):
     """Add a validated batch into the weighted state one row at a time in input order: per
     group and over all groups alike, each weighted sum is added as ``np.bincount`` adds it
-    on that group's rows (or on all rows). ``owsum`` is a 1-element array."""
+    on that group's rows (or on all rows). ``st`` = (tp, pred, true, hp, hr, hf, ns, nzero,
+    tpw, predw, truew, whp, whr, whf, wsum): per group; ``ov`` = (tpw, predw, truew, whp,
+    whr, whf, wsum): over all groups, its ``wsum`` a 1-element array."""
+    t, p, form, thr = rows
+    g, glut, glo, ng, _ = keys
+    tp, pred, true, hp, hr, hf, ns, nzero, tpw, predw, truew, whp, whr, whf, wsum = st
+    otpw, opredw, otruew, owhp, owhr, owhf, owsum = ov
     L = t.shape[1]
     for i in range(t.shape[0]):
         k = K._index(g[i], glut, glo, ng)

@@ -109,31 +109,54 @@ def _kind_of_scalar(v) -> str:
     return "other"
 
 
+WEIGHT_RULE = "weights must be non-negative and finite"  # what the kernels check per sample
+
+
+def weights_shape(dtype, kind: str, shape: tuple, n: int) -> tuple:
+    """The one rule of a batch's ``sample_weight``, on its description (the dtype, its
+    numpy kind letter, the shape), for the host (``as_weights``) and the device path alike:
+    the shape to read the weights as, ``(n,)``; TypeError / ValueError with the words users
+    see. The values themselves (``WEIGHT_RULE``) are checked per sample by the kernels, and
+    on the device by its own reductions."""
+    if kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got dtype {dtype}")
+    shape = tuple(shape)
+    if len(shape) == 2 and shape[1] == 1:
+        shape = shape[:1]
+    if len(shape) != 1:
+        raise ValueError(f"sample_weight must be 1-D, got shape {shape}")
+    if shape[0] != n:
+        raise ValueError(f"sample_weight has {shape[0]} values but y_true has {n} samples")
+    return shape
+
+
+def weights_exact(kind: str) -> bool:
+    """Integer-typed weights are also summed exactly in int64 (what scikit-learn's
+    ``confusion_matrix`` returns for them), host and device alike."""
+    return kind in "biu"
+
+
+def weight_range_error(i: int, v) -> ValueError:
+    """An unsigned 64-bit weight past int64: no exact count can hold it."""
+    return ValueError(f"sample_weight[{i}] = {int(v)} is outside the int64 range of exact "
+                      f"counts")
+
+
 def as_weights(sample_weight, n: int, *, exact_ints: bool = False):
     """One weight per sample as float64; with ``exact_ints``, the pair (float64, int64 copy
     of integer-typed weights or None), for the exact integer counts scikit-learn's
     ``confusion_matrix`` gives integer weights."""
     w = as_array(sample_weight, "sample_weight")
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
-    w = w.reshape(-1) if w.ndim == 2 and w.shape[1] == 1 else w
-    if w.ndim != 1:
-        raise ValueError(f"sample_weight must be 1-D, got shape {w.shape}")
-    if w.shape[0] != n:
-        raise ValueError(
-            f"sample_weight has {w.shape[0]} values but y_true has {n} samples"
-        )
+    w = w.reshape(weights_shape(w.dtype, w.dtype.kind, w.shape, n))
     f = np.ascontiguousarray(w, dtype=np.float64)
     if not exact_ints:
         return f
-    if w.dtype.kind not in "biu":
+    if not weights_exact(w.dtype.kind):
         return f, None
     if w.dtype.kind == "u" and w.dtype.itemsize == 8:
         big = np.flatnonzero(w > np.uint64(_I64_MAX))
         if big.size:
-            i = int(big[0])
-            raise ValueError(f"sample_weight[{i}] = {int(w[i])} is outside the int64 range "
-                             f"of exact counts")
+            raise weight_range_error(int(big[0]), w[int(big[0])])
     return f, np.ascontiguousarray(w, dtype=np.int64)
 
 

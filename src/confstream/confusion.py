@@ -29,7 +29,7 @@ from .report import Report, build_report
 __all__ = ["ConfusionMatrix", "MultilabelConfusionMatrix", "from_dict", "LabelTypeError"]
 
 FORMAT_VERSION = 1
-WEIGHT_RULE = "weights must be non-negative and finite"
+WEIGHT_RULE = I.WEIGHT_RULE  # the one wording, shared with the device path
 
 _NO1 = np.zeros(0, dtype=np.float64)
 _NO2 = np.zeros((0, 0), dtype=np.float64)
@@ -254,18 +254,25 @@ class ConfusionMatrix(_Accumulator):
            [0, 0, 2]])
     """
 
-    # The additive state (``_state``): counts, and once weighted the weight sums.
+    # The additive state (``_state``): counts, and once weighted the weight sums (``ones``:
+    # what each holds when every sample so far weighed 1, the one weight promotion).
     _FIELDS = (
         S.Field("_n", "n", "counts", S.cells, True),
-        S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED),
-        S.Field("_tw", "true_w", "weights.true", S.per_class, False, S.WEIGHTED),
-        S.Field("_pw", "pred_w", "weights.pred", S.per_class, False, S.WEIGHTED),
-        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
+        S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED,
+                ones=lambda n: n.astype(np.float64)),
+        S.Field("_tw", "true_w", "weights.true", S.per_class, False, S.WEIGHTED,
+                ones=lambda n: n.sum(axis=1).astype(np.float64)),
+        S.Field("_pw", "pred_w", "weights.pred", S.per_class, False, S.WEIGHTED,
+                ones=lambda n: n.sum(axis=0).astype(np.float64)),
+        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED,
+                ones=lambda n: float(n.sum())),
         # exact sums while every weight is an integer (an optional key of format 1)
-        S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT),
+        S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT,
+                ones=lambda n: n.copy()),
         # the streamed bootstrap's (C, C, B) replicate tables (optional: bootstrap=B)
         S.Field("_rep", "rep", "bootstrap.cells", S.cells, False, S.OPTIONAL, "_nrep"),
     )
+    _WEIGHTED_FIELDS = tuple(f for f in _FIELDS if f.when == S.WEIGHTED)
 
     _kind = "ConfusionMatrix"
 
@@ -572,7 +579,7 @@ class ConfusionMatrix(_Accumulator):
         # would be much bigger than the batch, nor once the state is weighted (its sums take
         # the samples one at a time, in input order).
         if self._table_pays(w, t, n):
-            table, pos, code = self._count_table(*args)
+            table, pos, code = self._count_table(args)
             if pos >= 0:
                 return self._on_error(space, b2, pos, code, w2)
             with self._lock:
@@ -603,12 +610,14 @@ class ConfusionMatrix(_Accumulator):
         return (w is None and not self._weighted and t.shape[0] * 2 >= n * n
                 and self._boot is None)  # the replicates need each sample's cell
 
-    def _count_table(self, b, t, p1, lut, lo, n, ign, has_ign, cols_idx):
-        """One validating pass into a table of the batch's own: (table, position, code)."""
+    def _count_table(self, args):
+        """One validating pass into a table of the batch's own: (table, position, code).
+        ``args``: (batch, t, p1, lut, lo, n, ign, has_ign, cols_idx), as ``_cells``."""
+        b, t, p1, lut, lo, n, ign, has_ign, cols_idx = args
         colmap = (K.NO_COLS if b.form == K.PRED_LABELS
                   else K.column_map(b.width or 2, cols_idx, lut, lo, n))
-        return K.count_table(t, b.form, p1, b.p2, b.thr, colmap, lut, lo, n, ign, has_ign,
-                             get_num_threads())
+        return K.count_table(t, K.pred_of(b.form, p1, b.p2, b.thr, colmap),
+                             K.space_of(lut, lo, n, ign, has_ign), get_num_threads())
 
     def _cells(self, args, w):
         """The batch's cells (validated, weights too), or (position, code) of the first bad
@@ -617,7 +626,8 @@ class ConfusionMatrix(_Accumulator):
         out = np.empty(t.shape[0], dtype=np.int64)
         colmap = (K.NO_COLS if b.form == K.PRED_LABELS
                   else K.column_map(b.width or 2, cols_idx, lut, lo, n))
-        pos, code = K.cells(t, b.form, p1, b.p2, b.thr, colmap, lut, lo, n, ign, has_ign,
+        pos, code = K.cells(t, K.pred_of(b.form, p1, b.p2, b.thr, colmap),
+                            K.space_of(lut, lo, n, ign, has_ign), K.NO_KEYS,
                             _NO1 if w is None else w.f, out)
         return out if pos < 0 else (pos, code)
 
@@ -640,8 +650,8 @@ class ConfusionMatrix(_Accumulator):
                     f"wrap); nothing was counted")
         if self._weighted:
             ww = w.f if w is not None else np.ones(cells.shape[0], np.float64)
-            self._wsum = K.add_cells_weighted(cells, ww, self._n.shape[0], self._n.reshape(-1),
-                                              self._w.reshape(-1), self._tw, self._pw,
+            self._wsum = K.add_cells_weighted(cells, ww, self._n.reshape(-1),
+                                              (self._w.reshape(-1), self._tw, self._pw),
                                               self._wsum)
         else:
             K.add_cells(cells, self._n.reshape(-1))
@@ -686,7 +696,7 @@ class ConfusionMatrix(_Accumulator):
             args = (b2, t, p1, lut, lo, n, ign, has_ign, False)
             table = cells = None
             if self._table_pays(w, t, n):
-                table, pos, code = self._count_table(*args)
+                table, pos, code = self._count_table(args)
             else:
                 cells = self._cells(args, w2)
                 pos, code = cells if isinstance(cells, tuple) else (-1, K.OK)
@@ -712,12 +722,10 @@ class ConfusionMatrix(_Accumulator):
             self.__dict__.update(S.grown(self, self._FIELDS, c))
 
     def _to_weighted(self, integer: bool):
+        self.__dict__.update(S.promoted(self, self._FIELDS, exact=integer))
         self._weighted = True
-        self._w = self._n.astype(np.float64)
-        self._tw = self._n.sum(axis=1).astype(np.float64)
-        self._pw = self._n.sum(axis=0).astype(np.float64)
-        self._wsum = float(self._n.sum())
-        self._wi = self._n.copy() if integer else None
+        if not integer:
+            self._wi = None
 
     def _commit_kinds(self, b):
         commit_kinds(self._tkinds, self._pkinds, b)
@@ -850,36 +858,18 @@ class ConfusionMatrix(_Accumulator):
         self._n[ix] += d["n"]
         if "rep" in d:
             self._rep[ix] += d["rep"]
-        if self._weighted:
-            if "w" in d:
-                self._w[ix] += d["w"]
-                self._tw[idx] += d["true_w"]
-                self._pw[idx] += d["pred_w"]
-                self._wsum += float(d["wsum"])
-            else:
-                self._w[ix] += d["n"]
-                self._tw[idx] += d["n"].sum(axis=1)
-                self._pw[idx] += d["n"].sum(axis=0)
-                self._wsum += float(d["n"].sum())
+        if self._weighted:  # an unweighted state's samples weigh 1 each
+            S.add_into(self, self._WEIGHTED_FIELDS,
+                       d if "w" in d else S.ones_of(self._FIELDS, d["n"]), idx)
 
     # Hooks for adapters (torch.distributed, devices): the additive state as arrays.
     def _state_arrays(self) -> dict:
-        """The additive state: every entry adds elementwise on merge."""
+        """The additive state: every entry adds elementwise on merge (an unweighted state's
+        weight sums as every sample weighing 1: summing states of both kinds stays right)."""
         self._flush()
         with self._lock:
-            if self._weighted:
-                w, tw, pw, ws = self._w, self._tw, self._pw, self._wsum
-            else:  # unweighted samples weigh 1: summing states of both kinds stays right
-                w = self._n.astype(np.float64)
-                tw, pw = w.sum(axis=1), w.sum(axis=0)
-                ws = float(self._n.sum())
-            out = {"n": self._n.copy(), "w": w.copy(), "true_w": tw.copy(),
-                   "pred_w": pw.copy(), "wsum": np.array([ws]),
-                   "weighted": np.array([1 if self._weighted else 0], dtype=np.int64)}
-            if self._wi is not None:
-                out["wi"] = self._wi.copy()
-            if self._rep is not None:
-                out["rep"] = self._rep.copy()
+            out = S.dense(self, self._FIELDS, weighted=True)
+            out["weighted"] = np.array([1 if self._weighted else 0], dtype=np.int64)
             return out
 
     def _add_state_arrays(self, d: dict):

@@ -16,6 +16,7 @@ from numba import get_num_threads
 from . import _group_kernels as GK
 from . import _inputs as I
 from . import _kernels as K
+from . import _state as S
 from .confusion import (
     FORMAT_VERSION,
     ConfusionMatrix,
@@ -261,6 +262,30 @@ class GroupedConfusionMatrix(_GroupedBase):
 
     _kind = "GroupedConfusionMatrix"
 
+    # The state, declared once (``_state.Field``): the per-group arrays have the groups as
+    # their first axis (``_ng``); the sums over all groups are kept apart (added in input
+    # order over all samples, as scikit-learn adds them on the whole data). ``ones``: what a
+    # field holds when every sample so far weighed 1.
+    _FIELDS = (
+        S.Field("_n", "n", "counts", S.cells, True, head="_ng"),
+        S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED, head="_ng",
+                ones=lambda n: n.astype(np.float64)),
+        S.Field("_tw", "tw", "weights.true", S.per_class, False, S.WEIGHTED, head="_ng",
+                ones=lambda n: n.sum(axis=2).astype(np.float64)),
+        S.Field("_pw", "pw", "weights.pred", S.per_class, False, S.WEIGHTED, head="_ng",
+                ones=lambda n: n.sum(axis=1).astype(np.float64)),
+        S.Field("_ws", "ws", "weights.total", S.scalar, False, S.WEIGHTED, head="_ng",
+                ones=lambda n: n.sum(axis=(1, 2)).astype(np.float64)),
+        S.Field("_ow", "ow", "weights.overall.cells", S.cells, False, S.WEIGHTED,
+                ones=lambda n: n.sum(axis=0).astype(np.float64)),
+        S.Field("_otw", "otw", "weights.overall.true", S.per_class, False, S.WEIGHTED,
+                ones=lambda n: n.sum(axis=(0, 2)).astype(np.float64)),
+        S.Field("_opw", "opw", "weights.overall.pred", S.per_class, False, S.WEIGHTED,
+                ones=lambda n: n.sum(axis=(0, 1)).astype(np.float64)),
+        S.Field("_ows", "ows", "weights.overall.total", S.scalar, False, S.WEIGHTED,
+                ones=lambda n: float(n.sum())),
+    )
+
     def __init__(self, num_classes=None, *, labels=None, groups=None, threshold=0.5,
                  ignore_index=None):
         # ConfusionMatrix checks the arguments and builds the label space
@@ -277,15 +302,23 @@ class GroupedConfusionMatrix(_GroupedBase):
         super()._init_common()
         self._version = 0  # bumped whenever a space changes: a table counted meanwhile is stale
 
+    @property
+    def _ng(self) -> int:
+        return len(self._gspace)
+
     def _reset_state(self):
         g, c = len(self._gspace), len(self._space)
         self._n = np.zeros((g, c, c), dtype=np.int64)
         self._weighted = False
         self._w = self._tw = self._pw = self._ws = None
-        self._ow = self._otw = self._opw = None
-        self._ows = np.zeros(1)
+        self._ow = self._otw = self._opw = self._ows = None
         self._tkinds: set = set()
         self._pkinds: set = set()
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if isinstance(getattr(self, "_ows", None), np.ndarray):  # pickles of 2026-12-01
+            self._ows = float(self._ows.reshape(-1)[0]) if self._weighted else None
 
     # -- public state ---------------------------------------------------------------------
     @property
@@ -390,10 +423,8 @@ class GroupedConfusionMatrix(_GroupedBase):
         space, gspace = self._space, self._gspace
         unweighted = w is None and not self._weighted
 
-        def attempt(plan):  # one validating pass: into a table of the batch's own, or not
-            if unweighted:
-                return self._table(plan)
-            return (None,) + tuple(self._check(plan, w))
+        def attempt(plan):  # one validating pass: into a table of the batch's own, or cells
+            return self._table(plan) if unweighted else self._cells(plan, w)
 
         try:
             plan = self._plan(b, keys, grow=False, space=space, gspace=gspace)
@@ -411,30 +442,29 @@ class GroupedConfusionMatrix(_GroupedBase):
             self._version += 1
         self._space, self._gspace = plan.space, plan.gspace
         self._install(arrays)
-        if table is not None:
+        if unweighted:
             self._n[:plan.ng, :plan.n, :plan.n] += table
-        else:
+        else:  # ``table``: the batch's cells on the group's key axis
             ww = w if w is not None else np.ones(b.t.shape[0])
-            GK.count_into(plan.t, b.form, plan.p1, b.p2, b.thr, plan.cols_idx, plan.lut,
-                          plan.lo, plan.n, plan.ign, plan.has_ign, plan.g, plan.glut,
-                          plan.glo, plan.ng, ww, self._n, self._w, self._tw, self._pw,
-                          self._ws, self._ow, self._otw, self._opw, self._ows)
+            total = np.array([self._ows])
+            GK.count_into(table, ww, plan.n, (self._n, self._w, self._tw, self._pw, self._ws),
+                          (self._ow, self._otw, self._opw, total))
+            self._ows = float(total[0])
         self._commit_kinds(b)
         for j, k in enumerate(keys.kinds):
             if k not in self._gspace.kinds[j]:
                 self._gspace.kinds[j].add(k)
 
-    def _check(self, plan, w):
-        return GK.validate(plan.t, plan.b.form, plan.p1, plan.b.p2, plan.b.thr, plan.cols_idx,
-                           plan.lut, plan.lo, plan.n, plan.ign, plan.has_ign, plan.g,
-                           plan.glut, plan.glo, plan.ng, w if w is not None else _NO1,
-                           w is not None)
+    def _cells(self, plan, w):
+        """The batch's cells on the group's key axis, validated (weights too): (cells,
+        position, code), position -1 when the batch is valid."""
+        out = np.empty(plan.t.shape[0], dtype=np.int64)
+        pos, code = K.cells(plan.t, *plan.bundles(), _NO1 if w is None else w, out)
+        return out, pos, code
 
     def _table(self, plan):
-        return GK.count_table(plan.t, plan.b.form, plan.p1, plan.b.p2, plan.b.thr,
-                              plan.cols_idx, plan.lut, plan.lo, plan.n, plan.ign,
-                              plan.has_ign, plan.g, plan.glut, plan.glo, plan.ng,
-                              get_num_threads())
+        pred, space, keys = plan.bundles()
+        return GK.count_table(plan.t, pred, space, keys, get_num_threads())
 
     def _plan(self, b, keys, *, grow, space, gspace):
         """The batch as the kernels read it against ``space`` and ``gspace`` (grown in
@@ -510,41 +540,15 @@ class GroupedConfusionMatrix(_GroupedBase):
                                               None if w is None else _Weights(w, None))
 
     def _resized(self, g, c, weighted):
-        """State arrays for g groups and c classes (new ones; the old are kept until
-        ``_install``): making them is what can fail."""
-        og, oc = self._n.shape[0], self._n.shape[1]
-        pad3 = ((0, g - og), (0, c - oc), (0, c - oc))
-        out = {"n": np.pad(self._n, pad3) if (g, c) != (og, oc) else self._n}
-        if weighted:
-            if self._weighted:
-                out["w"] = np.pad(self._w, pad3)
-                out["tw"] = np.pad(self._tw, ((0, g - og), (0, c - oc)))
-                out["pw"] = np.pad(self._pw, ((0, g - og), (0, c - oc)))
-                out["ws"] = np.pad(self._ws, (0, g - og))
-                out["ow"] = np.pad(self._ow, ((0, c - oc), (0, c - oc)))
-                out["otw"] = np.pad(self._otw, (0, c - oc))
-                out["opw"] = np.pad(self._opw, (0, c - oc))
-                out["ows"] = self._ows.copy()
-            else:  # unweighted samples so far weigh 1 each
-                n = out["n"]
-                out["w"] = n.astype(np.float64)
-                out["tw"] = n.sum(axis=2).astype(np.float64)
-                out["pw"] = n.sum(axis=1).astype(np.float64)
-                out["ws"] = n.sum(axis=(1, 2)).astype(np.float64)
-                tot = n.sum(axis=0)
-                out["ow"] = tot.astype(np.float64)
-                out["otw"] = tot.sum(axis=1).astype(np.float64)
-                out["opw"] = tot.sum(axis=0).astype(np.float64)
-                out["ows"] = np.array([float(n.sum())])
-        return out
+        """{attr: array} of the state for g groups and c classes (new arrays; the old are
+        kept until ``_install``: making them is what can fail); with ``weighted``, an
+        unweighted state's weighted sums too (every sample so far weighed 1)."""
+        return S.grown(self, self._FIELDS, c, g, promote=weighted)
 
-    def _install(self, arrays):
-        self._n = arrays["n"]
-        if "w" in arrays:
+    def _install(self, attrs):
+        self.__dict__.update(attrs)
+        if "_w" in attrs:
             self._weighted = True
-            self._w, self._tw, self._pw, self._ws = (arrays[k] for k in ("w", "tw", "pw", "ws"))
-            self._ow, self._otw, self._opw, self._ows = (arrays[k] for k in
-                                                         ("ow", "otw", "opw", "ows"))
 
     def _commit_kinds(self, b):
         commit_kinds(self._tkinds, self._pkinds, b)
@@ -553,13 +557,11 @@ class GroupedConfusionMatrix(_GroupedBase):
         """The additive state as arrays (weighted sums filled in, weight 1 each, when
         ``weighted``): what ``sync`` sums over ranks."""
         with self._lock:
-            if weighted:
-                return self._resized(len(self._gspace), len(self._space), weighted=True)
-            return {"n": self._n.copy()}
+            return S.dense(self, self._FIELDS, weighted)
 
     def _load_sync_arrays(self, arrays, weighted):
         with self._lock:
-            self._install({k: np.array(v) for k, v in arrays.items()})
+            S.load_dense(self, self._FIELDS, arrays)
 
     # -- read-outs: one ConfusionMatrix per group ---------------------------------------
     def _matrix(self, state) -> ConfusionMatrix:
@@ -591,7 +593,7 @@ class GroupedConfusionMatrix(_GroupedBase):
             d = {"n": self._n.sum(axis=0), "kinds": [sorted(self._tkinds), sorted(self._pkinds)]}
             if self._weighted:
                 d.update(weighted=[1], w=self._ow, true_w=self._otw, pred_w=self._opw,
-                         wsum=[self._ows[0]])
+                         wsum=[self._ows])
             return self._matrix(d)
 
     def _group_total(self, i) -> int:
@@ -671,28 +673,14 @@ class GroupedConfusionMatrix(_GroupedBase):
         new = GroupedConfusionMatrix.__new__(GroupedConfusionMatrix)
         new._space, new._gspace = labels, gspace
         new._reset_state()
-        arrays = new._resized(g, c, weighted)
-        new._install(arrays)
+        new._weighted = weighted
+        new.__dict__.update(S.zeros(new, self._FIELDS, c, g, weighted))
         for acc, li, gi in parts:
-            src = acc._resized(len(acc._gspace), len(acc._space), weighted)
-            ix3 = np.ix_(gi, li, li)
-            new._n[ix3] += src["n"]
-            if weighted:
-                new._w[ix3] += src["w"]
-                new._tw[np.ix_(gi, li)] += src["tw"]
-                new._pw[np.ix_(gi, li)] += src["pw"]
-                new._ws[gi] += src["ws"]
-                new._ow[np.ix_(li, li)] += src["ow"]
-                new._otw[li] += src["otw"]
-                new._opw[li] += src["opw"]
-                new._ows[0] += src["ows"][0]
+            S.add_into(new, self._FIELDS, S.dense(acc, self._FIELDS, weighted), li, gi)
         self._space, self._gspace = labels, gspace
         self._version += 1
-        self._n = new._n
         self._weighted = weighted
-        if weighted:
-            self._w, self._tw, self._pw, self._ws = new._w, new._tw, new._pw, new._ws
-            self._ow, self._otw, self._opw, self._ows = new._ow, new._otw, new._opw, new._ows
+        self.__dict__.update({f.attr: getattr(new, f.attr) for f in self._FIELDS})
         self._tkinds |= other._tkinds
         self._pkinds |= other._pkinds
 
@@ -709,16 +697,10 @@ class GroupedConfusionMatrix(_GroupedBase):
                 "ignore_index": self.ignore_index,
                 "kinds": [sorted(self._tkinds), sorted(self._pkinds)],
                 "groups": _groups_to_dict(gs),
-                "counts": self._n.tolist(),
+                "counts": None,
                 "weights": None,
             }
-            if self._weighted:
-                d["weights"] = {"cells": self._w.tolist(), "true": self._tw.tolist(),
-                                "pred": self._pw.tolist(), "total": self._ws.tolist(),
-                                "overall": {"cells": self._ow.tolist(),
-                                            "true": self._otw.tolist(),
-                                            "pred": self._opw.tolist(),
-                                            "total": float(self._ows[0])}}
+            S.to_dict(self, self._FIELDS, d)
             return d
 
     @classmethod
@@ -737,23 +719,12 @@ class GroupedConfusionMatrix(_GroupedBase):
         acc._init_common()
         acc._reset_state()
         acc._tkinds, acc._pkinds = set(cm._tkinds), set(cm._pkinds)
-        g, c = len(gs), len(acc._space)
-        acc._n = _array(d.get("counts"), (g, c, c), "counts", integer=True)
         wd = d.get("weights")
-        if wd is not None:
-            if not isinstance(wd, dict) or not isinstance(wd.get("overall"), dict):
-                raise ValueError("state: 'weights' must be a dict with 'overall', or null")
-            o = wd["overall"]
-            acc._weighted = True
-            acc._w = _array(wd.get("cells"), (g, c, c), "weights.cells")
-            acc._tw = _array(wd.get("true"), (g, c), "weights.true")
-            acc._pw = _array(wd.get("pred"), (g, c), "weights.pred")
-            acc._ws = _array(wd.get("total"), (g,), "weights.total")
-            acc._ow = _array(o.get("cells"), (c, c), "weights.overall.cells")
-            acc._otw = _array(o.get("true"), (c,), "weights.overall.true")
-            acc._opw = _array(o.get("pred"), (c,), "weights.overall.pred")
-            acc._ows = np.array([float(_array(o.get("total"), (),
-                                                    "weights.overall.total"))])
+        if wd is not None and (not isinstance(wd, dict) or not isinstance(wd.get("overall"),
+                                                                        dict)):
+            raise ValueError("state: 'weights' must be a dict with 'overall', or null")
+        S.from_dict(acc, cls._FIELDS, d, len(acc._space), _array)
+        acc._weighted = wd is not None
         return acc
 
 
@@ -817,6 +788,14 @@ class _Plan:
     def __init__(self, *args):
         for k, v in zip(self.__slots__, args):
             setattr(self, k, v)
+
+    def bundles(self):
+        """The kernels' argument bundles: (pred, space, keys), the group on the key axis."""
+        space = K.space_of(self.lut, self.lo, self.n, self.ign, self.has_ign)
+        b = self.b
+        pred = K.pred_of(b.form, self.p1, b.p2, b.thr,
+                         GK.colmap_of(b.form, b.p2, self.cols_idx, space))
+        return pred, space, (self.g, self.glut, self.glo, self.ng, True)
 
 
 def _host(x):

@@ -36,6 +36,10 @@ from .grouped import (
 
 __all__ = ["GroupedMultilabelConfusionMatrix"]
 
+# the order of the state arrays that ``GK.ml_count_into`` adds into
+_ML_STATE = ("tp", "pred", "true", "hp", "hr", "hf", "ns", "nzero", "tpw", "predw", "truew",
+             "whp", "whr", "whf", "wsum")
+_ML_OVERALL = ("tpw", "predw", "truew", "whp", "whr", "whf", "wsum")
 _NO1 = np.zeros(0, dtype=np.float64)
 _AVERAGES = ("micro", "macro", "weighted", "samples")
 _PRF = {"precision": 0, "recall": 1, "true_positive_rate": 1, "f1": 2, "f1-score": 2,
@@ -263,18 +267,19 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         hf = K.slot_zeros(nslots, (ng, L + 1, 2 * L + 1))
         ns = K.slot_zeros(nslots, (ng,))
 
+        keys = (g, glut, glo, ng, True)
+        tabs = (sums, hp, hr, hf, ns)
         thr_pad = K.ml_vec_thresholds(t, p, form, thr)
         if thr_pad is not None and ng * 3 * thr_pad.shape[0] <= GK.ML_VEC_COUNTERS_MAX:
             data = (t, p, t.reshape(-1), p.reshape(-1), thr_pad, thr)
 
             def run(r0, r1, slot):
-                bad = GK.ml_vec_chunk(data, (g, glut, glo, ng), (r0, r1),
-                                      (sums[slot], hp[slot], hr[slot], hf[slot], ns[slot]))
+                bad = GK.ml_vec_chunk(data, keys, (r0, r1), tuple(x[slot] for x in tabs))
                 return bad if bad >= 0 else None
         else:
             def run(r0, r1, slot):
-                bad = GK.ml_count_chunk(t, p, form, thr, g, glut, glo, ng, r0, r1,
-                                        sums[slot], hp[slot], hr[slot], hf[slot], ns[slot])
+                bad = GK.ml_count_chunk((t, p, form, thr), keys, r0, r1,
+                                        tuple(x[slot] for x in tabs))
                 return bad if bad >= 0 else None
 
         errors = K.run_chunks(run, n, nslots, K._grain(L * (t.itemsize + p.itemsize)))
@@ -286,8 +291,8 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
 
     def _first_bad(self, t, p, form, thr, plan, w, r0=0):
         gspace, g, glut, glo = plan
-        return GK.ml_first_bad(t, p, form, thr, g, glut, glo, len(gspace),
-                               w if w is not None else _NO1, w is not None, r0)
+        return GK.ml_first_bad((t, p, form, thr), (g, glut, glo, len(gspace), True),
+                               w if w is not None else _NO1, r0)
 
     def _bad(self, t0, p0, plan, keys, w, row, col, code):
         L = self.num_labels
@@ -332,11 +337,8 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         ov = self._ov if self._weighted else self._overall_from_ints()
         ww = w if w is not None else np.ones(t.shape[0])
         self._install(new_space, st, ov, weighted=True)
-        GK.ml_count_into(t, p, form, thr, g, glut, glo, ng, ww, st["tp"], st["pred"],
-                         st["true"], st["hp"], st["hr"], st["hf"], st["ns"], st["nzero"],
-                         st["tpw"], st["predw"], st["truew"], st["whp"], st["whr"], st["whf"],
-                         st["wsum"], ov["tpw"], ov["predw"], ov["truew"], ov["whp"], ov["whr"],
-                         ov["whf"], ov["wsum"])
+        GK.ml_count_into((t, p, form, thr), (g, glut, glo, ng, True), ww,
+                         tuple(st[k] for k in _ML_STATE), tuple(ov[k] for k in _ML_OVERALL))
         self._commit_kinds(keys)
 
     def _commit(self, plan, tables, keys):

@@ -9,7 +9,9 @@ an update is all or nothing.
 One module per concern:
 
 - ``_rules``: the jit policy and the rules every kernel shares, written once: a label
-  value's index in the space, a prediction's index in every input form, the cell of a sample.
+  value's index in the space, a prediction's index in every input form, the cell of a sample;
+  the argument bundles (``space_of``: the label space and ``ignore_index``; ``pred_of``: the
+  predictions in their form).
 - ``_single``: single-label counting. Unweighted batches: ``count_table``, one validating
   pass per chunk into tables of the batch's own (one chunk kernel per prediction form, block
   kernels that apply the cell rule branch-free). Weighted batches: ``cells`` then
@@ -31,7 +33,7 @@ from .._errors import (
     ERR_GROUP, ERR_INTERNAL, ERR_PRED, ERR_PRED_ML, ERR_SCORE, ERR_TRUE, ERR_TRUE_ML, ERR_WEIGHT, OK)
 from ._rules import (
     column_map, _idx, _ijit, _index, _int_of, _jit, NO_COLS, PRED_ARGMAX, PRED_BINARY,
-    PRED_LABELS, _sample_cell)
+    PRED_LABELS, _pred_index, pred_of, rule_of, _sample_cell, space_of)
 from ._simd import SIMD
 from ._threads import (
     CHUNK_BYTES, _grain, run_chunks, slot_zeros)
@@ -39,7 +41,8 @@ from ._values import (
     distinct_ints, first_not_integer, str_codes, str_table)
 from ._single import (
     add_cells, add_cells_int, add_cells_weighted, argmax_rows, _BLOCK, cells, _CELLS_MAX,
-    _count_cells, count_table, _NO2F, NO_KEYS, NSUB_SMALL, PAIRS_MIN, PARALLEL_MIN)
+    _count_cells, count_table, _first_bad, _NO2F, NO_KEYS, NSUB_SMALL, PAIRS_MIN,
+    PARALLEL_MIN)
 from ._multilabel import (
     _ml_add_row, _ml_row, ml_count_into, ml_count_tables, ML_PARALLEL_MIN, ml_validate,
     ml_vec_thresholds)

@@ -11,28 +11,40 @@ import numpy as np
 from .._errors import ERR_GROUP, ERR_INTERNAL, ERR_WEIGHT, OK
 from ._rules import (
     NO_COLS, PRED_ARGMAX, PRED_BINARY, PRED_LABELS, _cell, _idx, _ijit, _index, _int_of,
-    _jit, _sample_cell)
+    _jit, _pred_index, pred_of, rule_of, _sample_cell)
 from ._simd import SIMD, _VEC_LANES, _prefetch, _vec_argmax
 from ._threads import _grain, run_chunks, slot_zeros
 
 @_jit
-def cells(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, w, out):
+def cells(t, pred, space, keys, w, out):
     """The cell ``true * n + pred`` of every sample into ``out`` (-1 where ``ignore_index``):
-    the cell-of-a-sample rule of the sample-at-a-time paths, written once. ``w``: the
-    weights to check (empty: none).
+    the cell-of-a-sample rule of the sample-at-a-time paths, written once. ``pred``,
+    ``space``: the bundles of ``_rules``; ``keys``: the key axis (``NO_KEYS``: none; on, the
+    cell is ``key index · n² + true · n + pred`` and the key is checked first, an ignored
+    sample's too); ``w``: the weights to check (empty: none).
 
     Returns (position, code) of the first bad sample; position -1 when the batch is valid.
     """
+    _, p1, p2, _, colmap = pred
+    lut = space[0]
+    rule = rule_of(pred, space)
+    g, glut, glo, ng, on = keys
+    nn = space[2] * space[2]
     has_w = w.shape[0] > 0
     for i in range(t.shape[0]):
-        c, code = _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        k = 0
+        if on:  # the key's work all under one test: without keys, the loop of main (A/B)
+            k = _index(g[i], glut, glo, ng)
+            if k < 0:
+                return i, ERR_GROUP
+        c, code = _sample_cell(t[i], _pred_index(p1, p2, i, colmap, lut, rule), lut, rule)
         if code != OK:
             return i, code
         if has_w and c >= 0:
             wi = w[i]
             if not (wi >= 0.0 and wi < np.inf):
                 return i, ERR_WEIGHT
-        out[i] = c
+        out[i] = c + k * nn if on and c >= 0 else c
     return -1, OK
 
 
@@ -46,10 +58,13 @@ def add_cells(cells, ncount):
 
 
 @_jit
-def add_cells_weighted(cells, w, n, ncount, wcount, true_w, pred_w, wsum):
-    """Add one per sample into ``ncount`` and the weights into the sums, one sample at a time
-    in input order as ``np.bincount`` does, so that the sums equal scikit-learn's to the last
-    bit across any split into batches; the tables are flat (n * n). Returns the new ``wsum``."""
+def add_cells_weighted(cells, w, ncount, sums, wsum):
+    """Add one per sample into ``ncount`` and the weights into the sums ``sums`` = (wcount,
+    true_w, pred_w), one sample at a time in input order as ``np.bincount`` does, so that the
+    sums equal scikit-learn's to the last bit across any split into batches; the tables are
+    flat (n * n), the margins (n,). Returns the new ``wsum``."""
+    wcount, true_w, pred_w = sums
+    n = true_w.shape[0]
     for i in range(cells.shape[0]):
         c = cells[i]
         if c >= 0:
@@ -93,15 +108,18 @@ _BLOCK = 4096
 
 
 @_jit
-def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, keys):
+def _first_bad(t, pred, i0, i1, space, keys):
     """(position, code) of the first bad sample in [i0, i1); (-1, OK) if there is none.
     With ``keys`` on, a sample's key is checked first, ignored samples' too (a key is never
     a thing to skip)."""
+    _, p1, p2, _, colmap = pred
+    lut = space[0]
+    rule = rule_of(pred, space)
     g, glut, glo, ng, on = keys
     for i in range(i0, i1):
         if on and _index(g[i], glut, glo, ng) < 0:
             return i, ERR_GROUP
-        _, code = _sample_cell(t, form, p1, p2, i, thr, colmap, lut, lo, n, ign, has_ign)
+        _, code = _sample_cell(t[i], _pred_index(p1, p2, i, colmap, lut, rule), lut, rule)
         if code != OK:
             return i, code
     return -1, OK
@@ -112,28 +130,30 @@ def _first_bad(t, form, p1, p2, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, k
 
 
 @_jit
-def _labels_block(t, p1, lut, lo, n, ign, has_ign, buf):
+def _labels_block(t, p1, space, buf):
     """Labels through the space's look-up table: each sample's cell (or the dump cell) into
     ``buf``. True if a sample was bad."""
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     dump = n * n
     bad = False
     for j in range(t.shape[0]):
         tv = t[j]
-        a, oka = _idx(tv, lut, lo, n)
-        b, okb = _idx(p1[j], lut, lo, n)
-        buf[j], e = _cell(tv, a, oka, b, okb, n, ign, has_ign, dump)
+        buf[j], e = _cell(tv, _idx(tv, lut, lo, n), _idx(p1[j], lut, lo, n), nig, dump)
         bad |= e
     return bad
 
 
 @_jit
-def _ident_block(t, p1, n, ign, has_ign, buf, i0, keys):
+def _ident_block(t, p1, space, buf, i0, keys):
     """Integer labels in the space 0..n-1: one vectorised pass checks each pair and writes
     its cell (or the dump cell) to ``buf`` (counted next, while it is in L1), on the key
     axis in the same pass (``_on_key``; sample j's key is keys[0][i0 + j]). True if a sample
     was bad."""
+    n, ign, has_ign = space[2], space[3], space[4]
     un = np.uint64(n)
-    n32 = np.int32(n)  # cells < 2**31 here: 32-bit lanes, twice as many per vector
+    # cells < 2**31 here: 32-bit lanes, twice as many per vector (the cell in n's type)
+    nig32 = (np.int32(n), ign, has_ign)
     nn32 = np.int32(n * n)
     nbad = 0
     dump = np.int32(n * n)
@@ -142,19 +162,22 @@ def _ident_block(t, p1, n, ign, has_ign, buf, i0, keys):
         tv = t[j]
         pv = p1[j]
         ok = (np.uint64(tv) < un) & (np.uint64(pv) < un)  # negatives wrap to huge
-        c, e = _cell(tv, np.int32(tv), ok, np.int32(pv), True, n32, ign, has_ign, dump)
+        c, e = _cell(tv, (np.int32(tv), ok), (np.int32(pv), True), nig32, dump)
         buf[j], ek = _on_key(c, i0 + j, keys, nn32, gdump)
         nbad += e | ek
     return nbad > 0
 
 
 @_jit
-def _count_cells(buf, m, tab, mask, stride, pa, pb):
-    """tab[sub-table of j, buf[j]] += 1 for j < m. Consecutive samples go to different
-    sub-tables (unrolled, so that each has a fixed offset): a run of samples in one cell
-    then makes no chain of dependent read-modify-writes. Meanwhile the next block of the
-    inputs, pa[m:] and pb[m:], is asked for from memory: this loop reads none, and memory
-    would idle while it runs."""
+def _count_cells(buf, m, tab2, pa, pb):
+    """tab2[sub-table of j, buf[j]] += 1 for j < m (``tab2``: (nsub, stride), nsub a power
+    of two). Consecutive samples go to different sub-tables (unrolled, so that each has a
+    fixed offset): a run of samples in one cell then makes no chain of dependent
+    read-modify-writes. Meanwhile the next block of the inputs, pa[m:] and pb[m:], is asked
+    for from memory: this loop reads none, and memory would idle while it runs."""
+    tab = tab2.reshape(-1)
+    mask = tab2.shape[0] - 1
+    stride = tab2.shape[1]
     j = 0
     if mask < 8:  # 1, 2, 4 or 8 sub-tables: sample j + k into sub-table k & mask
         o1 = (1 & mask) * stride
@@ -182,8 +205,10 @@ def _count_cells(buf, m, tab, mask, stride, pa, pb):
 
 
 @_jit
-def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, buf):
+def _binary_block(t, p1, thr, colmap, space, buf):
     """Binary scores ``> thr``: each sample's cell into ``buf``. True if a sample was bad."""
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     dump = n * n
     bad = False
     c0 = colmap[0]
@@ -195,26 +220,31 @@ def _binary_block(t, p1, thr, colmap, lut, lo, n, ign, has_ign, buf):
             a, oka = _int_of(tv)
             s = p1[j]
             b = c1 if s > thr else c0
-            buf[j], e = _cell(tv, a, oka & (np.uint64(a) < un), b,
-                              ((s - s) == 0) & (b >= 0), n, ign, has_ign, dump)  # s - s: NaN, inf
+            buf[j], e = _cell(tv, (a, oka & (np.uint64(a) < un)),
+                              (b, ((s - s) == 0) & (b >= 0)), nig, dump)  # s - s: NaN, inf
             bad |= e
     else:
         for j in range(t.shape[0]):
             tv = t[j]
-            a, oka = _idx(tv, lut, lo, n)
             s = p1[j]
             b = c1 if s > thr else c0
-            buf[j], e = _cell(tv, a, oka, b, ((s - s) == 0) & (b >= 0), n, ign, has_ign, dump)
+            buf[j], e = _cell(tv, _idx(tv, lut, lo, n), (b, ((s - s) == 0) & (b >= 0)), nig,
+                              dump)
             bad |= e
     return bad
 
 
 @_jit
-def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign, has_ign, buf):
-    """``_argmax_block`` for C-contiguous float rows of at most W scores: the argmax of the
-    first ``nvec`` rows by ``_vec_argmax``, of the rest (at most W / width rows at the end of
-    the batch) one score at a time; then each sample's cell into ``buf``. ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample
-    was bad."""
+def _argmax_vec_block(t, rows, colmap, space, buf):
+    """``_argmax_block`` for C-contiguous float rows of at most W scores, ``rows`` = (flat,
+    width, nvec, cols_ident): the argmax of the first ``nvec`` rows of ``flat`` (the block's
+    scores as one vector) by ``_vec_argmax``, of the rest (at most W / width rows at the end
+    of the batch) one score at a time; then each sample's cell into ``buf``.
+    ``cols_ident``: column c is class c (``colmap`` is 0, 1, ...). True if a sample was
+    bad."""
+    flat, width, nvec, cols_ident = rows
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     m = t.shape[0]
     k = max(0, min(m, nvec))  # nvec < 0: the block starts after the last vector row
     bad = False
@@ -238,22 +268,21 @@ def _argmax_vec_block(t, flat, width, nvec, colmap, cols_ident, lut, lo, n, ign,
         for j in range(m):
             tv = t[j]
             a, oka = _int_of(tv)
-            buf[j], e = _cell(tv, a, oka & (np.uint64(a) < un), buf[j], True, n, ign, has_ign,
-                              dump)
+            buf[j], e = _cell(tv, (a, oka & (np.uint64(a) < un)), (buf[j], True), nig, dump)
             bad |= e
     else:
         for j in range(m):
             tv = t[j]
-            a, oka = _idx(tv, lut, lo, n)
             b = colmap[buf[j]]
-            buf[j], e = _cell(tv, a, oka, b, b >= 0, n, ign, has_ign, dump)
+            buf[j], e = _cell(tv, _idx(tv, lut, lo, n), (b, b >= 0), nig, dump)
             bad |= e
     return bad
 
 
 @_ijit
-def _argmax4(p2, pu, j, width, bits, emask, eone, ebit):
-    """Argmax of rows j..j+3 side by side, and whether each row is finite.
+def _argmax4(p2, pu, j, width, bits, consts):
+    """Argmax of rows j..j+3 side by side, and whether each row is finite; ``consts`` =
+    (emask, eone, ebit).
 
     Each row's running maximum is a chain of dependent compares; four independent chains keep
     the core busy. Ties go to the first column, as ``np.argmax``. Finiteness is read from the
@@ -261,6 +290,7 @@ def _argmax4(p2, pu, j, width, bits, emask, eone, ebit):
     ones plus ``eone`` carries into ``ebit``; those integer operations run beside the float
     compares and cost next to nothing. ``bits`` False (integer scores): always finite.
     """
+    emask, eone, ebit = consts
     b0 = p2[j, 0]
     b1 = p2[j + 1, 0]
     b2 = p2[j + 2, 0]
@@ -302,11 +332,17 @@ def _argmax4(p2, pu, j, width, bits, emask, eone, ebit):
 
 
 @_jit
-def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, buf):
+def _argmax_block(t, p2, fin, colmap, space, buf):
     """Each row's cell by its argmax into ``buf``; True if a sample was bad (a NaN
-    or infinity anywhere in its row, a truth or a column not in the space). The per-sample
+    or infinity anywhere in its row, a truth or a column not in the space). ``fin`` = (pu,
+    bits, emask, eone, ebit): the block's scores viewed as unsigned integers and the
+    constants that find NaNs and infinities in them (``_score_bits``). The per-sample
     code is written out here, not called: arrays handed to a helper cost reference counting
     per sample."""
+    pu, bits, emask, eone, ebit = fin
+    consts = (emask, eone, ebit)
+    lut, lo, n, ign, has_ign = space
+    nig = (n, ign, has_ign)
     bad = False
     width = p2.shape[1]
     m = t.shape[0]
@@ -314,7 +350,7 @@ def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, h
     j = 0
     while j < m:
         if j + 4 <= m:
-            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, pu, j, width, bits, emask, eone, ebit)
+            c0, c1, c2, c3, f0, f1, f2, f3 = _argmax4(p2, pu, j, width, bits, consts)
             rows = 4
         else:  # the last rows, one at a time
             best = p2[j, 0]
@@ -333,11 +369,11 @@ def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, h
             rows = 1
         for r in range(rows):
             c = c0 if r == 0 else (c1 if r == 1 else (c2 if r == 2 else c3))
-            fin = f0 if r == 0 else (f1 if r == 1 else (f2 if r == 2 else f3))
+            fin_r = f0 if r == 0 else (f1 if r == 1 else (f2 if r == 2 else f3))
             tv = t[j + r]
             a, oka = _idx(tv, lut, lo, n)
             b = colmap[c]
-            buf[j + r], e = _cell(tv, a, oka & fin, b, b >= 0, n, ign, has_ign, dump)
+            buf[j + r], e = _cell(tv, (a, oka & fin_r), (b, b >= 0), nig, dump)
             bad |= e
         j += rows
     return bad
@@ -351,10 +387,14 @@ def _argmax_block(t, p2, pu, bits, emask, eone, ebit, colmap, lut, lo, n, ign, h
 # A bad block is scanned again by ``_first_bad``, which applies the one rule of
 # ``_sample_cell``. Returns (first bad position, code).
 #
-# The key axis (``keys`` = (g, glut, glo, ng, on)): with ``on``, sample i's cell is
+# Their arguments are the bundles of ``_rules`` (``pred``, ``space``) and two of this module:
+# ``keys`` = (g, glut, glo, ng, on), the key axis: with ``on``, sample i's cell is
 # ``key index · n² + true · n + pred``, the key index being g[i]'s index in the key space
 # (look-up table ``glut`` from ``glo``, or 0..ng-1 when it is empty) — one more axis of the
-# same table, with no copy of the loops (the grouped accumulator's groups).
+# same table, with no copy of the loops (the grouped accumulator's groups); and
+# ``job`` = (i0, i1, tab, buf, pa, pb), a chunk's work: samples [i0, i1), its tables
+# (nsub, stride), its cell buffer, and the two input arrays whose next block is fetched while
+# a block is counted.
 
 NO_KEYS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0, 0, False)
 
@@ -373,13 +413,15 @@ def _on_key(c, j, keys, nn, dump):
 
 
 @_ijit
-def _key_cells(buf, m, g, glut, glo, ng, nn):
-    """buf[j] = index of key g[j] · nn + buf[j] for j < m (the dump cell nn stays the dump
-    cell, now ng · nn); True if a key was not in the key space."""
+def _key_cells(buf, i, m, keys, nn):
+    """buf[j] = index of key keys[0][i + j] · nn + buf[j] for j < m (the dump cell nn stays
+    the dump cell, now ng · nn); True if a key was not in the key space."""
+    g, glut, glo, ng, _ = keys
+    gb = g[i:i + m]
     dump = ng * nn
     nbad = 0  # a count, not a flag: LLVM vectorises the loop then
     for j in range(m):
-        k, ok = _idx(g[j], glut, glo, ng)
+        k, ok = _idx(gb[j], glut, glo, ng)
         c = buf[j]
         nbad += not ok
         buf[j] = k * nn + c if (ok & (c < nn)) else dump
@@ -387,85 +429,93 @@ def _key_cells(buf, m, g, glut, glo, ng, nn):
 
 
 @_ijit
-def _bad_block(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign, keys):
-    pos, code = _first_bad(t, form, p1, p2, i, end, thr, colmap, lut, lo, n, ign, has_ign,
-                           keys)
+def _bad_block(t, pred, i, end, space, keys):
+    pos, code = _first_bad(t, pred, i, end, space, keys)
     # a block kernel that calls a block bad where the sample-by-sample check finds nothing
     # would drop the block: say so rather than count short
     return (pos, code) if pos >= 0 else (i, ERR_INTERNAL)
 
 
 @_ijit
-def _block_done(bad, buf, i, end, n, keys, keyed, tab, t, p):
-    """The block [i, end)'s cells in ``buf``: on the key axis (unless the block kernel put
-    them there, ``keyed``), then counted into ``tab`` (prefetching the next block of ``t``
-    and ``p``). True if the block is bad (then nothing was counted)."""
-    g, glut, glo, ng, on = keys
+def _block_done(bad, i, end, nn, keys, job):
+    """The block [i, end)'s cells in the job's buffer: on the key axis (``keys``; off where
+    the block kernel put them there), then counted into the job's tables (prefetching the
+    next block of its inputs). True if the block is bad (then nothing was counted)."""
+    _, _, tab, buf, pa, pb = job
     m = end - i
-    if on and not keyed:
-        bad |= _key_cells(buf, m, g[i:end], glut, glo, ng, n * n)
+    if keys[4]:
+        bad |= _key_cells(buf, i, m, keys, nn)
     if bad:
         return True
-    _count_cells(buf, m, tab.reshape(-1), tab.shape[0] - 1, tab.shape[1], t[i:], p[i:])
+    _count_cells(buf, m, tab, pa[i:], pb[i:])
     return False
 
 
 @_jit
-def _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, keys, tab, buf):
+def _chunk_labels(t, pred, space, keys, job, ident):
     """Labels in both arrays; ``ident``: integers in the space 0..n-1 (no look-up)."""
+    p1 = pred[1]
+    n = space[2]
+    i0, i1, _, buf, _, _ = job
+    g, glut, glo, ng, on = keys
+    after = (g, glut, glo, ng, on and not ident)  # the identity pass keys its cells itself
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
         if ident:
-            bad = _ident_block(t[i:end], p1[i:end], n, ign, has_ign, buf, i, keys)
+            bad = _ident_block(t[i:end], p1[i:end], space, buf, i, keys)
         else:
-            bad = _labels_block(t[i:end], p1[i:end], lut, lo, n, ign, has_ign, buf)
-        if _block_done(bad, buf, i, end, n, keys, ident, tab, t, p1):
-            # labels read no score columns: an empty column map (and score matrix)
-            return _bad_block(t, PRED_LABELS, p1, np.empty((0, 0), p1.dtype), i, end, 0.0,
-                              lut[:0], lut, lo, n, ign, has_ign, keys)
+            bad = _labels_block(t[i:end], p1[i:end], space, buf)
+        if _block_done(bad, i, end, n * n, after, job):
+            return _bad_block(t, pred, i, end, space, keys)
         i = end
     return -1, OK
 
 
 @_jit
-def _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, keys, tab, buf):
-    """Binary scores ``> thr`` (``colmap``: the indices of the classes 0 and 1)."""
+def _chunk_binary(t, pred, space, keys, job):
+    """Binary scores ``> thr`` (the pred bundle's ``colmap``: the indices of the classes 0
+    and 1)."""
+    _, p1, _, thr, colmap = pred
+    n = space[2]
+    i0, i1, _, buf, _, _ = job
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
-        bad = _binary_block(t[i:end], p1[i:end], thr, colmap, lut, lo, n, ign, has_ign, buf)
-        if _block_done(bad, buf, i, end, n, keys, False, tab, t, p1):
-            return _bad_block(t, PRED_BINARY, p1, np.empty((0, 0), p1.dtype), i, end, thr,
-                              colmap, lut, lo, n, ign, has_ign, keys)
+        bad = _binary_block(t[i:end], p1[i:end], thr, colmap, space, buf)
+        if _block_done(bad, i, end, n * n, keys, job):
+            return _bad_block(t, pred, i, end, space, keys)
         i = end
     return -1, OK
 
 
 @_jit
-def _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, keys, tab, scan, buf):
-    """Argmax of score rows. ``scan`` = (pu, bits, emask, eone, ebit, flat, nvec,
-    cols_ident): the scores' bits (``_argmax_block``); the scores as one C-contiguous vector
-    and how many rows from the batch's start ``_vec_argmax`` may read (0: it is not used);
-    whether score column c is class c."""
-    pu, bits, emask, eone, ebit, flat, nvec, cols_ident = scan
+def _chunk_argmax(t, pred, space, keys, job, scan):
+    """Argmax of score rows. ``scan`` = (fin, flat, nvec, cols_ident): the scores' bits and
+    constants (``fin``, ``_argmax_block``); the scores as one C-contiguous vector and how many
+    rows from the batch's start ``_vec_argmax`` may read (0: it is not used); whether score
+    column c is class c."""
+    _, _, p2, _, colmap = pred
+    has_ign = space[4]
+    n = space[2]
+    i0, i1, _, buf, _, _ = job
+    fin, flat, nvec, cols_ident = scan
+    pu, bits, emask, eone, ebit = fin
     width = p2.shape[1]
     i = i0
     while i < i1:
         end = min(i1, i + _BLOCK)
+        fin_b = (pu[i:end] if bits else pu, bits, emask, eone, ebit)
         if nvec > 0:
-            bad = _argmax_vec_block(t[i:end], flat[i * width:end * width], width, nvec - i,
-                                    colmap, cols_ident, lut, lo, n, ign, has_ign, buf)
+            bad = _argmax_vec_block(t[i:end], (flat[i * width:end * width], width, nvec - i,
+                                               cols_ident), colmap, space, buf)
             if bad and has_ign:  # finiteness was read per block: a NaN in an ignored row
                 # is no error, which only the row-by-row kernel can tell (nothing counted yet)
-                bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits,
-                                    emask, eone, ebit, colmap, lut, lo, n, ign, has_ign, buf)
+                bad = _argmax_block(t[i:end], p2[i:end], fin_b, colmap, space, buf)
         else:
-            bad = _argmax_block(t[i:end], p2[i:end], pu[i:end] if bits else pu, bits, emask,
-                                eone, ebit, colmap, lut, lo, n, ign, has_ign, buf)
-        if _block_done(bad, buf, i, end, n, keys, False, tab, t, t):
-            return _bad_block(t, PRED_ARGMAX, p2[:, 0], p2, i, end, 0.0, colmap, lut, lo, n,
-                              ign, has_ign, keys)
+            bad = _argmax_block(t[i:end], p2[i:end], fin_b, colmap, space, buf)
+        if _block_done(bad, i, end, n * n, keys, job):
+            return _bad_block(t, pred, i, end, space, keys)
         i = end
     return -1, OK
 
@@ -547,8 +597,9 @@ def _pair_scratch():
 
 
 @_jit
-def fold_pairs(pairs, signed, lut, lo, n, ign, has_ign, table):
+def fold_pairs(pairs, signed, space, table):
     """Add byte-pair counts into ``table`` (n, n); False if a pair was not in the space."""
+    lut, lo, n, ign, has_ign = space
     for key in range(65536):
         c = pairs[key]
         if c == 0:
@@ -571,11 +622,11 @@ def fold_pairs(pairs, signed, lut, lo, n, ign, has_ign, table):
 PAIRS_MIN = 1 << 20  # samples: below this the pair tables cost more than they save
 
 
-def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
+def _count_byte_pairs(t, p, space, nthreads):
     t8, p8 = t.view(np.uint8), p.view(np.uint8)
     nslots = max(1, nthreads)
     outs = slot_zeros(nslots, (65536,))
-    # one chunk per thread (a chunk clears and sums 2 MiB of sub-tables), of fewer than
+    # one chunk per thread (a chunk sums and clears 1 MiB of sub-tables), of fewer than
     # 2^32 samples so that uint32 sub-tables hold its counts
     step = min(1 << 31, max(_grain(2), -(-t.shape[0] // nslots)))
 
@@ -590,11 +641,12 @@ def _count_byte_pairs(t, p, lut, lo, n, ign, has_ign, nthreads):
 
     run_chunks(run, t.shape[0], nslots, step)
     pairs = outs[0] if nslots == 1 else outs.sum(axis=0)
+    n = space[2]
     table = np.zeros((n, n), dtype=np.int64)
-    if fold_pairs(pairs, t.dtype == np.int8, lut, lo, n, ign, has_ign, table):
+    if fold_pairs(pairs, t.dtype == np.int8, space, table):
         return table, -1, OK
-    pos, code = _first_bad(t, PRED_LABELS, p, _NO2F, 0, t.shape[0], 0.0, NO_COLS, lut, lo, n,
-                           ign, has_ign, NO_KEYS)
+    pos, code = _first_bad(t, pred_of(PRED_LABELS, p, _NO2F, 0.0, NO_COLS), 0, t.shape[0],
+                           space, NO_KEYS)
     return None, pos, code
 
 
@@ -641,15 +693,17 @@ _CELLS_MAX = 2**31 - 1  # cells numbered in int32 buffers below this (16 GiB tab
 PARALLEL_MIN = 1 << 16  # below this many samples one thread is faster (benchmarks/run.py)
 
 
-def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads, nsub=0,
-                keys=NO_KEYS):
+def count_table(t, pred, space, nthreads, nsub=0, keys=NO_KEYS):
     """A batch's own (n, n) int64 table — (ng, n, n) with ``keys`` on — or None with the first
-    bad (position, code).
+    bad (position, code). ``pred``, ``space``: the bundles of ``_rules`` (``pred_of``,
+    ``space_of``); ``keys``: the key axis (see the chunk kernels).
 
     Picks one thread or ``nthreads`` by size, and the number of interleaved sub-tables
     (``nsub``, a power of two; 0: by how many cells there are, as several small tables stay
     in L1 and big ones would not).
     """
+    form, p1, p2, _, colmap = pred
+    lut, n = space[0], space[2]
     ng = keys[3] if keys[4] else 1
     cells = ng * n * n
     ident = (form == PRED_LABELS and lut.shape[0] == 0 and t.dtype.kind in "iub"
@@ -659,35 +713,34 @@ def count_table(t, form, p1, p2, thr, colmap, lut, lo, n, ign, has_ign, nthreads
     # labels 5.2-7.0 ms against 8.8-10.1 ms, 16x512x512 masks 2.8-3.1 against 4.2 ms)
     if (form == PRED_LABELS and nsub <= 0 and t.dtype in _BYTES
             and p1.dtype == t.dtype and t.shape[0] >= PAIRS_MIN and not keys[4]):
-        return _count_byte_pairs(t, p1, lut, lo, n, ign, has_ign, nthreads)
+        return _count_byte_pairs(t, p1, space, nthreads)
     if nsub <= 0:
         nsub = NSUB_SMALL if cells <= 1024 else (2 if cells <= 8192 else 1)
     stride = (cells + 1 + 7) // 8 * 8  # whole cache lines per sub-table
     nslots = nthreads if (nthreads > 1 and t.shape[0] >= PARALLEL_MIN) else 1
     tables = slot_zeros(nslots, (nsub, stride))
 
-    pu, bits, emask, eone, ebit = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
+    fin = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
     flat, nvec = _vec_rows(p2) if form == PRED_ARGMAX and SIMD else (_NO1F, 0)
     bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < _CELLS_MAX else np.int64)
     cols_ident = bool(nvec) and bool((colmap == np.arange(colmap.shape[0])).all())
+    # what the next block's prefetch reads: the label arrays (argmax: the truth only)
+    ahead = p1 if form != PRED_ARGMAX else t
 
     if form == PRED_LABELS:
-        def chunk(i0, i1, slot):
-            return _chunk_labels(t, p1, i0, i1, ident, lut, lo, n, ign, has_ign, keys,
-                                 tables[slot], bufs[slot])
+        def chunk(job):
+            return _chunk_labels(t, pred, space, keys, job, ident)
     elif form == PRED_BINARY:
-        def chunk(i0, i1, slot):
-            return _chunk_binary(t, p1, i0, i1, thr, colmap, lut, lo, n, ign, has_ign, keys,
-                                 tables[slot], bufs[slot])
+        def chunk(job):
+            return _chunk_binary(t, pred, space, keys, job)
     else:
-        scan = (pu, bits, emask, eone, ebit, flat, nvec, cols_ident)
+        scan = (fin, flat, nvec, cols_ident)
 
-        def chunk(i0, i1, slot):
-            return _chunk_argmax(t, p2, i0, i1, colmap, lut, lo, n, ign, has_ign, keys,
-                                 tables[slot], scan, bufs[slot])
+        def chunk(job):
+            return _chunk_argmax(t, pred, space, keys, job, scan)
 
     def run(i0, i1, slot):
-        pos, code = chunk(i0, i1, slot)
+        pos, code = chunk((i0, i1, tables[slot], bufs[slot], t, ahead))
         return (pos, code) if pos >= 0 else None
 
     item = t.itemsize + (p1.itemsize if form != PRED_ARGMAX else p2.itemsize * p2.shape[1])
