@@ -5,7 +5,7 @@ weights, ties, small buffers and capacities (so that every test flushes and coar
 times), shard merges whose intervals were refined apart, dict / pickle round trips and
 mixed float32 / float64 batches, the bounds always contain scikit-learn's values; when every
 interval is one score value (short streams) the read-outs are scikit-learn's. The format-1
-states of tests/fixtures (fixed bins, written before the adaptive layout) still load.
+states of tests/fixtures/curves (fixed bins, written before the adaptive layout) still load.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ skm = pytest.importorskip("sklearn.metrics")
 
 FAST = settings(max_examples=30, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures" / "curves"
 
 
 def splits(draw, n):
