@@ -407,8 +407,6 @@ def bench_curves(res: Results, n: int, n_mc: int, n_ml: int, repeats: int, slow_
     """Streamed AUROC: update + roc_auc_bounds() on float32 probabilities (certified bins).
     Quick mode leaves torchmetrics out (its binned AUROC takes seconds even on small data and
     has no answer to check)."""
-    from sklearn.metrics import roc_auc_score
-
     try:
         if quick:
             raise ImportError
