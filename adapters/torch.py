@@ -356,13 +356,7 @@ def _sync_curves(torch, dist, acc, group, agree):
     except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or they hang
         error = exc
     infos = agree(error, info)
-    first = infos[0]
-    for rank, other in enumerate(infos[1:], start=1):
-        for what in ("kind", "settings"):
-            if other[what] != first[what]:
-                raise ValueError(
-                    f"sync(): rank 0 and rank {rank} have score curves with different "
-                    f"{what}: {first[what]!r} and {other[what]!r}")
+    _same_curve_settings(infos)
     modes = {i["mode"] for i in infos} - {None}
     if len(modes) > 1:
         shown = "; ".join(f"rank {r}: {np.dtype(i['dtype']).name}" for r, i in enumerate(infos)
@@ -389,6 +383,17 @@ def _sync_curves(torch, dist, acc, group, agree):
     return out
 
 
+def _same_curve_settings(infos):
+    """Every rank's curves of one kind and settings (``infos``: their to_dict heads)."""
+    first = infos[0]
+    for rank, other in enumerate(infos[1:], start=1):
+        for what in ("kind", "settings"):
+            if other[what] != first[what]:
+                raise ValueError(
+                    f"sync(): rank 0 and rank {rank} have score curves with different "
+                    f"{what}: {first[what]!r} and {other[what]!r}")
+
+
 def _sync_adaptive_curves(acc, agree):
     """``sync`` of adaptive score curves: every rank's interval lists differ, so the states
     travel whole (``to_dict``, a few MiB per class) and every rank adds them in rank order."""
@@ -399,13 +404,7 @@ def _sync_adaptive_curves(acc, agree):
     except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or they hang
         error = exc
     states = agree(error, state)
-    first = states[0]
-    for rank, other in enumerate(states[1:], start=1):
-        for what in ("kind", "settings"):
-            if other[what] != first[what]:
-                raise ValueError(
-                    f"sync(): rank 0 and rank {rank} have score curves with different "
-                    f"{what}: {first[what]!r} and {other[what]!r}")
+    _same_curve_settings(states)
     out = local.copy().reset()
     for other in states:
         out += type(local).from_dict(other)

@@ -193,14 +193,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--score: {cli._one_line(e)}") from None
         out = render(report, args.format)
         if args.plot:
-            try:
-                plot(curves, report, args.plot, title=os.path.basename(args.file))
-            except OSError as e:
-                raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
-    cli._print_warnings(caught)
-    sys.stdout.write(out)
-    sys.stdout.flush()
-    return 0
+            _plot_to(args, lambda: plot(curves, report, args.plot,
+                                        title=os.path.basename(args.file)))
+    return _finish(out, caught)
 
 
 def _thresholded(args: argparse.Namespace) -> int:
@@ -268,12 +263,25 @@ def _thresholded(args: argparse.Namespace) -> int:
         if args.plot:
             plot_labels = list(report.labels)
             cm = cli._counts_for(acc, plot_labels)
-            try:
-                cli.plot_confusion(cm, cli._axis_names(plot_labels, args.target_names),
-                                   args.plot, normalize=args.normalize,
-                                   title=os.path.basename(args.file), curves=(curves, report))
-            except OSError as e:
-                raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
+            _plot_to(args, lambda: cli.plot_confusion(
+                cm, cli._axis_names(plot_labels, args.target_names), args.plot,
+                normalize=args.normalize, title=os.path.basename(args.file),
+                curves=(curves, report)))
+    return _finish(out, caught)
+
+
+def _plot_to(args, draw):
+    """Draw the --plot file; a file that cannot be written is the user's input error."""
+    try:
+        draw()
+    except OSError as e:
+        raise InputError(f"cannot write {args.plot!r}: {e.strerror or e}") from None
+
+
+def _finish(out, caught):
+    """The warnings caught on the way, then the report."""
+    from . import cli  # the command imports this module
+
     cli._print_warnings(caught)
     sys.stdout.write(out)
     sys.stdout.flush()
