@@ -222,7 +222,7 @@ def check(t, s, w, rule, span):
     smode, has_w, ncls = rule
     i0, i1 = span
     k = s.shape[1]
-    ok = _truth_rows(t[i0:i1], ncls)
+    ok = _truth_rows(t, ncls, i0, i1)
     flat = s[i0:i1].reshape(-1)
     for x in range(flat.shape[0]):  # loops from 0 over views: no index wraparound to test
         ok &= _finite(flat[x], smode)
@@ -240,16 +240,15 @@ def _weights_ok(w):
 
 
 @_ijit
-def _truth_rows(t, ncls):
-    """Whether the truth ``t`` (rows of a batch) is in its space (see ``check``)."""
+def _truth_rows(t, ncls, i0, i1):
+    """Whether the truth of rows i0 .. i1 of ``t`` (C-contiguous) is in its space (see
+    ``check``), in one vectorised loop over the flat rows."""
+    k = t.shape[1]
+    flat = t.reshape(-1)[i0 * k:i1 * k]
+    top = 1 if ncls == 0 else ncls - 1
     ok = True
-    if ncls == 0:
-        for i in range(t.shape[0]):
-            for j in range(t.shape[1]):
-                ok &= _truth_ok(t[i, j], 1)
-    else:
-        for i in range(t.shape[0]):
-            ok &= _truth_ok(t[i, 0], ncls - 1)
+    for x in range(flat.shape[0]):
+        ok &= _truth_ok(flat[x], top)
     return ok
 
 
@@ -415,54 +414,73 @@ def count(t, s, w, tabs, rule, span):
     column: ``t`` itself, 0/1); kind 1 (one-vs-one), the class id itself; kind 2, ``t`` (n, K)
     and column j counts ``t[:, j]``. ``s``: (n, K) raw scores, C-contiguous.
 
-    Rows go in blocks: the block is checked and binned (``_bin_block``, into the L1 cache),
-    then each column of it is added into the table. A bad value stops the count before its
-    block is added: returns (False, ...), the blocks before it counted. Otherwise (True, the
-    lowest and the highest bin counted)."""
+    The truth and weights are checked first; then rows go in small blocks that are
+    checked and binned in the L1 cache (``_bin_block``).
+    One column: each block is then added into the table. Several: the blocks' bins (and
+    per-column truth) are laid out column by column in a buffer of many rows, and each of
+    this call's columns is added from it in one run, so that its table stays in the cache
+    (taking the columns in turn every few rows costs a cache miss per sample). A bad value
+    stops the count before its rows are added: returns (False, ...), the rows before it
+    counted. Otherwise (True, the lowest and the highest bin counted)."""
     ti, tf = tabs
     smode, m, e, has_w, kind = rule
     i0, i1, j0, j1 = span
     k = s.shape[1]
     flat = s.reshape(-1)
+    tflat = t.reshape(-1)
     nb = tf.shape[1] if has_w else ti.shape[1]
     ncls = 0 if kind == 2 else (2 if k == 1 else k)
-    lo = nb
-    hi = -1
-    step = max(16, 4096 // k)
-    buf = np.empty(step * k, np.int32)
+    lo = np.int32(nb)
+    hi = np.int32(-1)
+    sub = max(16, 4096 // k)  # rows binned at a time
+    step = sub if k == 1 else max(sub, min(i1 - i0, (1 << 18) // k))  # rows added at a time
+    # the truth and weights of all the rows first: one long loop vectorises (per block, it
+    # measured slower than the count itself)
+    if not _truth_rows(t, ncls, i0, i1) or (has_w and not _weights_ok(w[i0:i1])):
+        return False, np.int64(lo), np.int64(hi)
+    buf = np.empty(sub * k, np.int32)
+    cols = np.empty((k if k > 1 else 0, step), np.int32)
+    tcols = np.empty((k if kind == 2 else 0, step), np.uint8)
     for b0 in range(i0, i1, step):
         b1 = min(i1, b0 + step)
-        rows = b1 - b0
-        bb = buf[:rows * k]
-        tb = t[b0:b1]
-        wb = w[b0:b1] if has_w else w
-        ok = _truth_rows(tb, ncls)
-        if has_w:
-            ok &= _weights_ok(wb)
-        ok &= _bin_block(flat[b0 * k:b1 * k], smode, m, e, bb)
-        if not ok:
-            return False, lo, hi
-        for x in range(bb.shape[0]):
-            lo = min(lo, np.int64(bb[x]))
-            hi = max(hi, np.int64(bb[x]))
-        # indices as uint64: known non-negative (checked above), so no wraparound test
-        if k == 1 and not has_w:  # binary: the hot loop
-            t0 = ti[0]
-            for r in range(rows):
-                t0[np.uint64(bb[r]), np.uint64(_int_of(tb[r, 0])[0])] += 1
+        for s0 in range(b0, b1, sub):
+            s1 = min(b1, s0 + sub)
+            bb = buf[:(s1 - s0) * k]
+            if not _bin_block(flat[s0 * k:s1 * k], smode, m, e, bb):
+                return False, np.int64(lo), np.int64(hi)
+            for x in range(bb.shape[0]):
+                lo = min(lo, bb[x])
+                hi = max(hi, bb[x])
+            # indices as uint64: known non-negative (checked above), so no wraparound test
+            if k == 1 and not has_w:  # binary: the hot loop
+                t0 = ti[0]
+                for r in range(s1 - s0):
+                    t0[np.uint64(bb[r]), np.uint64(_int_of(tflat[s0 + r])[0])] += 1
+                continue
+            if k == 1:  # weighted binary: added from ``buf`` (one block of ``sub`` rows)
+                continue
+            for r in range(s1 - s0):
+                for j in range(j0, j1):
+                    cols[j, s0 - b0 + r] = bb[r * k + j]
+                    if kind == 2:
+                        tcols[j, s0 - b0 + r] = np.uint8(_int_of(tflat[(s0 + r) * k + j])[0])
+        if k == 1 and not has_w:
             continue
         for j in range(j0, j1):
             uj = np.uint64(j)
-            for r in range(rows):
-                b = np.uint64(bb[r * k + j])
-                c = _int_of(tb[r, j if kind == 2 else 0])[0]
-                if kind == 0 and k > 1:
-                    c = np.int64(c == j)
+            for r in range(b1 - b0):
+                b = np.uint64(cols[j, r]) if k > 1 else np.uint64(buf[r])
+                if kind == 2 and k > 1:
+                    c = np.int64(tcols[j, r])
+                else:  # one column: the truth of row r itself
+                    c = _int_of(tflat[b0 + r])[0]
+                    if kind == 0 and k > 1:
+                        c = np.int64(c == j)
                 if has_w:
-                    tf[uj, b, np.uint64(c)] += wb[r]
+                    tf[uj, b, np.uint64(c)] += w[b0 + r]
                 else:
                     ti[uj, b, np.uint64(c)] += 1
-    return True, lo, hi
+    return True, np.int64(lo), np.int64(hi)
 
 
 @_jit

@@ -378,7 +378,8 @@ class _Curves:
         rule = (rmode, self.bits, CK.E_RANGE, False, 0)
         with self._lock:
             self._check_mode(mode, dtype)
-            tables = self._slot_tables(nthreads, self._table_shape(mode))
+            tables = self._slot_tables(nthreads, self._table_shape(mode),
+                                       np.uint32 if n < 1 << 32 else np.int64)
             spans = [[tables[0].shape[1], -1] for _ in tables]
 
             def run(i0, i1, slot):
@@ -402,11 +403,13 @@ class _Curves:
                     CK.drain(table, table, lo, hi, False)
         raise ValueError(message(*CK.first_bad(t, s, _NO_W, (rmode, False, 2))[::2]))
 
-    def _slot_tables(self, nthreads, shape):
-        """Zeroed int64 tables of the state's shape, one per thread (under the lock; they
-        are left zero after each batch)."""
-        if self._slots is None or len(self._slots) < nthreads or self._slots[0].shape != shape:
-            self._slots = [np.zeros(shape, np.int64) for _ in range(nthreads)]
+    def _slot_tables(self, nthreads, shape, dtype):
+        """Zeroed tables of the state's shape, one per thread (under the lock; they are left
+        zero after each batch). uint32 counts where a batch cannot pass them: half the
+        memory, so that a table of the default bins stays in a 2 MiB L2 cache."""
+        s = self._slots
+        if s is None or len(s) < nthreads or s[0].shape != shape or s[0].dtype != dtype:
+            self._slots = [np.zeros(shape, dtype) for _ in range(nthreads)]
         return self._slots[:nthreads]
 
     def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False, add=None,
@@ -1087,7 +1090,7 @@ class ScoreCurves(_Curves):
             if r is not None:
                 raise ValueError(self._message(r[2], r[0], t, s, w, rmode))
             return self
-        t2 = codes.reshape(n, 1)
+        t2 = np.ascontiguousarray(codes).reshape(n, 1)  # the kernels read the truth flat
         s2 = s.reshape(n, -1)
         kind = 0 if self._binary or not self.ovo else 1
         self._count_fixed(mode, dtype, t2, s2, w, weighted, rmode, kind, 2 if self._binary else c,
