@@ -68,7 +68,7 @@ def show_index(index: tuple) -> str:
     return "[" + ", ".join(str(i) for i in index) + "]"
 
 
-def bad_value(argument: str, shape, flat_index: int, value, shown: str, what: str,
+def bad_value(argument: str, shape, flat_index: int, value, shown: str, what: str, *,
               index: tuple | None = None) -> BatchValueError:
     """``argument[place] = shown what``, e.g. ``y_true[1, 2] = 9 is not in the label space``."""
     index = index_in(shape, flat_index) if index is None else tuple(index)

@@ -659,7 +659,7 @@ class ConfusionMatrix(_Accumulator):
             from . import _poisson_kernels as PK  # on first use: keeps the import quick
 
             PK.add_cells_replicates(cells, _NO1 if w is None else w.f, w is not None,
-                                    self._boot.key, self._boot_pos, PK.CDF,
+                                    (self._boot.key, self._boot_pos, PK.CDF),
                                     self._rep.reshape(-1, self._nrep))
             self._boot_pos += cells.shape[0]
         self._commit_kinds(b)
@@ -1056,13 +1056,15 @@ class ConfusionMatrix(_Accumulator):
             from .report import report_with_intervals
 
             return report_with_intervals(self, labels, target_names, digits, zero_division,
-                                         ci, ci_method, n_resamples, seed)
+                                         ci=ci, ci_method=ci_method, n_resamples=n_resamples,
+                                         seed=seed)
         M.check_zero_division(zero_division)
         sums, sel, present = self._sums(labels)
         labels_given = labels is not None
         micro_is_accuracy = not labels_given or set(sel.tolist()) >= set(present.tolist())
-        return build_report(sums, sel, target_names, labels_given, micro_is_accuracy,
-                            digits, zero_division, samples=None)
+        return build_report(sums, sel, target_names, labels_given=labels_given,
+                            micro_is_accuracy=micro_is_accuracy, digits=digits,
+                            zero_division=zero_division, samples=None)
 
     def precision_recall_fscore_support(self, *, beta=1.0, labels=None, average=None,
                                         warn_for=("precision", "recall", "f-score"),
@@ -1146,7 +1148,8 @@ class ConfusionMatrix(_Accumulator):
         e.g. ``weights=`` or ``average=``); see docs/INTERVALS.md."""
         from .report import accumulator_interval
 
-        return accumulator_interval(self, metric, ci, method, n_resamples, seed, kwargs)
+        return accumulator_interval(self, metric, ci, method=method, n_resamples=n_resamples,
+                                    seed=seed, kwargs=kwargs)
 
 
 def commit_kinds(tkinds: set, pkinds: set, b: _Batch):
@@ -1364,9 +1367,9 @@ class MultilabelConfusionMatrix(_Accumulator):
             p = p.astype(np.uint8)
         from . import _poisson_kernels as PK  # on first use: keeps the import quick
 
-        PK.add_multilabel_replicates(t, p, form, np.asarray(thr), _NO1 if w is None else w,
-                                     w is not None, self._boot.key, self._boot_pos, PK.CDF,
-                                     self._rtp, self._rpred, self._rtrue, self._rsamp)
+        PK.add_multilabel_replicates((t, p, form, np.asarray(thr)), _NO1 if w is None else w,
+                                     w is not None, (self._boot.key, self._boot_pos, PK.CDF),
+                                     (self._rtp, self._rpred, self._rtrue, self._rsamp))
         self._boot_pos += t.shape[0]
 
     @property
@@ -1482,11 +1485,12 @@ class MultilabelConfusionMatrix(_Accumulator):
             z1 = _NO1
             z2 = np.zeros((0, 0), np.float64)
             self._wsum, nz = K.ml_count_into(
-                t, p, form, thr, ww, has_w, self._tp, self._pred, self._true,
-                self._tpw if has_w else z1, self._predw if has_w else z1,
-                self._truew if has_w else z1, self._hp, self._hr, self._hf,
-                self._whp if has_w else z2, self._whr if has_w else z2,
-                self._whf if has_w else z2, self._wsum)
+                (t, p, form, thr), ww, has_w,
+                (self._tp, self._pred, self._true,
+                 self._tpw if has_w else z1, self._predw if has_w else z1,
+                 self._truew if has_w else z1, self._hp, self._hr, self._hf,
+                 self._whp if has_w else z2, self._whr if has_w else z2,
+                 self._whf if has_w else z2), self._wsum)
             self._nzero += nz
             self._nsamples += n
             self._add_replicates(t, p, form, thr, w)
@@ -1719,7 +1723,8 @@ class MultilabelConfusionMatrix(_Accumulator):
         """
         if ci is not None:
             return self._report_with_intervals(labels, target_names, digits, zero_division,
-                                               ci, ci_method, n_resamples, seed)
+                                               ci=ci, ci_method=ci_method,
+                                               n_resamples=n_resamples, seed=seed)
         M.check_zero_division(zero_division)
         sums, sel, samples = self._sums(labels)
         if samples is None:
@@ -1728,10 +1733,11 @@ class MultilabelConfusionMatrix(_Accumulator):
                 "order): 'samples avg' over a subset would need that subset's per-sample "
                 "statistics; build the accumulator on the columns you need instead"
             )
-        return build_report(sums, sel, target_names, labels is not None, False, digits,
-                            zero_division, samples=samples)
+        return build_report(sums, sel, target_names, labels_given=labels is not None,
+                            micro_is_accuracy=False, digits=digits,
+                            zero_division=zero_division, samples=samples)
 
-    def _report_with_intervals(self, labels, target_names, digits, zero_division, ci,
+    def _report_with_intervals(self, labels, target_names, digits, zero_division, *, ci,
                                ci_method, n_resamples, seed) -> Report:
         from . import intervals as CI
 

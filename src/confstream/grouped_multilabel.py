@@ -176,8 +176,8 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         A batch with a bad value (a label not 0/1, a score not finite, a key that is NaN or
         outside a fixed group space, a bad weight) raises and changes nothing.
         """
-        t0, p0, t, p, form, thr = self._prepare(y_true, y_pred)
-        n = t.shape[0]
+        given, rows = self._prepare(y_true, y_pred)
+        n = rows[0].shape[0]
         keys = _read_keys(groups, n, (n,))
         w = None
         if sample_weight is not None:
@@ -187,23 +187,23 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         if w is None and not self._weighted:
             snap, gspace = self._version, self._gspace
             plan = self._encode(keys, gspace, grow=False)
-            tables, row = self._tables(t, p, form, thr, plan)
+            tables, row = self._tables(rows, plan)
             if row < 0:
                 with self._lock:
                     if self._version == snap and not self._weighted:
                         self._commit(plan, tables, keys)
                         return self
             else:
-                err = self._first_bad(t, p, form, thr, plan, None, row)
+                err = self._first_bad(rows, plan, None, row)
                 if not (err[2] == GK.ERR_GROUP and not gspace.fixed and plan[0] is gspace):
-                    raise self._bad(t0, p0, plan, keys, w, *err)
+                    raise self._bad(given, plan, keys, w, err)
         with self._lock:
-            self._count_locked(t0, p0, t, p, form, thr, keys, w)
+            self._count_locked(given, rows, keys, w)
         return self
 
     def _prepare(self, y_true, y_pred):
-        """(original arrays, kernel arrays, form, thresholds): the checks and messages of
-        ``MultilabelConfusionMatrix.update``; inputs reach the kernels in few dtypes."""
+        """((original arrays), (kernel arrays, form, thresholds)): the checks and messages
+        of ``MultilabelConfusionMatrix.update``; inputs reach the kernels in few dtypes."""
         y_true, y_pred = _host(y_true), _host(y_pred)
         if I.is_sparse(y_true):
             y_true = y_true.toarray()
@@ -232,7 +232,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
             thr = thr.astype(pk.dtype) if self._thr_scalar else thr
         else:
             pk = _indicators(p)
-        return t, p, tk, pk, form, np.ascontiguousarray(thr)
+        return (t, p), (tk, pk, form, np.ascontiguousarray(thr))
 
     def _encode(self, keys, gspace, grow):
         """(group space, g, glut, glo) of the batch: ``gspace`` itself, or a grown copy."""
@@ -254,8 +254,10 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
             g = gi
         return gspace, g, glut, glo
 
-    def _tables(self, t, p, form, thr, plan):
-        """The batch's own unweighted tables, or (None, first bad row)."""
+    def _tables(self, rows, plan):
+        """The batch's own unweighted tables, or (None, first bad row); ``rows`` = (t, p,
+        form, thr), the kernels' bundle."""
+        t, p, form, thr = rows
         gspace, g, glut, glo = plan
         ng = len(gspace)
         n, L = t.shape
@@ -278,7 +280,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
                 return bad if bad >= 0 else None
         else:
             def run(r0, r1, slot):
-                bad = GK.ml_count_chunk((t, p, form, thr), keys, r0, r1,
+                bad = GK.ml_count_chunk(rows, keys, r0, r1,
                                         tuple(x[slot] for x in tabs))
                 return bad if bad >= 0 else None
 
@@ -289,12 +291,16 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         return {"tp": s[:, 0], "pred": s[:, 1], "true": s[:, 2], "hp": hp.sum(axis=0),
                 "hr": hr.sum(axis=0), "hf": hf.sum(axis=0), "ns": ns.sum(axis=0)}, -1
 
-    def _first_bad(self, t, p, form, thr, plan, w, r0=0):
+    def _first_bad(self, rows, plan, w, r0=0):
         gspace, g, glut, glo = plan
-        return GK.ml_first_bad((t, p, form, thr), (g, glut, glo, len(gspace), True),
+        return GK.ml_first_bad(rows, (g, glut, glo, len(gspace), True),
                                w if w is not None else _NO1, r0)
 
-    def _bad(self, t0, p0, plan, keys, w, row, col, code):
+    def _bad(self, given, plan, keys, w, err):
+        """The error of ``err`` = (row, column, code) in the arrays ``given`` = (y_true,
+        y_pred)."""
+        t0, p0 = given
+        row, col, code = err
         L = self.num_labels
         if code == GK.ERR_GROUP:
             v = keys.cols[0][row]
@@ -315,19 +321,19 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
             f"confstream: the grouped multi-label kernels disagree at row {row}; nothing was "
             f"counted. Please report this with the arrays' dtypes and shapes.")
 
-    def _count_locked(self, t0, p0, t, p, form, thr, keys, w):
+    def _count_locked(self, given, rows, keys, w):
         gspace = self._gspace
         plan = self._encode(keys, gspace, grow=False)
-        err = self._first_bad(t, p, form, thr, plan, w)
+        err = self._first_bad(rows, plan, w)
         if err[0] >= 0 and err[2] == GK.ERR_GROUP and not gspace.fixed and plan[0] is gspace:
             plan = self._encode(keys, gspace, grow=True)
-            err = self._first_bad(t, p, form, thr, plan, w)
+            err = self._first_bad(rows, plan, w)
         if err[0] >= 0:
-            raise self._bad(t0, p0, plan, keys, w, *err)
+            raise self._bad(given, plan, keys, w, err)
         if w is None and not self._weighted:
-            tables, row = self._tables(t, p, form, thr, plan)
+            tables, row = self._tables(rows, plan)
             if row >= 0:  # pragma: no cover - the two kernels disagree (a bug)
-                raise self._bad(t0, p0, plan, keys, w, row, 0, K.ERR_INTERNAL)
+                raise self._bad(given, plan, keys, w, (row, 0, K.ERR_INTERNAL))
             self._commit(plan, tables, keys)
             return
         # validated: make the arrays (which may fail: then nothing has changed), then count
@@ -335,9 +341,9 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         ng = len(new_space)
         st = self._resized(ng, weighted=True)
         ov = self._ov if self._weighted else self._overall_from_ints()
-        ww = w if w is not None else np.ones(t.shape[0])
+        ww = w if w is not None else np.ones(rows[0].shape[0])
         self._install(new_space, st, ov, weighted=True)
-        GK.ml_count_into((t, p, form, thr), (g, glut, glo, ng, True), ww,
+        GK.ml_count_into(rows, (g, glut, glo, ng, True), ww,
                          tuple(st[k] for k in _ML_STATE), tuple(ov[k] for k in _ML_OVERALL))
         self._commit_kinds(keys)
 
