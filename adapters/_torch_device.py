@@ -23,6 +23,7 @@ from confstream import _kernels as K
 _ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE = E.ERR_TRUE, E.ERR_PRED, E.ERR_WEIGHT, E.ERR_SCORE
 _ERR_TRUE_ML, _ERR_PRED_ML = E.ERR_TRUE_ML, E.ERR_PRED_ML
 _ERR_TRUE_SCORE = E.ERR_ONEHOT  # one-hot truth that is not 0s and a single 1
+_ERR_WEIGHT_RANGE = E.ERR_WEIGHT_RANGE  # a uint64 weight past int64
 _LABELS, _ARGMAX, _BINARY = K.PRED_LABELS, K.PRED_ARGMAX, K.PRED_BINARY
 
 
@@ -330,10 +331,15 @@ def _single_label_batch(torch, acc, t, p, w):
     codes = torch.where(ign, 0, codes)
     if truth is not None:
         codes = torch.where(truth.bad, _ERR_TRUE_SCORE, codes)
+    big = _past_int64(torch, w_in)
+    if big is not None:  # the host refuses these before it looks at anything else
+        codes = torch.where(big.any(), torch.where(big, _ERR_WEIGHT_RANGE, 0), codes)
     vf = torch.where(codes == _ERR_TRUE, tv.double(), p_show.double())
     if w is not None:
         vf = torch.where(codes == _ERR_WEIGHT, w, vf)
     vi = torch.where(codes == _ERR_TRUE, _i64(torch, tv), _i64(torch, p_show))
+    if big is not None:  # the weight's bits, read back as unsigned by ``_message``
+        vi = torch.where(codes == _ERR_WEIGHT_RANGE, w_in.reshape(-1).view(torch.int64), vi)
     cols = torch.where(codes == _ERR_SCORE, p_col, zero_col)
     if truth is not None:
         t_show = truth.scores.gather(1, truth.col.unsqueeze(1))[:, 0]
@@ -347,6 +353,15 @@ def _single_label_batch(torch, acc, t, p, w):
     if w is not None and I.weights_exact(_dtype_kind(torch, w_in.dtype)):  # as the core's
         batch.wi = torch.where(w_bad, 0, w_in.reshape(-1).to(torch.int64))
     return batch
+
+
+def _past_int64(torch, w):
+    """Where uint64 weights pass int64 (what ``_inputs.as_weights`` refuses), or None for
+    weights of another dtype. torch compares no uint64 (``gt_cpu`` is not implemented for
+    it): viewed as int64, a value past 2**63 - 1 is one with the sign bit set."""
+    if w is None or w.dtype != getattr(torch, "uint64", None):
+        return None
+    return w.reshape(-1).view(torch.int64) < 0
 
 
 def _i64(torch, x):
@@ -765,6 +780,8 @@ def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
         return f"{name}[{row}, {col}] = {v!r}: multi-label indicators must be 0 or 1{where}"
     if code == _ERR_WEIGHT:
         return f"sample_weight[{pos}] = {err['float']!r}: {_bad_weight()}{where}"
+    if code == _ERR_WEIGHT_RANGE:  # the host's words (the int64 view read as unsigned)
+        return str(I.weight_range_error(pos, err["int"] % 2**64)) + where
     if code == _ERR_TRUE_SCORE:
         return (f"y_true[{pos}, {col}] = {err['float']!r}: one-hot truth must hold 0s and "
                 f"a single 1 per row{where}")

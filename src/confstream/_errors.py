@@ -20,6 +20,7 @@ ERR_PRED_ML = 6  # multi-label prediction not 0/1
 ERR_INTERNAL = 7  # a block kernel and the sample-by-sample check disagree (a bug)
 ERR_ONEHOT = 8  # one-hot truth that is not 0s and a single 1 (device path)
 ERR_GROUP = 9  # a group key that is not in the group space (grouped accumulators)
+ERR_WEIGHT_RANGE = 10  # a uint64 weight past int64 (device path; the host refuses it first)
 
 
 class BatchValueError(ValueError):
