@@ -534,6 +534,7 @@ class _Stretch:
         self._weighted = False     # the tensors hold weight sums
         self._wgood = None         # device flag: a good batch came with weights
         self._multilabel = not hasattr(acc, "ignore_index")
+        self._fields = {f.key: f for f in type(acc)._FIELDS}  # the state's declaration
         self._s: dict = {}
         self._size = acc.num_labels if self._multilabel else acc.num_classes
 
@@ -698,11 +699,7 @@ class _Stretch:
     def _host_state(self) -> dict:
         out = {}
         for k, v in self._s.items():
-            a = v.cpu().numpy()
-            if self._multilabel:
-                out[k] = _ml_shape(k, a, self._size)
-            else:
-                out[k] = _cm_shape(k, a, self._size)
+            out[k] = _host_shape(self._fields[k], v.cpu().numpy(), self._size)
         weighted = self._weighted and bool(self._wgood.cpu())
         out["weighted"] = np.array([1 if weighted else 0], dtype=np.int64)
         if "wi" in out:
@@ -732,26 +729,13 @@ def _check_wrapped(acc, wi, w, device):
             f"until reset()")
 
 
-def _cm_shape(key, a, C):
-    if key in ("n", "w", "wi"):
-        return a[:C * C].reshape(C, C)
-    if key in ("true_w", "pred_w"):
-        return a[:C]
-    if key == "wsum":
-        return a[:1]
-    return a
+def _host_shape(field, a, size):
+    """A device array (flat, with trash slots at its end) in the shape its field declares
+    for ``size`` classes or labels; a scalar as one element, as ``_state.dense`` has it."""
+    from confstream import _state as S
 
-
-def _ml_shape(key, a, L):
-    if key in ("hp", "hr", "whp", "whr"):
-        return a[:(L + 1) * (L + 1)].reshape(L + 1, L + 1)
-    if key in ("hf", "whf"):
-        return a[:(L + 1) * (2 * L + 1)].reshape(L + 1, 2 * L + 1)
-    if key in ("tpw", "predw", "truew"):
-        return a[:L]
-    if key == "wsum":
-        return a[:1]
-    return a
+    shape = S.shape_of(None, field, size)  # no group or replica axis on the device
+    return a[:1] if shape == () else a[:int(np.prod(shape))].reshape(shape)
 
 
 def _bad_weight() -> str:
