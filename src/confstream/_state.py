@@ -150,10 +150,10 @@ def zeros(acc, fields, c: int, g: int | None, weighted: bool) -> dict:
     return out
 
 
-def add_into(acc, fields, src: dict, idx: np.ndarray, gidx: np.ndarray | None = None):
+def add_into(acc, fields, src: dict, idx: np.ndarray | None, gidx: np.ndarray | None = None):
     """Add ``src`` ({key: array}, laid out as another state's fields) into ``acc``'s fields
-    that it holds: class i of ``src`` is class ``idx[i]`` of ``acc``, group j is group
-    ``gidx[j]``."""
+    that it holds: class i of ``src`` is class ``idx[i]`` of ``acc`` (None: the same
+    classes, as multi-label states have), group j is group ``gidx[j]``."""
     for f in present(acc, fields):
         if f.key not in src:
             continue
@@ -163,7 +163,7 @@ def add_into(acc, fields, src: dict, idx: np.ndarray, gidx: np.ndarray | None = 
             v = np.asarray(src[f.key]).reshape(-1)[0].item()
             setattr(acc, f.attr, a + (int(v) if f.integer else float(v)))
             continue
-        axes = ([gidx] if f.head else []) + [idx] * nclass
+        axes = ([gidx] if f.head else []) + ([] if idx is None else [idx] * nclass)
         axes += [np.arange(k) for k in a.shape[len(axes):]]
         a[np.ix_(*axes)] += src[f.key]
 
