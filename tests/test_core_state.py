@@ -175,3 +175,19 @@ def test_multilabel_state_arrays_add_back_all_or_nothing():
     plain2._add_state_arrays(weighted._state_arrays())  # weighted into unweighted: promoted
     assert plain2.weighted and plain2._nzero == 0
     np.testing.assert_array_equal(plain2.counts, both.counts)
+
+
+def test_confusion_state_arrays_add_back_all_or_nothing():
+    """Every array of a dense state is read and its shape checked before any is added (a
+    bad margin used to fail after the counts were in)."""
+    weighted = cs.ConfusionMatrix(2).update([0, 1], [0, 1], sample_weight=[1.5, 2.0])
+    acc = cs.ConfusionMatrix(2).update([0], [1])
+    before = acc.to_dict()
+    for key, bad in (("pred_w", np.zeros(3)), ("w", np.zeros((2, 3))), ("n", np.zeros((3, 3)))):
+        d = weighted._state_arrays()
+        d[key] = bad
+        with pytest.raises(ValueError, match=f"'{key}' of shape"):
+            acc._add_state_arrays(d)
+        assert acc.to_dict() == before
+    acc._add_state_arrays(weighted._state_arrays())
+    np.testing.assert_array_equal(acc.counts, [[1.5, 1.0], [0.0, 2.0]])

@@ -873,38 +873,29 @@ class ConfusionMatrix(_Accumulator):
             return out
 
     def _add_state_arrays(self, d: dict):
-        """Add a dict shaped like ``_state_arrays()`` (keys may be missing = zero)."""
+        """Add a dict shaped like ``_state_arrays()`` (keys may be missing = zero; the
+        weight sums only when it says ``weighted``), all or nothing: every array is read
+        and its shape checked (``_state.read_dense``) before anything is added."""
         with self._lock:
             c = len(self._space)
-            n = np.asarray(d.get("n", np.zeros((c, c), np.int64)), dtype=np.int64)
-            if n.shape != (c, c):
-                raise ValueError(f"state arrays of shape {n.shape} do not fit {c} classes")
-            if int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0:
-                arrays = {"n": n, "w": np.asarray(d["w"], np.float64),
-                          "true_w": np.asarray(d["true_w"], np.float64),
-                          "pred_w": np.asarray(d["pred_w"], np.float64),
-                          "wsum": float(np.asarray(d["wsum"]).reshape(-1)[0])}
-                if "wi" in d:
-                    arrays["wi"] = np.asarray(d["wi"], np.int64)
-            else:
-                arrays = {"n": n}
-            if "rep" in d or self._rep is not None:
-                if self._rep is None or "rep" not in d and n.any():
-                    raise ValueError(
-                        "state arrays with and without the streamed bootstrap's replicates "
-                        f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
-                        "would have no replicates")
-                if "rep" in d:
-                    arrays["rep"] = np.asarray(d["rep"], np.float64)
-                    if arrays["rep"].shape != self._rep.shape:
-                        raise ValueError(f"replicate tables of shape {arrays['rep'].shape} do "
-                                         f"not fit {self._rep.shape}")
+            if ("rep" in d or self._rep is not None) and (self._rep is None or (
+                    "rep" not in d and np.asarray(d.get("n", 0)).any())):
+                raise ValueError(
+                    "state arrays with and without the streamed bootstrap's replicates "
+                    f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
+                    "would have no replicates")
+            vals = S.read_dense(self, self._FIELDS, d, c)
+            weighted = int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0
+            arrays = {k: v for k, v in vals.items() if weighted or k in ("n", "rep")}
+            arrays.setdefault("n", np.zeros((c, c), np.int64))
+            if weighted and "w" not in arrays:
+                raise ValueError("state arrays: weighted, but without the weight sums 'w'")
             self._add_arrays(arrays, np.arange(c))
             kinds = d.get("kinds")
             if kinds:
                 self._tkinds |= set(kinds[0])
                 self._pkinds |= set(kinds[1])
-            elif n.any():
+            elif arrays["n"].any():
                 self._tkinds.add("int")
                 self._pkinds.add("int")
 
