@@ -13,11 +13,9 @@ Two kinds of bin, both order-preserving (a higher bin never holds a lower score)
   one each the scores beyond ``+-2^E``. A bin is an interval of scores: within a bin only the
   order of positives and negatives is unknown, which is what the bounds of ``ranking`` use.
 
-Kernels validate in the counting pass and return ``(position, code)`` of the first bad value
-(``-1, 0`` when all is well); they never raise. The binary kernel counts into a table of
-the batch's own, which the accumulator adds to its state under its lock; with several score
-columns (whose tables would outweigh a batch) a first pass validates and bins outside the
-lock and a second adds the bins into the state under it.
+Kernels never raise. A batch is checked in one pass first (``check``; ``first_bad`` finds
+the position of what it refused) and counted only when all of it is good (``count``), under
+the accumulator's lock, straight into its state: see "fixed bins" below.
 """
 
 from __future__ import annotations
@@ -180,101 +178,303 @@ def _bin(x, smode, m, e):
 @_ijit
 def _weight_ok(w, i):
     v = w[i]
-    return math.isfinite(v) and v >= 0.0
+    return (v >= 0.0) & (v < np.inf)  # False for NaN; no branch, so that checks vectorise
+
+
+# -- fixed bins: validate, then count --------------------------------------------------------
+#
+# A batch is checked first (``first_bad``: the truth in its space, every score finite, every
+# weight finite and >= 0) and counted only when all of it is good, so that the counting loops
+# cannot fail: they run under the accumulator's lock straight into its state, the columns of
+# a score matrix split between threads (each thread owns whole columns of the table). A long
+# binary batch is counted by threads into tables of their own, kept zero between batches
+# (``drain`` adds one into the state and clears it), since its one column cannot be split.
+
+@_ijit
+def _finite(x, smode):
+    """Whether one raw score is finite (integers always are)."""
+    if smode == S_CERT32:
+        return (np.uint64(x) & np.uint64(0x7F800000)) != np.uint64(0x7F800000)
+    if smode == S_CERT64:
+        top = np.uint64(0x7FF0000000000000)
+        return (np.uint64(x) & top) != top
+    if smode == S_F16:
+        return (np.int64(x) & 0x7C00) != 0x7C00
+    if smode == S_BF16:
+        return (np.int64(x) & 0x7F80) != 0x7F80
+    if smode == S_INT:
+        return True
+    return math.isfinite(np.float64(x))
+
+
+@_ijit
+def _truth_ok(v, top):
+    tv, ok = _int_of(v)
+    return ok & (tv >= 0) & (tv <= top)
 
 
 @_jit
-def count_binary(t, s, w, has_w, smode, m, e, ti, tf, pos):
-    """Binary: ``t`` 0/1 (or ``pos``-coded: truth ``== pos`` is positive, when pos >= 0 the
-    truth is already 0/1 codes), ``s`` 1-D scores. Counts into ``ti`` (nb, 2) int64 or, when
-    weighted, ``tf`` (nb, 2) float64. Returns (position, code, lowest bin, highest bin)."""
-    n = s.shape[0]
-    lo = ti.shape[0] if not has_w else tf.shape[0]
-    hi = -1
-    for i in range(n):
-        tv, ok = _int_of(t[i])
-        if not ok or tv < 0 or tv > 1:
-            return i, ERR_TRUE, lo, hi
-        b = _bin(s[i], smode, m, e)
-        if b < 0:
-            return i, ERR_SCORE, lo, hi
-        if has_w:
-            if not _weight_ok(w, i):
-                return i, ERR_WEIGHT, lo, hi
-            tf[b, tv] += w[i]
-        else:
-            ti[b, tv] += 1
-        if b < lo:
-            lo = b
-        if b > hi:
-            hi = b
-    return -1, OK, lo, hi
+def check(t, s, w, rule, span):
+    """Whether rows ``span = (i0, i1)`` are all good, in branch-free (vectorised) loops.
+    ``t``: (n, 1) class ids (``ncls`` of them: 2 for binary) or, with ``ncls == 0``, (n, K)
+    0/1 truth; ``s``: (n, K) raw scores, C-contiguous; ``rule = (smode, has_w, ncls)``. The
+    position is found by ``first_bad``, only when this says no."""
+    smode, has_w, ncls = rule
+    i0, i1 = span
+    k = s.shape[1]
+    ok = _truth_rows(t[i0:i1], ncls)
+    flat = s[i0:i1].reshape(-1)
+    for x in range(flat.shape[0]):  # loops from 0 over views: no index wraparound to test
+        ok &= _finite(flat[x], smode)
+    if has_w:
+        ok &= _weights_ok(w[i0:i1])
+    return ok
+
+
+@_ijit
+def _weights_ok(w):
+    ok = True
+    for i in range(w.shape[0]):
+        ok &= _weight_ok(w, i)
+    return ok
+
+
+@_ijit
+def _truth_rows(t, ncls):
+    """Whether the truth ``t`` (rows of a batch) is in its space (see ``check``)."""
+    ok = True
+    if ncls == 0:
+        for i in range(t.shape[0]):
+            for j in range(t.shape[1]):
+                ok &= _truth_ok(t[i, j], 1)
+    else:
+        for i in range(t.shape[0]):
+            ok &= _truth_ok(t[i, 0], ncls - 1)
+    return ok
 
 
 @_jit
-def bin_multiclass(t, s, w, has_w, smode, m, e, out):
-    """Multi-class, phase 1 (no lock): validate ``t`` (n,) class ids in 0..K-1, ``s`` (n, K)
-    scores and weights; write each score's bin into ``out`` (n, K) int32.
-    Returns (flat position, code, where: 0 truth / 1 scores / 2 weights)."""
+def class_rows(t, v, present, span):
+    """Multi-class rows ``span`` of a checked batch: set ``present[c]`` for each class id in
+    ``t`` (n, 1), and return whether every row of the scores ``v`` (n, K) as floats sums to 1
+    (``np.allclose(1, v.sum(axis=1))``, which scikit-learn's ``roc_auc_score`` asks)."""
+    i0, i1 = span
+    prob = True
+    tt = t[i0:i1]
+    for i in range(tt.shape[0]):
+        present[np.uint64(_int_of(tt[i, 0])[0])] = True
+    vv = v[i0:i1]
+    n = vv.shape[0]
+    n4 = n - n % 4
+    for i in range(0, n4, 4):  # four rows at a time: four chains of additions side by side
+        r0 = r1 = r2 = r3 = 0.0
+        for j in range(vv.shape[1]):
+            r0 += np.float64(vv[i, j])
+            r1 += np.float64(vv[i + 1, j])
+            r2 += np.float64(vv[i + 2, j])
+            r3 += np.float64(vv[i + 3, j])
+        prob &= ((abs(1.0 - r0) <= 1e-8 + 1e-5 * abs(r0)) & (abs(1.0 - r1) <= 1e-8 + 1e-5 * abs(r1))
+                 & (abs(1.0 - r2) <= 1e-8 + 1e-5 * abs(r2))
+                 & (abs(1.0 - r3) <= 1e-8 + 1e-5 * abs(r3)))
+    for i in range(n4, n):
+        r = 0.0
+        for j in range(vv.shape[1]):
+            r += np.float64(vv[i, j])
+        prob &= abs(1.0 - r) <= 1e-8 + 1e-5 * abs(r)
+    return prob
+
+
+@_jit
+def first_bad(t, s, w, rule):
+    """(flat position, code, where: 0 truth / 1 scores / 2 weights) of the first bad value
+    of a batch ``check`` refused (same arrays and rule); scans in the order of the rows."""
+    smode, has_w, ncls = rule
     n, k = s.shape
+    per_column = ncls == 0
+    top = 1 if per_column else ncls - 1
+    binary = k == 1 and not per_column  # its rows: truth, score, weight (the others: weight first)
     for i in range(n):
-        if has_w and not _weight_ok(w, i):
+        wbad = has_w and not _weight_ok(w, i)
+        if wbad and not binary:
             return i, ERR_WEIGHT, 2
-        tv, ok = _int_of(t[i])
-        if not ok or tv < 0 or tv >= k:
+        if not per_column and not _truth_ok(t[i, 0], top):
             return i, ERR_TRUE, 0
         for j in range(k):
-            b = _bin(s[i, j], smode, m, e)
-            if b < 0:
-                return i * k + j, ERR_SCORE, 1
-            out[i, j] = b
-    return -1, OK, 0
-
-
-@_jit
-def add_multiclass(bins, t, w, has_w, ti, tf, ovo):
-    """Multi-class, phase 2 (under the lock): column j counts truth ``t == j`` (table
-    (K, nb, 2)) or, with ``ovo``, the true class itself (table (K, nb, K))."""
-    n, k = bins.shape
-    for i in range(n):
-        tv, _ = _int_of(t[i])
-        for j in range(k):
-            cell = tv if ovo else (1 if tv == j else 0)
-            if has_w:
-                tf[j, bins[i, j], cell] += w[i]
-            else:
-                ti[j, bins[i, j], cell] += 1
-
-
-@_jit
-def bin_multilabel(t, s, w, has_w, smode, m, e, out):
-    """Multi-label, phase 1: ``t`` and ``s`` (n, K), truth 0/1; bins into ``out``."""
-    n, k = s.shape
-    for i in range(n):
-        if has_w and not _weight_ok(w, i):
-            return i, ERR_WEIGHT, 2
-        for j in range(k):
-            tv, ok = _int_of(t[i, j])
-            if not ok or tv < 0 or tv > 1:
+            if per_column and not _truth_ok(t[i, j], 1):
                 return i * k + j, ERR_TRUE, 0
-            b = _bin(s[i, j], smode, m, e)
-            if b < 0:
+            if not _finite(s[i, j], smode):
                 return i * k + j, ERR_SCORE, 1
-            out[i, j] = b
+        if wbad:
+            return i, ERR_WEIGHT, 2
     return -1, OK, 0
 
 
+@_ijit
+def _unit32(x, m, e):
+    """``_cert_bin`` of a float32 ``x`` in [0, 1] without branches, so that a loop of it
+    vectorises (int32 lanes): the binade of ``x`` below 0.5, of ``1 - x`` (exact there) from
+    0.5 on. Outside [0, 1] the bin means nothing."""
+    one = np.int32(1) << np.int32(m)
+    z = np.int32(2 * e) * one + np.int32(1)
+    q = np.int32(e - 1) * one
+    half0 = z + np.int32(1)
+    half1 = half0 + q
+    near1 = half1 + q + np.int32(1)
+    low = x < np.float32(0.5)
+    u = np.float32(x if low else np.float32(1.0) - x).view(np.uint32)
+    ex = np.int32((u >> np.uint32(23)) & np.uint32(0xFF)) - np.int32(127)
+    mm = np.int32((u & np.uint32(0x7FFFFF)) >> np.uint32(23 - m))
+    mag = (ex + np.int32(e)) * one + mm
+    small = ex < np.int32(-e)
+    b_lo = z if small else half0 + mag
+    b_hi = near1 if small else half1 + q - mag
+    b = b_lo if low else b_hi
+    return b
+
+
+@_ijit
+def _unit64(x, m, e):
+    """``_unit32`` for float64 (int64 lanes)."""
+    one = np.int64(1) << m
+    z = 2 * e * one + 1
+    q = (e - 1) * one
+    half0 = z + 1
+    half1 = half0 + q
+    near1 = half1 + q + 1
+    low = x < 0.5
+    u = np.float64(x if low else 1.0 - x).view(np.uint64)
+    ex = np.int64((u >> np.uint64(52)) & np.uint64(0x7FF)) - 1023
+    mm = np.int64((u & np.uint64(0xFFFFFFFFFFFFF)) >> np.uint64(52 - m))
+    mag = (ex + e) * one + mm
+    small = ex < -e
+    b_lo = z if small else half0 + mag
+    b_hi = near1 if small else half1 + q - mag
+    b = b_lo if low else b_hi
+    return b
+
+
+@_ijit
+def _unit_block32(v, m, e, buf):
+    """``buf[x] = _unit32(v[x])``. Returns (whether every score is finite, whether some
+    score is outside [0, 1])."""
+    rare = False
+    fin = True
+    for x in range(buf.shape[0]):
+        y = v[x]
+        buf[x] = _unit32(y, m, e)
+        rare |= (y < 0.0) | (y > 1.0)
+        fin &= abs(y) < np.inf
+    return fin, rare
+
+
+@_ijit
+def _unit_block64(v, m, e, buf):
+    """``_unit_block32`` for float64 scores."""
+    rare = False
+    fin = True
+    for x in range(buf.shape[0]):
+        y = v[x]
+        buf[x] = _unit64(y, m, e)
+        rare |= (y < 0.0) | (y > 1.0)
+        fin &= abs(y) < np.inf
+    return fin, rare
+
+
+@_ijit
+def _bin_block(flat, smode, m, e, buf):
+    """Bins of the raw scores ``flat`` (C-contiguous, as long as ``buf``) into ``buf``:
+    probabilities in one vectorised pass, any other score fixed up after. Returns whether
+    all were finite (if not, ``buf`` means nothing)."""
+    fin = True
+    rare = True
+    if smode == S_CERT32:
+        fin, rare = _unit_block32(flat.view(np.float32), m, e, buf)
+    elif smode == S_CERT64:
+        fin, rare = _unit_block64(flat.view(np.float64), m, e, buf)
+    if not fin or not rare:
+        return fin
+    for x in range(buf.shape[0]):
+        u = flat[x]
+        if smode == S_CERT32:
+            if (u & 0xFFFFFFFF) <= 0x3F800000:  # [0, 1]: binned above
+                continue
+        elif smode == S_CERT64:
+            if np.uint64(u) <= np.uint64(0x3FF0000000000000):
+                continue
+        b = _bin(u, smode, m, e)
+        buf[x] = b
+        fin &= b >= 0
+    return fin
+
+
 @_jit
-def add_multilabel(bins, t, w, has_w, ti, tf):
-    """Multi-label, phase 2 (under the lock): column j counts truth ``t[:, j]``."""
-    n, k = bins.shape
-    for i in range(n):
-        for j in range(k):
-            tv, _ = _int_of(t[i, j])
-            if has_w:
-                tf[j, bins[i, j], tv] += w[i]
-            else:
-                ti[j, bins[i, j], tv] += 1
+def count(t, s, w, tabs, rule, span):
+    """Count rows ``i0 .. i1`` and columns ``j0 .. j1`` (``span``) into ``tabs = (ti, tf)``:
+    (K, nb, cells) int64 counts or, with ``has_w``, float64 weights. ``rule = (smode, m, e,
+    has_w, kind)``: kind 0, ``t`` (n, 1) class ids and column j counts ``t == j`` (one
+    column: ``t`` itself, 0/1); kind 1 (one-vs-one), the class id itself; kind 2, ``t`` (n, K)
+    and column j counts ``t[:, j]``. ``s``: (n, K) raw scores, C-contiguous.
+
+    Rows go in blocks: the block is checked and binned (``_bin_block``, into the L1 cache),
+    then each column of it is added into the table. A bad value stops the count before its
+    block is added: returns (False, ...), the blocks before it counted. Otherwise (True, the
+    lowest and the highest bin counted)."""
+    ti, tf = tabs
+    smode, m, e, has_w, kind = rule
+    i0, i1, j0, j1 = span
+    k = s.shape[1]
+    flat = s.reshape(-1)
+    nb = tf.shape[1] if has_w else ti.shape[1]
+    ncls = 0 if kind == 2 else (2 if k == 1 else k)
+    lo = nb
+    hi = -1
+    step = max(16, 4096 // k)
+    buf = np.empty(step * k, np.int32)
+    for b0 in range(i0, i1, step):
+        b1 = min(i1, b0 + step)
+        rows = b1 - b0
+        bb = buf[:rows * k]
+        tb = t[b0:b1]
+        wb = w[b0:b1] if has_w else w
+        ok = _truth_rows(tb, ncls)
+        if has_w:
+            ok &= _weights_ok(wb)
+        ok &= _bin_block(flat[b0 * k:b1 * k], smode, m, e, bb)
+        if not ok:
+            return False, lo, hi
+        for x in range(bb.shape[0]):
+            lo = min(lo, np.int64(bb[x]))
+            hi = max(hi, np.int64(bb[x]))
+        # indices as uint64: known non-negative (checked above), so no wraparound test
+        if k == 1 and not has_w:  # binary: the hot loop
+            t0 = ti[0]
+            for r in range(rows):
+                t0[np.uint64(bb[r]), np.uint64(_int_of(tb[r, 0])[0])] += 1
+            continue
+        for j in range(j0, j1):
+            uj = np.uint64(j)
+            for r in range(rows):
+                b = np.uint64(bb[r * k + j])
+                c = _int_of(tb[r, j if kind == 2 else 0])[0]
+                if kind == 0 and k > 1:
+                    c = np.int64(c == j)
+                if has_w:
+                    tf[uj, b, np.uint64(c)] += wb[r]
+                else:
+                    ti[uj, b, np.uint64(c)] += 1
+    return True, lo, hi
+
+
+@_jit
+def drain(src, dst, lo, hi, add):
+    """``dst[:, lo:hi + 1] += src[:, lo:hi + 1]`` (only with ``add``), then those bins of
+    ``src`` zero again."""
+    for j in range(src.shape[0]):
+        for b in range(lo, hi + 1):
+            for c in range(src.shape[2]):
+                if add:
+                    dst[j, b, c] += src[j, b, c]
+                src[j, b, c] = 0
 
 
 @_jit
@@ -752,3 +952,36 @@ def union_intervals(alo, ahi, am, ka, blo, bhi, bm, kb, ncells, olo, ohi, om):
                 om[base + c] += bm[ib * ncells + c]
             ib += 1
     return m
+
+
+@_jit
+def present_bins(table, span, off):
+    """Columns ``span = (j0, j1)`` of a (K, nb, 2) table (negatives, positives), squeezed:
+    the bins that hold data, in decreasing score order. ``off`` (K + 1,): column j's bins go
+    to ``off[j] .. off[j + 1]`` of the outputs, which ``present_count`` sized."""
+    bins, pos, neg = off[1], off[2], off[3]
+    off = off[0]
+    j0, j1 = span
+    for j in range(j0, j1):
+        x = off[j]
+        col = table[j]
+        for b in range(col.shape[0] - 1, -1, -1):
+            p = col[b, 1]
+            q = col[b, 0]
+            if p + q > 0:
+                bins[x] = b
+                pos[x] = p
+                neg[x] = q
+                x += 1
+
+
+@_jit
+def present_count(table, span, counts):
+    """``counts[j]``: how many bins of column j (in ``span = (j0, j1)``) hold data."""
+    j0, j1 = span
+    for j in range(j0, j1):
+        c = 0
+        col = table[j]
+        for b in range(col.shape[0]):
+            c += (col[b, 0] + col[b, 1]) > 0
+        counts[j] = c

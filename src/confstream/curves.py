@@ -15,11 +15,13 @@ import warnings
 import threading
 
 import numpy as np
+from numba import get_num_threads
 
 from . import _curve_kernels as CK
 from . import _devices
 from . import _inputs as I
 from . import ranking as R
+from ._kernels._threads import _grain, run_chunks
 from .confusion import ConfusionMatrix
 
 __all__ = ["ScoreCurves", "MultilabelScoreCurves"]
@@ -47,6 +49,35 @@ def _value_key(x):
     """Order-preserving key of a finite float64 (-0.0 as 0.0)."""
     b = np.array([0.0 if x == 0 else x], np.float64).view(np.uint64)[0]
     return int(b ^ _TOP) if not b & _TOP else int(~b & np.uint64(0xFFFFFFFFFFFFFFFF))
+
+
+class _Columns:
+    """A snapshot of fixed-bin state squeezed to the bins that hold data: per column j the
+    (pos, neg, bins) that ``_Curves._column`` gives, in decreasing score order (float64 mass;
+    ``dtype`` is the state's). What the per-class read-outs take instead of a copy of the
+    whole table."""
+
+    def __init__(self, table, nthreads):
+        k = table.shape[0]
+        counts = np.zeros(k, np.int64)
+        parts = min(nthreads, k)
+
+        def run(kernel, *out):
+            def chunk(a, b, slot):
+                kernel(table, (a * k // parts, b * k // parts), *out)
+            run_chunks(chunk, parts, nthreads, 1)
+
+        run(CK.present_count, counts)
+        off = np.zeros(k + 1, np.int64)
+        np.cumsum(counts, out=off[1:])
+        bins = np.empty(off[-1], np.int64)
+        pos, neg = np.empty(off[-1]), np.empty(off[-1])
+        run(CK.present_bins, (off, bins, pos, neg))
+        self.cols = [(pos[a:b], neg[a:b], bins[a:b]) for a, b in zip(off[:-1], off[1:])]
+        self.dtype = table.dtype
+
+    def all_zero(self):
+        return self.dtype == np.float64 and not any(c[0].any() or c[1].any() for c in self.cols)
 
 
 class _Intervals:
@@ -88,6 +119,12 @@ def _union(lo_a, hi_a, m_a, lo_b, hi_b, m_b):
 _EMPTY_F = np.zeros((0, 0), dtype=np.float64)
 _EMPTY_I = np.zeros((0, 0), dtype=np.int64)
 _NO_W = np.zeros(0, dtype=np.float64)
+_NO_I3 = np.zeros((0, 0, 0), dtype=np.int64)
+_NO_F3 = np.zeros((0, 0, 0), dtype=np.float64)
+# a binary batch of at least this many rows is counted by threads, each into a table of its
+# own (kept zero between batches, added into the state after): below it, one thread counts
+# straight into the state, as adding a table costs about as much as counting 2^20 scores
+PAR_ROWS = 1 << 20
 _NO_C = np.zeros((0, 0), dtype=np.uint8)
 
 
@@ -232,6 +269,7 @@ class _Curves:
         self._narrow = True
         self._fill = 0
         self._scratch = None
+        self._slots = None  # fixed bins: the threads' tables of a long binary batch
         self._mode = None
         self._dtype = None
         self._weighted = False
@@ -285,6 +323,91 @@ class _Curves:
 
     def _table_shape(self, mode):
         return (self._k, CK.num_bins(mode, self.bits), self._cells)
+
+    def _count_fixed(self, mode, dtype, t, s, w, weighted, rmode, kind, ncls, message):
+        """Check a batch, then count it into the fixed bins (``_curve_kernels.count``).
+
+        ``t``: (n, 1) class ids (``ncls`` classes; kind 0 one-vs-rest or binary, kind 1
+        one-vs-one) or (n, K) 0/1 truth (kind 2, ``ncls`` 0); ``s``: (n, K) raw scores,
+        C-contiguous. Threads share the rows of the check and, under the lock, the columns
+        of the count; a long unweighted binary batch (one column) goes to ``_count_rows``.
+        ``message(position, where)`` words a refusal."""
+        n, k = s.shape
+        nthreads = get_num_threads()
+        if k == 1 and not weighted and n >= PAR_ROWS and nthreads > 1:
+            return self._count_rows(mode, dtype, t, s, rmode, nthreads, message)
+        check = (rmode, weighted, ncls)
+        multiclass = kind < 2 and k > 1
+        present = np.zeros((nthreads, ncls if multiclass else 0), np.bool_)
+        values = None
+        if multiclass:
+            values = (s.view(np.float32) if rmode == CK.S_CERT32 else
+                      s.view(np.float64) if rmode == CK.S_CERT64 else _values(s, rmode))
+        probs = [True] * nthreads
+
+        def run_check(i0, i1, slot):
+            if not CK.check(t, s, w, check, (i0, i1)):
+                return True
+            if multiclass:
+                probs[slot] &= CK.class_rows(t, values, present[slot], (i0, i1))
+            return None
+
+        if run_chunks(run_check, n, nthreads, _grain(s.strides[0] + t.strides[0])):
+            raise ValueError(message(*CK.first_bad(t, s, w, check)[::2]))
+        seen = sum(1 << int(i) for i in np.nonzero(present.any(axis=0))[0])
+
+        def add(state):
+            wt = state.dtype == np.float64
+            ww = w if weighted else (np.ones(n) if wt else w)
+            rule = (rmode, self.bits, CK.E_RANGE, wt, kind)
+            tabs = (_NO_I3, state) if wt else (state, _NO_F3)
+            parts = min(nthreads, k)  # threads own whole columns: sums keep the input's order
+
+            def run(a, b, slot):
+                CK.count(t, s, ww, tabs, rule, (0, n, a * k // parts, b * k // parts))
+
+            run_chunks(run, parts, nthreads, 1)
+
+        self._commit(mode, dtype, None, weighted, not_prob=multiclass and not all(probs),
+                     add=add, seen=seen)
+
+    def _count_rows(self, mode, dtype, t, s, rmode, nthreads, message):
+        """A long unweighted binary batch: threads count chunks of rows, each into a table
+        of its own (checking as they go), added into the state when all of it was good."""
+        n = s.shape[0]
+        rule = (rmode, self.bits, CK.E_RANGE, False, 0)
+        with self._lock:
+            self._check_mode(mode, dtype)
+            tables = self._slot_tables(nthreads, self._table_shape(mode))
+            spans = [[tables[0].shape[1], -1] for _ in tables]
+
+            def run(i0, i1, slot):
+                ok, lo, hi = CK.count(t, s, _NO_W, (tables[slot], _NO_F3), rule, (i0, i1, 0, 1))
+                spans[slot][0] = min(spans[slot][0], lo)
+                spans[slot][1] = max(spans[slot][1], hi)
+                return None if ok else True
+
+            bad = run_chunks(run, n, nthreads, _grain(s.strides[0] + t.strides[0]))
+
+            def add(state):
+                for table, (lo, hi) in zip(tables, spans):
+                    if hi >= lo:
+                        CK.drain(table, state, lo, hi, True)
+
+            if not bad:
+                self._commit(mode, dtype, None, False, add=add)
+                return
+            for table, (lo, hi) in zip(tables, spans):  # the tables zero again, the state
+                if hi >= lo:                            # as it was
+                    CK.drain(table, table, lo, hi, False)
+        raise ValueError(message(*CK.first_bad(t, s, _NO_W, (rmode, False, 2))[::2]))
+
+    def _slot_tables(self, nthreads, shape):
+        """Zeroed int64 tables of the state's shape, one per thread (under the lock; they
+        are left zero after each batch)."""
+        if self._slots is None or len(self._slots) < nthreads or self._slots[0].shape != shape:
+            self._slots = [np.zeros(shape, np.int64) for _ in range(nthreads)]
+        return self._slots[:nthreads]
 
     def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False, add=None,
                 seen=0):
@@ -449,12 +572,19 @@ class _Curves:
             iv[3], iv[4] = CK.coarsen(lo, hi, np.ascontiguousarray(m).reshape(-1), len(lo), c,
                                       cap, cap * 7 // 8, tau, CK.LAM, iv[0], iv[1], iv[2])
 
-    def _snapshot(self):
+    def _snapshot(self, squeezed=False):
+        """(table, mode, dtype, weighted, not_prob) as of now. ``squeezed``: fixed bins of
+        one-vs-rest columns come as ``_Columns`` (the bins that hold data), not a copy."""
         with self._lock:
             if self._mode == CK.S_ADAPT:
                 return (self._adaptive_snapshot(), self._mode, self._dtype, self._weighted,
                         self._not_prob)
-            t = None if self._table is None else self._table.copy()
+            if self._table is None:
+                t = None
+            elif squeezed and self._cells == 2:
+                t = _Columns(self._table, get_num_threads())
+            else:
+                t = self._table.copy()
             return t, self._mode, self._dtype, self._weighted, self._not_prob
 
     # -- merging, copying, pickling --------------------------------------------------------
@@ -472,10 +602,11 @@ class _Curves:
             if self._mode == CK.S_ADAPT:  # the buffer merged in, the intervals trimmed
                 ivs = self._adaptive_snapshot()
                 d = {k: v for k, v in self.__dict__.items()
-                     if k not in ("_lock", "_iv", "_bk", "_bc", "_bw", "_scratch")}
+                     if k not in ("_lock", "_iv", "_bk", "_bc", "_bw", "_scratch", "_slots")}
                 d["_ivs"] = (ivs.lo, ivs.hi, ivs.mass, [iv[4] for iv in self._iv])
                 return (ADAPTIVE_VERSION, d)
-            d = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_scratch")}
+            d = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_lock", "_scratch", "_slots")}
             d["_table"] = None if self._table is None else self._table.copy()
             return (FORMAT_VERSION, d)
 
@@ -492,6 +623,7 @@ class _Curves:
         self._bk = self._bc = self._bw = None
         self._fill = 0
         self._scratch = None
+        self._slots = None
         self._init_common()
         if version == ADAPTIVE_VERSION:
             self._alloc_adaptive()
@@ -732,6 +864,10 @@ class _Curves:
             self._require_weights(table)
 
     def _require_weights(self, table):
+        if isinstance(table, _Columns):
+            if table.all_zero():
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+            return
         parts = table.mass if isinstance(table, _Intervals) else [table]
         if parts and all(m.dtype == np.float64 and not m.any() for m in parts):
             # weighted, every weight zero: as scikit-learn words it
@@ -739,6 +875,8 @@ class _Curves:
 
     def _column(self, table, j, pos_cells=None, neg_cells=None):
         """(pos, neg, bins) of column j: present bins in decreasing score order."""
+        if isinstance(table, _Columns):
+            return table.cols[j]
         col = table[j]
         if pos_cells is None:
             pos, neg = col[:, 1], col[:, 0]
@@ -949,35 +1087,11 @@ class ScoreCurves(_Curves):
             if r is not None:
                 raise ValueError(self._message(r[2], r[0], t, s, w, rmode))
             return self
-        if self._binary:
-            shape = self._table_shape(mode)
-            table = np.zeros(shape, np.float64 if weighted else np.int64)
-            ti = _EMPTY_I if weighted else table[0]
-            tf = table[0] if weighted else _EMPTY_F
-            pos, code, lo, hi = CK.count_binary(codes, s, w, weighted, rmode, self.bits,
-                                                CK.E_RANGE, ti, tf, -1)
-            where = {CK.ERR_TRUE: 0, CK.ERR_SCORE: 1, CK.ERR_WEIGHT: 2}.get(code, 0)
-            if pos >= 0:
-                raise ValueError(self._message(where, pos, t, s, w, rmode))
-            self._commit(mode, dtype, table, weighted, lo, hi)
-            return self
-        bins = np.empty(s.shape, np.int32)
-        pos, code, where = CK.bin_multiclass(codes, s, w, weighted, rmode, self.bits,
-                                             CK.E_RANGE, bins)
-        if pos >= 0:
-            raise ValueError(self._message(where, pos, t, s, w, rmode))
-        not_prob = not np.allclose(1, _values(s, rmode).sum(axis=1))
-        ovo = self.ovo
-        present = np.nonzero(np.bincount(codes.astype(np.int64, copy=False), minlength=c))[0]
-        seen = sum(1 << int(i) for i in present)
-
-        def add(state):
-            ti = _EMPTY_I.reshape(0, 0, 0) if state.dtype == np.float64 else state
-            tf = state if state.dtype == np.float64 else _EMPTY_F.reshape(0, 0, 0)
-            ww = w if weighted else np.ones(n) if state.dtype == np.float64 else w
-            CK.add_multiclass(bins, codes, ww, state.dtype == np.float64, ti, tf, ovo)
-
-        self._commit(mode, dtype, None, weighted, not_prob=not_prob, add=add, seen=seen)
+        t2 = codes.reshape(n, 1)
+        s2 = s.reshape(n, -1)
+        kind = 0 if self._binary or not self.ovo else 1
+        self._count_fixed(mode, dtype, t2, s2, w, weighted, rmode, kind, 2 if self._binary else c,
+                          lambda pos, where: self._message(where, pos, t, s, w, rmode))
         return self
 
     def _message(self, where, pos, t, s, w, mode):
@@ -1136,7 +1250,8 @@ class ScoreCurves(_Curves):
         return np.stack([neg, pos], axis=1)
 
     def _read(self, what, average, multi_class="ovr", max_fpr=None):
-        table, mode, dtype, weighted, not_prob = self._snapshot()
+        table, mode, dtype, weighted, not_prob = self._snapshot(
+            squeezed=average != "micro" and multi_class == "ovr")
         # the weights are looked at after the classes, in scikit-learn's order
         self._require_data(table, weights=False)
         exact = self._exact_of(mode, table)
@@ -1385,33 +1500,23 @@ class MultilabelScoreCurves(ScoreCurves):
             self._check_mode(mode, dtype)
         t = np.ascontiguousarray(_truth_view(t))
         s = np.ascontiguousarray(s)
-        if mode == CK.S_ADAPT:
-            r = self._adaptive_add(3, t, s, n, w, weighted, rmode, dtype)
-            pos, where = (-1, 0) if r is None else (r[0], r[2])
-        else:
-            bins = np.empty(s.shape, np.int32)
-            pos, code, where = CK.bin_multilabel(t, s, w, weighted, rmode, self.bits,
-                                                 CK.E_RANGE, bins)
-        if pos >= 0:
+
+        def bad(pos, where):
             if where == 0:
                 idx = I.position(t.shape, pos)
-                raise ValueError(f"y_true{idx} = {I.describe_value(t.reshape(-1)[pos])} is "
-                                 f"not 0 or 1")
-            raise ValueError(self._message(where, pos, t, s, w, rmode))
-        if mode == CK.S_ADAPT:
+                return f"y_true{idx} = {I.describe_value(t.reshape(-1)[pos])} is not 0 or 1"
+            return self._message(where, pos, t, s, w, rmode)
+
+        if mode != CK.S_ADAPT:
+            self._count_fixed(mode, dtype, t, s, w, weighted, rmode, 2, 0, bad)
             return self
-
-        def add(state):
-            wt = state.dtype == np.float64
-            ti = _EMPTY_I.reshape(0, 0, 0) if wt else state
-            tf = state if wt else _EMPTY_F.reshape(0, 0, 0)
-            CK.add_multilabel(bins, t, w if weighted else np.ones(n), wt, ti, tf)
-
-        self._commit(mode, dtype, None, weighted, add=add)
+        r = self._adaptive_add(3, t, s, n, w, weighted, rmode, dtype)
+        if r is not None:
+            raise ValueError(bad(r[0], r[2]))
         return self
 
     def _read(self, what, average, multi_class="ovr", max_fpr=None):
-        table, mode, dtype, weighted, _ = self._snapshot()
+        table, mode, dtype, weighted, _ = self._snapshot(squeezed=average != "micro")
         self._require_data(table)
         exact = self._exact_of(mode, table)
         if average == "samples":
