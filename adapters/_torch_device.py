@@ -23,6 +23,7 @@ from confstream import _kernels as K
 _ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE = E.ERR_TRUE, E.ERR_PRED, E.ERR_WEIGHT, E.ERR_SCORE
 _ERR_TRUE_ML, _ERR_PRED_ML = E.ERR_TRUE_ML, E.ERR_PRED_ML
 _ERR_TRUE_SCORE = E.ERR_ONEHOT  # one-hot truth that is not 0s and a single 1
+_ERR_WEIGHT_RANGE = E.ERR_WEIGHT_RANGE  # a uint64 weight past int64
 _LABELS, _ARGMAX, _BINARY = K.PRED_LABELS, K.PRED_ARGMAX, K.PRED_BINARY
 
 
@@ -330,10 +331,15 @@ def _single_label_batch(torch, acc, t, p, w):
     codes = torch.where(ign, 0, codes)
     if truth is not None:
         codes = torch.where(truth.bad, _ERR_TRUE_SCORE, codes)
+    big = _past_int64(torch, w_in)
+    if big is not None:  # the host refuses these before it looks at anything else
+        codes = torch.where(big.any(), torch.where(big, _ERR_WEIGHT_RANGE, 0), codes)
     vf = torch.where(codes == _ERR_TRUE, tv.double(), p_show.double())
     if w is not None:
         vf = torch.where(codes == _ERR_WEIGHT, w, vf)
     vi = torch.where(codes == _ERR_TRUE, _i64(torch, tv), _i64(torch, p_show))
+    if big is not None:  # the weight's bits, read back as unsigned by ``_message``
+        vi = torch.where(codes == _ERR_WEIGHT_RANGE, w_in.reshape(-1).view(torch.int64), vi)
     cols = torch.where(codes == _ERR_SCORE, p_col, zero_col)
     if truth is not None:
         t_show = truth.scores.gather(1, truth.col.unsqueeze(1))[:, 0]
@@ -347,6 +353,15 @@ def _single_label_batch(torch, acc, t, p, w):
     if w is not None and I.weights_exact(_dtype_kind(torch, w_in.dtype)):  # as the core's
         batch.wi = torch.where(w_bad, 0, w_in.reshape(-1).to(torch.int64))
     return batch
+
+
+def _past_int64(torch, w):
+    """Where uint64 weights pass int64 (what ``_inputs.as_weights`` refuses), or None for
+    weights of another dtype. torch compares no uint64 (``gt_cpu`` is not implemented for
+    it): viewed as int64, a value past 2**63 - 1 is one with the sign bit set."""
+    if w is None or w.dtype != getattr(torch, "uint64", None):
+        return None
+    return w.reshape(-1).view(torch.int64) < 0
 
 
 def _i64(torch, x):
@@ -519,6 +534,7 @@ class _Stretch:
         self._weighted = False     # the tensors hold weight sums
         self._wgood = None         # device flag: a good batch came with weights
         self._multilabel = not hasattr(acc, "ignore_index")
+        self._fields = {f.key: f for f in type(acc)._FIELDS}  # the state's declaration
         self._s: dict = {}
         self._size = acc.num_labels if self._multilabel else acc.num_classes
 
@@ -683,11 +699,7 @@ class _Stretch:
     def _host_state(self) -> dict:
         out = {}
         for k, v in self._s.items():
-            a = v.cpu().numpy()
-            if self._multilabel:
-                out[k] = _ml_shape(k, a, self._size)
-            else:
-                out[k] = _cm_shape(k, a, self._size)
+            out[k] = _host_shape(self._fields[k], v.cpu().numpy(), self._size)
         weighted = self._weighted and bool(self._wgood.cpu())
         out["weighted"] = np.array([1 if weighted else 0], dtype=np.int64)
         if "wi" in out:
@@ -717,26 +729,13 @@ def _check_wrapped(acc, wi, w, device):
             f"until reset()")
 
 
-def _cm_shape(key, a, C):
-    if key in ("n", "w", "wi"):
-        return a[:C * C].reshape(C, C)
-    if key in ("true_w", "pred_w"):
-        return a[:C]
-    if key == "wsum":
-        return a[:1]
-    return a
+def _host_shape(field, a, size):
+    """A device array (flat, with trash slots at its end) in the shape its field declares
+    for ``size`` classes or labels; a scalar as one element, as ``_state.dense`` has it."""
+    from confstream import _state as S
 
-
-def _ml_shape(key, a, L):
-    if key in ("hp", "hr", "whp", "whr"):
-        return a[:(L + 1) * (L + 1)].reshape(L + 1, L + 1)
-    if key in ("hf", "whf"):
-        return a[:(L + 1) * (2 * L + 1)].reshape(L + 1, 2 * L + 1)
-    if key in ("tpw", "predw", "truew"):
-        return a[:L]
-    if key == "wsum":
-        return a[:1]
-    return a
+    shape = S.shape_of(None, field, size)  # no group or replica axis on the device
+    return a[:1] if shape == () else a[:int(np.prod(shape))].reshape(shape)
 
 
 def _bad_weight() -> str:
@@ -765,6 +764,8 @@ def _message(acc, meta: _Meta, err: dict, device, validate=False) -> str:
         return f"{name}[{row}, {col}] = {v!r}: multi-label indicators must be 0 or 1{where}"
     if code == _ERR_WEIGHT:
         return f"sample_weight[{pos}] = {err['float']!r}: {_bad_weight()}{where}"
+    if code == _ERR_WEIGHT_RANGE:  # the host's words (the int64 view read as unsigned)
+        return str(I.weight_range_error(pos, err["int"] % 2**64)) + where
     if code == _ERR_TRUE_SCORE:
         return (f"y_true[{pos}, {col}] = {err['float']!r}: one-hot truth must hold 0s and "
                 f"a single 1 per row{where}")

@@ -501,18 +501,10 @@ def _empty_like(acc):
 
 
 def _as_weighted(arrays: dict) -> dict:
-    """An unweighted ConfusionMatrix state with its weighted sums filled in (weight 1 each),
-    so that adding it to weighted ranks' states counts its samples there too."""
-    if "n" not in arrays or int(arrays["weighted"][0]):
-        return arrays  # weighted already; the multi-label state always carries its sums
-    n = arrays["n"]
-    out = dict(arrays)
-    out["w"] = n.astype(np.float64)
-    out["true_w"] = n.sum(axis=1).astype(np.float64)
-    out["pred_w"] = n.sum(axis=0).astype(np.float64)
-    out["wsum"] = np.array([float(n.sum())])
-    out["weighted"] = np.array([1], dtype=np.int64)
-    return out
+    """A state's arrays read as weighted, so that adding an unweighted rank's state to
+    weighted ranks' states counts its samples there too: its weighted sums are there
+    already (``_state.dense`` fills them in from the declaration, weight 1 each)."""
+    return dict(arrays, weighted=np.array([1], dtype=np.int64))
 
 
 def _all_reduce(torch, dist, arrays: dict, group) -> dict:

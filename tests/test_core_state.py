@@ -9,6 +9,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import classification_report, multilabel_confusion_matrix
@@ -145,3 +146,48 @@ def test_kernels_release_the_gil():
     for name, f in kernels.items():
         assert f.targetoptions.get("nogil") is True, name
         assert f._cache is not None, name
+
+
+def test_multilabel_state_arrays_add_back_all_or_nothing():
+    """``MultilabelConfusionMatrix``'s dense state is derived from its declaration: an
+    unweighted state adds into a weighted one as weight 1 per sample (as scikit-learn
+    counts it), and a dict with one array of the wrong shape changes nothing."""
+    t = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]])
+    p = np.array([[1, 0, 0], [0, 1, 1], [1, 0, 0]])
+    w = np.array([2.5, 0.0, 1.0])
+    plain = cs.MultilabelConfusionMatrix(3).update(t[:2], p[:2])
+    weighted = cs.MultilabelConfusionMatrix(3).update(t[2:], p[2:], sample_weight=w[2:])
+    arrays = plain._state_arrays()
+    assert int(arrays["weighted"][0]) == 0 and arrays["tpw"].dtype == np.float64
+    both = weighted.copy()
+    both._add_state_arrays(arrays)
+    ref = np.concatenate([[1.0, 1.0], w[2:]])
+    np.testing.assert_array_equal(
+        both.counts, multilabel_confusion_matrix(t, p, sample_weight=ref))
+    assert (both + plain).to_dict() != both.to_dict()  # ... and merging adds them again
+    before = both.to_dict()
+    bad = both._state_arrays()
+    bad["whf"] = bad["whf"][:, :-1]
+    with pytest.raises(ValueError, match="'whf' of shape"):
+        both._add_state_arrays(bad)
+    assert both.to_dict() == before
+    plain2 = plain.copy()
+    plain2._add_state_arrays(weighted._state_arrays())  # weighted into unweighted: promoted
+    assert plain2.weighted and plain2._nzero == 0
+    np.testing.assert_array_equal(plain2.counts, both.counts)
+
+
+def test_confusion_state_arrays_add_back_all_or_nothing():
+    """Every array of a dense state is read and its shape checked before any is added (a
+    bad margin used to fail after the counts were in)."""
+    weighted = cs.ConfusionMatrix(2).update([0, 1], [0, 1], sample_weight=[1.5, 2.0])
+    acc = cs.ConfusionMatrix(2).update([0], [1])
+    before = acc.to_dict()
+    for key, bad in (("pred_w", np.zeros(3)), ("w", np.zeros((2, 3))), ("n", np.zeros((3, 3)))):
+        d = weighted._state_arrays()
+        d[key] = bad
+        with pytest.raises(ValueError, match=f"'{key}' of shape"):
+            acc._add_state_arrays(d)
+        assert acc.to_dict() == before
+    acc._add_state_arrays(weighted._state_arrays())
+    np.testing.assert_array_equal(acc.counts, [[1.5, 1.0], [0.0, 2.0]])

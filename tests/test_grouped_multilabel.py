@@ -501,3 +501,26 @@ def test_multilabel_state_keeps_a_scalar_threshold_scalar():
     per_label = cs.MultilabelConfusionMatrix(2, threshold=[0.1, 0.1]).update([[0, 1]], s32)
     assert per_label.to_dict()["threshold"] == [0.1, 0.1]
     assert per_label.counts[0].tolist() == [[0, 1], [0, 0]]  # compared in float64, as numpy
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pickles_of_the_two_dict_state_still_load(weighted):
+    """Before the state was declared (``_state.Field``) it lived in two dicts, ``_st`` (per
+    group) and ``_ov`` (over all groups, once weighted): such pickles load as they were."""
+    cls = cs.GroupedMultilabelConfusionMatrix
+    acc = cls(3)
+    acc.update([[1, 0, 1], [0, 1, 0], [1, 1, 0]], [[0.9, 0.2, 0.4], [0.1, 0.7, 0.6],
+                                                   [0.8, 0.3, 0.1]], groups=["eu", "us", "us"],
+               sample_weight=[2.0, 0.5, 1.0] if weighted else None)
+    version, data = acc.__getstate__()
+    held = [f for f in acc._FIELDS if data.get(f.attr) is not None]
+    old = {k: v for k, v in data.items() if k not in {f.attr for f in acc._FIELDS}}
+    old["_st"] = {f.key: data[f.attr] for f in held if f.head}
+    old["_ov"] = {f.key[len("overall_"):]: data[f.attr] for f in held if not f.head}
+    assert len(old["_st"]) == (15 if weighted else 8) and len(old["_ov"]) == 7 * weighted
+    back = cls.__new__(cls)
+    back.__setstate__((version, old))
+    assert back.to_dict() == acc.to_dict()
+    np.testing.assert_array_equal(back.counts, acc.counts)
+    assert back.by_group("f1", of_class="samples", zero_division=0) == acc.by_group(
+        "f1", of_class="samples", zero_division=0)

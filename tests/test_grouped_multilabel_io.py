@@ -376,7 +376,7 @@ def test_parts_travel_to_workers_in_batches_that_cover_each_part_once(tmp_path):
     root = ml_hive(tmp_path / "ds", seed=6, n_parts=(2, 2, 1))
     parts = list_parts(str(root))
     spec = _Spec("y", "score", "w", ["region", "device"], 64,
-                 Columns("y", "score", "0.4,0.5,0.6"))
+                 multilabel=Columns("y", "score", "0.4,0.5,0.6"))
     spec = pickle.loads(pickle.dumps(spec))
     one = None
     for part in parts:

@@ -553,6 +553,45 @@ def test_device_integer_weights_past_int64_raise_at_every_read(dev):
         acc.counts
 
 
+@pytest.mark.skipif(not hasattr(torch, "uint64"), reason="torch without uint64")
+@pytest.mark.parametrize("validate", [False, True])
+def test_device_uint64_weights_past_int64_are_refused_as_on_the_host(dev, validate):
+    """torch compares no uint64: the device path reads the sign bit of the int64 view. The
+    host's words (``_inputs.weight_range_error``), before any other bad value of the batch
+    (the host refuses the weights first), ignored positions too; nothing is counted."""
+    from confstream.adapters import _torch_device as td
+
+    top = np.uint64(2**63 - 1)
+    w = np.array([1, 2, top, 2**63, 2**64 - 1], dtype=np.uint64)
+    t, p = np.array([0, 7, 1, -1, 1]), np.array([0, 1, 1, 1, 0])  # 7: not a label
+    acc, host = cs.ConfusionMatrix(2, ignore_index=-1), cs.ConfusionMatrix(2, ignore_index=-1)
+    acc.update(torch.tensor([0, 1], device=dev), torch.tensor([0, 1], device=dev))
+    before = acc.counts.copy()
+    with pytest.raises(ValueError) as on_host:
+        host.update(t, p, sample_weight=w)
+    assert str(on_host.value) == (
+        "sample_weight[3] = 9223372036854775808 is outside the int64 range of exact counts")
+    args = (torch.tensor(t, device=dev), torch.tensor(p, device=dev),
+            torch.from_numpy(w).to(dev))
+    if validate:
+        with pytest.raises(ValueError) as on_device:
+            td.update(acc, *args, validate=True)
+        assert str(on_device.value) == str(on_host.value)
+    else:
+        acc.update(*args)
+        for _ in range(2):  # at every read until reset()
+            with pytest.raises(ValueError) as on_device:
+                acc.counts
+            assert str(on_device.value).startswith(str(on_host.value) + " (device batch")
+        acc.reset()
+        acc.update(torch.tensor([0, 1], device=dev), torch.tensor([0, 1], device=dev))
+    np.testing.assert_array_equal(acc.counts, before)
+    # at the top of int64 the weights are counted, exactly
+    acc.update(torch.tensor([1], device=dev), torch.tensor([0], device=dev),
+               torch.tensor(np.array([top], dtype=np.uint64)).to(dev))
+    assert acc.counts.tolist() == [[1, 0], [int(top), 1]]
+
+
 BAD_WEIGHTS = [  # (weights for 3 samples, the error, its words): one rule, host and device
     (lambda: torch.ones(4), ValueError, "sample_weight has 4 values but y_true has 3 samples"),
     (lambda: torch.ones(3, 2), ValueError, r"sample_weight must be 1-D, got shape \(3, 2\)"),

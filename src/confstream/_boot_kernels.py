@@ -110,10 +110,25 @@ def table_layout(mu, cap=1 << 22, width_sd=8.5, width_add=8):
     return kind, offs, k0
 
 
+# The argument bundles of ``build_tables`` and ``draw_margins`` (plain tuples, unpacked once
+# per call, as in ``_kernels._rules``):
+#   layout = (mu, kind, offs, k0s): each cell's Poisson mean and its table's kind, offset
+#            and first value (``table_layout``);
+#   tables = (cdf, guide, flo, fhi, scale, pk0, pk1, emu): what ``build_tables`` fills;
+#   cells  = (total, lam, rows, cols, lin, aprob, alias): the table to draw from (N, the
+#            Poisson total's mean, each non-zero cell's row and column, the linear weights
+#            of ``extra``, the alias table of its probabilities);
+#   job    = (key, b0, b1, block): the seed key and the replicates to draw, in blocks;
+#   out    = (tp_out, true_out, pred_out, extra_out).
+
+
 @_jit
-def build_tables(mu, kind, offs, k0s, cdf, guide, flo, fhi, scale, pk0, pk1, emu):
+def build_tables(layout, tables):
     """Fill each table cell's normalised CDF over its range, the mass below it (``flo``),
-    its last value (``fhi``), the pmf at both ends and its guide table; ``emu`` = exp(-mu)."""
+    its last value (``fhi``), the pmf at both ends and its guide table; ``emu`` = exp(-mu).
+    ``layout``, ``tables``: the bundles above."""
+    mu, kind, offs, k0s = layout
+    cdf, guide, flo, fhi, scale, pk0, pk1, emu = tables
     for c in range(mu.shape[0]):
         m = mu[c]
         emu[c] = math.exp(-m)
@@ -212,9 +227,11 @@ def _poisson_ptrs(x, m):
 
 
 @_jit
-def _poisson_slow(kd, x, u, m, em, k0, n, flo, fhi, pk0, pk1):
-    """Poisson(m) where a table does not answer: no table, or ``u`` beyond the table's range.
-    Scalars only (a call with arrays costs their reference counts)."""
+def _poisson_slow(kd, x, u, m, em, tab):
+    """Poisson(m) where a table does not answer: no table, or ``u`` beyond the table's range;
+    ``em`` = exp(-m), ``tab`` = (k0, n, flo, fhi, pk0, pk1) of the cell's table. Scalars only
+    (a call with arrays costs their reference counts)."""
+    k0, n, flo, fhi, pk0, pk1 = tab
     if kd == T_SMALL:
         return _poisson_small(u, m, em)
     if kd == T_PTRS:
@@ -281,10 +298,14 @@ def alias_table(p, prob, alias):
 
 
 @_jit
-def draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0s, cdf, guide,
-                 flo, fhi, scale, pk0, pk1, emu, aprob, alias, block,
-                 tp_out, true_out, pred_out, extra_out):
-    """Replicates b0 .. b1 - 1 into the (C, B) margins ``*_out`` and the (L, B) ``extra_out``."""
+def draw_margins(job, cells, layout, tables, out):
+    """Replicates b0 .. b1 - 1 into the (C, B) margins ``*_out`` and the (L, B) ``extra_out``
+    (the bundles above)."""
+    key, b0, b1, block = job
+    total, lam, rows, cols, lin, aprob, alias = cells
+    mu, kind, offs, k0s = layout
+    cdf, guide, flo, fhi, scale, pk0, pk1, emu = tables
+    tp_out, true_out, pred_out, extra_out = out
     k = rows.shape[0]
     c_all = tp_out.shape[0]
     nl = lin.shape[0]
@@ -385,8 +406,8 @@ def draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0s, 
                 for jj in range(npend):
                     j = pend[jj]
                     z = _mix(rk[j] + cg)
-                    x = _poisson_slow(kd, z, _unit(z), mu[c], emu[c], k0, n, f0, f1, pk0[c],
-                                      pk1[c])
+                    x = _poisson_slow(kd, z, _unit(z), mu[c], emu[c],
+                                      (k0, n, f0, f1, pk0[c], pk1[c]))
                     tr[r, j] += x
                     pr[q, j] += x
                     if dg:

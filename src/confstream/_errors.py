@@ -20,6 +20,7 @@ ERR_PRED_ML = 6  # multi-label prediction not 0/1
 ERR_INTERNAL = 7  # a block kernel and the sample-by-sample check disagree (a bug)
 ERR_ONEHOT = 8  # one-hot truth that is not 0s and a single 1 (device path)
 ERR_GROUP = 9  # a group key that is not in the group space (grouped accumulators)
+ERR_WEIGHT_RANGE = 10  # a uint64 weight past int64 (device path; the host refuses it first)
 
 
 class BatchValueError(ValueError):
@@ -68,7 +69,7 @@ def show_index(index: tuple) -> str:
     return "[" + ", ".join(str(i) for i in index) + "]"
 
 
-def bad_value(argument: str, shape, flat_index: int, value, shown: str, what: str,
+def bad_value(argument: str, shape, flat_index: int, value, shown: str, what: str, *,
               index: tuple | None = None) -> BatchValueError:
     """``argument[place] = shown what``, e.g. ``y_true[1, 2] = 9 is not in the label space``."""
     index = index_in(shape, flat_index) if index is None else tuple(index)

@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                              "--score COL too")
         score_args = None
     parts = list_parts(args.file)
-    spec = _Spec(args.true, args.pred, args.weight, by, args.chunksize, ml, score_args)
+    spec = _Spec(args.true, args.pred, args.weight, by, args.chunksize, multilabel=ml,
+                 scores=score_args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.scheduler or args.workers:
@@ -159,7 +160,7 @@ class _Spec:
     """What to read from each part (small, pickled to the workers)."""
 
     def __init__(self, true: str, pred: str | None, weight: str | None, by: list,
-                 chunksize: int, multilabel: Any = None, scores: Any = None):
+                 chunksize: int, *, multilabel: Any = None, scores: Any = None):
         self.true, self.pred, self.weight, self.by, self.chunksize = true, pred, weight, by, chunksize
         self.multilabel = multilabel      # None, or the _multilabel_cli.Columns to read
         self.scores = scores              # None, or the --score arguments (a Namespace)
@@ -206,7 +207,7 @@ def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
         raise
     with reader:
         try:
-            acc = _count_chunks(reader, part, spec, names, from_path, acc, scores)
+            acc = _count_chunks(reader, part, spec, names, from_path, acc, scores=scores)
         except InputError as e:
             if part.path in str(e):
                 raise
@@ -218,7 +219,7 @@ def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
 
 
 def _count_chunks(reader: Any, part: Part, spec: _Spec, names: dict, from_path: dict,
-                  acc: Any, scores: Any = None) -> Any:
+                  acc: Any, *, scores: Any = None) -> Any:
     for chunk in reader:
         n = len(chunk)
         keys = [chunk.columns[c] if c not in from_path else np.full(n, from_path[c])
@@ -251,7 +252,7 @@ def _count_multilabel(chunk: Any, spec: _Spec, keys: list, w: Any, acc: Any) -> 
     if acc is None:
         acc = _new(confstream.GroupedMultilabelConfusionMatrix, t.shape[1], ml)
     try:
-        _update(acc, chunk, ml, spec.weight, t, p, w,
+        _update(acc, chunk, ml, spec.weight, (t, p, w),
                 keys[0] if len(keys) == 1 else tuple(keys))
     except InputError as e:
         if re.search(r"\bgroups(\[\d+\])?\[\d+\]", str(e)):   # a bad key: name its column

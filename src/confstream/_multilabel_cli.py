@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
                 if acc is None:
                     acc = _new(confstream.MultilabelConfusionMatrix, t.shape[1], spec)
                 w = chunk.columns[args.weight] if args.weight is not None else None
-                _update(acc, chunk, spec, args.weight, t, p, w)
+                _update(acc, chunk, spec, args.weight, (t, p, w))
                 bar(reader.done())
         if acc is None or acc._nsamples == 0:
             raise InputError(f"{args.file!r} has no rows")
@@ -211,10 +211,13 @@ def _new(cls: Any, width: int, spec: Columns, **kw: Any) -> Any:
         raise InputError(f"--threshold: {_one_line(e)}") from None
 
 
-def _update(acc: Any, chunk: Chunk, spec: Columns, weight: str | None, t: np.ndarray,
-            p: np.ndarray, w: Any, *keys: Any) -> None:
+def _update(acc: Any, chunk: Chunk, spec: Columns, weight: str | None, batch: tuple,
+            *keys: Any) -> None:
+    """``acc.update`` on ``batch`` = (y_true, y_pred, weights or None) of the chunk (and the
+    group keys), its errors located in the file."""
     from .cli import _one_line
 
+    t, p, w = batch
     if w is not None and w.dtype.kind not in "biuf":
         raise InputError(f"{chunk.where(0)}: column {weight!r} holds {w.dtype} values, not "
                          f"weights")

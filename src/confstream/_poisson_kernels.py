@@ -79,11 +79,16 @@ def draw_weights(key, pos0, n, nrep, cdf, out):
             out[i, r] = poisson1(_mix(sk + GAMMA * np.uint64(r + 1)), cdf)
 
 
+# ``stream`` = (key, pos0, cdf): the accumulator's seed key, the position in its stream of
+# the batch's first sample, and ``CDF``.
+
+
 @_jit
-def add_cells_replicates(cells, w, has_w, key, pos0, cdf, rep):
+def add_cells_replicates(cells, w, has_w, stream, rep):
     """Add each counted sample's Poisson weights (times its weight) into its cell of every
     replicate: ``rep`` is (cells, B) float64, ``cells[i]`` the cell of sample pos0 + i (-1:
     not counted, ``ignore_index``; its position is used up all the same)."""
+    key, pos0, cdf = stream
     nrep = rep.shape[1]
     for i in range(cells.shape[0]):
         c = cells[i]
@@ -100,12 +105,15 @@ def add_cells_replicates(cells, w, has_w, key, pos0, cdf, rep):
 
 
 @_jit
-def add_multilabel_replicates(t, p, form, thr, w, has_w, key, pos0, cdf, tp, pred, true,
-                              samp):
-    """A validated multi-label batch into the replicates: ``tp``, ``pred``, ``true`` (L, B)
-    per-label sums of the weights; ``samp`` (7, B): the total weight, then for precision,
-    recall and F1 the sum of weight x per-sample score over the samples where it is defined
-    and the weight of the samples where it is not (``zero_division``)."""
+def add_multilabel_replicates(rows, w, has_w, stream, reps):
+    """A validated multi-label batch ``rows`` = (t, p, form, thr) into the replicates ``reps``
+    = (tp, pred, true, samp): ``tp``, ``pred``, ``true`` (L, B) per-label sums of the
+    weights; ``samp`` (7, B): the total weight, then for precision, recall and F1 the sum of
+    weight x per-sample score over the samples where it is defined and the weight of the
+    samples where it is not (``zero_division``)."""
+    t, p, form, thr = rows
+    key, pos0, cdf = stream
+    tp, pred, true, samp = reps
     L = t.shape[1]
     nrep = tp.shape[1]
     k = np.empty(nrep)

@@ -4,10 +4,11 @@ Each array of the state is a ``Field``: the attribute that holds it, its key amo
 arrays (merging, torch.distributed ``sync``, device counts), where ``to_dict`` keeps it, its
 shape for a space of ``c`` classes (or labels), with an optional leading axis (``head``: the
 groups of a grouped accumulator) and last axis (``tail``), its dtype, when it exists, and
-what it holds when every sample so far weighed 1 (``ones``, from the counts: the one weight
-promotion). Re-indexing into a bigger space, growing, the arrays a merge adds, the dense
-arrays that ``sync`` and the device path add, ``to_dict`` and ``from_dict`` are derived from
-the declaration, so a new array is one more line, not one more copy of each.
+what it holds when every sample so far weighed 1 (``ones``, from the integer fields: the one
+weight promotion). Re-indexing into a bigger space, growing, the arrays a merge adds, the
+dense arrays that ``sync`` and the device path add and read back, ``to_dict`` and
+``from_dict`` are derived from the declaration, so a new array is one more line, not one
+more copy of each.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class Field(NamedTuple):
     when: str = ALWAYS
     tail: str = ""  # the accumulator's int attribute giving one more, last, axis (or none)
     head: str = ""  # the accumulator's int attribute giving a first axis (the groups; or none)
-    ones: Callable | None = None  # its value from the counts when every weight was 1
+    # its value when every weight was 1, from {key: value} of the fields that always exist
+    ones: Callable | None = None
 
 
 def shape_of(acc, f: Field, c: int, g: int | None = None) -> tuple:
@@ -41,15 +43,17 @@ def shape_of(acc, f: Field, c: int, g: int | None = None) -> tuple:
     return head + f.shape(c) + ((int(getattr(acc, f.tail)),) if f.tail else ())
 
 
-def counts_of(acc, fields):
-    """The state's integer counts (the first field: every state has it)."""
-    return getattr(acc, fields[0].attr)
+def counts_of(acc, fields) -> dict:
+    """{key: value} of the fields every state has (its integer counts): what ``ones``
+    reads."""
+    return {f.key: getattr(acc, f.attr) for f in fields if f.when == ALWAYS}
 
 
-def ones_of(fields, n) -> dict:
-    """{key: value} of the weighted fields for the counts ``n`` when every sample weighed 1
-    (how an unweighted state's arrays add into a weighted one)."""
-    return {f.key: f.ones(n) for f in fields if f.ones is not None and f.when == WEIGHTED}
+def ones_of(fields, counts: dict) -> dict:
+    """{key: value} of the weighted fields for the counts ``counts`` ({key: value} of the
+    fields that always exist) when every sample weighed 1 (how an unweighted state's arrays
+    add into a weighted one)."""
+    return {f.key: f.ones(counts) for f in fields if f.ones is not None and f.when == WEIGHTED}
 
 
 def promoted(acc, fields, exact: bool = False) -> dict:
@@ -91,6 +95,46 @@ def load_dense(acc, fields, d: dict) -> None:
                 acc._weighted = True
 
 
+def read_dense(acc, fields, d: dict, c: int) -> dict:
+    """{key: value} of the fields that the ``dense`` dict ``d`` holds (a missing one adds
+    zero), each in its field's dtype and checked against its shape in ``acc`` for ``c``
+    classes (a scalar from a 1-element array): all is read before anything is added."""
+    out = {}
+    for f in fields:
+        if f.key not in d:
+            continue
+        a = np.asarray(d[f.key], dtype=np.int64 if f.integer else np.float64)
+        shape = shape_of(acc, f, c)
+        if shape == () and a.size == 1:
+            out[f.key] = a.reshape(-1)[0].item()
+        elif a.shape != shape:
+            raise ValueError(f"state arrays: {f.key!r} of shape {a.shape} does not fit "
+                             f"{shape}")
+        else:
+            out[f.key] = a
+    return out
+
+
+def add_dense(acc, fields, vals: dict) -> None:
+    """Add ``read_dense`` values into the fields that ``acc`` holds; a weighted field that
+    ``vals`` lacks adds what it holds when every sample weighed 1 (``ones``, from the counts
+    in ``vals``: an unweighted state added into a weighted one)."""
+    for f in present(acc, fields):
+        v = vals.get(f.key)
+        if v is None and f.when == WEIGHTED and f.ones is not None:
+            try:
+                v = f.ones(vals)
+            except KeyError:  # its counts are missing too: it adds zero
+                continue
+        if v is None:
+            continue
+        a = getattr(acc, f.attr)
+        if isinstance(a, np.ndarray):
+            a += v
+        else:
+            setattr(acc, f.attr, a + v)
+
+
 def zeros(acc, fields, c: int, g: int | None, weighted: bool) -> dict:
     """{attr: zeros} of a state for ``c`` classes (and ``g`` groups) that holds what ``acc``
     holds, weighted with ``weighted``."""
@@ -106,10 +150,10 @@ def zeros(acc, fields, c: int, g: int | None, weighted: bool) -> dict:
     return out
 
 
-def add_into(acc, fields, src: dict, idx: np.ndarray, gidx: np.ndarray | None = None):
+def add_into(acc, fields, src: dict, idx: np.ndarray | None, gidx: np.ndarray | None = None):
     """Add ``src`` ({key: array}, laid out as another state's fields) into ``acc``'s fields
-    that it holds: class i of ``src`` is class ``idx[i]`` of ``acc``, group j is group
-    ``gidx[j]``."""
+    that it holds: class i of ``src`` is class ``idx[i]`` of ``acc`` (None: the same
+    classes, as multi-label states have), group j is group ``gidx[j]``."""
     for f in present(acc, fields):
         if f.key not in src:
             continue
@@ -119,7 +163,7 @@ def add_into(acc, fields, src: dict, idx: np.ndarray, gidx: np.ndarray | None = 
             v = np.asarray(src[f.key]).reshape(-1)[0].item()
             setattr(acc, f.attr, a + (int(v) if f.integer else float(v)))
             continue
-        axes = ([gidx] if f.head else []) + [idx] * nclass
+        axes = ([gidx] if f.head else []) + ([] if idx is None else [idx] * nclass)
         axes += [np.arange(k) for k in a.shape[len(axes):]]
         a[np.ix_(*axes)] += src[f.key]
 

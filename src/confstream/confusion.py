@@ -259,16 +259,16 @@ class ConfusionMatrix(_Accumulator):
     _FIELDS = (
         S.Field("_n", "n", "counts", S.cells, True),
         S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED,
-                ones=lambda n: n.astype(np.float64)),
+                ones=lambda s: s["n"].astype(np.float64)),
         S.Field("_tw", "true_w", "weights.true", S.per_class, False, S.WEIGHTED,
-                ones=lambda n: n.sum(axis=1).astype(np.float64)),
+                ones=lambda s: s["n"].sum(axis=1).astype(np.float64)),
         S.Field("_pw", "pred_w", "weights.pred", S.per_class, False, S.WEIGHTED,
-                ones=lambda n: n.sum(axis=0).astype(np.float64)),
+                ones=lambda s: s["n"].sum(axis=0).astype(np.float64)),
         S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED,
-                ones=lambda n: float(n.sum())),
+                ones=lambda s: float(s["n"].sum())),
         # exact sums while every weight is an integer (an optional key of format 1)
         S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT,
-                ones=lambda n: n.copy()),
+                ones=lambda s: s["n"].copy()),
         # the streamed bootstrap's (C, C, B) replicate tables (optional: bootstrap=B)
         S.Field("_rep", "rep", "bootstrap.cells", S.cells, False, S.OPTIONAL, "_nrep"),
     )
@@ -659,7 +659,7 @@ class ConfusionMatrix(_Accumulator):
             from . import _poisson_kernels as PK  # on first use: keeps the import quick
 
             PK.add_cells_replicates(cells, _NO1 if w is None else w.f, w is not None,
-                                    self._boot.key, self._boot_pos, PK.CDF,
+                                    (self._boot.key, self._boot_pos, PK.CDF),
                                     self._rep.reshape(-1, self._nrep))
             self._boot_pos += cells.shape[0]
         self._commit_kinds(b)
@@ -860,7 +860,7 @@ class ConfusionMatrix(_Accumulator):
             self._rep[ix] += d["rep"]
         if self._weighted:  # an unweighted state's samples weigh 1 each
             S.add_into(self, self._WEIGHTED_FIELDS,
-                       d if "w" in d else S.ones_of(self._FIELDS, d["n"]), idx)
+                       d if "w" in d else S.ones_of(self._FIELDS, d), idx)
 
     # Hooks for adapters (torch.distributed, devices): the additive state as arrays.
     def _state_arrays(self) -> dict:
@@ -873,38 +873,29 @@ class ConfusionMatrix(_Accumulator):
             return out
 
     def _add_state_arrays(self, d: dict):
-        """Add a dict shaped like ``_state_arrays()`` (keys may be missing = zero)."""
+        """Add a dict shaped like ``_state_arrays()`` (keys may be missing = zero; the
+        weight sums only when it says ``weighted``), all or nothing: every array is read
+        and its shape checked (``_state.read_dense``) before anything is added."""
         with self._lock:
             c = len(self._space)
-            n = np.asarray(d.get("n", np.zeros((c, c), np.int64)), dtype=np.int64)
-            if n.shape != (c, c):
-                raise ValueError(f"state arrays of shape {n.shape} do not fit {c} classes")
-            if int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0:
-                arrays = {"n": n, "w": np.asarray(d["w"], np.float64),
-                          "true_w": np.asarray(d["true_w"], np.float64),
-                          "pred_w": np.asarray(d["pred_w"], np.float64),
-                          "wsum": float(np.asarray(d["wsum"]).reshape(-1)[0])}
-                if "wi" in d:
-                    arrays["wi"] = np.asarray(d["wi"], np.int64)
-            else:
-                arrays = {"n": n}
-            if "rep" in d or self._rep is not None:
-                if self._rep is None or "rep" not in d and n.any():
-                    raise ValueError(
-                        "state arrays with and without the streamed bootstrap's replicates "
-                        f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
-                        "would have no replicates")
-                if "rep" in d:
-                    arrays["rep"] = np.asarray(d["rep"], np.float64)
-                    if arrays["rep"].shape != self._rep.shape:
-                        raise ValueError(f"replicate tables of shape {arrays['rep'].shape} do "
-                                         f"not fit {self._rep.shape}")
+            if ("rep" in d or self._rep is not None) and (self._rep is None or (
+                    "rep" not in d and np.asarray(d.get("n", 0)).any())):
+                raise ValueError(
+                    "state arrays with and without the streamed bootstrap's replicates "
+                    f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
+                    "would have no replicates")
+            vals = S.read_dense(self, self._FIELDS, d, c)
+            weighted = int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0
+            arrays = {k: v for k, v in vals.items() if weighted or k in ("n", "rep")}
+            arrays.setdefault("n", np.zeros((c, c), np.int64))
+            if weighted and "w" not in arrays:
+                raise ValueError("state arrays: weighted, but without the weight sums 'w'")
             self._add_arrays(arrays, np.arange(c))
             kinds = d.get("kinds")
             if kinds:
                 self._tkinds |= set(kinds[0])
                 self._pkinds |= set(kinds[1])
-            elif n.any():
+            elif arrays["n"].any():
                 self._tkinds.add("int")
                 self._pkinds.add("int")
 
@@ -1056,13 +1047,15 @@ class ConfusionMatrix(_Accumulator):
             from .report import report_with_intervals
 
             return report_with_intervals(self, labels, target_names, digits, zero_division,
-                                         ci, ci_method, n_resamples, seed)
+                                         ci=ci, ci_method=ci_method, n_resamples=n_resamples,
+                                         seed=seed)
         M.check_zero_division(zero_division)
         sums, sel, present = self._sums(labels)
         labels_given = labels is not None
         micro_is_accuracy = not labels_given or set(sel.tolist()) >= set(present.tolist())
-        return build_report(sums, sel, target_names, labels_given, micro_is_accuracy,
-                            digits, zero_division, samples=None)
+        return build_report(sums, sel, target_names, labels_given=labels_given,
+                            micro_is_accuracy=micro_is_accuracy, digits=digits,
+                            zero_division=zero_division, samples=None)
 
     def precision_recall_fscore_support(self, *, beta=1.0, labels=None, average=None,
                                         warn_for=("precision", "recall", "f-score"),
@@ -1146,7 +1139,8 @@ class ConfusionMatrix(_Accumulator):
         e.g. ``weights=`` or ``average=``); see docs/INTERVALS.md."""
         from .report import accumulator_interval
 
-        return accumulator_interval(self, metric, ci, method, n_resamples, seed, kwargs)
+        return accumulator_interval(self, metric, ci, method=method, n_resamples=n_resamples,
+                                    seed=seed, kwargs=kwargs)
 
 
 def commit_kinds(tkinds: set, pkinds: set, b: _Batch):
@@ -1364,9 +1358,9 @@ class MultilabelConfusionMatrix(_Accumulator):
             p = p.astype(np.uint8)
         from . import _poisson_kernels as PK  # on first use: keeps the import quick
 
-        PK.add_multilabel_replicates(t, p, form, np.asarray(thr), _NO1 if w is None else w,
-                                     w is not None, self._boot.key, self._boot_pos, PK.CDF,
-                                     self._rtp, self._rpred, self._rtrue, self._rsamp)
+        PK.add_multilabel_replicates((t, p, form, np.asarray(thr)), _NO1 if w is None else w,
+                                     w is not None, (self._boot.key, self._boot_pos, PK.CDF),
+                                     (self._rtp, self._rpred, self._rtrue, self._rsamp))
         self._boot_pos += t.shape[0]
 
     @property
@@ -1482,11 +1476,12 @@ class MultilabelConfusionMatrix(_Accumulator):
             z1 = _NO1
             z2 = np.zeros((0, 0), np.float64)
             self._wsum, nz = K.ml_count_into(
-                t, p, form, thr, ww, has_w, self._tp, self._pred, self._true,
-                self._tpw if has_w else z1, self._predw if has_w else z1,
-                self._truew if has_w else z1, self._hp, self._hr, self._hf,
-                self._whp if has_w else z2, self._whr if has_w else z2,
-                self._whf if has_w else z2, self._wsum)
+                (t, p, form, thr), ww, has_w,
+                (self._tp, self._pred, self._true,
+                 self._tpw if has_w else z1, self._predw if has_w else z1,
+                 self._truew if has_w else z1, self._hp, self._hr, self._hf,
+                 self._whp if has_w else z2, self._whr if has_w else z2,
+                 self._whf if has_w else z2), self._wsum)
             self._nzero += nz
             self._nsamples += n
             self._add_replicates(t, p, form, thr, w)
@@ -1526,27 +1521,26 @@ class MultilabelConfusionMatrix(_Accumulator):
         return self
 
     def _to_weighted(self):
+        self.__dict__.update(S.promoted(self, self._FIELDS))
         self._weighted = True
-        self._tpw = self._tp.astype(np.float64)
-        self._predw = self._pred.astype(np.float64)
-        self._truew = self._true.astype(np.float64)
-        self._whp = self._hp.astype(np.float64)
-        self._whr = self._hr.astype(np.float64)
-        self._whf = self._hf.astype(np.float64)
-        self._wsum = float(self._nsamples)
 
     _INT_KEYS = ("tp", "pred", "true", "hp", "hr", "hf")
     _FLOAT_KEYS = ("tpw", "predw", "truew", "whp", "whr", "whf")
     # The additive state (``_state``): per-label sums, the per-sample histograms of the
-    # samples average, and once weighted their weighted twins.
+    # samples average, and once weighted their weighted twins (``ones``: what each holds
+    # when every sample so far weighed 1, its integer twin).
     _FIELDS = (
         *(S.Field("_" + k, k, k, shape, True) for k, shape in zip(
             _INT_KEYS, (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
         S.Field("_nsamples", "nsamples", "samples", S.scalar, True),
-        *(S.Field("_" + k, k, "weights." + k, shape, False, S.WEIGHTED) for k, shape in zip(
-            _FLOAT_KEYS, (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
-        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED),
-        S.Field("_nzero", "nzero", "weights.zero_weight_samples", S.scalar, True, S.WEIGHTED),
+        *(S.Field("_" + k, k, "weights." + k, shape, False, S.WEIGHTED,
+                  ones=lambda s, ik=ik: s[ik].astype(np.float64))
+          for k, ik, shape in zip(_FLOAT_KEYS, _INT_KEYS,
+                                  (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
+        S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED,
+                ones=lambda s: float(s["nsamples"])),
+        S.Field("_nzero", "nzero", "weights.zero_weight_samples", S.scalar, True, S.WEIGHTED,
+                ones=lambda s: 0),
         # the streamed bootstrap's replicates (optional: bootstrap=B), each (..., B)
         *(S.Field("_r" + k, "r" + k, "bootstrap." + k, shape, False, S.OPTIONAL, "_nrep")
           for k, shape in (("tp", S.per_class), ("pred", S.per_class), ("true", S.per_class),
@@ -1569,19 +1563,10 @@ class MultilabelConfusionMatrix(_Accumulator):
         self._add_state_arrays(other._state_arrays_unlocked())
 
     def _state_arrays_unlocked(self):
-        d = {k: getattr(self, "_" + k).copy() for k in self._INT_KEYS}
-        d["nsamples"] = np.array([self._nsamples], np.int64)
-        d["nzero"] = np.array([self._nzero], np.int64)
+        """The additive state (``_state.dense``: an unweighted state's weighted sums as
+        every sample weighing 1, so that states of both kinds add up right)."""
+        d = S.dense(self, self._FIELDS, weighted=True)
         d["weighted"] = np.array([1 if self._weighted else 0], np.int64)
-        d["wsum"] = np.array([self._wsum])
-        for k, ik in zip(self._FLOAT_KEYS, self._INT_KEYS):
-            v = getattr(self, "_" + k)
-            d[k] = v.copy() if self._weighted else d[ik].astype(np.float64)
-        if not self._weighted:
-            d["wsum"] = np.array([float(self._nsamples)])
-        if self._boot is not None:
-            for k in self._REP_KEYS:
-                d[k] = getattr(self, "_" + k).copy()
         return d
 
     def _state_arrays(self) -> dict:
@@ -1590,36 +1575,20 @@ class MultilabelConfusionMatrix(_Accumulator):
             return self._state_arrays_unlocked()
 
     def _add_state_arrays(self, d: dict):
+        """Add a dict shaped like ``_state_arrays()`` (keys may be missing = zero; an
+        unweighted one's weighted sums, if missing, are its counts), all or nothing."""
         with self._lock:
             has_rep = any(k in d for k in self._REP_KEYS)
-            if has_rep or self._boot is not None:
-                if self._boot is None or (not has_rep and int(np.asarray(
-                        d.get("nsamples", [0])).reshape(-1)[0]) > 0):
-                    raise ValueError(
-                        "state arrays with and without the streamed bootstrap's replicates "
-                        f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
-                        "would have no replicates")
-                reps = {k: np.asarray(d[k], np.float64) for k in self._REP_KEYS if k in d}
-                for k, v in reps.items():
-                    if v.shape != getattr(self, "_" + k).shape:
-                        raise ValueError(f"replicate sums {k!r} of shape {v.shape} do not fit "
-                                         f"{getattr(self, '_' + k).shape}")
-                for k, v in reps.items():
-                    getattr(self, "_" + k)[...] += v
+            if (has_rep or self._boot is not None) and (self._boot is None or (
+                    not has_rep and int(np.asarray(d.get("nsamples", [0])).reshape(-1)[0]))):
+                raise ValueError(
+                    "state arrays with and without the streamed bootstrap's replicates "
+                    f"(bootstrap={self.bootstrap}) cannot be added: the samples of one "
+                    "would have no replicates")
+            vals = S.read_dense(self, self._FIELDS, d, self.num_labels)  # checks them all
             if int(np.asarray(d.get("weighted", [0])).reshape(-1)[0]) > 0 and not self._weighted:
                 self._to_weighted()
-            for k in self._INT_KEYS:
-                if k in d:
-                    getattr(self, "_" + k)[...] += np.asarray(d[k], np.int64)
-            self._nsamples += int(np.asarray(d.get("nsamples", [0])).reshape(-1)[0])
-            self._nzero += int(np.asarray(d.get("nzero", [0])).reshape(-1)[0])
-            if self._weighted:
-                for k, ik in zip(self._FLOAT_KEYS, self._INT_KEYS):
-                    src = d.get(k, d.get(ik))
-                    if src is not None:
-                        getattr(self, "_" + k)[...] += np.asarray(src, np.float64)
-                nsamples = np.asarray(d.get("nsamples", [0])).reshape(-1)[0]
-                self._wsum += float(np.asarray(d.get("wsum", [nsamples])).reshape(-1)[0])
+            S.add_dense(self, self._FIELDS, vals)
 
     def _replace_state_arrays(self, d: dict):
         with self._lock:
@@ -1719,7 +1688,8 @@ class MultilabelConfusionMatrix(_Accumulator):
         """
         if ci is not None:
             return self._report_with_intervals(labels, target_names, digits, zero_division,
-                                               ci, ci_method, n_resamples, seed)
+                                               ci=ci, ci_method=ci_method,
+                                               n_resamples=n_resamples, seed=seed)
         M.check_zero_division(zero_division)
         sums, sel, samples = self._sums(labels)
         if samples is None:
@@ -1728,10 +1698,11 @@ class MultilabelConfusionMatrix(_Accumulator):
                 "order): 'samples avg' over a subset would need that subset's per-sample "
                 "statistics; build the accumulator on the columns you need instead"
             )
-        return build_report(sums, sel, target_names, labels is not None, False, digits,
-                            zero_division, samples=samples)
+        return build_report(sums, sel, target_names, labels_given=labels is not None,
+                            micro_is_accuracy=False, digits=digits,
+                            zero_division=zero_division, samples=samples)
 
-    def _report_with_intervals(self, labels, target_names, digits, zero_division, ci,
+    def _report_with_intervals(self, labels, target_names, digits, zero_division, *, ci,
                                ci_method, n_resamples, seed) -> Report:
         from . import intervals as CI
 

@@ -16,11 +16,14 @@ from . import _errors as E
 from . import _group_kernels as GK
 from . import _inputs as I
 from . import _kernels as K
+from . import _state as S
 from .confusion import (
     FORMAT_VERSION,
     WEIGHT_RULE,
     MultilabelConfusionMatrix,
     _check_header,
+    _hist_f,
+    _hist_square,
     _numba_dtype,
 )
 from ._group_space import _GroupSpace, _NeedGrow, _read_keys, _unknown_key, encode
@@ -47,17 +50,38 @@ _PRF = {"precision": 0, "recall": 1, "true_positive_rate": 1, "f1": 2, "f1-score
 _PER_LABEL = tuple(_PRF) + ("jaccard", "specificity", "true_negative_rate")
 
 
-def _shapes(L):
-    """The per-group state: name -> shape of one group's array."""
-    ints = {"tp": (L,), "pred": (L,), "true": (L,), "hp": (L + 1, L + 1),
-            "hr": (L + 1, L + 1), "hf": (L + 1, 2 * L + 1), "ns": (), "nzero": ()}
-    floats = {"tpw": (L,), "predw": (L,), "truew": (L,), "whp": (L + 1, L + 1),
-              "whr": (L + 1, L + 1), "whf": (L + 1, 2 * L + 1), "wsum": ()}
-    return ints, floats
+# The state, declared once (``_state.Field``): per group (the first axis, ``_ng``) the
+# integer sums of a ``MultilabelConfusionMatrix`` and, once weighted, their weighted twins
+# (``ones``: the twin when every sample so far weighed 1); over all groups the weighted sums
+# added in input order over all samples (``overall_*``; the total as a 1-element array).
+_INTS = (("tp", S.per_class), ("pred", S.per_class), ("true", S.per_class),
+         ("hp", _hist_square), ("hr", _hist_square), ("hf", _hist_f), ("ns", S.scalar),
+         ("nzero", S.scalar))
+_FLOATS = (("tpw", "tp"), ("predw", "pred"), ("truew", "true"), ("whp", "hp"),
+           ("whr", "hr"), ("whf", "hf"), ("wsum", "ns"))
 
 
-_INT_OF = {"tpw": "tp", "predw": "pred", "truew": "true", "whp": "hp", "whr": "hr",
-           "whf": "hf", "wsum": "ns"}
+def _one(L):
+    return (1,)
+
+
+def _twin(ik):
+    return lambda s: s[ik].astype(np.float64)
+
+
+def _twin_sum(ik):
+    return lambda s: np.atleast_1d(s[ik].sum(axis=0).astype(np.float64))
+
+
+_SHAPE = dict(_INTS)
+_FIELDS = (
+    *(S.Field("_" + k, k, "counts." + k, shape, True, head="_ng") for k, shape in _INTS),
+    *(S.Field("_" + k, k, "weights." + k, _SHAPE[ik], False, S.WEIGHTED, head="_ng",
+              ones=_twin(ik)) for k, ik in _FLOATS),
+    *(S.Field("_o" + k, "overall_" + k, "weights.overall." + k,
+              _one if k == "wsum" else _SHAPE[ik], False, S.WEIGHTED, ones=_twin_sum(ik))
+      for k, ik in _FLOATS),
+)
 
 
 class GroupedMultilabelConfusionMatrix(_GroupedBase):
@@ -92,6 +116,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
     """
 
     _kind = "GroupedMultilabelConfusionMatrix"
+    _FIELDS = _FIELDS
 
     def __init__(self, num_labels, *, threshold=0.5, groups=None):
         proto = MultilabelConfusionMatrix(num_labels, threshold=threshold)  # checks both
@@ -105,17 +130,22 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         super()._init_common()
         self._version = 0  # bumped whenever the group space changes: tables counted meanwhile are stale
 
-    def _reset_state(self):
-        self._st = self._zeros(len(self._gspace), weighted=False)
-        self._weighted = False
-        self._ov: dict = {}  # weighted sums over all groups, in input order (once weighted)
+    @property
+    def _ng(self) -> int:
+        return len(self._gspace)
 
-    def _zeros(self, g, weighted):
-        ints, floats = _shapes(self.num_labels)
-        out = {k: np.zeros((g,) + s, np.int64) for k, s in ints.items()}
-        if weighted:
-            out.update({k: np.zeros((g,) + s, np.float64) for k, s in floats.items()})
-        return out
+    def _reset_state(self):
+        self._weighted = False
+        self.__dict__.update({f.attr: None for f in self._FIELDS if f.when == S.WEIGHTED})
+        self.__dict__.update(S.zeros(self, self._FIELDS, self.num_labels, self._ng, False))
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        st, ov = self.__dict__.pop("_st", None), self.__dict__.pop("_ov", None)
+        if st is not None:  # pickles from before the declaration: the state as two dicts
+            self.__dict__.update({f.attr: None for f in self._FIELDS if f.when == S.WEIGHTED})
+            self.__dict__.update({"_" + k: v for k, v in st.items()})
+            self.__dict__.update({"_o" + k: v for k, v in (ov or {}).items()})
 
     # -- public state ---------------------------------------------------------------------
     @property
@@ -138,11 +168,10 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
 
         with self._lock:
             order = self._order()
-            s = self._st
             if self._weighted:
-                parts = (s["tpw"], s["predw"], s["truew"], s["wsum"])
+                parts = (self._tpw, self._predw, self._truew, self._wsum)
             else:
-                parts = (s["tp"], s["pred"], s["true"], s["ns"])
+                parts = (self._tp, self._pred, self._true, self._ns)
             out = [M.mcm(tp, pred, true, total) for tp, pred, true, total in
                    zip(*(a[order] for a in parts))]
             dtype = np.float64 if self._weighted else np.int64
@@ -152,7 +181,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
     def sample_counts(self) -> np.ndarray:
         """(G,) samples counted per group, in the order of ``groups``."""
         with self._lock:
-            return self._st["ns"][self._order()].copy()
+            return self._ns[self._order()].copy()
 
     def reset(self):
         """Forget all counts (and, for a dynamic group space, the groups seen)."""
@@ -165,7 +194,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
 
     def __repr__(self):
         return (f"GroupedMultilabelConfusionMatrix(num_labels={self.num_labels}, "
-                f"groups={I.show_labels(self.groups)}, samples={int(self._st['ns'].sum())}, "
+                f"groups={I.show_labels(self.groups)}, samples={int(self._ns.sum())}, "
                 f"weighted={self._weighted})")
 
     # -- update -------------------------------------------------------------------------
@@ -176,8 +205,8 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         A batch with a bad value (a label not 0/1, a score not finite, a key that is NaN or
         outside a fixed group space, a bad weight) raises and changes nothing.
         """
-        t0, p0, t, p, form, thr = self._prepare(y_true, y_pred)
-        n = t.shape[0]
+        given, rows = self._prepare(y_true, y_pred)
+        n = rows[0].shape[0]
         keys = _read_keys(groups, n, (n,))
         w = None
         if sample_weight is not None:
@@ -187,23 +216,23 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         if w is None and not self._weighted:
             snap, gspace = self._version, self._gspace
             plan = self._encode(keys, gspace, grow=False)
-            tables, row = self._tables(t, p, form, thr, plan)
+            tables, row = self._tables(rows, plan)
             if row < 0:
                 with self._lock:
                     if self._version == snap and not self._weighted:
                         self._commit(plan, tables, keys)
                         return self
             else:
-                err = self._first_bad(t, p, form, thr, plan, None, row)
+                err = self._first_bad(rows, plan, None, row)
                 if not (err[2] == GK.ERR_GROUP and not gspace.fixed and plan[0] is gspace):
-                    raise self._bad(t0, p0, plan, keys, w, *err)
+                    raise self._bad(given, plan, keys, w, err)
         with self._lock:
-            self._count_locked(t0, p0, t, p, form, thr, keys, w)
+            self._count_locked(given, rows, keys, w)
         return self
 
     def _prepare(self, y_true, y_pred):
-        """(original arrays, kernel arrays, form, thresholds): the checks and messages of
-        ``MultilabelConfusionMatrix.update``; inputs reach the kernels in few dtypes."""
+        """((original arrays), (kernel arrays, form, thresholds)): the checks and messages
+        of ``MultilabelConfusionMatrix.update``; inputs reach the kernels in few dtypes."""
         y_true, y_pred = _host(y_true), _host(y_pred)
         if I.is_sparse(y_true):
             y_true = y_true.toarray()
@@ -232,7 +261,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
             thr = thr.astype(pk.dtype) if self._thr_scalar else thr
         else:
             pk = _indicators(p)
-        return t, p, tk, pk, form, np.ascontiguousarray(thr)
+        return (t, p), (tk, pk, form, np.ascontiguousarray(thr))
 
     def _encode(self, keys, gspace, grow):
         """(group space, g, glut, glo) of the batch: ``gspace`` itself, or a grown copy."""
@@ -254,8 +283,10 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
             g = gi
         return gspace, g, glut, glo
 
-    def _tables(self, t, p, form, thr, plan):
-        """The batch's own unweighted tables, or (None, first bad row)."""
+    def _tables(self, rows, plan):
+        """The batch's own unweighted tables, or (None, first bad row); ``rows`` = (t, p,
+        form, thr), the kernels' bundle."""
+        t, p, form, thr = rows
         gspace, g, glut, glo = plan
         ng = len(gspace)
         n, L = t.shape
@@ -278,7 +309,7 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
                 return bad if bad >= 0 else None
         else:
             def run(r0, r1, slot):
-                bad = GK.ml_count_chunk((t, p, form, thr), keys, r0, r1,
+                bad = GK.ml_count_chunk(rows, keys, r0, r1,
                                         tuple(x[slot] for x in tabs))
                 return bad if bad >= 0 else None
 
@@ -289,12 +320,16 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         return {"tp": s[:, 0], "pred": s[:, 1], "true": s[:, 2], "hp": hp.sum(axis=0),
                 "hr": hr.sum(axis=0), "hf": hf.sum(axis=0), "ns": ns.sum(axis=0)}, -1
 
-    def _first_bad(self, t, p, form, thr, plan, w, r0=0):
+    def _first_bad(self, rows, plan, w, r0=0):
         gspace, g, glut, glo = plan
-        return GK.ml_first_bad((t, p, form, thr), (g, glut, glo, len(gspace), True),
+        return GK.ml_first_bad(rows, (g, glut, glo, len(gspace), True),
                                w if w is not None else _NO1, r0)
 
-    def _bad(self, t0, p0, plan, keys, w, row, col, code):
+    def _bad(self, given, plan, keys, w, err):
+        """The error of ``err`` = (row, column, code) in the arrays ``given`` = (y_true,
+        y_pred)."""
+        t0, p0 = given
+        row, col, code = err
         L = self.num_labels
         if code == GK.ERR_GROUP:
             v = keys.cols[0][row]
@@ -315,86 +350,66 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
             f"confstream: the grouped multi-label kernels disagree at row {row}; nothing was "
             f"counted. Please report this with the arrays' dtypes and shapes.")
 
-    def _count_locked(self, t0, p0, t, p, form, thr, keys, w):
+    def _count_locked(self, given, rows, keys, w):
         gspace = self._gspace
         plan = self._encode(keys, gspace, grow=False)
-        err = self._first_bad(t, p, form, thr, plan, w)
+        err = self._first_bad(rows, plan, w)
         if err[0] >= 0 and err[2] == GK.ERR_GROUP and not gspace.fixed and plan[0] is gspace:
             plan = self._encode(keys, gspace, grow=True)
-            err = self._first_bad(t, p, form, thr, plan, w)
+            err = self._first_bad(rows, plan, w)
         if err[0] >= 0:
-            raise self._bad(t0, p0, plan, keys, w, *err)
+            raise self._bad(given, plan, keys, w, err)
         if w is None and not self._weighted:
-            tables, row = self._tables(t, p, form, thr, plan)
+            tables, row = self._tables(rows, plan)
             if row >= 0:  # pragma: no cover - the two kernels disagree (a bug)
-                raise self._bad(t0, p0, plan, keys, w, row, 0, K.ERR_INTERNAL)
+                raise self._bad(given, plan, keys, w, (row, 0, K.ERR_INTERNAL))
             self._commit(plan, tables, keys)
             return
         # validated: make the arrays (which may fail: then nothing has changed), then count
         new_space, g, glut, glo = plan
         ng = len(new_space)
         st = self._resized(ng, weighted=True)
-        ov = self._ov if self._weighted else self._overall_from_ints()
-        ww = w if w is not None else np.ones(t.shape[0])
-        self._install(new_space, st, ov, weighted=True)
-        GK.ml_count_into((t, p, form, thr), (g, glut, glo, ng, True), ww,
-                         tuple(st[k] for k in _ML_STATE), tuple(ov[k] for k in _ML_OVERALL))
+        ww = w if w is not None else np.ones(rows[0].shape[0])
+        self._install(new_space, st, weighted=True)
+        GK.ml_count_into(rows, (g, glut, glo, ng, True), ww,
+                         tuple(st["_" + k] for k in _ML_STATE),
+                         tuple(st["_o" + k] for k in _ML_OVERALL))
         self._commit_kinds(keys)
 
     def _commit(self, plan, tables, keys):
         st = self._resized(len(plan[0]), weighted=False)
         for k, v in tables.items():
-            st[k] += v
-        self._install(plan[0], st, {}, weighted=False)
+            st["_" + k] += v
+        self._install(plan[0], st, weighted=False)
         self._commit_kinds(keys)
 
     def _sync_arrays(self, weighted) -> dict:
-        """The additive state as arrays (weighted sums filled in when ``weighted``)."""
+        """The additive state as arrays (weighted sums filled in, weight 1 each, when
+        ``weighted``): what ``sync`` sums over ranks."""
         with self._lock:
-            out = {k: v.copy() for k, v in self._resized(len(self._gspace), weighted).items()}
-            if weighted:
-                ov = self._ov if self._weighted else self._overall_from_ints()
-                out.update({"overall_" + k: v.copy() for k, v in ov.items()})
-            return out
+            return S.dense(self, self._FIELDS, weighted)
 
     def _load_sync_arrays(self, arrays, weighted):
         with self._lock:
-            self._st = {k: np.array(v) for k, v in arrays.items()
-                        if not k.startswith("overall_")}
-            self._weighted = bool(weighted)
-            self._ov = {k[len("overall_"):]: np.array(v) for k, v in arrays.items()
-                        if k.startswith("overall_")}
+            S.load_dense(self, self._FIELDS, arrays)
 
     def _commit_kinds(self, keys):
         for j, k in enumerate(keys.kinds):
             self._gspace.kinds[j].add(k)
 
     def _resized(self, g, weighted):
-        """The state padded to g groups (new arrays; the old are kept until ``_install``),
-        with weighted sums (weight 1 each so far) when ``weighted``."""
-        old = self._st
-        og = old["ns"].shape[0]
-        out = {}
-        for k, a in old.items():
-            out[k] = np.pad(a, [(0, g - og)] + [(0, 0)] * (a.ndim - 1)) if g != og else a
-        if weighted and not self._weighted:
-            for k, ik in _INT_OF.items():
-                out[k] = out[ik].astype(np.float64)
-        return out
+        """{attr: array} of the state padded to g groups (new arrays; the old are kept
+        until ``_install``: making them is what can fail), with the weighted sums (weight 1
+        each so far) when ``weighted``."""
+        return S.grown(self, self._FIELDS, self.num_labels, g, promote=weighted)
 
-    def _overall_from_ints(self):
-        """Weighted sums over all groups of an unweighted state (weight 1 each)."""
-        s = self._st
-        out = {k: s[ik].sum(axis=0).astype(np.float64) for k, ik in _INT_OF.items()}
-        out["wsum"] = out["wsum"].reshape(1)
-        return out
-
-    def _install(self, gspace, st, ov, weighted):
+    def _install(self, gspace, attrs, weighted):
         if gspace is not self._gspace:
             self._version += 1
-        self._gspace, self._st = gspace, st
+        self._gspace = gspace
+        self.__dict__.update(attrs)
         if weighted:
-            self._weighted, self._ov = True, ov
+            self._weighted = True
 
     # -- read-outs: one MultilabelConfusionMatrix per group ------------------------------
     def _empty_matrix(self) -> MultilabelConfusionMatrix:
@@ -407,31 +422,31 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         return cm
 
     def _group_state(self, i) -> dict:
-        s = self._st
-        d = {k: s[k][i] for k in ("tp", "pred", "true", "hp", "hr", "hf")}
-        d.update(nsamples=[s["ns"][i]], nzero=[s["nzero"][i]],
+        """Group i as a ``MultilabelConfusionMatrix``'s dense state."""
+        return self._as_plain(lambda a: a[i], {})
+
+    def _as_plain(self, pick, overall) -> dict:
+        """A ``MultilabelConfusionMatrix``'s dense state from ``pick`` of each per-group
+        array (and the weighted sums of ``overall``, by key, in place of theirs)."""
+        d = {k: pick(getattr(self, "_" + k)) for k in MultilabelConfusionMatrix._INT_KEYS}
+        d.update(nsamples=[pick(self._ns)], nzero=[pick(self._nzero)],
                  weighted=[1 if self._weighted else 0])
         if self._weighted:
-            d.update({k: s[k][i] for k in ("tpw", "predw", "truew", "whp", "whr", "whf")})
-            d["wsum"] = [s["wsum"][i]]
+            for k, _ in _FLOATS:
+                d[k] = overall[k] if k in overall else pick(getattr(self, "_" + k))
+            d["wsum"] = np.reshape(d["wsum"], -1)[:1]
         return d
 
     def _group_total(self, i) -> int:
-        return int(self._st["ns"][i])
+        return int(self._ns[i])
 
     def overall(self) -> MultilabelConfusionMatrix:
         """All groups together, as one ``MultilabelConfusionMatrix`` (weighted sums kept in
         input order over all samples, as scikit-learn adds them on the whole data)."""
         with self._lock:
-            s = self._st
-            d = {k: s[k].sum(axis=0) for k in ("tp", "pred", "true", "hp", "hr", "hf")}
-            d.update(nsamples=[s["ns"].sum()], nzero=[s["nzero"].sum()],
-                     weighted=[1 if self._weighted else 0])
-            if self._weighted:
-                d.update({k: self._ov[k] for k in ("tpw", "predw", "truew", "whp", "whr",
-                                                   "whf")})
-                d["wsum"] = [self._ov["wsum"][0]]
-            return self._matrix(d)
+            overall = ({k: getattr(self, "_o" + k) for k, _ in _FLOATS} if self._weighted
+                       else {})
+            return self._matrix(self._as_plain(lambda a: a.sum(axis=0), overall))
 
     @staticmethod
     def _group_metric(cm, metric, of_class, kw) -> float:
@@ -504,41 +519,24 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
                              f"thresholds: {self._thr.tolist()} and {other._thr.tolist()}")
         gspace = _union_groups(self._gspace, other._gspace)
         weighted = self._weighted or other._weighted
-        new = self._zeros(len(gspace), weighted)
-        ov = {k: np.zeros_like(v) for k, v in self._overall_from_ints().items()}
+        new = GroupedMultilabelConfusionMatrix.__new__(GroupedMultilabelConfusionMatrix)
+        new.num_labels, new._gspace, new._weighted = self.num_labels, gspace, weighted
+        attrs = S.zeros(new, self._FIELDS, self.num_labels, len(gspace), weighted)
+        new.__dict__.update(attrs)
         for acc in (self, other):
             gi = np.array([gspace.index_of(k) for k in acc._gspace.keys()], dtype=np.int64)
-            src = acc._resized(len(acc._gspace), weighted)
-            for k in new:
-                new[k][gi] += src[k]
-            if weighted:
-                o = acc._ov if acc._weighted else acc._overall_from_ints()
-                for k in ov:
-                    ov[k] += o[k]
+            S.add_into(new, self._FIELDS, S.dense(acc, self._FIELDS, weighted), None, gi)
         self._version += 1
-        self._gspace, self._st = gspace, new
-        self._weighted = weighted
-        self._ov = ov if weighted else {}
-
-    def __getstate__(self):
-        version, out = super().__getstate__()
-        with self._lock:
-            out["_st"] = {k: v.copy() for k, v in self._st.items()}
-            out["_ov"] = {k: v.copy() for k, v in self._ov.items()}
-        return version, out
+        self._gspace, self._weighted = gspace, weighted
+        self.__dict__.update({f.attr: attrs.get(f.attr) for f in self._FIELDS})
 
     def to_dict(self) -> dict:
         """JSON-safe state; ``GroupedMultilabelConfusionMatrix.from_dict`` reads it back."""
         with self._lock:
-            ints, floats = _shapes(self.num_labels)
             d = {"version": FORMAT_VERSION, "kind": self._kind, "num_labels": self.num_labels,
                  "threshold": float(self._thr[0]) if self._thr_scalar else self._thr.tolist(),
-                 "groups": _groups_to_dict(self._gspace),
-                 "counts": {k: self._st[k].tolist() for k in ints}, "weights": None}
-            if self._weighted:
-                d["weights"] = {k: self._st[k].tolist() for k in floats}
-                d["weights"]["overall"] = {k: v.tolist() for k, v in self._ov.items()}
-            return d
+                 "groups": _groups_to_dict(self._gspace), "counts": None, "weights": None}
+            return S.to_dict(self, self._FIELDS, d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "GroupedMultilabelConfusionMatrix":
@@ -553,24 +551,15 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         acc = cls(L, threshold=thr)
         acc._gspace = _groups_from_dict(d.get("groups"))
         acc._reset_state()
-        g = len(acc._gspace)
-        ints, floats = _shapes(L)
-        counts = d.get("counts")
-        if not isinstance(counts, dict):
+        if not isinstance(d.get("counts"), dict):
             raise ValueError("state: 'counts' must be a dict of per-group arrays")
-        acc._st = {k: _array(counts.get(k), (g,) + s, "counts." + k, integer=True)
-                   for k, s in ints.items()}
         wd = d.get("weights")
-        if wd is not None:
-            if not isinstance(wd, dict) or not isinstance(wd.get("overall"), dict):
-                raise ValueError("state: 'weights' must be a dict with 'overall', or null")
-            for k, s in floats.items():
-                acc._st[k] = _array(wd.get(k), (g,) + s, "weights." + k)
-            o = wd["overall"]
-            acc._ov = {k: _array(o.get(k), s if k != "wsum" else (1,), "weights.overall." + k)
-                       for k, s in floats.items()}
-            acc._weighted = True
-        if (acc._st["nzero"] > acc._st["ns"]).any():
+        if wd is not None and (not isinstance(wd, dict) or not isinstance(wd.get("overall"),
+                                                                        dict)):
+            raise ValueError("state: 'weights' must be a dict with 'overall', or null")
+        S.from_dict(acc, cls._FIELDS, d, L, _array)
+        acc._weighted = wd is not None
+        if (acc._nzero > acc._ns).any():
             raise ValueError("state: more zero-weight samples than samples in a group")
         return acc
 

@@ -395,7 +395,9 @@ def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None, _table
     guide = np.empty(2 * size, dtype=np.int32)
     k = nz.shape[0]
     flo, fhi, scale, pk0, pk1, emu = (np.zeros(k) for _ in range(6))
-    BK.build_tables(mu, kind, offs, k0, cdf, guide, flo, fhi, scale, pk0, pk1, emu)
+    layout = (mu, kind, offs, k0)
+    tables = (cdf, guide, flo, fhi, scale, pk0, pk1, emu)
+    BK.build_tables(layout, tables)
     aprob = np.empty(k)
     alias = np.empty(k, dtype=np.int64)
     BK.alias_table(pvals, aprob, alias)
@@ -414,9 +416,8 @@ def draw_margins(table, n_resamples, seed=None, *, linear=None, key=None, _table
     block = int(min(256, max(64, 65536 // max(c, 1))))
 
     def run(b0, b1, slot):
-        BK.draw_margins(key, b0, b1, total, lam, rows, cols, lin, mu, kind, offs, k0, cdf,
-                        guide, flo, fhi, scale, pk0, pk1, emu, aprob, alias, block, tp, true,
-                        pred, extra)
+        BK.draw_margins((key, b0, b1, block), (total, lam, rows, cols, lin, aprob, alias),
+                        layout, tables, (tp, true, pred, extra))
 
     # replicates are independent of how they are split: threads for the large draws
     big = k * b + b * (total - lam) >= 200_000
@@ -583,8 +584,11 @@ def bca_levels(theta_hat, reps, jack, weights, ci):
     return BCa(z0, a, qlo, qhi)
 
 
-def _jackknife_margins(tp, true, pred, rows, cols, start, stop):
-    """(C, stop - start) margins of the table less one sample of each cell start .. stop."""
+def _jackknife_margins(margins, cells, start, stop):
+    """(C, stop - start) margins of the table less one sample of each cell start .. stop:
+    ``margins`` = (tp, true, pred) of the table, ``cells`` = (rows, cols) of its cells."""
+    tp, true, pred = margins
+    rows, cols = cells
     n = stop - start
     idx = np.arange(n)
     r, q = rows[start:stop], cols[start:stop]
@@ -633,7 +637,7 @@ def _report_bca(table, sel_idx, zval, values, ci, chunk=2048):
     jack = np.empty((r_all + 3, 3, counts.shape[0]))
     for s in range(0, counts.shape[0], chunk):
         e = min(s + chunk, counts.shape[0])
-        jt, jr, jp = _jackknife_margins(tp, true, pred, rows, cols, s, e)
+        jt, jr, jp = _jackknife_margins((tp, true, pred), (rows, cols), s, e)
         out = np.empty((r_all + 3, 3, e - s))
         BK.report_values(jt, jr, jp, sel_idx, zval, out)
         jack[:, :, s:e] = out
@@ -786,7 +790,7 @@ def _metric_bca(table, metric, linear, kwargs, values, ci):
     theta = replicate_metric(tp[None], true[None], pred[None], total, metric,
                              extra=None if extra0 is None else np.array([extra0]), **kwargs)
     rows, cols, counts = _cells(table)
-    jt, jr, jp = _jackknife_margins(tp, true, pred, rows, cols, 0, counts.shape[0])
+    jt, jr, jp = _jackknife_margins((tp, true, pred), (rows, cols), 0, counts.shape[0])
     jextra = None if extra0 is None else extra0 - linear[0][rows, cols]
     jack = replicate_metric(jt.T, jr.T, jp.T, total - 1, metric, extra=jextra, **kwargs)
     m = int(np.prod(values.shape[1:], dtype=np.int64))
@@ -810,7 +814,8 @@ def metric_interval(table, metric, *, ci=0.95, method="bootstrap", n_resamples=1
     ci, method = check_ci(ci, method, n_resamples)
     _check_metric_args(metric, kwargs)
     table = np.asarray(table, dtype=np.int64)
-    return _metric_interval_rest(table, metric, ci, method, n_resamples, seed, kwargs)
+    return _metric_interval_rest(table, metric, ci, method=method, n_resamples=n_resamples,
+                                 seed=seed, kwargs=kwargs)
 
 
 def _check_metric_args(metric, kwargs):
@@ -850,7 +855,7 @@ def streamed_metric_interval(rep, metric, *, ci=0.95, **kwargs):
     return Interval(lo, hi)
 
 
-def _metric_interval_rest(table, metric, ci, method, n_resamples, seed, kwargs):
+def _metric_interval_rest(table, metric, ci, *, method, n_resamples, seed, kwargs):
     total = int(table.sum())
     if method not in BOOTSTRAPS:
         if metric != "accuracy":

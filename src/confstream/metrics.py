@@ -123,7 +123,7 @@ def _warn_prf(average, modifier, msg_start, result_size):
     warn_undefined(msg, stacklevel=4)
 
 
-def _divide(numerator, denominator, metric, modifier, average, warn_for, zero_division):
+def _divide(numerator, denominator, metric, modifier, *, average, warn_for, zero_division):
     mask = denominator == 0
     denominator = np.array(denominator, dtype=np.float64, copy=True)
     denominator[mask] = 1
@@ -175,9 +175,9 @@ def prfs(sums: Sums, *, beta=1.0, average=None, warn_for=("precision", "recall",
         pred_sum = np.reshape(np.sum(pred_sum), (1,))
         true_sum = np.reshape(np.sum(true_sum), (1,))
     beta2 = beta ** 2
-    precision = _divide(tp_sum, pred_sum, "precision", "predicted", average, warn_for,
-                        zero_division)
-    recall = _divide(tp_sum, true_sum, "recall", "true", average, warn_for, zero_division)
+    how = {"average": average, "warn_for": warn_for, "zero_division": zero_division}
+    precision = _divide(tp_sum, pred_sum, "precision", "predicted", **how)
+    recall = _divide(tp_sum, true_sum, "recall", "true", **how)
     if np.isposinf(beta):
         f_score = recall
     elif beta == 0:
@@ -185,7 +185,7 @@ def prfs(sums: Sums, *, beta=1.0, average=None, warn_for=("precision", "recall",
     else:
         denom = beta2 * true_sum.astype(np.float64) + pred_sum.astype(np.float64)
         f_score = _divide((1 + beta2) * tp_sum.astype(np.float64), denom, "f-score",
-                          "true nor predicted", average, warn_for, zero_division)
+                          "true nor predicted", **how)
     weights = true_sum if average == "weighted" else (
         sample_weight if average == "samples" else None)
     if average is not None:
@@ -289,8 +289,8 @@ def jaccard(sums: Sums, average=None, zero_division="warn", sample_weight=None):
     if average == "micro":
         numerator = np.sum(numerator, keepdims=True)
         denominator = np.sum(denominator, keepdims=True)
-    score = _divide(numerator, denominator, "jaccard", "true or predicted", average,
-                    ("jaccard",), zero_division)
+    score = _divide(numerator, denominator, "jaccard", "true or predicted", average=average,
+                    warn_for=("jaccard",), zero_division=zero_division)
     if average is None:
         return score
     weights = None
@@ -313,8 +313,8 @@ def specificity(sums: Sums, average=None, zero_division="warn"):
         tn, fp = np.sum(tn, keepdims=True), np.sum(fp, keepdims=True)
     elif average not in (None, "macro", "weighted"):
         raise ValueError(f"average must be None, 'micro', 'macro' or 'weighted', got {average!r}")
-    score = _divide(tn, tn + fp, "specificity", "negative", average, ("specificity",),
-                    zero_division)
+    score = _divide(tn, tn + fp, "specificity", "negative", average=average,
+                    warn_for=("specificity",), zero_division=zero_division)
     if average is None:
         return score
     return float(_nanaverage(score, weights=support if average == "weighted" else None))

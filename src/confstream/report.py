@@ -439,7 +439,7 @@ class Report:
     __hash__ = None
 
 
-def build_report(sums: M.Sums, labels, target_names, labels_given: bool,
+def build_report(sums: M.Sums, labels, target_names, *, labels_given: bool,
                  micro_is_accuracy: bool, digits: int, zero_division, samples=None) -> Report:
     """Compute a report's table, warning exactly where scikit-learn warns."""
     if isinstance(digits, bool) or not isinstance(digits, (int, np.integer)) or digits < 0:
@@ -519,7 +519,7 @@ def _index_of(pos, values):
     return np.array(out, dtype=np.int64)
 
 
-def report_with_intervals(acc, labels, target_names, digits, zero_division, ci, ci_method,
+def report_with_intervals(acc, labels, target_names, digits, zero_division, *, ci, ci_method,
                           n_resamples, seed) -> Report:
     """``acc.report(...)`` with ``ci``: the plain report plus an interval per value."""
     from . import intervals as CI
@@ -552,7 +552,7 @@ def report_with_intervals(acc, labels, target_names, digits, zero_division, ci, 
     return report
 
 
-def accumulator_interval(acc, metric, ci, method, n_resamples, seed, kwargs):
+def accumulator_interval(acc, metric, ci, *, method, n_resamples, seed, kwargs):
     """``acc.interval(metric, ...)``: over the labels seen, sorted, as the metric itself."""
     from . import intervals as CI
 

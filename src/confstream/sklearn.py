@@ -454,7 +454,7 @@ def _samples_sums(data, labels):
     return M.Sums(tp, npred, ntrue, 0), (data.w if data.weighted else None)
 
 
-def _prfs(data, beta, labels, pos_label, average, warn_for, zero_division):
+def _prfs(data, beta, *, labels, pos_label, average, warn_for, zero_division):
     labels = _set_wise_labels(data, average, labels, pos_label)
     data.raise_weight_error()
     if average == "samples":
@@ -476,46 +476,53 @@ def precision_recall_fscore_support(y_true, y_pred, *, beta=1.0, labels=None, po
                   _SETWISE[:2] + [("beta", _BETA)] + _SETWISE[2:5]
                   + [("warn_for", [_instance(list, "list"), _instance(tuple, "tuple"),
                                    _instance(set, "set")])] + _SETWISE[5:], locals())
-    data = _Data(y_true, y_pred, sample_weight, weights_later=True)
-    return _prfs(data, beta, labels, pos_label, average, warn_for, zero_division)
+    return _one_of_prfs(None, y_true, y_pred, sample_weight, beta=beta, labels=labels,
+                        pos_label=pos_label, average=average, warn_for=warn_for,
+                        zero_division=zero_division)
 
 
-def _one_of_prfs(func, which, y_true, y_pred, beta, labels, pos_label, average, sample_weight,
-                 zero_division, warn_for):
+def _one_of_prfs(which, y_true, y_pred, sample_weight, **prfs):
+    """``_prfs`` (its keywords in ``prfs``) on the data; its ``which``-th value (all four
+    for None)."""
     data = _Data(y_true, y_pred, sample_weight, weights_later=True)
-    return _prfs(data, beta, labels, pos_label, average, warn_for, zero_division)[which]
+    out = _prfs(data, **prfs)
+    return out if which is None else out[which]
 
 
 def precision_score(y_true, y_pred, *, labels=None, pos_label=1, average="binary",
                     sample_weight=None, zero_division="warn"):
     """``sklearn.metrics.precision_score``, computed by the engine."""
     _check_params("precision_score", _SETWISE, locals())
-    return _one_of_prfs("precision_score", 0, y_true, y_pred, 1.0, labels, pos_label, average,
-                        sample_weight, zero_division, ("precision",))
+    return _one_of_prfs(0, y_true, y_pred, sample_weight, beta=1.0, labels=labels,
+                        pos_label=pos_label, average=average, warn_for=("precision",),
+                        zero_division=zero_division)
 
 
 def recall_score(y_true, y_pred, *, labels=None, pos_label=1, average="binary",
                  sample_weight=None, zero_division="warn"):
     """``sklearn.metrics.recall_score``, computed by the engine."""
     _check_params("recall_score", _SETWISE, locals())
-    return _one_of_prfs("recall_score", 1, y_true, y_pred, 1.0, labels, pos_label, average,
-                        sample_weight, zero_division, ("recall",))
+    return _one_of_prfs(1, y_true, y_pred, sample_weight, beta=1.0, labels=labels,
+                        pos_label=pos_label, average=average, warn_for=("recall",),
+                        zero_division=zero_division)
 
 
 def fbeta_score(y_true, y_pred, *, beta, labels=None, pos_label=1, average="binary",
                 sample_weight=None, zero_division="warn"):
     """``sklearn.metrics.fbeta_score``, computed by the engine."""
     _check_params("fbeta_score", _SETWISE[:2] + [("beta", _BETA)] + _SETWISE[2:], locals())
-    return _one_of_prfs("fbeta_score", 2, y_true, y_pred, beta, labels, pos_label, average,
-                        sample_weight, zero_division, ("f-score",))
+    return _one_of_prfs(2, y_true, y_pred, sample_weight, beta=beta, labels=labels,
+                        pos_label=pos_label, average=average, warn_for=("f-score",),
+                        zero_division=zero_division)
 
 
 def f1_score(y_true, y_pred, *, labels=None, pos_label=1, average="binary",
              sample_weight=None, zero_division="warn"):
     """``sklearn.metrics.f1_score``, computed by the engine."""
     _check_params("f1_score", _SETWISE, locals())
-    return _one_of_prfs("f1_score", 2, y_true, y_pred, 1, labels, pos_label, average,
-                        sample_weight, zero_division, ("f-score",))
+    return _one_of_prfs(2, y_true, y_pred, sample_weight, beta=1, labels=labels,
+                        pos_label=pos_label, average=average, warn_for=("f-score",),
+                        zero_division=zero_division)
 
 
 def jaccard_score(y_true, y_pred, *, labels=None, pos_label=1, average="binary",
@@ -562,15 +569,17 @@ def classification_report(y_true, y_pred, *, labels=None, target_names=None, sam
             return M.prfs(ssums, average="samples", zero_division=zero_division,
                           sample_weight=w)
 
-        rep = build_report(sums, sel, target_names, labels is not None, False, digits,
-                           zero_division, samples=samples_avg)
+        rep = build_report(sums, sel, target_names, labels_given=labels is not None,
+                           micro_is_accuracy=False, digits=digits,
+                           zero_division=zero_division, samples=samples_avg)
     else:
         present = data.present()
         sums, sel = data.sums(labels)
         micro_is_accuracy = labels is None or set(np.asarray(labels).tolist()) >= set(
             present.tolist())
-        rep = build_report(sums, sel, target_names, labels is not None, micro_is_accuracy,
-                           digits, zero_division)
+        rep = build_report(sums, sel, target_names, labels_given=labels is not None,
+                           micro_is_accuracy=micro_is_accuracy, digits=digits,
+                           zero_division=zero_division)
     return rep.to_dict() if output_dict else str(rep)
 
 

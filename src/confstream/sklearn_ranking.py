@@ -272,7 +272,8 @@ def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, max_f
                              "instead".format(max_fpr))
         if multi_class == "raise":
             raise ValueError("multi_class must be in ('ovo', 'ovr')")
-        return _multiclass_roc_auc(_column(yt), s, labels, multi_class, average, w, max_fpr)
+        return _multiclass_roc_auc(_column(yt), s, labels, multi_class=multi_class,
+                                   average=average, w=w)
     if y_type == "binary":
         classes = _unique(yt)
         y01 = (_column(yt) == classes[-1]) if classes.shape[0] == 2 else np.zeros(
@@ -281,7 +282,7 @@ def roc_auc_score(y_true, y_score, *, average="macro", sample_weight=None, max_f
     return _average_binary_score(binary_metric, yt, s, average, w)
 
 
-def _multiclass_roc_auc(y_true, y_score, labels, multi_class, average, w, max_fpr):
+def _multiclass_roc_auc(y_true, y_score, labels, *, multi_class, average, w):
     if not y_score.ndim == 2:
         raise ValueError("`y_score` needs to be of shape `(n_samples, n_classes)`, since "
                          "`y_true` contains multiple classes. Got "

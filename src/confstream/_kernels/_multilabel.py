@@ -63,13 +63,18 @@ def ml_validate(t, p, form, thr, w, has_w):
 
 
 @_jit
-def ml_count_into(t, p, form, thr, w, has_w, tp_n, pred_n, true_n, tp_w, pred_w, true_w,
-                  hist_p, hist_r, hist_f, whist_p, whist_r, whist_f, wsum):
-    """Add a validated multi-label batch into the state in input order.
+def ml_count_into(rows, w, has_w, st, wsum):
+    """Add a validated multi-label batch into the state in input order. ``rows`` = (t, p,
+    form, thr): the batch (``_ml_block``); ``st`` = (tp_n, pred_n, true_n, tp_w, pred_w,
+    true_w, hist_p, hist_r, hist_f, whist_p, whist_r, whist_f): the state's arrays (the
+    weighted ones empty without weights).
 
     hist_p[tp, n_pred], hist_r[tp, n_true], hist_f[tp, n_pred + n_true] count samples;
     whist_* hold the sums of their weights. Returns (new wsum, zero-weight samples seen).
     """
+    t, p, form, thr = rows
+    (tp_n, pred_n, true_n, tp_w, pred_w, true_w,
+     hist_p, hist_r, hist_f, whist_p, whist_r, whist_f) = st
     L = t.shape[1]
     nzero = 0
     for i in range(t.shape[0]):
@@ -118,11 +123,13 @@ _ML_BLOCK = 1024  # rows between checks of the error flag
 
 
 @_ijit
-def _ml_add_row(t, p, i, form, thr, sums, base, L):
+def _ml_add_row(t, p, thr, sums, i, rule):
     """Row i into ``sums`` (flat: tp at base + j, pred at base + L + j, true at base + 2L + j);
-    (tp, n_pred, n_true, whether the row was good). One inner loop per prediction form,
-    without branches, so that LLVM vectorises it across labels; the row loops of the plain
-    and the grouped counting (``_group_kernels._ml_rows``) both call it."""
+    (tp, n_pred, n_true, whether the row was good). ``rule`` = (form, base, L): the scalars
+    beside the arrays, as the per-sample helpers of ``_rules`` take them (a tuple of arrays
+    would cost reference counts per row). One inner loop per prediction form, without
+    branches, so that LLVM vectorises it across labels."""
+    form, base, L = rule
     ntp = 0
     npred = 0
     ntrue = 0
@@ -159,14 +166,17 @@ def _ml_add_row(t, p, i, form, thr, sums, base, L):
 
 
 @_jit
-def _ml_block(t, p, form, thr, sums, hp, hr, hf):
-    """Count rows of ``t``, ``p`` into sums (3, L) = tp, pred, true and the histograms.
-    True if a row held a bad value."""
+def _ml_block(rows, tabs):
+    """Count the rows of ``rows`` = (t, p, form, thr) into ``tabs`` = (sums, hp, hr, hf):
+    sums (3, L) = tp, pred, true and the histograms. True if a row held a bad value."""
+    t, p, form, thr = rows
+    sums, hp, hr, hf = tabs
     L = t.shape[1]
     flat = sums.reshape(-1)
+    rule = (form, 0, L)
     bad = False
     for i in range(t.shape[0]):
-        ntp, npred, ntrue, ok = _ml_add_row(t, p, i, form, thr, flat, 0, L)
+        ntp, npred, ntrue, ok = _ml_add_row(t, p, thr, flat, i, rule)
         hp[np.uint64(ntp), np.uint64(npred)] += 1
         hr[np.uint64(ntp), np.uint64(ntrue)] += 1
         hf[np.uint64(ntp), np.uint64(npred + ntrue)] += 1
@@ -175,15 +185,18 @@ def _ml_block(t, p, form, thr, sums, hp, hr, hf):
 
 
 @_jit
-def _ml_chunk(t, p, r0, r1, form, thr, sums, hp, hr, hf, err):
-    """Rows [r0, r1) into one thread's tables; err = (row, column, code) of the first bad."""
+def _ml_chunk(rows, span, tabs, err):
+    """Rows [r0, r1) = ``span`` of ``rows`` = (t, p, form, thr) into one thread's tables
+    ``tabs`` = (sums, hp, hr, hf); err = (row, column, code) of the first bad."""
+    t, p, form, thr = rows
+    r0, r1 = span
     err[0] = -1
     err[1] = 0
     err[2] = OK
     r = r0
     while r < r1:
         end = min(r1, r + _ML_BLOCK)
-        if _ml_block(t[r:end], p[r:end], form, thr, sums, hp, hr, hf):
+        if _ml_block((t[r:end], p[r:end], form, thr), tabs):
             row, col, code = ml_validate(t[r:end], p[r:end], form, thr, _NOW, False)
             err[0] = r + row
             err[1] = col
@@ -245,7 +258,7 @@ def _ml_vec_chunk(data, span, tabs, err):
         r = end
     r = max(r, r0)
     if r < r1:
-        _ml_chunk(t, p, r, r1, 1, thr, sums, hp, hr, hf, err)
+        _ml_chunk((t, p, 1, thr), (r, r1), tabs, err)
 
 
 def _thresholds_as(thr, dtype, lanes):
@@ -296,7 +309,8 @@ def ml_count_tables(t, p, form, thr, nthreads):
     else:
         def run(r0, r1, slot):
             err = np.empty(3, dtype=np.int64)
-            _ml_chunk(t, p, r0, r1, form, thr, sums[slot], hp[slot], hr[slot], hf[slot], err)
+            _ml_chunk((t, p, form, thr), (r0, r1),
+                      (sums[slot], hp[slot], hr[slot], hf[slot]), err)
             return (int(err[0]), int(err[1]), int(err[2])) if err[0] >= 0 else None
 
     errors = run_chunks(run, n, nslots, _grain(L * (t.itemsize + p.itemsize)))
