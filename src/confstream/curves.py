@@ -324,18 +324,19 @@ class _Curves:
     def _table_shape(self, mode):
         return (self._k, CK.num_bins(mode, self.bits), self._cells)
 
-    def _count_fixed(self, mode, dtype, t, s, w, weighted, rmode, kind, ncls, message):
+    def _count_fixed(self, modes, t, s, w, weighted, *, kind, ncls, message):
         """Check a batch, then count it into the fixed bins (``_curve_kernels.count``).
 
-        ``t``: (n, 1) class ids (``ncls`` classes; kind 0 one-vs-rest or binary, kind 1
+        ``modes``: (layout, dtype, raw score mode). ``t``: (n, 1) class ids (``ncls`` classes; kind 0 one-vs-rest or binary, kind 1
         one-vs-one) or (n, K) 0/1 truth (kind 2, ``ncls`` 0); ``s``: (n, K) raw scores,
         C-contiguous. Threads share the rows of the check and, under the lock, the columns
         of the count; a long unweighted binary batch (one column) goes to ``_count_rows``.
         ``message(position, where)`` words a refusal."""
+        mode, dtype, rmode = modes
         n, k = s.shape
         nthreads = get_num_threads()
         if k == 1 and not weighted and n >= PAR_ROWS and nthreads > 1:
-            return self._count_rows(mode, dtype, t, s, rmode, nthreads, message)
+            return self._count_rows(modes, t, s, nthreads, message)
         check = (rmode, weighted, ncls)
         multiclass = kind < 2 and k > 1
         present = np.zeros((nthreads, ncls if multiclass else 0), np.bool_)
@@ -371,9 +372,10 @@ class _Curves:
         self._commit(mode, dtype, None, weighted, not_prob=multiclass and not all(probs),
                      add=add, seen=seen)
 
-    def _count_rows(self, mode, dtype, t, s, rmode, nthreads, message):
+    def _count_rows(self, modes, t, s, nthreads, message):
         """A long unweighted binary batch: threads count chunks of rows, each into a table
         of its own (checking as they go), added into the state when all of it was good."""
+        mode, dtype, rmode = modes
         n = s.shape[0]
         rule = (rmode, self.bits, CK.E_RANGE, False, 0)
         with self._lock:
@@ -1092,9 +1094,10 @@ class ScoreCurves(_Curves):
             return self
         t2 = np.ascontiguousarray(codes).reshape(n, 1)  # the kernels read the truth flat
         s2 = s.reshape(n, -1)
-        kind = 0 if self._binary or not self.ovo else 1
-        self._count_fixed(mode, dtype, t2, s2, w, weighted, rmode, kind, 2 if self._binary else c,
-                          lambda pos, where: self._message(where, pos, t, s, w, rmode))
+        self._count_fixed((mode, dtype, rmode), t2, s2, w, weighted,
+                          kind=0 if self._binary or not self.ovo else 1,
+                          ncls=2 if self._binary else c,
+                          message=lambda pos, where: self._message(where, pos, t, s, w, rmode))
         return self
 
     def _message(self, where, pos, t, s, w, mode):
@@ -1511,7 +1514,8 @@ class MultilabelScoreCurves(ScoreCurves):
             return self._message(where, pos, t, s, w, rmode)
 
         if mode != CK.S_ADAPT:
-            self._count_fixed(mode, dtype, t, s, w, weighted, rmode, 2, 0, bad)
+            self._count_fixed((mode, dtype, rmode), t, s, w, weighted, kind=2, ncls=0,
+                              message=bad)
             return self
         r = self._adaptive_add(3, t, s, n, w, weighted, rmode, dtype)
         if r is not None:
