@@ -414,8 +414,9 @@ def count(t, s, w, tabs, rule, span):
     column: ``t`` itself, 0/1); kind 1 (one-vs-one), the class id itself; kind 2, ``t`` (n, K)
     and column j counts ``t[:, j]``. ``s``: (n, K) raw scores, C-contiguous.
 
-    The truth and weights are checked first; then rows go in small blocks that are
-    checked and binned in the L1 cache (``_bin_block``).
+    The truth and weights are checked first (of all the rows, or of each block of rows for
+    one column), then rows go in small blocks that are checked and binned in the L1 cache
+    (``_bin_block``).
     One column: each block is then added into the table. Several: the blocks' bins (and
     per-column truth) are laid out column by column in a buffer of many rows, and each of
     this call's columns is added from it in one run, so that its table stays in the cache
@@ -433,16 +434,21 @@ def count(t, s, w, tabs, rule, span):
     lo = np.int32(nb)
     hi = np.int32(-1)
     sub = max(16, 4096 // k)  # rows binned at a time
-    step = sub if k == 1 else max(sub, min(i1 - i0, (1 << 18) // k))  # rows added at a time
-    # the truth and weights of all the rows first: one long loop vectorises (per block, it
-    # measured slower than the count itself)
-    if not _truth_rows(t, ncls, i0, i1) or (has_w and not _weights_ok(w[i0:i1])):
+    # rows checked, then added, at a time (weighted, one column: added from ``buf``)
+    step = (sub if has_w else 16 * sub) if k == 1 else max(sub, min(i1 - i0, (1 << 18) // k))
+    # the truth and weights in long loops that vectorise (block by block of ``sub`` rows
+    # measured slower than the count itself): of all the rows for several columns, of each
+    # block (then still in the cache when it is added) for one (both measured best)
+    if k > 1 and (not _truth_rows(t, ncls, i0, i1) or (has_w and not _weights_ok(w[i0:i1]))):
         return False, np.int64(lo), np.int64(hi)
     buf = np.empty(sub * k, np.int32)
     cols = np.empty((k if k > 1 else 0, step), np.int32)
     tcols = np.empty((k if kind == 2 else 0, step), np.uint8)
     for b0 in range(i0, i1, step):
         b1 = min(i1, b0 + step)
+        if k == 1 and (not _truth_rows(t, ncls, b0, b1) or
+                       (has_w and not _weights_ok(w[b0:b1]))):
+            return False, np.int64(lo), np.int64(hi)
         for s0 in range(b0, b1, sub):
             s1 = min(b1, s0 + sub)
             bb = buf[:(s1 - s0) * k]
