@@ -125,6 +125,7 @@ _NO_F3 = np.zeros((0, 0, 0), dtype=np.float64)
 # own (kept zero between batches, added into the state after): below it, one thread counts
 # straight into the state, as adding a table costs about as much as counting 2^20 scores
 PAR_ROWS = 1 << 20
+PAR_SCORES = 1 << 16  # scores of a batch from which its columns are counted by threads
 _NO_C = np.zeros((0, 0), dtype=np.uint8)
 
 
@@ -362,7 +363,9 @@ class _Curves:
             ww = w if weighted else (np.ones(n) if wt else w)
             rule = (rmode, self.bits, CK.E_RANGE, wt, kind)
             tabs = (_NO_I3, state) if wt else (state, _NO_F3)
-            parts = min(nthreads, k)  # threads own whole columns: sums keep the input's order
+            # threads own whole columns (sums keep the input's order); a small batch is not
+            # worth handing to a second thread
+            parts = min(nthreads, k) if n * k >= PAR_SCORES else 1
 
             def run(a, b, slot):
                 CK.count(t, s, ww, tabs, rule, (0, n, a * k // parts, b * k // parts))
