@@ -305,7 +305,7 @@ def sync(acc, group=None):
         target += local
         arrays = target._state_arrays()
         if any_weighted:
-            arrays = _as_weighted(arrays)
+            arrays = _exact_sums(_as_weighted(arrays), all(i.get("exact") for i in infos))
         layout = sorted((k, v.dtype.str, v.shape) for k, v in arrays.items())
         error = None
     except Exception as exc:  # noqa: BLE001
@@ -417,6 +417,8 @@ def _sync_info(acc) -> dict:
                 "weighted": acc.weighted}
     info = {"kind": type(acc).__name__, "fixed": acc.fixed, "labels": acc.labels,
             "weighted": acc.weighted,
+            # exact integer weight sums (``_wi``): an unweighted state's are its counts
+            "exact": (acc._wi is not None or not acc.weighted) if hasattr(acc, "_wi") else None,
             "kinds": [sorted(getattr(acc, "_tkinds", ())), sorted(getattr(acc, "_pkinds", ()))]}
     if hasattr(acc, "ignore_index"):
         info["settings"] = {"threshold": acc.threshold, "ignore_index": acc.ignore_index}
@@ -505,6 +507,18 @@ def _as_weighted(arrays: dict) -> dict:
     weighted ranks' states counts its samples there too: its weighted sums are there
     already (``_state.dense`` fills them in from the declaration, weight 1 each)."""
     return dict(arrays, weighted=np.array([1], dtype=np.int64))
+
+
+def _exact_sums(arrays: dict, every_rank: bool) -> dict:
+    """The exact integer weight sums (``wi``) travel when every rank has them, an unweighted
+    rank's being its counts (weight 1 each), as a local ``+=`` keeps them; else on no rank
+    (the sum then is of float weights), so that every rank sends the same arrays."""
+    arrays = dict(arrays)
+    if not every_rank:
+        arrays.pop("wi", None)
+    elif "wi" not in arrays and "n" in arrays:
+        arrays["wi"] = np.array(arrays["n"], dtype=np.int64)
+    return arrays
 
 
 def _all_reduce(torch, dist, arrays: dict, group) -> dict:

@@ -78,6 +78,20 @@ def make_cases(seed=0):
         per_rank.append((rng.integers(0, 2, (n, 3)), rng.random((n, 3)),
                          rng.integers(1, 8, n) / 2 if weighted else None))
     cases["multilabel"] = (per_rank, {"kind": "ml", "num_labels": 3})
+    # Integer weights (summed exactly, as scikit-learn's confusion_matrix) on rank 0 beside an
+    # unweighted rank 1 (its exact sums are its counts), and float weights beside integer
+    # ones (no exact sums then): every rank must send the same arrays.
+    for name, kinds in (("int_weights_beside_none", ("int", None)),
+                        ("float_weights_beside_int", ("float", "int"))):
+        per_rank = []
+        for kind in kinds:
+            n = 40
+            y = rng.integers(0, 3, n)
+            p = np.where(rng.random(n) < 0.6, y, rng.integers(0, 3, n))
+            w = (None if kind is None else rng.integers(0, 5, n) if kind == "int"
+                 else rng.integers(1, 12, n) / 4)
+            per_rank.append((y, p, w))
+        cases[name] = (per_rank, {"kind": "cm", "num_classes": 3, "host": True})
     # Rank 1 saw nothing at all.
     y = rng.integers(0, 3, 20)
     cases["one_rank_empty"] = ([(y, y[::-1].copy(), None), (y[:0], y[:0], None)], {"kind": "cm"})
@@ -98,7 +112,7 @@ def build(args, data):
     y, p, w = data
     for a in range(0, len(y), 16):  # batches
         wb = None if w is None else torch.from_numpy(w[a:a + 16])
-        if args.get("num_classes") and a % 32 == 0:
+        if args.get("num_classes") and not args.get("host") and a % 32 == 0:
             ta._device_update(acc, torch.from_numpy(y[a:a + 16]), torch.from_numpy(p[a:a + 16]), wb)
         elif y.dtype.kind == "U":
             acc.update(y[a:a + 16], p[a:a + 16], None if w is None else w[a:a + 16])
@@ -234,6 +248,14 @@ def test_two_process_gloo_sync(group):
             rep = cs.from_dict(state).report(zero_division=0)
             assert str(rep) == text, (name, rank)
             assert same(rep.to_dict(), ref, approx_keys=("samples avg",)), (name, rank)
+    # exact integer sums kept where every rank has them (as a local +=), dropped otherwise
+    for name in ("int_weights_beside_none", "float_weights_beside_int"):
+        per_rank, args = cases[name]
+        local = build(args, per_rank[0])
+        local += build(args, per_rank[1])
+        assert results[0][name][1] == local.to_dict(), name
+        has_exact = "integer_cells" in results[0][name][1]["weights"]
+        assert has_exact == (name == "int_weights_beside_none"), name
     # the union of labels: rank 0's, then those only rank 1 saw, in rank 1's order
     own0, own1 = results[0]["dynamic_int"][2], results[1]["dynamic_int"][2]
     assert sorted(own0) == [0, 2, 5] and sorted(own1) == [-1, 2, 7]
