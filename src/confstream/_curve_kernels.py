@@ -592,8 +592,10 @@ def _k32_to_k64(k):
 
 
 @_ijit
-def _fill32(t, s, n, kind, ncols, sh, bk, start, dry):
-    """``fill_keys`` of float32 keys without weights, one tight loop per kind."""
+def _fill32(t, s, bk, rule):
+    """``fill_keys`` of float32 keys without weights, one tight loop per kind; ``rule`` =
+    (n, kind, ncols, sh, start, dry)."""
+    n, kind, ncols, sh, start, dry = rule
     if kind == 0:
         for i in range(n):
             tv, ok = _int_of(t[i])
@@ -630,17 +632,23 @@ def _fill32(t, s, n, kind, ncols, sh, bk, start, dry):
 
 
 @_jit
-def fill_keys(t, s, n, w, has_w, narrow, kind, ncols, cb, bk, bc, wts, start, dry):
-    """Validate a batch and (unless ``dry``) write it into the key buffer at row ``start``:
+def fill_keys(batch, layout, buf, span):
+    """Validate a batch ``(t, s, w)`` and (unless ``dry``) write it into the key buffer
+    ``buf = (bk, bc, wts)`` at row ``start`` (``span = (n, start, dry)``; ``layout`` =
+    (has_w, narrow, kind, ncols, cb)):
     ``narrow`` (float32 bits in ``s``): ``bk[j, r] = key32 << cb | cell``; else (float64
     bits): ``bk[j, r] = key64``, ``bc[j, r] = cell``. ``kind``: 0 binary (``s`` (n,), ``t``
     0/1 codes), 1 multi-class one-vs-rest (``t`` class ids, cell ``t == j``), 2 one-vs-one
     (cell = ``t``), 3 multi-label (``t`` (n, K) 0/1). ``t``, ``s`` flat (C order). Returns
     (flat position, code, where: 0 truth, 1 scores, 2 weights); ``-1, OK, 0`` when all is
     well."""
+    t, s, w = batch
+    has_w, narrow, kind, ncols, cb = layout
+    bk, bc, wts = buf
+    n, start, dry = span
     sh = np.uint64(cb)
     if narrow and not has_w and kind != 2:
-        return _fill32(t, s, n, kind, ncols, sh, bk, start, dry)
+        return _fill32(t, s, bk, (n, kind, ncols, sh, start, dry))
     for i in range(n):
         if has_w and not _weight_ok(w, i):
             return i, ERR_WEIGHT, 2
@@ -690,9 +698,13 @@ def _cost(m, base, ncells, add, abase, lam):
 
 
 @_jit
-def _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, write, acc):
-    """Greedy left-to-right grouping of ``om`` under cost ``tau``; writes the groups into
-    (lo, hi, mass) when ``write``. Returns the number of groups."""
+def _groups(src, dst, rule, acc):
+    """Greedy left-to-right grouping of the ``mcount`` intervals ``src = (olo, ohi, om)``
+    under cost ``tau``; writes the groups into ``dst = (lo, hi, mass)`` when ``write``
+    (``rule = (mcount, ncells, tau, lam, write)``). Returns the number of groups."""
+    olo, ohi, om = src
+    lo, hi, mass = dst
+    mcount, ncells, tau, lam, write = rule
     g = 0
     for c in range(ncells):
         acc[c] = 0.0
@@ -725,9 +737,13 @@ def _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, write, acc):
 
 
 @_jit
-def coarsen(olo, ohi, om, mcount, ncells, cap, target, tau, lam, lo, hi, mass):
-    """(lo, hi, mass) <- the ``mcount`` intervals of (olo, ohi, om), joined into at most
-    ``target`` groups when more than ``cap``. Returns (count, tau used)."""
+def coarsen(src, dst, rule):
+    """``dst = (lo, hi, mass)`` <- the ``mcount`` intervals of ``src = (olo, ohi, om)``,
+    joined into at most ``target`` groups when more than ``cap`` (``rule = (mcount, ncells,
+    cap, target, tau, lam)``). Returns (count, tau used)."""
+    olo, ohi, om = src
+    lo, hi, mass = dst
+    mcount, ncells, cap, target, tau, lam = rule
     if mcount <= cap:
         for i in range(mcount):
             lo[i] = olo[i]
@@ -742,12 +758,12 @@ def coarsen(olo, ohi, om, mcount, ncells, cap, target, tau, lam, lo, hi, mass):
             tot += om[i]
         tau = (tot / target) ** 2 * lam * 0.5
     for _ in range(200):
-        g = _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, False, acc)
+        g = _groups(src, dst, (mcount, ncells, tau, lam, False), acc)
         if g <= target:
             break
         r = g / target
         tau *= min(max(r * r, 1.25), 64.0)
-    g = _groups(olo, ohi, om, mcount, ncells, tau, lam, lo, hi, mass, True, acc)
+    g = _groups(src, dst, (mcount, ncells, tau, lam, True), acc)
     return g, tau
 
 
@@ -797,10 +813,15 @@ def _radix(a, b, nbits, perm, perm2, has_perm):
 
 
 @_jit
-def _merge2(lo, hi, mass, k, dk, dm, d, olo, ohi, om):
-    """Two cells: merge the ``d`` distinct new keys ``dk`` (masses ``dm``) into the ``k``
-    intervals, without data-dependent branches; ``lo[k]`` and ``dk[d]`` hold the largest key
-    (sentinels), index ``k`` / ``d`` of every array is readable. Returns the count."""
+def _merge2(iv, new, out, counts):
+    """Two cells: merge the ``d`` distinct new keys ``new = (dk, dm)`` (keys, masses) into
+    the ``k`` intervals ``iv = (lo, hi, mass)`` (``counts = (k, d)``), into ``out = (olo,
+    ohi, om)``, without data-dependent branches; ``lo[k]`` and ``dk[d]`` hold the largest
+    key (sentinels), index ``k`` / ``d`` of every array is readable. Returns the count."""
+    lo, hi, mass = iv
+    dk, dm = new
+    olo, ohi, om = out
+    k, d = counts
     ia = 0
     ib = 0
     m = 0
@@ -828,8 +849,13 @@ def _merge2(lo, hi, mass, k, dk, dm, d, olo, ohi, om):
 
 
 @_jit
-def _merge_any(lo, hi, mass, k, dk, dm, d, ncells, olo, ohi, om):
-    """``_merge2`` for any number of cells (one-vs-one), with branches."""
+def _merge_any(iv, new, out, counts):
+    """``_merge2`` for any number of cells (one-vs-one), with branches; ``counts = (k, d,
+    ncells)``."""
+    lo, hi, mass = iv
+    dk, dm = new
+    olo, ohi, om = out
+    k, d, ncells = counts
     ia = 0
     ib = 0
     m = 0
@@ -862,12 +888,17 @@ def _merge_any(lo, hi, mass, k, dk, dm, d, ncells, olo, ohi, om):
 
 
 @_jit
-def flush_column(bk, bc, wts, has_w, n, j, narrow, ncells, cb, lo, hi, mass, k, cap, target,
-                 tau, lam, wa, wb, pa, pb, dk, dm, olo, ohi, om):
-    """Merge the ``n`` buffered keys of column ``j`` (``fill_keys``' layout) into its ``k``
-    intervals (lo, hi, mass (flat, ``ncells`` per interval), arrays of ``cap + 1``);
-    coarsen past ``cap``. Scratch: ``wa``/``wb``/``pa``/``pb``/``dk`` (>= n + 1), ``dm``
-    ((n + 1) * ncells), ``olo``/``ohi``/``om`` (k + n). Returns (new count, tau)."""
+def flush_column(buf, iv, scratch, rule):
+    """Merge the ``n`` buffered keys of column ``j`` (``buf = (bk, bc, wts)``, ``fill_keys``'
+    layout) into its ``k`` intervals ``iv = (lo, hi, mass)`` (mass flat, ``ncells`` per
+    interval; arrays of ``cap + 1``); coarsen past ``cap``. ``rule = (has_w, n, j, narrow,
+    ncells, cb, k, cap, target, tau, lam)``. ``scratch = (wa, wb, pa, pb, dk, dm, olo, ohi,
+    om)``: ``wa``/``wb``/``pa``/``pb``/``dk`` (>= n + 1), ``dm`` ((n + 1) * ncells),
+    ``olo``/``ohi``/``om`` (k + n). Returns (new count, tau)."""
+    bk, bc, wts = buf
+    lo, hi, mass = iv
+    wa, wb, pa, pb, dk, dm, olo, ohi, om = scratch
+    has_w, n, j, narrow, ncells, cb, k, cap, target, tau, lam = rule
     if n == 0:
         return k, tau
     a = bk[j]
@@ -935,16 +966,21 @@ def flush_column(bk, bc, wts, has_w, n, j, narrow, ncells, cb, lo, hi, mass, k, 
         dm[d * ncells + c] = 0.0
     hi[k] = big
     if ncells == 2:
-        m = _merge2(lo, hi, mass, k, dk, dm, d, olo, ohi, om)
+        m = _merge2(iv, (dk, dm), (olo, ohi, om), (k, d))
     else:
-        m = _merge_any(lo, hi, mass, k, dk, dm, d, ncells, olo, ohi, om)
-    return coarsen(olo, ohi, om, m, ncells, cap, target, tau, lam, lo, hi, mass)
+        m = _merge_any(iv, (dk, dm), (olo, ohi, om), (k, d, ncells))
+    return coarsen((olo, ohi, om), iv, (m, ncells, cap, target, tau, lam))
 
 
 @_jit
-def union_intervals(alo, ahi, am, ka, blo, bhi, bm, kb, ncells, olo, ohi, om):
-    """Union of two interval lists (overlapping intervals joined, masses added) into
-    (olo, ohi, om) of size >= ka + kb. Returns the count."""
+def union_intervals(a, b, out, counts):
+    """Union of two interval lists ``a = (alo, ahi, am)`` and ``b`` (overlapping intervals
+    joined, masses added) into ``out = (olo, ohi, om)`` of size >= ka + kb (``counts = (ka,
+    kb, ncells)``). Returns the count."""
+    alo, ahi, am = a
+    blo, bhi, bm = b
+    olo, ohi, om = out
+    ka, kb, ncells = counts
     ia = 0
     ib = 0
     m = 0

@@ -112,9 +112,9 @@ def _union(lo_a, hi_a, m_a, lo_b, hi_b, m_b):
     n = len(lo_a) + len(lo_b)
     olo, ohi = np.empty(n, np.uint64), np.empty(n, np.uint64)
     om = np.empty(n * cells)
-    k = CK.union_intervals(lo_a, hi_a, np.ascontiguousarray(m_a).reshape(-1), len(lo_a),
-                           lo_b, hi_b, np.ascontiguousarray(m_b).reshape(-1), len(lo_b), cells,
-                           olo, ohi, om)
+    k = CK.union_intervals((lo_a, hi_a, np.ascontiguousarray(m_a).reshape(-1)),
+                           (lo_b, hi_b, np.ascontiguousarray(m_b).reshape(-1)),
+                           (olo, ohi, om), (len(lo_a), len(lo_b), cells))
     return olo[:k], ohi[:k], om[:k * cells].reshape(k, cells)
 _EMPTY_F = np.zeros((0, 0), dtype=np.float64)
 _EMPTY_I = np.zeros((0, 0), dtype=np.int64)
@@ -417,7 +417,7 @@ class _Curves:
             self._slots = [np.zeros(shape, dtype) for _ in range(nthreads)]
         return self._slots[:nthreads]
 
-    def _commit(self, mode, dtype, table, weighted, lo=0, hi=None, not_prob=False, add=None,
+    def _commit(self, mode, dtype, table, weighted, *, lo=0, hi=None, not_prob=False, add=None,
                 seen=0):
         """Add a batch's table (or run ``add(state_table)``) under the lock; the mode is
         checked again there: threads race for it."""
@@ -491,10 +491,10 @@ class _Curves:
         cap = self.intervals
         bc = self._bc if self._bc is not None else _NO_C
         for j, iv in enumerate(self._iv):
-            iv[3], iv[4] = CK.flush_column(self._bk, bc, wts, has_w, n, j, self._narrow,
-                                           cells, cb, iv[0], iv[1], iv[2], iv[3], cap,
-                                           cap * 7 // 8, iv[4], CK.LAM, wa, wb, pa, pb, dk,
-                                           dm, olo, ohi, om)
+            iv[3], iv[4] = CK.flush_column(
+                (self._bk, bc, wts), (iv[0], iv[1], iv[2]),
+                (wa, wb, pa, pb, dk, dm, olo, ohi, om),
+                (has_w, n, j, self._narrow, cells, cb, iv[3], cap, cap * 7 // 8, iv[4], CK.LAM))
         self._fill = 0
 
     def _set_narrow(self, narrow):
@@ -506,9 +506,12 @@ class _Curves:
         if not narrow and self._bc is None:
             self._bc = np.empty((self._k, self._buffer), np.uint8)
 
-    def _adaptive_add(self, kind, t, s, n, w, weighted, rmode, dtype, not_prob=False, seen=0):
-        """Validate a batch and add its keys (all or nothing). Returns None, or the kernel's
-        (position, code, where) of the first bad value (nothing counted)."""
+    def _adaptive_add(self, kind, batch, modes, *, not_prob=False, seen=0):
+        """Validate a batch ``(t, s, n, w, weighted)`` (``modes``: raw score mode, dtype) and
+        add its keys (all or nothing). Returns None, or the kernel's (position, code, where)
+        of the first bad value (nothing counted)."""
+        t, s, n, w, weighted = batch
+        rmode, dtype = modes
         narrow = rmode == CK.S_CERT32
         cb = max(1, (self._cells - 1).bit_length())
         tf = np.ascontiguousarray(t).reshape(-1)
@@ -528,16 +531,16 @@ class _Curves:
             bw = self._bw if hw else _NO_W
             free = self._buffer - self._fill
             if n <= free:
-                r = CK.fill_keys(tf, sf, n, wu, hw, narrow, kind, ncols, cb, self._bk, bc, bw,
-                                 self._fill, False)
+                r = CK.fill_keys((tf, sf, wu), (hw, narrow, kind, ncols, cb),
+                                 (self._bk, bc, bw), (n, self._fill, False))
                 if r[0] >= 0:
                     if self._mode is None:
                         self._reset_state()
                     return r
                 self._fill += n
             else:
-                r = CK.fill_keys(tf, sf, n, wu, hw, narrow, kind, ncols, cb, self._bk, bc, bw,
-                                 0, True)
+                r = CK.fill_keys((tf, sf, wu), (hw, narrow, kind, ncols, cb),
+                                 (self._bk, bc, bw), (n, 0, True))
                 if r[0] >= 0:
                     if self._mode is None:
                         self._reset_state()
@@ -545,9 +548,9 @@ class _Curves:
                 i = 0
                 while i < n:
                     m = min(self._buffer - self._fill, n - i)
-                    CK.fill_keys(tf[i * tw:(i + m) * tw], sf[i * ncols:(i + m) * ncols], m,
-                                 wu[i:i + m] if hw else wu, hw, narrow, kind, ncols, cb,
-                                 self._bk, bc, bw, self._fill, False)
+                    CK.fill_keys((tf[i * tw:(i + m) * tw], sf[i * ncols:(i + m) * ncols],
+                                  wu[i:i + m] if hw else wu), (hw, narrow, kind, ncols, cb),
+                                 (self._bk, bc, bw), (m, self._fill, False))
                     self._fill += m
                     i += m
                     if self._fill == self._buffer:
@@ -577,8 +580,9 @@ class _Curves:
             lo, hi, m = _union(iv[0][:k], iv[1][:k], iv[2][:k * c].reshape(k, c),
                                ivs.lo[j], ivs.hi[j], ivs.mass[j])
             tau = max(iv[4], 0.0 if taus is None else taus[j])
-            iv[3], iv[4] = CK.coarsen(lo, hi, np.ascontiguousarray(m).reshape(-1), len(lo), c,
-                                      cap, cap * 7 // 8, tau, CK.LAM, iv[0], iv[1], iv[2])
+            iv[3], iv[4] = CK.coarsen((lo, hi, np.ascontiguousarray(m).reshape(-1)),
+                                      (iv[0], iv[1], iv[2]),
+                                      (len(lo), c, cap, cap * 7 // 8, tau, CK.LAM))
 
     def _snapshot(self, squeezed=False):
         """(table, mode, dtype, weighted, not_prob) as of now. ``squeezed``: fixed bins of
@@ -1085,12 +1089,13 @@ class ScoreCurves(_Curves):
         s = np.ascontiguousarray(s)
         if mode == CK.S_ADAPT:
             if self._binary:
-                r = self._adaptive_add(0, codes, s, n, w, weighted, rmode, dtype)
+                r = self._adaptive_add(0, (codes, s, n, w, weighted), (rmode, dtype))
             else:
                 not_prob = not np.allclose(1, _values(s, rmode).sum(axis=1))
                 r = self._adaptive_add(
-                    2 if self.ovo else 1, codes, s, n, w, weighted, rmode, dtype, not_prob,
-                    lambda: sum(1 << int(i) for i in np.nonzero(np.bincount(
+                    2 if self.ovo else 1, (codes, s, n, w, weighted), (rmode, dtype),
+                    not_prob=not_prob,
+                    seen=lambda: sum(1 << int(i) for i in np.nonzero(np.bincount(
                         codes.astype(np.int64, copy=False), minlength=c))[0]))
             if r is not None:
                 raise ValueError(self._message(r[2], r[0], t, s, w, rmode))
@@ -1272,8 +1277,9 @@ class ScoreCurves(_Curves):
             return float(v[0]), (float(b[0, 0]), float(b[0, 1]))
         if what == "roc":
             self._require_weights(table)
-            return self._read_multiclass_roc(table, weighted, exact, average, multi_class,
-                                             max_fpr, not_prob)
+            return self._read_multiclass_roc(table, weighted, exact, average=average,
+                                             multi_class=multi_class, max_fpr=max_fpr,
+                                             not_prob=not_prob)
         options = (None, "micro", "macro", "weighted")
         if average not in options:
             raise ValueError(f"average has to be one of {options}")
@@ -1308,7 +1314,7 @@ class ScoreCurves(_Curves):
         return avg, (float(np.average(b[:, 0], weights=wts)),
                      float(np.average(b[:, 1], weights=wts)))
 
-    def _read_multiclass_roc(self, table, weighted, exact, average, multi_class, max_fpr,
+    def _read_multiclass_roc(self, table, weighted, exact, *, average, multi_class, max_fpr,
                              not_prob):
         if max_fpr is not None and max_fpr != 1.0:
             raise ValueError("Partial AUC computation not available in multiclass setting, "
@@ -1520,7 +1526,7 @@ class MultilabelScoreCurves(ScoreCurves):
             self._count_fixed((mode, dtype, rmode), t, s, w, weighted, kind=2, ncls=0,
                               message=bad)
             return self
-        r = self._adaptive_add(3, t, s, n, w, weighted, rmode, dtype)
+        r = self._adaptive_add(3, (t, s, n, w, weighted), (rmode, dtype))
         if r is not None:
             raise ValueError(bad(r[0], r[2]))
         return self
