@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from numba import types
+from numba.core.extending import overload
 from numba.cpython.unsafe.numbers import leading_zeros
 
 from ._errors import ERR_SCORE, ERR_TRUE, ERR_WEIGHT, OK
@@ -352,28 +354,28 @@ def _unit64(x, m, e):
     return b
 
 
+def _unit(x, m, e):  # pragma: no cover - only its jitted overload below runs
+    """``_unit32`` or ``_unit64`` by the dtype of ``x``."""
+    raise NotImplementedError
+
+
+@overload(_unit, jit_options={"nogil": True}, inline="always")
+def _unit_impl(x, m, e):
+    if isinstance(x, types.Float):
+        return (lambda x, m, e: _unit32(x, m, e)) if x.bitwidth == 32 else \
+            (lambda x, m, e: _unit64(x, m, e))
+    return None
+
+
 @_ijit
-def _unit_block32(v, m, e, buf):
-    """``buf[x] = _unit32(v[x])``. Returns (whether every score is finite, whether some
-    score is outside [0, 1])."""
+def _unit_block(v, m, e, buf):
+    """``buf[x] = _unit(v[x])`` (float32 or float64 scores). Returns (whether every score is
+    finite, whether some score is outside [0, 1])."""
     rare = False
     fin = True
     for x in range(buf.shape[0]):
         y = v[x]
-        buf[x] = _unit32(y, m, e)
-        rare |= (y < 0.0) | (y > 1.0)
-        fin &= abs(y) < np.inf
-    return fin, rare
-
-
-@_ijit
-def _unit_block64(v, m, e, buf):
-    """``_unit_block32`` for float64 scores."""
-    rare = False
-    fin = True
-    for x in range(buf.shape[0]):
-        y = v[x]
-        buf[x] = _unit64(y, m, e)
+        buf[x] = _unit(y, m, e)
         rare |= (y < 0.0) | (y > 1.0)
         fin &= abs(y) < np.inf
     return fin, rare
@@ -387,9 +389,9 @@ def _bin_block(flat, smode, m, e, buf):
     fin = True
     rare = True
     if smode == S_CERT32:
-        fin, rare = _unit_block32(flat.view(np.float32), m, e, buf)
+        fin, rare = _unit_block(flat.view(np.float32), m, e, buf)
     elif smode == S_CERT64:
-        fin, rare = _unit_block64(flat.view(np.float64), m, e, buf)
+        fin, rare = _unit_block(flat.view(np.float64), m, e, buf)
     if not fin or not rare:
         return fin
     for x in range(buf.shape[0]):
