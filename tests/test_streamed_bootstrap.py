@@ -102,6 +102,23 @@ def test_replicates_equal_numpy_for_any_split(seed, cuts, weighted):
     assert acc._boot_pos == 300
 
 
+def test_replicates_with_weights_of_eight_and_more():
+    # Weights >= 8 (probability ~1e-5 each) take the kernels' second, looping draw: a stream
+    # long enough to hold some, checked against draw_weights sample by sample.
+    n, b = 20000, 64
+    t, p = data(n, seed=3)
+    acc = cs.ConfusionMatrix(num_classes=3, bootstrap=b, seed=9)
+    k = weights_of(acc, n)
+    assert (k >= 8).sum() >= 5  # the rare path is exercised (about 13 expected)
+    w = np.random.default_rng(3).random(n) * 2
+    acc.update(t, p, sample_weight=w)
+    np.testing.assert_array_equal(acc.replicates, reference_tables(acc, t, p, 3, w))
+    tm, pm = ml_data(n, 3)
+    ml = cs.MultilabelConfusionMatrix(3, bootstrap=b, seed=9).update(tm, pm)
+    np.testing.assert_allclose(ml._rtp, (tm & pm).T.astype(float) @ k, rtol=1e-12)
+    np.testing.assert_allclose(ml._rsamp[0], k.sum(axis=0), rtol=0)
+
+
 def test_replicates_with_strings_growth_and_ignore_index():
     t = np.array([0, 255, 2, 1, 255, 2, 0, 5])
     p = np.array([0, 1, 2, 2, 0, 2, 1, 5])
