@@ -365,6 +365,33 @@ def test_byte_labels_through_a_look_up_table_use_the_pair_histogram(dtype, label
         cs.ConfusionMatrix(labels=labels, ignore_index=50).update(t, p)
 
 
+@pytest.mark.parametrize("labels", [list(range(300)), [1000, 2000], list(range(-128, 128))])
+def test_byte_labels_in_spaces_wider_or_outside_the_bytes(labels):
+    """The byte cells hold the space's byte values only: a space with all 256 of them (and
+    more), or none (every sample ignored or refused), against scikit-learn."""
+    rng = np.random.default_rng(14)
+    size = K.PAIRS_MIN + 3
+    signed = min(labels) < 0
+    dtype = np.int8 if signed else np.uint8
+    if labels == [1000, 2000]:
+        t = np.full(size, 7, dtype)
+        p = rng.integers(0, 256, size).astype(dtype)
+        acc = cs.ConfusionMatrix(labels=labels, ignore_index=7).update(t, p)
+        np.testing.assert_array_equal(acc.counts, np.zeros((2, 2), np.int64))
+        t[size - 4] = 8
+        with pytest.raises(ValueError, match=rf"y_true\[{size - 4}\] = 8 is not in"):
+            acc.update(t, p)
+        np.testing.assert_array_equal(acc.counts, np.zeros((2, 2), np.int64))
+        return
+    lo, hi = (-128, 128) if signed else (0, 256)
+    t = rng.integers(lo, hi, size).astype(dtype)
+    p = np.where(rng.random(size) < 0.5, t, rng.integers(lo, hi, size)).astype(dtype)
+    acc = cs.ConfusionMatrix(labels=labels, ignore_index=5).update(t, p)
+    keep = t != 5
+    want = confusion_matrix(t[keep].astype(np.int64), p[keep].astype(np.int64), labels=labels)
+    np.testing.assert_array_equal(acc.counts, want)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.bool_])
 def test_byte_labels_in_the_identity_space_use_the_pair_histogram(dtype):
     """Masks (0..n-1 bytes, ignore_index) take the pair histogram from PAIRS_MIN samples on:

@@ -520,25 +520,53 @@ def _chunk_argmax(t, pred, space, keys, job, scan):
     return -1, OK
 
 
-# Byte labels (uint8 / int8 / bool masks): count the 65536 possible (truth, prediction) byte
-# pairs with no check at all, then fold the pairs into the table, checking each distinct pair
-# once. Only for big batches: the pair tables are 1 MiB per thread (kept zero between batches).
-
-# Interleaved sub-tables break the chains of one pair's increments (masks repeat a pair
-# for long runs); their stride is one cache line more than 65536 counts, so that one pair's
-# copies neither share an L1 set nor alias in their address's low 12 bits (AMD EPYC znver3,
-# 16x512x512 masks, one thread, counting alone: 2 tables 3.56 ms, 4 at 65552 counts 3.0 ms,
-# 8 at 65536 counts 7.9 ms, 8 at 65552 counts 2.36 ms; in the whole update 4 were faster
-# than 8, whose 2 MiB do not fit in L2). The sub-tables are a thread's scratch
-# (``_pair_scratch``), kept zero: the thread that counts into them sums and clears them.
+# Byte labels (uint8 / int8 / bool masks): only 256 values each, so a batch is counted with no
+# check at all into a table of (truth byte, prediction byte) cells, then folded into the
+# space's table, checking each byte value once. The cells: a byte value of the space is one
+# compact index (``byte_cells``), and the truth has two more rows (ignored, not in the space)
+# and the prediction one more column (not in the space), so that the table is as small as the
+# space (23 x 22 counts for 21 classes), and ``cellof[(t << 8) | p]`` (65536 uint32, of which a
+# batch reads a few cache lines) gives a pair's cell in one load. Interleaved sub-tables break
+# the chains of one cell's increments (masks repeat a pair for long runs); eight samples of
+# one pair (a word of each array that repeats one byte: masks' regions) add 8 at once.
+# Counting into all 65536 byte pairs instead (1 MiB of sub-tables per thread) ran at the
+# mercy of where the table's pages fell in a 1 MiB L2: on an AMD EPYC Zen 4, 16x512x512
+# masks, one thread, 3.8 ms in one thread and 8.4 ms in another; these tables 3.8-4.5 ms in
+# every thread. Only for big batches (``PAIRS_MIN``).
 _PAIR_SUB = 4
-_PAIR_STRIDE = 65536 + 16
+_PAIR_CELLS_MAX = 258 * 257  # 256 byte values + 2 rows, + 1 column
+
+
+@_jit
+def byte_cells(signed, space, cellof, idx):
+    """Fill ``cellof`` (65536 uint32: the cell of each (truth byte << 8 | prediction byte))
+    and ``idx`` (the space's index of each compact byte index); returns (k, the number of
+    byte values in the space: the table is (k + 2) x (k + 1))."""
+    lut, lo, n, ign, has_ign = space
+    comp = np.empty(256, np.int64)
+    k = 0
+    for b in range(256):
+        v = b - 256 if signed and b >= 128 else b
+        i = _index(v, lut, lo, n)
+        comp[b] = -1
+        if i >= 0:
+            comp[b] = k
+            idx[k] = i
+            k += 1
+    m = k + 1
+    for a in range(256):
+        va = a - 256 if signed and a >= 128 else a
+        row = k if has_ign and va == ign else (comp[a] if comp[a] >= 0 else k + 1)
+        for b in range(256):
+            col = comp[b] if comp[b] >= 0 else k
+            cellof[(a << 8) | b] = np.uint32(row * m + col)
+    return k
 
 
 @_ijit
-def _pair_add(t, p, j, tab):
-    key = (np.uint32(t[j]) << np.uint32(8)) | np.uint32(p[j])
-    tab[np.uint64((j & (_PAIR_SUB - 1)) * _PAIR_STRIDE + key)] += 1
+def _byte_add(t, p, j, cellof, stride, tab):
+    key = (np.uint64(t[j]) << np.uint64(8)) | np.uint64(p[j])
+    tab[np.uint64(j & (_PAIR_SUB - 1)) * stride + np.uint64(cellof[key])] += 1
 
 
 _BYTES8 = np.uint64(0x0101010101010101)
@@ -546,88 +574,86 @@ _NO_WORDS = np.zeros(0, dtype=np.uint64)
 
 
 @_jit
-def _pairs_chunk(data, span, tab, out):
-    """Histogram of (t << 8 | p) over samples [i0, i1) of byte arrays t, p added into ``out``
-    (65536 int64), by way of the scratch sub-tables ``tab`` (_PAIR_SUB, _PAIR_STRIDE): zero
-    before, zero after. data = (t, p, t64, p64: the same bytes as 64-bit words), span =
-    (i0, i1). Eight samples of one pair (a word of each array that repeats one byte: masks'
-    regions) add 8 at once (AMD EPYC znver3, 16x512x512 masks, one thread: 2.9 against
-    3.7 ms one by one)."""
+def _bytes_chunk(data, span, cells, tab, out):
+    """Counts of the byte cells (see above) of samples [i0, i1) added into ``out`` (the
+    cells, int64), by way of the scratch sub-tables ``tab`` (uint32, _PAIR_SUB x stride):
+    zero before, zero after. data = (t, p, t64, p64: the same bytes as 64-bit words), span =
+    (i0, i1), cells = (cellof, number of cells)."""
     t, p, t64, p64 = data
     i0, i1 = span
-    flat = tab.reshape(-1)
+    cellof, ncells = cells
+    stride = np.uint64(ncells)
     w0 = (i0 + 7) // 8
     w1 = min(i1 // 8, t64.shape[0])
     if w1 <= w0:  # no whole word inside (or no words: strided input): one by one
         w0 = w1 = i1 // 8 + 1
     for j in range(i0, min(i1, 8 * w0)):
-        _pair_add(t, p, j, flat)
+        _byte_add(t, p, j, cellof, stride, tab)
     for w in range(w0, w1):
         a = t64[w]
         b = p64[w]
         tv = a & np.uint64(0xFF)
         pv = b & np.uint64(0xFF)
         if ((a ^ (tv * _BYTES8)) | (b ^ (pv * _BYTES8))) == 0:
-            flat[(tv << np.uint64(8)) | pv] += 8
+            tab[np.uint64(cellof[(tv << np.uint64(8)) | pv])] += 8
         else:
             for q in range(8):  # one shift of both words: one sample, on either byte order
                 sh = np.uint64(8 * q)
                 key = (((a >> sh) & np.uint64(0xFF)) << np.uint64(8)) | ((b >> sh) & np.uint64(0xFF))
-                flat[np.uint64((q & (_PAIR_SUB - 1)) * _PAIR_STRIDE) + key] += 1
+                tab[np.uint64(q & (_PAIR_SUB - 1)) * stride + np.uint64(cellof[key])] += 1
     for j in range(max(8 * w1, i0), i1):
-        _pair_add(t, p, j, flat)
-    for q in range(_PAIR_SUB):  # summed and cleared in one pass (only counts are written)
-        for k in range(65536):
-            c = tab[q, k]
-            if c:
-                out[k] += np.int64(c)
-                tab[q, k] = 0
+        _byte_add(t, p, j, cellof, stride, tab)
+    for q in range(_PAIR_SUB):  # summed and cleared in one pass
+        for c in range(ncells):
+            x = tab[q * ncells + c]
+            if x:
+                out[c] += np.int64(x)
+                tab[q * ncells + c] = 0
 
 
 _pair_tls = threading.local()
 
 
 def _pair_scratch():
-    """This thread's uint32 pair sub-tables, all zero (1 MiB, kept for its next batch of
-    masks: ``_pairs_chunk`` leaves them zero)."""
+    """This thread's uint32 sub-tables, all zero (up to 1 MiB, kept for its next batch of
+    masks: ``_bytes_chunk`` leaves them zero)."""
     tab = getattr(_pair_tls, "tab", None)
     if tab is None:
-        tab = _pair_tls.tab = np.zeros((_PAIR_SUB, _PAIR_STRIDE), dtype=np.uint32)
+        tab = _pair_tls.tab = np.zeros(_PAIR_SUB * _PAIR_CELLS_MAX, dtype=np.uint32)
     return tab
 
 
 @_jit
-def fold_pairs(pairs, signed, space, table):
-    """Add byte-pair counts into ``table`` (n, n); False if a pair was not in the space."""
-    lut, lo, n, ign, has_ign = space
-    for key in range(65536):
-        c = pairs[key]
-        if c == 0:
-            continue
-        tv = key >> 8
-        pv = key & 255
-        if signed:  # the bytes were int8
-            tv = tv - 256 if tv >= 128 else tv
-            pv = pv - 256 if pv >= 128 else pv
-        if has_ign and tv == ign:
-            continue
-        a = _index(tv, lut, lo, n)
-        b = _index(pv, lut, lo, n)
-        if a < 0 or b < 0:
+def fold_bytes(counts, k, idx, table):
+    """Add the byte cells' counts into ``table`` (n, n); False if a counted sample was not
+    in the space (the ignored row is skipped)."""
+    m = k + 1
+    for r in range(k):
+        if counts[r * m + k]:
             return False
-        table[a, b] += c
+        for c in range(k):
+            x = counts[r * m + c]
+            if x:
+                table[idx[r], idx[c]] += x
+    for c in range(m):
+        if counts[(k + 1) * m + c]:
+            return False
     return True
 
 
-PAIRS_MIN = 1 << 20  # samples: below this the pair tables cost more than they save
+PAIRS_MIN = 1 << 20  # samples: below this the byte tables cost more than they save
 
 
 def _count_byte_pairs(t, p, space, nthreads):
     t8, p8 = t.view(np.uint8), p.view(np.uint8)
+    cellof = np.empty(65536, dtype=np.uint32)
+    idx = np.empty(256, dtype=np.int64)
+    k = byte_cells(t.dtype == np.int8, space, cellof, idx)
+    ncells = (k + 2) * (k + 1)
     nslots = max(1, nthreads)
-    outs = slot_zeros(nslots, (65536,))
-    # one chunk per thread (a chunk sums and clears 1 MiB of sub-tables), of fewer than
-    # 2^32 samples so that uint32 sub-tables hold its counts
+    outs = slot_zeros(nslots, (ncells,))
+    # one chunk per thread, of fewer than 2^32 samples so that uint32 sub-tables hold its
+    # counts
     step = min(1 << 31, max(_grain(2), -(-t.shape[0] // nslots)))
 
     if t8.flags.c_contiguous and p8.flags.c_contiguous:
@@ -637,13 +663,13 @@ def _count_byte_pairs(t, p, space, nthreads):
         data = (t8, p8, _NO_WORDS, _NO_WORDS)
 
     def run(i0, i1, slot):
-        _pairs_chunk(data, (i0, i1), _pair_scratch(), outs[slot])
+        _bytes_chunk(data, (i0, i1), (cellof, ncells), _pair_scratch(), outs[slot])
 
     run_chunks(run, t.shape[0], nslots, step)
-    pairs = outs[0] if nslots == 1 else outs.sum(axis=0)
+    counts = outs[0] if nslots == 1 else outs.sum(axis=0)
     n = space[2]
     table = np.zeros((n, n), dtype=np.int64)
-    if fold_pairs(pairs, t.dtype == np.int8, space, table):
+    if fold_bytes(counts, k, idx, table):
         return table, -1, OK
     pos, code = _first_bad(t, pred_of(PRED_LABELS, p, _NO2F, 0.0, NO_COLS), 0, t.shape[0],
                            space, NO_KEYS)
