@@ -55,6 +55,25 @@ def num_bins(smode: int, m: int, e: int = E_RANGE) -> int:
     return (5 * e - 2) * (1 << m) + 5
 
 
+def point_bins(m: int, precision: int, e: int = E_RANGE):
+    """(b0, b1): the certified bins b0 <= b <= b1 that hold at most one value of a float type
+    whose values just below 1 are ``2^-precision`` apart (float32: 24, float64: 53), or None.
+    Near 1 the layout bins ``r = 1 - x`` (a multiple of ``2^-precision``) in 2^m bins per
+    binade: a bin of the binade ``2^k <= r < 2^(k+1)`` is ``2^(k-m)`` wide, so it holds one
+    value at most when ``k <= m - precision``; the last bin (``r < 2^-e``) holds 1.0 alone
+    when ``e >= precision``. Elsewhere a bin holds many (2^(precision - 1 - m) per bin)."""
+    one = 1 << m
+    q = (e - 1) * one
+    half1 = 2 * e * one + 2 + q
+    top = half1 + q  # the bin of r in [2^-e (1 + (one - 1)/one), 2^(1 - e)): the lowest r
+    kmax = m - precision  # the highest binade of r whose bins hold one value
+    b1 = top + 1 if e >= precision else top
+    if kmax < -e:
+        return (top + 1, top + 1) if e >= precision else None
+    b0 = top - (kmax + e + 1) * one + 1
+    return (b0, b1)
+
+
 @_ijit
 def _mag(a, m, e):
     """Bin of ``a`` (``2^-e <= a < 2^e``) on the magnitude scale: 0 .. 2e*2^m - 1."""
@@ -513,21 +532,27 @@ def bins_of(x, m, e):
 
 
 @_jit
-def ap_bounds(pos, neg, exact_sum):
+def ap_bounds(pos, neg, exact_sum, points):
     """Bounds of the average-precision sum over bins taken in decreasing score order.
 
-    ``pos[k]``, ``neg[k]``: positive / negative mass of the k-th bin from the top. Returns
-    (lo, hi) of ``sum_k contribution_k`` where AP = that sum / total positives. See
-    ``ranking.average_precision_bounds`` for the proof.
+    ``pos[k]``, ``neg[k]``: positive / negative mass of the k-th bin from the top;
+    ``points[k]`` (or an empty array: none): the bin holds one score value, one step of
+    scikit-learn's curve. Returns (lo, hi) of ``sum_k contribution_k`` where AP = that sum /
+    total positives. See ``ranking.average_precision_bounds`` for the proof.
     """
     lo = 0.0
     hi = 0.0
     t0 = 0.0
     f0 = 0.0
+    has_points = points.shape[0] > 0
     for k in range(pos.shape[0]):
         p = pos[k]
         n = neg[k]
-        if p > 0.0:
+        if p > 0.0 and has_points and points[k]:
+            x = p * (t0 + p) / (t0 + p + f0 + n)  # the tie's one step
+            lo += x
+            hi += x
+        elif p > 0.0:
             hi += p * (t0 + p) / (t0 + p + f0)
             c = f0 + n
             if c == 0.0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 import threading
+from typing import NamedTuple
 
 import numpy as np
 from numba import get_num_threads
@@ -104,6 +105,27 @@ class _Intervals:
                                               (self.mass, other.mass)) for a, b in zip(x, y))
 
     __hash__ = None
+
+
+class _Ties(NamedTuple):
+    """What a read-out knows of the bins' score values: ``exact``, every bin holds one value
+    (read-outs are scikit-learn's); else ``points``, the fixed bins (b0, b1) that can hold
+    one value of the scores' dtype only (None: none; adaptive intervals with equal ends are
+    such points too). A point bin's samples are tied in scikit-learn's curve as well: the
+    bounds take it as it is (``ranking``'s ``points``), so saturated scores (many exactly
+    1.0, or 1 - 2^-24) cost no width."""
+    exact: bool
+    points: tuple | None = None
+
+
+def _exact_bounds(v, weighted, nbins):
+    """Bounds of an exact read-out ``v``: the value itself unweighted (scikit-learn's to the
+    bit); weighted, widened by the rounding slack (scikit-learn sums weights one sample at a
+    time, we per score value), so that they still contain scikit-learn's value."""
+    if not weighted or v != v:
+        return (v, v)
+    eps = R.slack(nbins)
+    return (v - eps, v + eps)
 
 
 def _union(lo_a, hi_a, m_a, lo_b, hi_b, m_b):
@@ -298,6 +320,30 @@ class _Curves:
         if mode == CK.S_ADAPT:
             return table.points()
         return mode != CK.S_CERT
+
+    def _ties_of(self, mode, dtype, table):
+        """``_Ties`` of a snapshot (its mode, the scores' dtype): fixed bins near 1 that hold
+        one float32 (or float64) value at most (``CK.point_bins``)."""
+        exact = self._exact_of(mode, table)
+        points = None
+        if not exact and mode == CK.S_CERT and dtype is not None:
+            precision = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}.get(
+                np.dtype(dtype))
+            if precision is not None:
+                points = CK.point_bins(self.bits, precision)
+        return _Ties(exact, points)
+
+    def _points(self, table, j, bins, ties):
+        """Which of column ``j``'s present ``bins`` (as ``_column`` gives them) hold one score
+        value, or None when none is known to."""
+        if isinstance(table, _Intervals):
+            lo = table.lo[j]
+            idx = np.searchsorted(lo, bins)
+            return table.hi[j][idx] == bins
+        if ties.points is None:
+            return None
+        b = np.asarray(bins)
+        return (b >= ties.points[0]) & (b <= ties.points[1])
 
     @property
     def weighted(self) -> bool:
@@ -914,14 +960,11 @@ class _Curves:
             return (np.asarray(bins, np.int64) - 32768).astype(dtype)
         return _lower_edges(bins, self.bits, dtype)
 
-    def _bounds_of(self, pos, neg, what, weighted, exact, max_fpr=None):
+    def _bounds_of(self, pos, neg, what, weighted, points, max_fpr=None):
+        """(lo, hi) of one binary problem; ``points``: its bins that hold one score value."""
         if what == "roc":
-            v = R.roc_auc(pos, neg, weighted, max_fpr) if exact else None
-            lo, hi = R.roc_auc_bounds(pos, neg, max_fpr)
-        else:
-            v = R.average_precision(pos, neg, weighted) if exact else None
-            lo, hi = R.average_precision_bounds(pos, neg, weighted)
-        return (v, v) if exact else (lo, hi)
+            return R.roc_auc_bounds(pos, neg, max_fpr, points=points)
+        return R.average_precision_bounds(pos, neg, weighted, points=points)
 
     def __repr__(self):
         mode = "empty" if self._mode is None else _MODE_NAMES[self._mode]
@@ -1168,15 +1211,16 @@ class ScoreCurves(_Curves):
         return R.precision_recall_curve(pos, neg, self._thresholds(bins, mode, dtype),
                                         weighted, drop_intermediate)
 
-    def _per_class(self, table, what, weighted, exact, max_fpr=None):
+    def _per_class(self, table, what, weighted, ties, max_fpr=None):
         vals, bounds, support = [], [], []
         for j in range(1 if self._binary else self.num_classes):
-            pos, neg, _ = self._problem(table, j)
+            pos, neg, bins = self._problem(table, j)
             if what == "roc":
                 v = R.roc_auc(pos, neg, weighted, max_fpr)
             else:
                 v = R.average_precision(pos, neg, weighted)
-            b = (v, v) if exact else self._bounds_of(pos, neg, what, weighted, False, max_fpr)
+            b = _exact_bounds(v, weighted, len(pos)) if ties.exact else self._bounds_of(
+                pos, neg, what, weighted, self._points(table, j, bins, ties), max_fpr)
             vals.append(v)
             bounds.append(b)
             support.append(pos.sum())
@@ -1195,25 +1239,28 @@ class ScoreCurves(_Curves):
         This is what reports (``Report.with_curves``), Keras logs and the CLI show."""
         table, mode, dtype, weighted, _ = self._snapshot()
         self._require_data(table)
-        exact = self._exact_of(mode, table)
+        ties = self._ties_of(mode, dtype, table)
         with warnings.catch_warnings():
             if not warn:
                 warnings.simplefilter("ignore")
             out = {}
             labels = [self.labels[1]] if self._binary else self.labels
             for j, label in enumerate(labels):
-                pos, neg, _ = self._problem(table, j)
+                pos, neg, bins = self._problem(table, j)
+                points = None if ties.exact else self._points(table, j, bins, ties)
                 row = {}
                 for what, key in (("roc", "auroc"), ("ap", "ap")):
                     v = (R.roc_auc(pos, neg, weighted) if what == "roc"
                          else R.average_precision(pos, neg, weighted))
-                    b = (v, v) if exact else self._bounds_of(pos, neg, what, weighted, False)
+                    b = _exact_bounds(v, weighted, len(pos)) if ties.exact else \
+                        self._bounds_of(pos, neg, what, weighted,
+                                                                  points)
                     row[key], row[key + " bounds"] = float(v), (float(b[0]), float(b[1]))
                 row["support"] = float(pos.sum()) if weighted else int(pos.sum())
                 out[label] = row
         return out
 
-    def _micro(self, table, what, weighted, exact, max_fpr=None):
+    def _micro(self, table, what, weighted, ties, max_fpr=None):
         # micro = one binary problem over every (sample, class) cell: the columns' sum
         if isinstance(table, _Intervals):  # the union of the columns' intervals
             lo = hi = m = None
@@ -1226,13 +1273,15 @@ class ScoreCurves(_Curves):
             pos, neg = m[::-1, 1].copy(), m[::-1, 0].copy()
             keep = (pos + neg) > 0
             pos, neg = pos[keep], neg[keep]
+            points = (lo == hi)[::-1][keep]
             if what == "roc":
                 v = R.roc_auc(pos, neg, weighted, max_fpr)
             else:
                 v = R.average_precision(pos, neg, weighted)
-            exact = exact and all(np.array_equal(a, b) for a, b in zip(table.lo, table.hi)) \
+            exact = ties.exact and all(np.array_equal(a, b) for a, b in zip(table.lo, table.hi)) \
                 and np.array_equal(lo, hi)
-            return v, ((v, v) if exact else self._bounds_of(pos, neg, what, weighted, False,
+            return v, (_exact_bounds(v, weighted, len(pos)) if exact else
+                       self._bounds_of(pos, neg, what, weighted, points,
                                                             max_fpr))
         if self.ovo:
             summed = np.stack([self._problem_table(table, j) for j in range(self.num_classes)])
@@ -1246,8 +1295,11 @@ class ScoreCurves(_Curves):
             v = R.roc_auc(pos, neg, weighted, max_fpr)
         else:
             v = R.average_precision(pos, neg, weighted)
-        return v, ((v, v) if exact else self._bounds_of(pos, neg, what, weighted, False,
-                                                        max_fpr))
+        points = None if ties.points is None else (
+            (present >= ties.points[0]) & (present <= ties.points[1]))
+        return v, (_exact_bounds(v, weighted, len(pos)) if ties.exact else
+                   self._bounds_of(pos, neg, what, weighted, points,
+                                                             max_fpr))
 
     def _problem_rows(self, table, j):
         """(k, 2) [neg, pos] rows of class j against the rest, in the column's bin order."""
@@ -1268,16 +1320,16 @@ class ScoreCurves(_Curves):
             squeezed=average != "micro" and multi_class == "ovr")
         # the weights are looked at after the classes, in scikit-learn's order
         self._require_data(table, weights=False)
-        exact = self._exact_of(mode, table)
+        ties = self._ties_of(mode, dtype, table)
         if self._binary:
             self._require_weights(table)
             if what == "roc":
                 R._check_max_fpr(max_fpr)
-            v, b, _ = self._per_class(table, what, weighted, exact, max_fpr)
+            v, b, _ = self._per_class(table, what, weighted, ties, max_fpr)
             return float(v[0]), (float(b[0, 0]), float(b[0, 1]))
         if what == "roc":
             self._require_weights(table)
-            return self._read_multiclass_roc(table, weighted, exact, average=average,
+            return self._read_multiclass_roc(table, weighted, ties, average=average,
                                              multi_class=multi_class, max_fpr=max_fpr,
                                              not_prob=not_prob)
         options = (None, "micro", "macro", "weighted")
@@ -1296,12 +1348,12 @@ class ScoreCurves(_Curves):
                 f"average_precision_score binarizes y_true over the classes present and "
                 f"refuses these scores too; per_class() gives each class's own value")
         self._require_weights(table)
-        return self._average(table, "ap", weighted, exact, average)
+        return self._average(table, "ap", weighted, ties, average)
 
-    def _average(self, table, what, weighted, exact, average, max_fpr=None):
+    def _average(self, table, what, weighted, ties, average, max_fpr=None):
         if average == "micro":
-            return self._micro(table, what, weighted, exact, max_fpr)
-        v, b, support = self._per_class(table, what, weighted, exact, max_fpr)
+            return self._micro(table, what, weighted, ties, max_fpr)
+        v, b, support = self._per_class(table, what, weighted, ties, max_fpr)
         if average is None:
             return v, b
         wts = support if average == "weighted" else None
@@ -1314,7 +1366,7 @@ class ScoreCurves(_Curves):
         return avg, (float(np.average(b[:, 0], weights=wts)),
                      float(np.average(b[:, 1], weights=wts)))
 
-    def _read_multiclass_roc(self, table, weighted, exact, *, average, multi_class, max_fpr,
+    def _read_multiclass_roc(self, table, weighted, ties, *, average, multi_class, max_fpr,
                              not_prob):
         if max_fpr is not None and max_fpr != 1.0:
             raise ValueError("Partial AUC computation not available in multiclass setting, "
@@ -1337,7 +1389,7 @@ class ScoreCurves(_Curves):
         if average is None and multi_class == "ovo":
             raise NotImplementedError("average=None is not implemented for multi_class='ovo'.")
         if multi_class == "ovr":
-            return self._average(table, "roc", weighted, exact, average)
+            return self._average(table, "roc", weighted, ties, average)
         if not self.ovo:
             raise ValueError("multi_class='ovo' needs the pairwise histograms: build "
                              "ScoreCurves(num_classes=C, ovo=True), or use "
@@ -1351,16 +1403,16 @@ class ScoreCurves(_Curves):
         scores, lows, highs, prev = [], [], [], []
         for ia, a in enumerate(present):
             for b in present[ia + 1:]:
-                pa, na, _ = self._column(table, a, [a], [b])
-                pb, nb, _ = self._column(table, b, [b], [a])
+                pa, na, ba = self._column(table, a, [a], [b])
+                pb, nb, bb = self._column(table, b, [b], [a])
                 va, vb = R.roc_auc(pa, na, False), R.roc_auc(pb, nb, False)
                 scores.append((va + vb) / 2)
-                if exact:
+                if ties.exact:
                     lows.append(scores[-1])
                     highs.append(scores[-1])
                 else:
-                    la, ha = R.roc_auc_bounds(pa, na)
-                    lb, hb = R.roc_auc_bounds(pb, nb)
+                    la, ha = R.roc_auc_bounds(pa, na, points=self._points(table, a, ba, ties))
+                    lb, hb = R.roc_auc_bounds(pb, nb, points=self._points(table, b, bb, ties))
                     lows.append((la + lb) / 2)
                     highs.append((ha + hb) / 2)
                 prev.append((counts[a] + counts[b]) / total)
@@ -1534,7 +1586,7 @@ class MultilabelScoreCurves(ScoreCurves):
     def _read(self, what, average, multi_class="ovr", max_fpr=None):
         table, mode, dtype, weighted, _ = self._snapshot(squeezed=average != "micro")
         self._require_data(table)
-        exact = self._exact_of(mode, table)
+        ties = self._ties_of(mode, dtype, table)
         if average == "samples":
             raise ValueError("average='samples' needs every sample's scores; the streamed "
                              "curves keep per-label counts only: use cs.roc_auc_score / "
@@ -1545,9 +1597,9 @@ class MultilabelScoreCurves(ScoreCurves):
         if what == "roc":
             R._check_max_fpr(max_fpr)
         if self.num_classes == 1:  # scikit-learn sees (N, 1) truth as binary: one number
-            v, b, _ = self._per_class(table, what, weighted, exact, max_fpr)
+            v, b, _ = self._per_class(table, what, weighted, ties, max_fpr)
             return float(v[0]), (float(b[0, 0]), float(b[0, 1]))
-        return self._average(table, what, weighted, exact, average, max_fpr)
+        return self._average(table, what, weighted, ties, average, max_fpr)
 
     def _of_class_index(self, of_class):
         if of_class is None or of_class not in self.labels:

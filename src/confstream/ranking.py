@@ -148,8 +148,12 @@ def average_precision(pos, neg, weighted) -> float:
     return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
 
 
-def roc_auc_bounds(pos, neg, max_fpr=None):
-    """(lo, hi) that contain scikit-learn's AUROC of any data with these bin counts.
+_NO_POINTS = np.zeros(0, dtype=np.bool_)
+
+
+def roc_auc_bounds(pos, neg, max_fpr=None, points=None):
+    """(lo, hi) that contain scikit-learn's AUROC of any data with these bin counts;
+    ``points`` (bool per bin, or None): the bins that hold one score value.
 
     Proof. Within a bin the scores are unknown but the bin is an interval: every sample of a
     higher bin scores above every sample of a lower one. On the ROC plane the curve passes
@@ -160,6 +164,9 @@ def roc_auc_bounds(pos, neg, max_fpr=None):
     in the partial area. scikit-learn's curve for the data is one such monotone path (its
     ties are straight segments, its dropped points collinear), so its value is inside.
     For the full AUROC: lo = sum_b n_b T0_b / (P N), hi = lo + sum_b p_b n_b / (P N).
+    A bin that holds one score value is one tie in scikit-learn's curve too, so its part of
+    the curve is known, the straight segment between its corners (``np.interp`` along it
+    where ``max_fpr`` cuts it): lo and hi take its trapezoid.
     """
     _check_max_fpr(max_fpr)
     pos = np.asarray(pos, np.float64)
@@ -172,14 +179,28 @@ def roc_auc_bounds(pos, neg, max_fpr=None):
     f1 = np.cumsum(neg) / big_n
     f0 = f1 - neg / big_n
     eps = slack(len(pos))
+    pts = None if points is None or not np.any(points) else np.asarray(points, bool)
     if max_fpr is None or max_fpr == 1:
-        lo = float(np.sum((f1 - f0) * t0))
-        hi = float(np.sum((f1 - f0) * t1))
+        if pts is None:
+            lo = float(np.sum((f1 - f0) * t0))
+            hi = float(np.sum((f1 - f0) * t1))
+        else:
+            tie = 0.5 * (t0 + t1)
+            lo = float(np.sum((f1 - f0) * np.where(pts, tie, t0)))
+            hi = float(np.sum((f1 - f0) * np.where(pts, tie, t1)))
         # not clipped to [0, 1] past the slack: scikit-learn's value itself can round to
         # 1.0000000000000002 (seen in a macro average of classes that are all perfect)
         return (max(-eps, lo - eps), min(1.0 + eps, hi + eps))
     width = np.clip(np.minimum(f1, max_fpr) - f0, 0.0, None)
-    lo, hi = float(np.sum(width * t0)) - eps, float(np.sum(width * t1)) + eps
+    if pts is None:
+        lo, hi = float(np.sum(width * t0)) - eps, float(np.sum(width * t1)) + eps
+    else:
+        span = f1 - f0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            end = np.where(span > 0, t0 + (t1 - t0) * width / span, t0)
+        tie = 0.5 * (t0 + end)
+        lo = float(np.sum(width * np.where(pts, tie, t0))) - eps
+        hi = float(np.sum(width * np.where(pts, tie, t1))) + eps
     min_area, max_area = 0.5 * max_fpr**2, max_fpr
 
     def mc(a):
@@ -188,8 +209,9 @@ def roc_auc_bounds(pos, neg, max_fpr=None):
     return (mc(max(lo, -eps)), mc(min(hi, max_area + eps)))
 
 
-def average_precision_bounds(pos, neg, weighted):
-    """(lo, hi) that contain scikit-learn's average precision of any data with these counts.
+def average_precision_bounds(pos, neg, weighted, points=None):
+    """(lo, hi) that contain scikit-learn's average precision of any data with these counts;
+    ``points`` (bool per bin, or None): the bins that hold one score value.
 
     Proof. AP = (1/P) sum_k dTP_k * prec_k over scikit-learn's distinct thresholds, prec_k
     = TP_k / (TP_k + FP_k) at the end of step k. Because a bin is an interval of scores, the
@@ -206,14 +228,16 @@ def average_precision_bounds(pos, neg, weighted):
       samples (all negatives first, positives one by one) and at least ``integral_0^p g =
       p - c log(1 + p / (T0 + c))`` for any masses (weights).
 
-    Ties change nothing: a tie group is one step, covered above. The bounds are widened by
-    ``slack`` for rounding.
+    Ties change nothing: a tie group is one step, covered above. A bin that holds one score
+    value is such a group, a single step of known size: ``p (T0 + p) / (T0 + p + F0 + n)``
+    for lo and hi. The bounds are widened by ``slack`` for rounding.
     """
     pos = np.ascontiguousarray(pos, np.float64)
     neg = np.ascontiguousarray(neg, np.float64)
     big_p = pos.sum()
     if not big_p > 0:
         return (0.0, 0.0)
-    lo, hi = CK.ap_bounds(pos, neg, not weighted)
+    pts = _NO_POINTS if points is None else np.ascontiguousarray(points, np.bool_)
+    lo, hi = CK.ap_bounds(pos, neg, not weighted, pts)
     eps = slack(len(pos))
     return (max(-eps, lo / big_p - eps), min(1.0 + eps, hi / big_p + eps))
