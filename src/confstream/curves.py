@@ -118,16 +118,6 @@ class _Ties(NamedTuple):
     points: tuple | None = None
 
 
-def _exact_bounds(v, weighted, nbins):
-    """Bounds of an exact read-out ``v``: the value itself unweighted (scikit-learn's to the
-    bit); weighted, widened by the rounding slack (scikit-learn sums weights one sample at a
-    time, we per score value), so that they still contain scikit-learn's value."""
-    if not weighted or v != v:
-        return (v, v)
-    eps = R.slack(nbins)
-    return (v - eps, v + eps)
-
-
 def _union(lo_a, hi_a, m_a, lo_b, hi_b, m_b):
     """Union of two interval lists (overlapping intervals joined, masses added)."""
     cells = m_a.shape[1]
@@ -1219,7 +1209,7 @@ class ScoreCurves(_Curves):
                 v = R.roc_auc(pos, neg, weighted, max_fpr)
             else:
                 v = R.average_precision(pos, neg, weighted)
-            b = _exact_bounds(v, weighted, len(pos)) if ties.exact else self._bounds_of(
+            b = (v, v) if ties.exact else self._bounds_of(
                 pos, neg, what, weighted, self._points(table, j, bins, ties), max_fpr)
             vals.append(v)
             bounds.append(b)
@@ -1252,7 +1242,7 @@ class ScoreCurves(_Curves):
                 for what, key in (("roc", "auroc"), ("ap", "ap")):
                     v = (R.roc_auc(pos, neg, weighted) if what == "roc"
                          else R.average_precision(pos, neg, weighted))
-                    b = _exact_bounds(v, weighted, len(pos)) if ties.exact else \
+                    b = (v, v) if ties.exact else \
                         self._bounds_of(pos, neg, what, weighted,
                                                                   points)
                     row[key], row[key + " bounds"] = float(v), (float(b[0]), float(b[1]))
@@ -1280,7 +1270,7 @@ class ScoreCurves(_Curves):
                 v = R.average_precision(pos, neg, weighted)
             exact = ties.exact and all(np.array_equal(a, b) for a, b in zip(table.lo, table.hi)) \
                 and np.array_equal(lo, hi)
-            return v, (_exact_bounds(v, weighted, len(pos)) if exact else
+            return v, ((v, v) if exact else
                        self._bounds_of(pos, neg, what, weighted, points,
                                                             max_fpr))
         if self.ovo:
@@ -1297,7 +1287,7 @@ class ScoreCurves(_Curves):
             v = R.average_precision(pos, neg, weighted)
         points = None if ties.points is None else (
             (present >= ties.points[0]) & (present <= ties.points[1]))
-        return v, (_exact_bounds(v, weighted, len(pos)) if ties.exact else
+        return v, ((v, v) if ties.exact else
                    self._bounds_of(pos, neg, what, weighted, points,
                                                              max_fpr))
 
