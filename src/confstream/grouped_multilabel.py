@@ -316,9 +316,12 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         errors = K.run_chunks(run, n, nslots, K._grain(L * (t.itemsize + p.itemsize)))
         if errors:
             return None, int(min(errors))
-        s = sums.sum(axis=0).reshape(ng, 3, L)
-        return {"tp": s[:, 0], "pred": s[:, 1], "true": s[:, 2], "hp": hp.sum(axis=0),
-                "hr": hr.sum(axis=0), "hf": hf.sum(axis=0), "ns": ns.sum(axis=0)}, -1
+        s = sums.reshape(nslots, ng, 3, L)
+        # per thread's slot (first axis): ``_commit`` adds them into the state one by one, as
+        # summing them first costs a pass over fresh memory (3.9 of 18.7 ms, 10^6 x 39 in
+        # 100 groups, AMD EPYC Zen 4)
+        return {"tp": s[:, :, 0], "pred": s[:, :, 1], "true": s[:, :, 2], "hp": hp,
+                "hr": hr, "hf": hf, "ns": ns}, -1
 
     def _first_bad(self, rows, plan, w, r0=0):
         gspace, g, glut, glo = plan
@@ -377,9 +380,20 @@ class GroupedMultilabelConfusionMatrix(_GroupedBase):
         self._commit_kinds(keys)
 
     def _commit(self, plan, tables, keys):
+        """Add ``_tables``' slots (under the lock). In place when the groups stay those of the
+        state (the arrays are the accumulator's own, read under the lock only; an int64 +=
+        of same-shaped arrays cannot fail half way); into grown copies otherwise."""
+        if plan[0] is self._gspace and self._ns.shape[0] == len(plan[0]):
+            for k, v in tables.items():
+                a = getattr(self, "_" + k)
+                for part in v:
+                    a += part
+            self._commit_kinds(keys)
+            return
         st = self._resized(len(plan[0]), weighted=False)
         for k, v in tables.items():
-            st["_" + k] += v
+            for part in v:
+                st["_" + k] += part
         self._install(plan[0], st, weighted=False)
         self._commit_kinds(keys)
 
