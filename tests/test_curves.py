@@ -466,7 +466,16 @@ def test_bad_input_names_value_and_position_state_unchanged():
     ml = cs.MultilabelScoreCurves(2)
     with pytest.raises(ValueError, match=r"y_true\[1, 0\] = 2 is not 0 or 1"):
         ml.update([[0, 1], [2, 0]], np.zeros((2, 2)))
+    for bad_value in (-1, 2, -128):  # int8 truth is read as its bytes: named as given
+        t8 = np.array([[0, 1], [1, 0], [0, bad_value]], np.int8)
+        with pytest.raises(ValueError, match=rf"y_true\[2, 1\] = {bad_value} is not 0 or 1"):
+            ml.update(t8, np.zeros((3, 2), np.float32))
     assert mc.to_dict()["mode"] is None and ml.to_dict()["mode"] is None
+    t8 = np.array([[0, 1], [1, 1], [1, 0]], np.int8)
+    s8 = np.array([[0.1, 0.9], [0.6, 0.3], [0.7, 0.2]], np.float32)
+    got = cs.MultilabelScoreCurves(2).update(t8, s8)
+    assert got == cs.MultilabelScoreCurves(2).update(t8.astype(np.int64), s8)
+    assert got.roc_auc(average=None).tolist() == skm.roc_auc_score(t8, s8, average=None).tolist()
     with pytest.raises(ValueError, match="no samples seen"):
         mc.roc_auc()
     lab = cs.ScoreCurves(labels=["a", "b"])

@@ -1555,14 +1555,19 @@ class MultilabelScoreCurves(ScoreCurves):
             return self
         with self._lock:
             self._check_mode(mode, dtype)
-        t = np.ascontiguousarray(_truth_view(t))
+        given = t
+        # int8 indicators as their bytes (0 and 1 stay 0 and 1, any other value stays neither)
+        # instead of an int64 copy (8x the memory: 45 of 250 ms at (10^6, 39)); the messages
+        # read the values given
+        t = np.ascontiguousarray(t.view(np.uint8) if t.dtype == np.int8 else _truth_view(t))
         s = np.ascontiguousarray(s)
 
         def bad(pos, where):
             if where == 0:
-                idx = I.position(t.shape, pos)
-                return f"y_true{idx} = {I.describe_value(t.reshape(-1)[pos])} is not 0 or 1"
-            return self._message(where, pos, t, s, w, rmode)
+                idx = I.position(given.shape, pos)
+                return (f"y_true{idx} = {I.describe_value(given.reshape(-1)[pos])} is not 0 "
+                        f"or 1")
+            return self._message(where, pos, given, s, w, rmode)
 
         if mode != CK.S_ADAPT:
             self._count_fixed((mode, dtype, rmode), t, s, w, weighted, kind=2, ncls=0,
