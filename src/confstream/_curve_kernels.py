@@ -464,7 +464,11 @@ def count(t, s, w, tabs, rule, span):
         return False, np.int64(lo), np.int64(hi)
     buf = np.empty(sub * k, np.int32)
     cols = np.empty((k if k > 1 else 0, step), np.int32)
-    tcols = np.empty((k if kind == 2 else 0, step), np.uint8)
+    ncells = tf.shape[2] if has_w else ti.shape[2]
+    # unweighted columns get each row's cell in ``cols`` (the truth's cell folded in): one
+    # scatter per column, no truth buffer; where bins x cells fit in int32
+    cell_cols = k > 1 and not has_w and nb * ncells < 2**31
+    tcols = np.empty((k if kind == 2 and not cell_cols else 0, step), np.uint8)
     for b0 in range(i0, i1, step):
         b1 = min(i1, b0 + step)
         if k == 1 and (not _truth_rows(t, ncls, b0, b1) or
@@ -475,26 +479,50 @@ def count(t, s, w, tabs, rule, span):
             bb = buf[:(s1 - s0) * k]
             if not _bin_block(flat[s0 * k:s1 * k], smode, m, e, bb):
                 return False, np.int64(lo), np.int64(hi)
+            # indices as uint64: known non-negative (checked above), so no wraparound test
+            if k == 1 and not has_w:  # binary: the hot loop
+                # the cell (bin, truth) of each row in the vectorised pass that finds the
+                # bins' range, then a bare scatter: 1.9 -> 1.4 ns a row (AMD EPYC Zen 4)
+                tt = tflat[s0:s1]
+                for x in range(bb.shape[0]):
+                    v = bb[x]
+                    lo = min(lo, v)
+                    hi = max(hi, v)
+                    bb[x] = 2 * v + np.int32(_int_of(tt[x])[0])
+                f0 = ti[0].reshape(-1)
+                for r in range(s1 - s0):
+                    f0[np.uint64(bb[r])] += 1
+                continue
             for x in range(bb.shape[0]):
                 lo = min(lo, bb[x])
                 hi = max(hi, bb[x])
-            # indices as uint64: known non-negative (checked above), so no wraparound test
-            if k == 1 and not has_w:  # binary: the hot loop
-                t0 = ti[0]
-                for r in range(s1 - s0):
-                    t0[np.uint64(bb[r]), np.uint64(_int_of(tflat[s0 + r])[0])] += 1
-                continue
             if k == 1:  # weighted binary: added from ``buf`` (one block of ``sub`` rows)
                 continue
             for r in range(s1 - s0):
+                x = s0 - b0 + r
                 for j in range(j0, j1):
-                    cols[j, s0 - b0 + r] = bb[r * k + j]
-                    if kind == 2:
-                        tcols[j, s0 - b0 + r] = np.uint8(_int_of(tflat[(s0 + r) * k + j])[0])
+                    if cell_cols:  # the cell itself, bin * cells + truth's cell
+                        if kind == 2:
+                            c = _int_of(tflat[(s0 + r) * k + j])[0]
+                        elif kind == 1:
+                            c = _int_of(tflat[s0 + r])[0]
+                        else:
+                            c = np.int64(_int_of(tflat[s0 + r])[0] == j)
+                        cols[j, x] = bb[r * k + j] * ncells + np.int32(c)
+                    else:
+                        cols[j, x] = bb[r * k + j]
+                        if kind == 2:
+                            tcols[j, x] = np.uint8(_int_of(tflat[(s0 + r) * k + j])[0])
         if k == 1 and not has_w:
             continue
         for j in range(j0, j1):
             uj = np.uint64(j)
+            if cell_cols:  # unweighted columns: a bare scatter of the cells
+                fj = ti[j].reshape(-1)
+                cj = cols[j]
+                for r in range(b1 - b0):
+                    fj[np.uint64(cj[r])] += 1
+                continue
             for r in range(b1 - b0):
                 b = np.uint64(cols[j, r]) if k > 1 else np.uint64(buf[r])
                 if kind == 2 and k > 1:
