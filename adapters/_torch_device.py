@@ -622,7 +622,7 @@ class _Stretch:
         self._weighted = True
         counts = {k: _declared(self._fields[k], self._s[k], self._size)
                   for k in self._keys(S.ALWAYS)}
-        for when in (S.WEIGHTED, S.EXACT) if exact else (S.WEIGHTED,):
+        for when in ((S.WEIGHTED, S.EXACT) if exact else (S.WEIGHTED,)):
             self._new(torch, when)
             for k in self._keys(when):
                 f = self._fields[k]
