@@ -18,6 +18,7 @@ from confstream import _devices
 from confstream import _errors as E
 from confstream import _inputs as I
 from confstream import _kernels as K
+from confstream import _state as S
 
 # The error codes, shared with the host (confstream._errors), and the prediction forms.
 _ERR_TRUE, _ERR_PRED, _ERR_WEIGHT, _ERR_SCORE = E.ERR_TRUE, E.ERR_PRED, E.ERR_WEIGHT, E.ERR_SCORE
@@ -513,12 +514,43 @@ def _stretch_for(acc, dev):
     return stretch
 
 
+# -- the layout of the state on the device, from the declaration (``acc._FIELDS``) -----------
+# Each field of the state is one flat tensor of its dtype: its declared shape for the space's
+# classes or labels, row-major (no group or replica axis on the device), then one trash slot,
+# where the index of an ignored position or of a bad batch's sample is sent.
+
+
+def _shape(field, size) -> tuple:
+    return S.shape_of(None, field, size)
+
+
+def _trash(field, size) -> int:
+    """The index of ``field``'s trash slot (its declared size)."""
+    return int(np.prod(_shape(field, size)))
+
+
+def _declared(field, a, size):
+    """A view of the flat ``a`` (a tensor, or its host copy) in the shape ``field`` declares
+    for ``size`` classes or labels, the trash slot left out; a scalar as one element, as
+    ``_state.dense`` has it."""
+    shape = _shape(field, size)
+    return a[:1] if shape == () else a[:_trash(field, size)].reshape(shape)
+
+
+def _device_fields(acc) -> tuple:
+    """The fields a stretch may hold: all but the optional ones (the bootstrap's replicates
+    are counted on the host)."""
+    return tuple(f for f in type(acc)._FIELDS if f.when != S.OPTIONAL)
+
+
 class _Stretch:
     """The device-side state of consecutive device batches of one accumulator.
 
-    Its tensors hold the additive state laid out as ``acc._state_arrays()`` (plus a trash
-    slot per index, where ignored positions and bad batches go). The core folds it in
-    through ``collect()`` before anything reads the accumulator.
+    Its tensors hold the additive state declared by ``acc._FIELDS`` (``_device_fields``),
+    each laid out flat with a trash slot (``_declared``, ``_trash``): the fields that always
+    exist from the first batch, the weighted (and exact) ones from the first weighted batch
+    (``_to_weighted``: their ``ones`` on the counts so far). The core folds it in through
+    ``collect()`` before anything reads the accumulator.
     """
 
     def __init__(self, acc, device):
@@ -534,9 +566,10 @@ class _Stretch:
         self._weighted = False     # the tensors hold weight sums
         self._wgood = None         # device flag: a good batch came with weights
         self._multilabel = not hasattr(acc, "ignore_index")
-        self._fields = {f.key: f for f in type(acc)._FIELDS}  # the state's declaration
+        self._fields = {f.key: f for f in _device_fields(acc)}  # the state's declaration
         self._s: dict = {}
         self._size = acc.num_labels if self._multilabel else acc.num_classes
+        self._trash = {k: _trash(f, self._size) for k, f in self._fields.items()}
 
     def is_open(self) -> bool:
         return self._open
@@ -553,12 +586,15 @@ class _Stretch:
             if not self._metas or self._metas[-1][1].key() != batch.meta.key():
                 self._metas.append((self._batches, batch.meta))
             self._batches += 1
+            if not self._s:
+                self._new(torch, S.ALWAYS)
             if batch.w is not None:
                 if not self._weighted:
-                    self._to_weighted(torch)
-                if batch.wi is None and not self._multilabel:
+                    self._to_weighted(torch, exact=batch.wi is not None)
+                if batch.wi is None:
                     # a float weight: the sums are floats from here on (as the core's _wi)
-                    self._s.pop("wi", None)
+                    for k in self._keys(S.EXACT):
+                        self._s.pop(k, None)
                 # Weighted only once a weighted batch is counted: a bad one changes nothing.
                 self._wgood = ok if self._wgood is None else self._wgood | ok
             if self._multilabel:
@@ -569,15 +605,39 @@ class _Stretch:
             good = ok.to(torch.int64)
             self._kinds[kinds] = self._kinds[kinds] + good if kinds in self._kinds else good
 
-    def _zeros(self, torch, shape, dtype):
-        return torch.zeros(shape, dtype=dtype, device=self.device)
+    def _keys(self, when) -> list:
+        return [k for k, f in self._fields.items() if f.when == when]
+
+    def _new(self, torch, when) -> None:
+        """Zeros for the fields that exist ``when`` (``_state.ALWAYS``, ...), laid out flat
+        with their trash slot, in their declared dtype."""
+        for k in self._keys(when):
+            dtype = torch.int64 if self._fields[k].integer else torch.float64
+            self._s[k] = torch.zeros(self._trash[k] + 1, dtype=dtype, device=self.device)
+
+    def _to_weighted(self, torch, exact: bool):
+        """The core's promotion on the device tensors: each weighted field (and, with
+        ``exact``, each exact one) starts at its ``ones`` of the counts so far, read through
+        views in their declared shapes (torch ops: nothing waits for the GPU)."""
+        self._weighted = True
+        counts = {k: _declared(self._fields[k], self._s[k], self._size)
+                  for k in self._keys(S.ALWAYS)}
+        for when in ((S.WEIGHTED, S.EXACT) if exact else (S.WEIGHTED,)):
+            self._new(torch, when)
+            for k in self._keys(when):
+                f = self._fields[k]
+                if f.ones is None:
+                    continue
+                v, into = f.ones(counts), _declared(f, self._s[k], self._size)
+                if isinstance(v, torch.Tensor):
+                    into.copy_(v)
+                else:  # a Python number (a zero)
+                    into.fill_(v)
 
     def _add_single_label(self, torch, batch, ok):
-        C, s = self._size, self._s
-        if not s:
-            s["n"] = self._zeros(torch, C * C + 1, torch.int64)
+        C, s, trash = self._size, self._s, self._trash
         keep = batch.keep & ok
-        cell = torch.where(keep, batch.t_idx * C + batch.p_idx, C * C)
+        cell = torch.where(keep, batch.t_idx * C + batch.p_idx, trash["n"])
         s["n"].index_add_(0, cell, torch.ones_like(cell))
         if self._weighted:
             w = batch.w if batch.w is not None else torch.ones(
@@ -587,30 +647,28 @@ class _Stretch:
                 wi = batch.wi if batch.wi is not None else torch.ones(
                     batch.size, dtype=torch.int64, device=self.device)
                 s["wi"].index_add_(0, cell, wi)
-            s["true_w"].index_add_(0, torch.where(keep, batch.t_idx, C), w)
-            s["pred_w"].index_add_(0, torch.where(keep, batch.p_idx, C), w)
-            s["wsum"].index_add_(0, (~keep).to(torch.int64), w)
+            s["true_w"].index_add_(0, torch.where(keep, batch.t_idx, trash["true_w"]), w)
+            s["pred_w"].index_add_(0, torch.where(keep, batch.p_idx, trash["pred_w"]), w)
+            s["wsum"].index_add_(0, torch.where(keep, 0, trash["wsum"]), w)
 
     def _add_multilabel(self, torch, batch, ok):
-        L, s = self._size, self._s
-        if not s:
-            self._init_multilabel(torch)
+        L, s, trash = self._size, self._s, self._trash
         okl = ok.to(torch.int64)
         t1 = batch.t_one.to(torch.int64) * okl
         p1 = batch.p_one.to(torch.int64) * okl
         tp = t1 * p1
-        s["tp"] += tp.sum(dim=0)
-        s["pred"] += p1.sum(dim=0)
-        s["true"] += t1.sum(dim=0)
+        s["tp"][:L] += tp.sum(dim=0)
+        s["pred"][:L] += p1.sum(dim=0)
+        s["true"][:L] += t1.sum(dim=0)
         ntp, npred, ntrue = tp.sum(dim=1), p1.sum(dim=1), t1.sum(dim=1)
         cells = {
-            "hp": torch.where(ok, ntp * (L + 1) + npred, (L + 1) * (L + 1)),
-            "hr": torch.where(ok, ntp * (L + 1) + ntrue, (L + 1) * (L + 1)),
-            "hf": torch.where(ok, ntp * (2 * L + 1) + npred + ntrue, (L + 1) * (2 * L + 1)),
+            "hp": torch.where(ok, ntp * (L + 1) + npred, trash["hp"]),
+            "hr": torch.where(ok, ntp * (L + 1) + ntrue, trash["hr"]),
+            "hf": torch.where(ok, ntp * (2 * L + 1) + npred + ntrue, trash["hf"]),
         }
         for k, cell in cells.items():
             s[k].index_add_(0, cell, torch.ones_like(cell))
-        s["nsamples"] += batch.size * okl
+        s["nsamples"][:1] += batch.size * okl
         if self._weighted:
             w = batch.w if batch.w is not None else torch.ones(
                 batch.size, dtype=torch.float64, device=self.device)
@@ -618,56 +676,13 @@ class _Stretch:
             cols = torch.arange(L, device=self.device).expand(batch.size, L)
             for key, on in (("tpw", tp), ("predw", p1), ("truew", t1)):
                 # Flattened row by row, so each label's sum is added in sample order.
-                idx = torch.where(on > 0, cols, L).reshape(-1)
+                idx = torch.where(on > 0, cols, trash[key]).reshape(-1)
                 s[key].index_add_(0, idx, w.unsqueeze(1).expand(batch.size, L).reshape(-1))
             for key, hk in (("whp", "hp"), ("whr", "hr"), ("whf", "hf")):
-                s[key].index_add_(0, cells[hk], w)
-            s["wsum"].index_add_(0, (~ok).to(torch.int64).expand(batch.size), w)
+                s[key].index_add_(0, cells[hk], w)  # the same shape: the same trash slot
+            s["wsum"].index_add_(0, torch.where(ok, 0, trash["wsum"]).expand(batch.size), w)
             if batch.w is not None:
-                s["nzero"] += ((batch.w == 0) & ok).sum()
-
-    def _to_weighted(self, torch):
-        """Mirror of the core's ``_to_weighted``: the counts so far become weight sums."""
-        self._weighted = True
-        s = self._s
-        if self._multilabel:
-            L = self._size
-            if not s:
-                self._init_multilabel(torch)
-            s["tpw"] = self._zeros(torch, L + 1, torch.float64)
-            s["predw"] = self._zeros(torch, L + 1, torch.float64)
-            s["truew"] = self._zeros(torch, L + 1, torch.float64)
-            s["tpw"][:L] = s["tp"].double()
-            s["predw"][:L] = s["pred"].double()
-            s["truew"][:L] = s["true"].double()
-            for key, ik in (("whp", "hp"), ("whr", "hr"), ("whf", "hf")):
-                s[key] = s[ik].double()
-            s["wsum"] = self._zeros(torch, 2, torch.float64)
-            s["wsum"][0] = s["nsamples"][0].double()
-            return
-        C = self._size
-        if not s:
-            s["n"] = self._zeros(torch, C * C + 1, torch.int64)
-        n = s["n"]
-        table = n[:C * C].reshape(C, C)
-        s["w"] = n.double()
-        s["wi"] = n.clone()  # counts so far weigh 1; dropped at the first float weight
-        s["true_w"] = self._zeros(torch, C + 1, torch.float64)
-        s["true_w"][:C] = table.sum(dim=1).double()
-        s["pred_w"] = self._zeros(torch, C + 1, torch.float64)
-        s["pred_w"][:C] = table.sum(dim=0).double()
-        s["wsum"] = self._zeros(torch, 2, torch.float64)
-        s["wsum"][0] = table.sum().double()
-
-    def _init_multilabel(self, torch):
-        L, s = self._size, self._s
-        for k in ("tp", "pred", "true"):
-            s[k] = self._zeros(torch, L, torch.int64)
-        s["hp"] = self._zeros(torch, (L + 1) * (L + 1) + 1, torch.int64)
-        s["hr"] = self._zeros(torch, (L + 1) * (L + 1) + 1, torch.int64)
-        s["hf"] = self._zeros(torch, (L + 1) * (2 * L + 1) + 1, torch.int64)
-        s["nsamples"] = self._zeros(torch, 1, torch.int64)
-        s["nzero"] = self._zeros(torch, 1, torch.int64)
+                s["nzero"][:1] += ((batch.w == 0) & ok).sum()
 
     # -- reading ---------------------------------------------------------------------------
     def collect(self) -> dict:
@@ -697,16 +712,17 @@ class _Stretch:
         return self._metas[max(i, 0)][1]
 
     def _host_state(self) -> dict:
+        """The tensors in their declared host shapes, as ``acc._state_arrays()`` has them.
+        Without a good weighted batch the weight sums are left out: they hold the counts'
+        ``ones``, which the core fills in itself where it needs them."""
+        weighted = self._weighted and bool(self._wgood.cpu())
         out = {}
         for k, v in self._s.items():
-            out[k] = _host_shape(self._fields[k], v.cpu().numpy(), self._size)
-        weighted = self._weighted and bool(self._wgood.cpu())
+            if weighted or self._fields[k].when == S.ALWAYS:
+                out[k] = _declared(self._fields[k], v.cpu().numpy(), self._size)
         out["weighted"] = np.array([1 if weighted else 0], dtype=np.int64)
         if "wi" in out:
             _check_wrapped(self._acc(), out["wi"], out["w"], self.device)
-        if self._multilabel and not weighted and "nsamples" in out:
-            # A weighted accumulator adds "wsum" (weight 1 per sample) even from us.
-            out["wsum"] = out["nsamples"].astype(np.float64)
         kinds = [(k, int(v.cpu())) for k, v in self._kinds.items()]
         good = [k for k, count in kinds if count > 0]
         if good:
@@ -727,15 +743,6 @@ def _check_wrapped(acc, wi, w, device):
             f"sample_weight: integer weights on {device} sum past 2**63 - 1 (int64) in cell "
             f"({labels[r]!r}, {labels[c]!r}); the counts since the last read are left out "
             f"until reset()")
-
-
-def _host_shape(field, a, size):
-    """A device array (flat, with trash slots at its end) in the shape its field declares
-    for ``size`` classes or labels; a scalar as one element, as ``_state.dense`` has it."""
-    from confstream import _state as S
-
-    shape = S.shape_of(None, field, size)  # no group or replica axis on the device
-    return a[:1] if shape == () else a[:int(np.prod(shape))].reshape(shape)
 
 
 def _bad_weight() -> str:

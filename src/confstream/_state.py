@@ -33,7 +33,30 @@ class Field(NamedTuple):
     tail: str = ""  # the accumulator's int attribute giving one more, last, axis (or none)
     head: str = ""  # the accumulator's int attribute giving a first axis (the groups; or none)
     # its value when every weight was 1, from {key: value} of the fields that always exist
+    # (numpy arrays and scalars, or torch tensors on the device path: written with the
+    # array-generic steps below, ``f64`` / ``copy_of`` / ``.sum(axis=...)``)
     ones: Callable | None = None
+
+
+# Array-generic steps for the ``ones`` functions: each reads numpy arrays (and Python or
+# numpy scalars: the host's) or torch tensors (the device path's views of its tensors, see
+# ``adapters._torch_device``) alike, and a tensor stays a tensor on its device (nothing
+# waits for a GPU). int64 to float64 rounds to nearest either way (exact below 2**53).
+
+
+def f64(a):
+    """``a`` (int64 counts) as float64: a Python float for a scalar, else an array or a
+    tensor of the same shape."""
+    if isinstance(a, (int, float, np.generic)):
+        return float(a)
+    if isinstance(a, np.ndarray):
+        return a.astype(np.float64)
+    return a.double()  # a torch tensor
+
+
+def copy_of(a):
+    """A copy of ``a``, numpy array or torch tensor."""
+    return a.copy() if isinstance(a, np.ndarray) else a.clone()
 
 
 def shape_of(acc, f: Field, c: int, g: int | None = None) -> tuple:

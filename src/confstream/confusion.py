@@ -259,16 +259,16 @@ class ConfusionMatrix(_Accumulator):
     _FIELDS = (
         S.Field("_n", "n", "counts", S.cells, True),
         S.Field("_w", "w", "weights.cells", S.cells, False, S.WEIGHTED,
-                ones=lambda s: s["n"].astype(np.float64)),
+                ones=lambda s: S.f64(s["n"])),
         S.Field("_tw", "true_w", "weights.true", S.per_class, False, S.WEIGHTED,
-                ones=lambda s: s["n"].sum(axis=1).astype(np.float64)),
+                ones=lambda s: S.f64(s["n"].sum(axis=1))),
         S.Field("_pw", "pred_w", "weights.pred", S.per_class, False, S.WEIGHTED,
-                ones=lambda s: s["n"].sum(axis=0).astype(np.float64)),
+                ones=lambda s: S.f64(s["n"].sum(axis=0))),
         S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED,
-                ones=lambda s: float(s["n"].sum())),
+                ones=lambda s: S.f64(s["n"].sum())),
         # exact sums while every weight is an integer (an optional key of format 1)
         S.Field("_wi", "wi", "weights.integer_cells", S.cells, True, S.EXACT,
-                ones=lambda s: s["n"].copy()),
+                ones=lambda s: S.copy_of(s["n"])),
         # the streamed bootstrap's (C, C, B) replicate tables (optional: bootstrap=B)
         S.Field("_rep", "rep", "bootstrap.cells", S.cells, False, S.OPTIONAL, "_nrep"),
     )
@@ -1534,11 +1534,11 @@ class MultilabelConfusionMatrix(_Accumulator):
             _INT_KEYS, (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
         S.Field("_nsamples", "nsamples", "samples", S.scalar, True),
         *(S.Field("_" + k, k, "weights." + k, shape, False, S.WEIGHTED,
-                  ones=lambda s, ik=ik: s[ik].astype(np.float64))
+                  ones=lambda s, ik=ik: S.f64(s[ik]))
           for k, ik, shape in zip(_FLOAT_KEYS, _INT_KEYS,
                                   (S.per_class,) * 3 + (_hist_square,) * 2 + (_hist_f,))),
         S.Field("_wsum", "wsum", "weights.total", S.scalar, False, S.WEIGHTED,
-                ones=lambda s: float(s["nsamples"])),
+                ones=lambda s: S.f64(s["nsamples"])),
         S.Field("_nzero", "nzero", "weights.zero_weight_samples", S.scalar, True, S.WEIGHTED,
                 ones=lambda s: 0),
         # the streamed bootstrap's replicates (optional: bootstrap=B), each (..., B)
