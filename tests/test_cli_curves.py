@@ -11,9 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
@@ -283,6 +286,48 @@ def test_adaptive_resolution_of_score_columns(tmp_path, capsys):
                      ("ap", skm.average_precision_score(y == c, sc[:, i]))):
             lo, hi = d[c][m + " bounds"]
             assert lo <= r <= hi
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 400), st.integers(1, 120),
+       st.sampled_from(["no", "yes"]), st.sampled_from(["no", "yes"]), st.booleans(),
+       st.integers(64, 90))
+def test_any_chunks_and_label_order_give_the_adaptive_state_by_hand(seed, n, chunk, pos, first,
+                                                                      weighted, intervals):
+    """Whichever label the file shows first (the CLI counts truth in first-met order and
+    relabels at the end) and whichever is positive, the curves equal
+    ScoreCurves([neg, pos], resolution="adaptive") on the rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(["no", "yes"], n)
+    y[:n // 3] = first                      # a leading run: small chunks meet `first` first
+    y[-2:] = ["no", "yes"]
+    s = rng.random(n) * 0.7 + (y == pos) * 0.3
+    w = rng.integers(1, 5, n) * 0.5
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "f.csv")
+        pd.DataFrame({"y": y, "s": s, "w": w}).to_csv(path, index=False)
+        back = pd.read_csv(path)
+        rc, out, err = run_quiet("report", path, "--true", "y", "--score", "s",
+                                 "--pos-label", pos, "--score-resolution", "adaptive",
+                                 "--score-intervals", intervals, "--format", "json",
+                                 "--chunksize", chunk, *(["--weight", "w"] if weighted else []))
+    assert rc == 0, err
+    neg = "yes" if pos == "no" else "no"
+    want = by_hand(back["y"].to_numpy(), back["s"].to_numpy(), [neg, pos], chunk,
+                   back["w"].to_numpy() if weighted else None, resolution="adaptive",
+                   intervals=intervals)[pos]
+    got = json.loads(out)[pos]
+    same_row(got, want)
+    assert got["support"] == want["support"]
+
+
+def run_quiet(*argv):
+    import contextlib
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize("flags, words", [

@@ -45,15 +45,21 @@ def check(report, name, y_bin, score, logged_auroc, logged_ap):
         assert report.get(metric, name) == logged
 
 
-def test_binary_sigmoid_logs_auroc_and_ap():
-    keras.utils.set_random_seed(1)
-    rng = np.random.default_rng(7)
-    y = (rng.random(400) < 0.2).astype("int64")
-    x = rng.normal(size=(400, 4)).astype("float32")
-    x[:, 0] += 1.5 * y
-    xv, yv = x[240:], y[240:, None]
+def binary_case(keras_seed, seed, n, p, shift):
+    """(x, y, a compiled one-sigmoid model) of binary data whose feature 0 tells the class."""
+    keras.utils.set_random_seed(keras_seed)
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < p).astype("int64")
+    x = rng.normal(size=(n, 4)).astype("float32")
+    x[:, 0] += shift * y
     model = mlp(4, 1, "sigmoid")
     model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy")
+    return x, y, model
+
+
+def test_binary_sigmoid_logs_auroc_and_ap():
+    x, y, model = binary_case(1, 7, 400, 0.2, 1.5)
+    xv, yv = x[240:], y[240:, None]
     cb = ConfusionCallback((xv, yv), curves=True)
     hist = model.fit(x[:240], y[:240], epochs=2, batch_size=80, callbacks=[cb], verbose=0)
     assert {"val_auroc_1", "val_ap_1"} <= set(hist.history)
@@ -122,14 +128,8 @@ def test_curves_need_scores_and_a_bool():
 def test_adaptive_resolution_equals_adaptive_curves_by_hand():
     from confstream import ScoreCurves
 
-    keras.utils.set_random_seed(4)
-    rng = np.random.default_rng(9)
-    y = (rng.random(320) < 0.3).astype("int64")
-    x = rng.normal(size=(320, 4)).astype("float32")
-    x[:, 0] += 1.2 * y
+    x, y, model = binary_case(4, 9, 320, 0.3, 1.2)
     xv, yv = x[160:], y[160:]
-    model = mlp(4, 1, "sigmoid")
-    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy")
     cb = ConfusionCallback((xv, yv[:, None]), batch_size=40, curves=True,
                            curves_resolution="adaptive", curves_intervals=64)
     hist = model.fit(x[:160], y[:160], epochs=1, batch_size=160, callbacks=[cb], verbose=0)

@@ -285,8 +285,8 @@ def _check_score_options(args: argparse.Namespace) -> None:
     words of ``ScoreCurves``' own refusal."""
     from confstream import ScoreCurves
 
-    given = args.score_resolution is not None or args.score_intervals is not None
-    if not given:
+    if getattr(args, "score_resolution", None) is None and \
+            getattr(args, "score_intervals", None) is None:
         return
     if args.score is None:
         raise InputError("--score-resolution / --score-intervals describe the --score "
