@@ -11,24 +11,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_curves", "new_curves", "curve_batch"]
+__all__ = ["check_curves", "curve_options", "new_curves", "curve_batch"]
 
 
-def check_curves(curves: Any, bits: Any) -> bool:
-    """``curves`` as a bool, ``bits`` checked by the accumulator itself (before any epoch)."""
+def curve_options(bits: Any, resolution: Any = "fixed", intervals: Any = None) -> dict:
+    """The ``ScoreCurves`` keywords of an adapter's ``curves_bits`` / ``curves_resolution`` /
+    ``curves_intervals``."""
+    return {"bits": bits, "resolution": resolution, "intervals": intervals}
+
+
+def check_curves(curves: Any, options: dict) -> bool:
+    """``curves`` as a bool, the curves' ``options`` (``curve_options``) checked by the
+    accumulator itself (before any epoch, in its words)."""
     if not isinstance(curves, bool):
         raise ValueError(f"curves must be True or False, got {curves!r}")
-    if bits is not None:
+    if options != curve_options(None):
         from confstream import ScoreCurves
 
-        ScoreCurves(bits=bits)
+        ScoreCurves(**options)
     return curves
 
 
-def new_curves(acc: Any, y_pred: np.ndarray, *, multilabel: bool, labels: Any, bits: Any):
+def new_curves(acc: Any, y_pred: np.ndarray, *, multilabel: bool, labels: Any,
+               options: dict):
     """The accumulator for predictions like ``y_pred`` (host numpy, after the adapter's own
     squeezing of (N, 1) columns): multi-label, binary (one score or two columns) or
-    multi-class (one column per class, class axis 1)."""
+    multi-class (one column per class, class axis 1); ``options`` as ``curve_options``."""
     from confstream import MultilabelScoreCurves, ScoreCurves
 
     from .generators import _is_float
@@ -37,16 +45,16 @@ def new_curves(acc: Any, y_pred: np.ndarray, *, multilabel: bool, labels: Any, b
         raise ValueError(f"curves=True needs scores from the model, got predictions of "
                          f"dtype {y_pred.dtype}")
     if multilabel:
-        return MultilabelScoreCurves(len(acc.labels), bits=bits)
+        return MultilabelScoreCurves(len(acc.labels), **options)
     width = 1 if y_pred.ndim == 1 else int(y_pred.shape[1])
     if width <= 2:
         if acc.fixed and acc.num_classes != 2:
             raise ValueError(f"curves=True: a {width}-column output gives binary curves but "
                              f"the label space has {acc.num_classes} classes")
-        return ScoreCurves(labels=list(labels) if labels is not None else [0, 1], bits=bits)
+        return ScoreCurves(labels=list(labels) if labels is not None else [0, 1], **options)
     if labels is not None:
-        return ScoreCurves(labels=list(labels), bits=bits)
-    return ScoreCurves(num_classes=width, bits=bits)
+        return ScoreCurves(labels=list(labels), **options)
+    return ScoreCurves(num_classes=width, **options)
 
 
 def curve_batch(curves: Any, y: Any, y_pred: Any, w: Any, *, multilabel: bool, labels: Any):

@@ -226,6 +226,8 @@ def score_curves(
     multilabel: bool = False,
     bits: int | None = None,
     ovo: bool = False,
+    resolution: str = "fixed",
+    intervals: int | None = None,
     sample_weight: Any = None,
     split_every: int = 8,
     compute: bool = True,
@@ -238,7 +240,9 @@ def score_curves(
     :func:`confusion_matrix` does, so the result equals one accumulator updated with all the
     data: ``roc_auc()``, ``average_precision()`` and the curves are scikit-learn's (float16 /
     bfloat16 / small-integer scores) or certified (float32 / float64, see docs/CURVES.md).
-    ``num_classes`` / ``labels`` / ``bits`` / ``ovo`` are those of ``ScoreCurves``; with
+    ``num_classes`` / ``labels`` / ``bits`` / ``ovo`` / ``resolution`` / ``intervals`` are
+    those of ``ScoreCurves`` (adaptive interval lists are merged by their union, coarsened
+    past ``intervals``, as ``+`` merges them); with
     ``multilabel=True`` ``num_classes`` is the number of labels (default: ``y_true``'s width).
     Alignment of partitions, ``split_every`` and ``compute`` as :func:`confusion_matrix`.
 
@@ -261,7 +265,7 @@ def score_curves(
             raise ValueError("multilabel=True needs num_classes when y_true's width is "
                              "unknown")
     spec = _CurveSpec(multilabel, num_classes, None if labels is None else list(labels), bits,
-                      ovo)
+                      ovo, resolution=resolution, intervals=intervals)
     spec.new()  # the accumulator's own checks, here rather than on a worker
     count = dask.delayed(_count, pure=True)
     level = [count(spec, yt, ys, w) for yt, ys, w in parts]
@@ -279,6 +283,8 @@ def grouped_score_curves(
     num_classes: int | None = None,
     labels: Sequence[Any] | None = None,
     bits: int | None = None,
+    resolution: str = "fixed",
+    intervals: int | None = None,
     sample_weight: Any = None,
     split_every: int = 8,
     compute: bool = True,
@@ -307,7 +313,7 @@ def grouped_score_curves(
         raise ValueError(f"split_every must be at least 2, got {split_every}")
     cols, crossed, names = _group_columns(groups)
     spec = _CurveSpec(False, num_classes, None if labels is None else list(labels), bits,
-                      False)
+                      False, resolution=resolution, intervals=intervals)
     spec.new()
     parts = _aligned_partitions(y_true, y_score, sample_weight, cols, names)
     count = dask.delayed(_count_curves_by_group, pure=True)
@@ -334,6 +340,8 @@ def classification_report(
     threshold: float | Sequence[float] = 0.5,
     y_score: Any = None,
     bits: int | None = None,
+    resolution: str = "fixed",
+    intervals: int | None = None,
     split_every: int = 8,
 ) -> str | dict:
     """``sklearn.metrics.classification_report`` of Dask collections, counted per partition.
@@ -347,7 +355,8 @@ def classification_report(
     (``Report.with_curves``: a second table in the text, ``"auroc"`` / ``"ap"`` and their
     bounds in the dict). ``(N,)`` scores the positive class of 0/1 labels (or of
     ``labels=[neg, pos]``); ``(N, C)`` one class per column: classes ``0 .. C-1``, or
-    ``labels`` naming the C classes in column order. ``bits`` as for ``ScoreCurves``.
+    ``labels`` naming the C classes in column order. ``bits``, ``resolution`` and
+    ``intervals`` as for ``ScoreCurves``.
 
     >>> import dask.array as da
     >>> from confstream.adapters.dask import classification_report
@@ -374,6 +383,7 @@ def classification_report(
             raise ValueError(f"binary y_score scores labels=[neg, pos]; got {len(labels)} "
                              f"labels")
         lazy = score_curves(y_true, y_score, sample_weight=sample_weight, bits=bits,
+                            resolution=resolution, intervals=intervals,
                             split_every=split_every, compute=False, **space)
         import dask
         acc, curves = dask.compute(acc, lazy)   # one pass over the partitions
@@ -421,22 +431,25 @@ class _CurveSpec:
     """How to build each partition's score curves; the same for all of them."""
 
     def __init__(self, multilabel: bool, num_classes: int | None, labels: list | None,
-                 bits: int | None, ovo: bool) -> None:
+                 bits: int | None, ovo: bool, *, resolution: str = "fixed",
+                 intervals: int | None = None) -> None:
         self.multilabel, self.num_classes, self.labels = multilabel, num_classes, labels
         self.bits, self.ovo = bits, ovo
+        self.resolution, self.intervals = resolution, intervals
 
     def new(self) -> Any:
         import confstream
+        keys = {"bits": self.bits, "resolution": self.resolution, "intervals": self.intervals}
         if self.multilabel:
-            return confstream.MultilabelScoreCurves(self.num_classes, bits=self.bits)
+            return confstream.MultilabelScoreCurves(self.num_classes, **keys)
         if self.labels is not None:
-            return confstream.ScoreCurves(labels=self.labels, bits=self.bits, ovo=self.ovo)
-        return confstream.ScoreCurves(self.num_classes, bits=self.bits, ovo=self.ovo)
+            return confstream.ScoreCurves(labels=self.labels, ovo=self.ovo, **keys)
+        return confstream.ScoreCurves(self.num_classes, ovo=self.ovo, **keys)
 
     def __dask_tokenize__(self) -> tuple:
         return ("confstream-dask-curve-spec", self.multilabel, self.num_classes,
                 None if self.labels is None else tuple(map(repr, self.labels)), self.bits,
-                self.ovo)
+                self.ovo, self.resolution, self.intervals)
 
 
 def _count(spec: Any, y_true: Any, y_pred: Any, sample_weight: Any) -> Any:

@@ -457,6 +457,11 @@ class ConfusionCallback(keras.callbacks.Callback):
         scikit-learn gives (without its warning every epoch).
     curves_bits : int, optional
         ``bits`` of the score curves (width of the bounds against memory; default 10).
+    curves_resolution : {"fixed", "adaptive"}, default "fixed"
+        ``resolution`` of the score curves: "adaptive" keeps float scores as interval lists
+        placed where the classes overlap (narrower bounds, slower updates; docs/CURVES.md).
+    curves_intervals : int, optional
+        ``intervals`` of adaptive score curves (``curves_resolution="adaptive"`` only).
 
     Examples
     --------
@@ -488,6 +493,8 @@ class ConfusionCallback(keras.callbacks.Callback):
         seed: int | None = None,
         curves: bool = False,
         curves_bits: int | None = None,
+        curves_resolution: str = "fixed",
+        curves_intervals: int | None = None,
     ) -> None:
         super().__init__()
         from confstream import History
@@ -546,8 +553,11 @@ class ConfusionCallback(keras.callbacks.Callback):
         self.steps = None if steps is None else int(steps)
         self.history = History()
         self.confusion = None  # the last evaluation's accumulator
-        self.with_curves = _curves.check_curves(curves, curves_bits)
+        self._curve_options = _curves.curve_options(curves_bits, curves_resolution,
+                                                    curves_intervals)
+        self.with_curves = _curves.check_curves(curves, self._curve_options)
         self.curves_bits = curves_bits
+        self.curves_resolution, self.curves_intervals = curves_resolution, curves_intervals
         self.curves = None  # the last evaluation's score curves (curves=True)
 
     # ------------------------------------------------------------------ batches
@@ -645,7 +655,7 @@ class ConfusionCallback(keras.callbacks.Callback):
                 acc = self._new_accumulator(y_pred)
                 if self.with_curves:
                     curves = _curves.new_curves(acc, y_pred, multilabel=self.multilabel,
-                                                labels=self.labels, bits=self.curves_bits)
+                                                labels=self.labels, options=self._curve_options)
             acc.update(y, y_pred, sample_weight=sw)
             if curves is not None:
                 curves.update(*_curves.curve_batch(curves, y, y_pred, sw,

@@ -153,6 +153,11 @@ class ClassMetricsCallback(pl.Callback):
         Every rank needs at least one batch to sync its curves.
     curves_bits : int, optional
         ``bits`` of the score curves (width of the bounds against memory; default 10).
+    curves_resolution : {"fixed", "adaptive"}, default "fixed"
+        ``resolution`` of the score curves: "adaptive" keeps float scores as interval lists
+        placed where the classes overlap (narrower bounds, slower updates; docs/CURVES.md).
+    curves_intervals : int, optional
+        ``intervals`` of adaptive score curves (``curves_resolution="adaptive"`` only).
 
     Attributes
     ----------
@@ -202,6 +207,8 @@ class ClassMetricsCallback(pl.Callback):
         bootstrap: int | None = None,
         curves: bool = False,
         curves_bits: int | None = None,
+        curves_resolution: str = "fixed",
+        curves_intervals: int | None = None,
     ) -> None:
         super().__init__()
         from confstream import History
@@ -225,8 +232,11 @@ class ClassMetricsCallback(pl.Callback):
         if ci is not None and multilabel:  # the streamed replicates' own number and seed
             self._ci_kwargs = {"ci": ci, "ci_method": ci_method}
         self._rank = 0
-        self.with_curves = _curves.check_curves(curves, curves_bits)
+        self._curve_options = _curves.curve_options(curves_bits, curves_resolution,
+                                                    curves_intervals)
+        self.with_curves = _curves.check_curves(curves, self._curve_options)
         self.curves_bits = curves_bits
+        self.curves_resolution, self.curves_intervals = curves_resolution, curves_intervals
         self.curves: dict[str, Any] = {}
         self._curve_accs: dict[str, dict[int, Any]] = {}
         self._labels = None if labels is None else list(labels)
@@ -311,7 +321,7 @@ class ClassMetricsCallback(pl.Callback):
         made = self._curve_accs.setdefault(stage, {})
         if idx not in made:
             made[idx] = _curves.new_curves(acc, y_pred, multilabel=self.multilabel,
-                                           labels=self._labels, bits=self.curves_bits)
+                                           labels=self._labels, options=self._curve_options)
         made[idx].update(*_curves.curve_batch(made[idx], y, y_pred, None,
                                               multilabel=self.multilabel, labels=self._labels))
 

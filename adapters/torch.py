@@ -38,6 +38,8 @@ def evaluate(
     progress: bool = True,
     curves: bool = False,
     curves_bits: int | None = None,
+    curves_resolution: str = "fixed",
+    curves_intervals: int | None = None,
     ci: float | None = None,
     ci_method: str = "bootstrap",
     n_resamples: int = 1000,
@@ -89,6 +91,11 @@ def evaluate(
         certified bounds, see docs/CURVES.md). The model must output scores (or logits).
     curves_bits : int, optional
         ``bits`` of the score curves (default 10).
+    curves_resolution : {"fixed", "adaptive"}, default "fixed"
+        ``resolution`` of the score curves: "adaptive" keeps float scores as interval lists
+        placed where the classes overlap (narrower bounds, slower updates; docs/CURVES.md).
+    curves_intervals : int, optional
+        ``intervals`` of adaptive score curves (``curves_resolution="adaptive"`` only).
     ci : float, optional
         Also make the report with confidence intervals (e.g. 0.95; docs/INTERVALS.md) and
         return it last: ``(acc, report)``, or ``(acc, curves, report)`` with ``curves=True``
@@ -139,7 +146,8 @@ def evaluate(
     if bootstrap is not None:
         boot = settings(bootstrap, 0 if seed is None else seed, 0)
         spec.extra = {"bootstrap": boot.replicates, "seed": boot.seed}
-    with_curves = _curves.check_curves(curves, curves_bits)
+    curve_options = _curves.curve_options(curves_bits, curves_resolution, curves_intervals)
+    with_curves = _curves.check_curves(curves, curve_options)
     made = []
 
     def feed_curves(acc, y, y_pred, w):
@@ -148,7 +156,7 @@ def evaluate(
         w = w.detach().cpu().numpy() if isinstance(w, torch.Tensor) else w
         if not made:
             made.append(_curves.new_curves(acc, y_pred, multilabel=spec.multilabel,
-                                           labels=spec.labels, bits=curves_bits))
+                                           labels=spec.labels, options=curve_options))
         made[0].update(*_curves.curve_batch(made[0], y, y_pred, w, multilabel=spec.multilabel,
                                             labels=spec.labels))
 

@@ -85,6 +85,11 @@ class ComputeMetrics:
         reports carry them (``Report.with_curves``).
     curves_bits : int, optional
         ``bits`` of the score curves (width of the bounds against memory; default 10).
+    curves_resolution : {"fixed", "adaptive"}, default "fixed"
+        ``resolution`` of the score curves: "adaptive" keeps float scores as interval lists
+        placed where the classes overlap (narrower bounds, slower updates; docs/CURVES.md).
+    curves_intervals : int, optional
+        ``intervals`` of adaptive score curves (``curves_resolution="adaptive"`` only).
 
     Attributes
     ----------
@@ -128,13 +133,18 @@ class ComputeMetrics:
         metrics: Sequence[str] = ("precision", "recall", "f1"),
         curves: bool = False,
         curves_bits: int | None = None,
+        curves_resolution: str = "fixed",
+        curves_intervals: int | None = None,
     ) -> None:
         from confstream import History
 
         from . import _curves
 
-        self.with_curves = _curves.check_curves(curves, curves_bits)
+        self._curve_options = _curves.curve_options(curves_bits, curves_resolution,
+                                                    curves_intervals)
+        self.with_curves = _curves.check_curves(curves, self._curve_options)
         self.curves_bits = curves_bits
+        self.curves_resolution, self.curves_intervals = curves_resolution, curves_intervals
         self.curves = None
         self._curves = None
 
@@ -247,7 +257,7 @@ class ComputeMetrics:
                     y, y_pred = y[keep], y_pred[np.nonzero(keep)[0]]
         if self._curves is None:
             self._curves = _curves.new_curves(self._acc, y_pred, multilabel=self.multilabel,
-                                              labels=self.labels, bits=self.curves_bits)
+                                              labels=self.labels, options=self._curve_options)
         self._curves.update(*_curves.curve_batch(self._curves, y, y_pred, None,
                                                  multilabel=self.multilabel,
                                                  labels=self.labels))

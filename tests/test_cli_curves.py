@@ -11,9 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
@@ -215,3 +218,139 @@ def test_bad_scores_name_their_row(tmp_path, capsys):
     rc, _, err = run(capsys, "report", npz, "--true", "y", "--pred", "y", "--score", "s",
                      "--by", "p", "--multilabel")
     assert rc == 2 and "--multilabel" in err
+
+
+def by_hand(y, s, labels, chunk, w=None, **options):
+    """ScoreCurves(resolution=..., intervals=...) fed the file's rows in the CLI's chunks."""
+    from confstream import ScoreCurves
+
+    sc = ScoreCurves(labels=labels, **options)
+    for i in range(0, len(y), chunk):
+        sc.update(y[i:i + chunk], s[i:i + chunk],
+                  sample_weight=None if w is None else w[i:i + chunk])
+    return sc.per_class(warn=False)
+
+
+def same_row(got, want):
+    for m in ("auroc", "ap"):
+        assert got[m] == want[m], m
+        assert list(got[m + " bounds"]) == list(want[m + " bounds"]), m
+
+
+@pytest.mark.parametrize("pos", ["dog", "cat"])  # cat: the label met first is the positive
+@pytest.mark.parametrize("weighted", [False, True])
+def test_adaptive_resolution_equals_adaptive_curves_by_hand(tmp_path, capsys, pos, weighted):
+    path = binary_csv(tmp_path, n=2000, seed=5)
+    df = pd.read_csv(path)
+    y, s, w = df["y"].to_numpy(), df["s"].to_numpy(), df["w"].to_numpy()
+    neg = "cat" if pos == "dog" else "dog"
+    more = ["--weight", "w"] if weighted else []
+    for pred in (["--pred", "p"], []):           # beside the report, and the curves alone
+        rc, out, err = run(capsys, "report", path, "--true", "y", *pred, "--score", "s",
+                           "--pos-label", pos, "--score-resolution", "adaptive",
+                           "--score-intervals", 64, "--format", "json", "--chunksize", 300,
+                           *more)
+        assert rc == 0, err
+        got = json.loads(out)[pos]
+        want = by_hand(y, s, [neg, pos], 300, w if weighted else None,
+                       resolution="adaptive", intervals=64)[pos]
+        same_row(got, want)
+        ref = refs(path, pos)["weighted" if weighted else "plain"]
+        for m, r in zip(("auroc", "ap"), ref):
+            lo, hi = got[m + " bounds"]
+            assert lo <= r <= hi and hi > lo, (m, lo, r, hi)  # 64 intervals: really coarse
+    fixed = by_hand(y, s, [neg, pos], 300, w if weighted else None, bits=4)[pos]
+    rc, out, _ = run(capsys, "report", path, "--true", "y", "--score", "s", "--pos-label", pos,
+                     "--score-bits", 4, "--score-resolution", "fixed", "--format", "json",
+                     *more)
+    same_row(json.loads(out)[pos], fixed)
+
+
+def test_adaptive_resolution_of_score_columns(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    n, classes = 1500, ["ant", "bee", "cat"]
+    y = rng.choice(classes, n)
+    sc = rng.dirichlet(np.ones(3), n)
+    cols = {f"s_{c}": sc[:, i] for i, c in enumerate(classes)}
+    path = tmp_path / "m.parquet"
+    pd.DataFrame({"y": y, "p": np.array(classes)[sc.argmax(1)], **cols}).to_parquet(path)
+    rc, out, err = run(capsys, "report", path, "--true", "y", "--pred", "p", "--score", *cols,
+                       "--labels", *classes, "--score-resolution", "adaptive",
+                       "--score-intervals", 100, "--format", "json", "--chunksize", 512)
+    assert rc == 0, err
+    d = json.loads(out)
+    want = by_hand(y, sc, classes, 512, resolution="adaptive", intervals=100)
+    for i, c in enumerate(classes):
+        same_row(d[c], want[c])
+        for m, r in (("auroc", skm.roc_auc_score(y == c, sc[:, i])),
+                     ("ap", skm.average_precision_score(y == c, sc[:, i]))):
+            lo, hi = d[c][m + " bounds"]
+            assert lo <= r <= hi
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 400), st.integers(1, 120),
+       st.sampled_from(["no", "yes"]), st.sampled_from(["no", "yes"]), st.booleans(),
+       st.integers(64, 90))
+def test_any_chunks_and_label_order_give_the_adaptive_state_by_hand(seed, n, chunk, pos, first,
+                                                                      weighted, intervals):
+    """Whichever label the file shows first (the CLI counts truth in first-met order and
+    relabels at the end) and whichever is positive, the curves equal
+    ScoreCurves([neg, pos], resolution="adaptive") on the rows."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(["no", "yes"], n)
+    y[:n // 3] = first                      # a leading run: small chunks meet `first` first
+    y[-2:] = ["no", "yes"]
+    s = rng.random(n) * 0.7 + (y == pos) * 0.3
+    w = rng.integers(1, 5, n) * 0.5
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "f.csv")
+        pd.DataFrame({"y": y, "s": s, "w": w}).to_csv(path, index=False)
+        back = pd.read_csv(path)
+        rc, out, err = run_quiet("report", path, "--true", "y", "--score", "s",
+                                 "--pos-label", pos, "--score-resolution", "adaptive",
+                                 "--score-intervals", intervals, "--format", "json",
+                                 "--chunksize", chunk, *(["--weight", "w"] if weighted else []))
+    assert rc == 0, err
+    neg = "yes" if pos == "no" else "no"
+    want = by_hand(back["y"].to_numpy(), back["s"].to_numpy(), [neg, pos], chunk,
+                   back["w"].to_numpy() if weighted else None, resolution="adaptive",
+                   intervals=intervals)[pos]
+    got = json.loads(out)[pos]
+    same_row(got, want)
+    assert got["support"] == want["support"]
+
+
+def run_quiet(*argv):
+    import contextlib
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--score-intervals", "100"], "--score-intervals: intervals (resolution='adaptive' only) "
+                                   "must be an int in 64..67108864, got 100"),
+    (["--score-resolution", "adaptive", "--score-intervals", "63"],
+     "--score-intervals: intervals (resolution='adaptive' only) must be an int in "
+     "64..67108864, got 63"),
+    (["--score-resolution", "adaptive", "--score-intervals", str((1 << 26) + 1)],
+     f"got {(1 << 26) + 1}"),
+    (["--score-resolution", "adaptive", "--score-bits", "12"],
+     "bits sets the fixed bins; resolution='adaptive' takes intervals= instead"),
+])
+def test_bad_resolution_flags_are_refused_before_reading(tmp_path, capsys, flags, words):
+    missing = tmp_path / "not-there.csv"            # never opened: the flags fail first
+    for pred in (["--pred", "p"], [], ["--pred", "p", "--by", "g"]):
+        rc, out, err = run(capsys, "report", missing, "--true", "y", *pred, "--score", "s",
+                           *flags)
+        assert rc == 2 and out == "" and words in err and "not-there" not in err, err
+    rc, out, err = run(capsys, "report", missing, "--true", "y", "--pred", "p",
+                       "--score-resolution", "adaptive")
+    assert rc == 2 and out == "" and "give --score COL too" in err
+    with pytest.raises(SystemExit) as e:
+        cli.main(["report", str(missing), "--true", "y", "--score", "s",
+                  "--score-resolution", "fine"])
+    assert e.value.code == 2 and "invalid choice: 'fine'" in capsys.readouterr().err

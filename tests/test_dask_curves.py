@@ -139,3 +139,67 @@ def test_grouped_score_curves_from_a_dataframe_and_bad_scores(client):
                                    da.from_array(np.arange(3000) % 2, 1000))
     with pytest.raises(ValueError, match=r"y_score\[234\] = nan is not finite"):
         cdask.score_curves(da.from_array(y, chunks=1000), da.from_array(bad, 1000))
+
+
+def adaptive_by_hand(parts, **options):
+    """Each partition's ScoreCurves, added up in the tree-reduce's order (one level)."""
+    from confstream import ScoreCurves
+
+    accs = [ScoreCurves(**options).update(*part) for part in parts]
+    out = accs[0].copy()
+    for acc in accs[1:]:
+        out += acc
+    return out
+
+
+def test_adaptive_resolution_equals_adaptive_curves_by_hand(client):
+    rng = np.random.default_rng(11)
+    n, chunk = 4000, 500
+    y = rng.integers(0, 2, n)
+    s = (1 / (1 + np.exp(-(rng.normal(size=n) + 1.2 * y)))).astype(np.float32)
+    w = rng.integers(1, 4, n).astype(np.float64)
+    yd, sd, wd = (da.from_array(a, chunks=chunk) for a in (y, s, w))
+    plain = [(y[i:i + chunk], s[i:i + chunk]) for i in range(0, n, chunk)]
+    for weights in (None, wd):
+        got = cdask.score_curves(yd, sd, sample_weight=weights, resolution="adaptive",
+                                 intervals=64)
+        parts = plain if weights is None else [
+            (*part, w[i:i + chunk]) for part, i in zip(plain, range(0, n, chunk))]
+        want = adaptive_by_hand(parts, resolution="adaptive", intervals=64)
+        assert got == want and got.resolution == "adaptive" and got.intervals == 64
+        ww = None if weights is None else w
+        for (lo, hi), ref in ((got.roc_auc_bounds(), skm.roc_auc_score(y, s, sample_weight=ww)),
+                              (got.average_precision_bounds(),
+                               skm.average_precision_score(y, s, sample_weight=ww))):
+            assert lo <= ref <= hi and hi > lo
+    d = cdask.classification_report(yd, (sd > 0.5).astype(int), y_score=sd,
+                                    resolution="adaptive", intervals=64, output_dict=True)
+    want = adaptive_by_hand(plain, resolution="adaptive", intervals=64)
+    assert d["1"]["auroc"] == want.roc_auc()
+    assert list(d["1"]["auroc bounds"]) == list(want.roc_auc_bounds())
+    grouped = cdask.grouped_score_curves(yd, sd, da.from_array(np.arange(n) % 2, chunks=chunk),
+                                         resolution="adaptive", intervals=64)
+    for key, curves in grouped.items():
+        m = np.arange(n) % 2 == key
+        assert curves.resolution == "adaptive" and curves.intervals == 64
+        lo, hi = curves.roc_auc_bounds()
+        assert lo <= skm.roc_auc_score(y[m], s[m]) <= hi
+
+
+def test_resolution_is_in_the_graph_keys_and_bad_values_are_refused_early():
+    y = da.from_array(np.array([0, 1, 1, 0]), chunks=2)
+    s = da.from_array(np.array([0.1, 0.7, 0.4, 0.3], np.float32), chunks=2)
+    keys = {cdask.score_curves(y, s, compute=False, **kw).key for kw in (
+        {}, {"resolution": "adaptive"}, {"resolution": "adaptive", "intervals": 64},
+        {"resolution": "adaptive", "intervals": 100})}
+    assert len(keys) == 4
+    same = cdask.score_curves(y, s, compute=False, resolution="adaptive", intervals=64).key
+    assert same in keys
+    for kw, words in (({"intervals": 64}, r"intervals \(resolution='adaptive' only\)"),
+                      ({"resolution": "adaptive", "intervals": 10}, "64..67108864, got 10"),
+                      ({"resolution": "coarse"}, "resolution must be 'fixed' or 'adaptive'"),
+                      ({"resolution": "adaptive", "bits": 8}, "bits sets the fixed bins")):
+        with pytest.raises(ValueError, match=words):
+            cdask.score_curves(y, s, compute=False, **kw)
+        with pytest.raises(ValueError, match=words):
+            cdask.grouped_score_curves(y, s, y, compute=False, **kw)

@@ -234,3 +234,59 @@ def test_bad_score_in_a_part_names_part_and_row(tmp_path, client):
     rc, out, err = run("report", root, "--true", "y", "--score", "s", "--by", "region",
                        "--ci", "0.9")
     assert rc == 2 and "--ci" in err
+
+
+def test_adaptive_resolution_per_group_equals_adaptive_curves_by_hand(tmp_path):
+    from confstream import ScoreCurves
+
+    df = frame(n=2500, seed=7)
+    path = tmp_path / "f.csv"
+    df.to_csv(path, index=False)
+    back = pd.read_csv(path)
+    rc, out, err = run("report", path, "--true", "y", "--pred", "p", "--score", "s", "--by",
+                       "region", "--weight", "w", "--pos-label", "ham", "--score-resolution",
+                       "adaptive", "--score-intervals", 64, "--format", "json",
+                       "--chunksize", 400)
+    assert rc == 0, err
+    d = json.loads(out)
+    y, s, w, region = (back[c].to_numpy() for c in ("y", "s", "w", "region"))
+    for (key,), row in group_rows(d).items():
+        m = region == key
+        sc = ScoreCurves(labels=["spam", "ham"], resolution="adaptive", intervals=64)
+        sc.update(y[m], s[m], sample_weight=w[m])
+        want = sc.per_class(warn=False)["ham"]
+        for metric, ref in (
+                ("auroc", skm.roc_auc_score(y[m] == "ham", s[m], sample_weight=w[m])),
+                ("ap", skm.average_precision_score(y[m], s[m], pos_label="ham",
+                                                   sample_weight=w[m]))):
+            got = row["ham"]
+            assert got[metric] == want[metric]
+            assert got[metric + " bounds"] == list(want[metric + " bounds"])
+            lo, hi = got[metric + " bounds"]
+            assert lo <= ref <= hi and hi > lo, (key, metric, lo, ref, hi)
+
+
+def test_adaptive_parts_met_in_other_label_orders_add_up_on_dask(tmp_path, client):
+    df = frame(n=3000, seed=8)
+    root = tmp_path / "parts"
+    root.mkdir()
+    # each part holds one class: the parts' curves meet the labels in opposite orders
+    for i, label in enumerate(["spam", "ham"]):
+        df[df["y"] == label].to_csv(root / f"{i}.csv", index=False)
+    base = ["report", root, "--true", "y", "--score", "s", "--by", "region",
+            "--score-resolution", "adaptive", "--format", "json"]
+    rc, out, err = run(*base)
+    assert rc == 0, err
+    d = json.loads(out)
+    rc, out2, err = run(*base, "--scheduler", client.scheduler.address)
+    assert rc == 0, err
+    assert json.loads(out2) == d
+    back = pd.concat([pd.read_csv(root / f"{i}.csv") for i in range(2)])
+    for (key,), row in group_rows(d).items():
+        m = back["region"].to_numpy() == key
+        yy, ss = back["y"].to_numpy()[m], back["s"].to_numpy()[m]
+        assert row["spam"]["auroc"] == pytest.approx(skm.roc_auc_score(yy == "spam", ss),
+                                                     rel=1e-12)
+        assert row["spam"]["ap"] == pytest.approx(
+            skm.average_precision_score(yy, ss, pos_label="spam"), rel=1e-12)
+        assert row["spam"]["auroc bounds"] == [row["spam"]["auroc"]] * 2  # points: exact

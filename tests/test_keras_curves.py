@@ -45,15 +45,21 @@ def check(report, name, y_bin, score, logged_auroc, logged_ap):
         assert report.get(metric, name) == logged
 
 
-def test_binary_sigmoid_logs_auroc_and_ap():
-    keras.utils.set_random_seed(1)
-    rng = np.random.default_rng(7)
-    y = (rng.random(400) < 0.2).astype("int64")
-    x = rng.normal(size=(400, 4)).astype("float32")
-    x[:, 0] += 1.5 * y
-    xv, yv = x[240:], y[240:, None]
+def binary_case(keras_seed, seed, n, p, shift):
+    """(x, y, a compiled one-sigmoid model) of binary data whose feature 0 tells the class."""
+    keras.utils.set_random_seed(keras_seed)
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < p).astype("int64")
+    x = rng.normal(size=(n, 4)).astype("float32")
+    x[:, 0] += shift * y
     model = mlp(4, 1, "sigmoid")
     model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy")
+    return x, y, model
+
+
+def test_binary_sigmoid_logs_auroc_and_ap():
+    x, y, model = binary_case(1, 7, 400, 0.2, 1.5)
+    xv, yv = x[240:], y[240:, None]
     cb = ConfusionCallback((xv, yv), curves=True)
     hist = model.fit(x[:240], y[:240], epochs=2, batch_size=80, callbacks=[cb], verbose=0)
     assert {"val_auroc_1", "val_ap_1"} <= set(hist.history)
@@ -117,3 +123,37 @@ def test_curves_need_scores_and_a_bool():
         ConfusionCallback((np.zeros((2, 1)), np.zeros(2)), curves="yes")
     with pytest.raises(ValueError, match="bits"):
         ConfusionCallback((np.zeros((2, 1)), np.zeros(2)), curves=True, curves_bits=0)
+
+
+def test_adaptive_resolution_equals_adaptive_curves_by_hand():
+    from confstream import ScoreCurves
+
+    x, y, model = binary_case(4, 9, 320, 0.3, 1.2)
+    xv, yv = x[160:], y[160:]
+    cb = ConfusionCallback((xv, yv[:, None]), batch_size=40, curves=True,
+                           curves_resolution="adaptive", curves_intervals=64)
+    hist = model.fit(x[:160], y[:160], epochs=1, batch_size=160, callbacks=[cb], verbose=0)
+    want = ScoreCurves(labels=[0, 1], resolution="adaptive", intervals=64)
+    scores = []
+    for i in range(0, 160, 40):                      # the callback's whole batches
+        scores.append(np.asarray(model.predict_on_batch(xv[i:i + 40]))[:, 0])
+        want.update(yv[i:i + 40], scores[-1])
+    assert cb.curves == want and cb.curves.resolution == "adaptive"
+    per = want.per_class(warn=False)[1]
+    assert hist.history["val_auroc_1"][-1] == per["auroc"]
+    assert hist.history["val_ap_1"][-1] == per["ap"]
+    s = np.concatenate(scores)
+    for metric, fn in (("auroc", roc_auc_score), ("ap", average_precision_score)):
+        lo, hi = cb.history[-1].curve_bounds(metric, 1)
+        assert lo <= fn(yv, s) <= hi and hi > lo  # 160 scores in 64 intervals: coarsened
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"curves_intervals": 64}, r"intervals \(resolution='adaptive' only\) must be an int"),
+    ({"curves_resolution": "adaptive", "curves_intervals": 8}, "64..67108864, got 8"),
+    ({"curves_resolution": "fine"}, "resolution must be 'fixed' or 'adaptive', got 'fine'"),
+    ({"curves_resolution": "adaptive", "curves_bits": 12}, "bits sets the fixed bins"),
+])
+def test_bad_curve_resolution_is_refused_at_construction(kw, words):
+    with pytest.raises(ValueError, match=words):
+        ConfusionCallback((np.zeros((2, 1)), np.zeros(2)), curves=True, **kw)

@@ -357,3 +357,30 @@ def test_curves_binary_half_logits_are_exact(tmp_path):
     z = np.concatenate([b for _, b in model.logged])
     assert cb.curves["val"].exact
     assert cb.history[-1].curves["1"]["auroc"] == roc_auc_score(y, z)
+
+
+def test_curves_adaptive_resolution_equals_adaptive_curves_by_hand(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from confstream import ScoreCurves
+
+    pl.seed_everything(0, verbose=False)
+    train, val = loaders(n_val=160, batch_size=32)
+    cb = ClassMetricsCallback(target_names=NAMES, curves=True, curves_resolution="adaptive",
+                              curves_intervals=64)
+    model = TinyModel()
+    trainer(tmp_path, [cb], epochs=1).fit(model, train, val)
+    want = ScoreCurves(num_classes=3, resolution="adaptive", intervals=64)
+    ys, _ = model.seen[("val", 0)]
+    for yb, zb in zip(ys, model.scores[("val", 0)]):   # the batches the callback saw
+        want.update(yb, zb)
+    assert cb.curves["val"] == want and not want.exact
+    y, z = np.concatenate(ys), np.concatenate(model.scores[("val", 0)])
+    for k, name in enumerate(NAMES):
+        assert cb.history[-1].curves[name]["auroc"] == want.per_class(warn=False)[k]["auroc"]
+        lo, hi = cb.history[-1].curves[name]["auroc bounds"]
+        assert lo <= roc_auc_score(y == k, z[:, k]) <= hi
+    for kw, words in (({"curves_intervals": 64}, r"intervals \(resolution='adaptive' only\)"),
+                      ({"curves_resolution": "fine"}, "resolution must be 'fixed' or")):
+        with pytest.raises(ValueError, match=words):
+            ClassMetricsCallback(curves=True, **kw)

@@ -115,3 +115,40 @@ def test_multilabel_and_refusals():
 class _ArgMax(torch.nn.Module):
     def forward(self, x):
         return x.argmax(dim=1)
+
+
+def test_adaptive_resolution_equals_adaptive_curves_by_hand():
+    from confstream import ScoreCurves
+
+    torch.manual_seed(3)
+    x, y = data(400, 3, 4)
+    w = torch.randint(1, 4, (400,)).double()
+    model = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Softmax(dim=1))
+    loader = DataLoader(TensorDataset(x, y, w), batch_size=100)
+    acc, curves = evaluate(model, loader, curves=True, curves_resolution="adaptive",
+                           curves_intervals=64, progress=False)
+    want = ScoreCurves(num_classes=3, resolution="adaptive", intervals=64)
+    with torch.inference_mode():
+        for xb, yb, wb in loader:
+            want.update(yb.numpy(), model(xb).numpy(), sample_weight=wb.numpy())
+    assert curves == want and curves.resolution == "adaptive" and not curves.exact
+    s, yy, ww = outputs(model, loader), y.numpy(), w.numpy()
+    per = curves.per_class(warn=False)
+    for k in range(3):
+        for m, fn in (("auroc", roc_auc_score), ("ap", average_precision_score)):
+            lo, hi = per[k][m + " bounds"]
+            assert lo <= fn(yy == k, s[:, k], sample_weight=ww) <= hi and hi > lo
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"curves_intervals": 64}, r"intervals \(resolution='adaptive' only\) must be an int"),
+    ({"curves_resolution": "adaptive", "curves_intervals": True}, "got True"),
+    ({"curves_resolution": "fine"}, "resolution must be 'fixed' or 'adaptive', got 'fine'"),
+])
+def test_bad_curve_resolution_is_refused_before_the_loader_runs(kw, words):
+    def never():
+        raise AssertionError("the loader was read")
+        yield
+
+    with pytest.raises(ValueError, match=words):
+        evaluate(torch.nn.Identity(), never(), curves=True, progress=False, **kw)

@@ -314,3 +314,32 @@ def test_curves_return_auroc_and_ap_per_class(tmp_path, batched, token):
             assert res[f"eval_{metric}_{name}"] == report.curves[name][metric]
     assert "eval_auroc_macro" in res and "eval_ap_weighted" in res
     assert cm.curves is not None and cm.curves.num_classes == classes
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_curves_adaptive_resolution_equals_adaptive_curves_by_hand(tmp_path, batched):
+    from sklearn.metrics import roc_auc_score
+
+    from confstream import ScoreCurves
+
+    model = tiny_model(False, 3)
+    cm = ComputeMetrics(curves=True, curves_resolution="adaptive", curves_intervals=64)
+    trainer = make_trainer(tmp_path, model, cm, batched)
+    ds = make_rows(120, 4, False, 3)
+    res = trainer.evaluate(ds)
+    trainer.compute_metrics = None
+    out = trainer.predict(ds)
+    y, z = np.asarray(out.label_ids), np.asarray(out.predictions)
+    want = ScoreCurves(num_classes=3, resolution="adaptive", intervals=64)
+    for i in range(0, len(y), 8):                  # per_device_eval_batch_size
+        want.update(y[i:i + 8], z[i:i + 8])
+    assert cm.curves == want and not want.exact
+    per = want.per_class(warn=False)
+    for k in range(3):
+        assert res[f"eval_auroc_{k}"] == per[k]["auroc"]
+        lo, hi = per[k]["auroc bounds"]
+        assert lo <= roc_auc_score(y == k, z[:, k]) <= hi
+    for kw, words in (({"curves_intervals": 64}, r"intervals \(resolution='adaptive' only\)"),
+                      ({"curves_resolution": "fine"}, "resolution must be 'fixed' or")):
+        with pytest.raises(ValueError, match=words):
+            ComputeMetrics(curves=True, **kw)

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if args.pred is None:
             from ._curves_cli import check_arguments
             check_arguments(args)
-        score_args = argparse.Namespace(score=args.score, labels=args.labels,
-                                        score_bits=args.score_bits, pos_label=args.pos_label)
+        from ._grouped_curves import score_arguments
+        score_args = score_arguments(args)
     else:
         if args.pos_label is not None or args.score_bits is not None:
             raise InputError("--pos-label / --score-bits describe the --score column(s): give "

@@ -4,7 +4,9 @@ confusion matrix, on one process or on the workers of a Dask cluster.
 The whole chunk first goes through one ``cli._Scores`` (the overall curves): it checks every
 score and names the file's row of a bad one, so the groups' own accumulators (one
 ``cli._Scores`` per group, fed the group's rows) never see a bad row. Accumulators of parts
-counted apart add up (``+=``): histograms add, so the result is that of one stream.
+counted apart add up (``+=``): histograms add, so the result is that of one stream (adaptive
+intervals merge by their union; a part that met the two labels in the other order is
+relabelled first).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from ._files import Chunk, InputError
 
-__all__ = ["GroupScores", "WithScores", "attach"]
+__all__ = ["GroupScores", "WithScores", "attach", "score_arguments"]
 
 
 def _key(v: Any) -> Any:
@@ -25,13 +27,20 @@ def _key(v: Any) -> Any:
     return tuple(key(x) for x in v) if isinstance(v, tuple) else key(v)
 
 
+def score_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments the curves read (what travels to the Dask workers)."""
+    return argparse.Namespace(
+        score=args.score, labels=args.labels, score_bits=args.score_bits,
+        score_resolution=getattr(args, "score_resolution", None),
+        score_intervals=getattr(args, "score_intervals", None), pos_label=args.pos_label)
+
+
 class GroupScores:
     """Overall and per-group score curves of ``--score`` columns (picklable: it travels to and
     from Dask workers)."""
 
     def __init__(self, args: argparse.Namespace, names: dict) -> None:
-        self.args = argparse.Namespace(score=args.score, labels=args.labels,
-                                       score_bits=args.score_bits, pos_label=args.pos_label)
+        self.args = score_arguments(args)
         self.names = dict(names)
         self.columns = list(dict.fromkeys(args.score))
         self.overall = self._new()
@@ -90,7 +99,7 @@ class GroupScores:
         if not self.overall.binary:
             return overall, {g: s.curves for g, s in self.groups.items()}
         neg, pos = overall.labels
-        return overall, {g: _binary(s, neg, pos, overall) for g, s in self.groups.items()}
+        return overall, {g: _binary(s, neg, pos) for g, s in self.groups.items()}
 
 
 def _copy_scores(s: Any) -> Any:
@@ -103,7 +112,7 @@ def _add(a: Any, b: Any) -> None:
     if b.binary is None:
         return
     if a.binary is None:
-        a.binary, a.parts, a.curves = b.binary, {k: v.copy() for k, v in b.parts.items()}, \
+        a.binary, a.order, a.curves = b.binary, list(b.order), \
             None if b.curves is None else b.curves.copy()
         return
     if a.binary != b.binary:
@@ -112,35 +121,22 @@ def _add(a: Any, b: Any) -> None:
         if not a.binary:
             a.curves += b.curves
             return
-        for v, part in b.parts.items():
-            k = next((u for u in a.parts if _key(u) == _key(v)), None)
-            if k is None:
-                if len(a.parts) == 2:
-                    raise InputError(f"a third class {v!r} in column {a.names['y_true']!r}: "
-                                     f"one --score column scores binary data")
-                a.parts[v] = part.copy()
-            else:
-                a.parts[k] += part
+        order = a.order + [v for v in b.order if all(_key(u) != _key(v) for u in a.order)]
+        if len(order) > 2:
+            raise InputError(f"a third class {order[2]!r} in column {a.names['y_true']!r}: "
+                             f"one --score column scores binary data")
+        swap = bool(b.order) and _key(b.order[0]) != _key(order[0])
+        a.curves += b.curves._relabelled(swap=True) if swap else b.curves
+        a.order = order
     except ValueError as e:
         from .cli import _one_line
         raise InputError(f"--score: the parts cannot be added up: {_one_line(e)}") from None
 
 
-def _binary(s: Any, neg: Any, pos: Any, like: Any) -> Any:
-    """Binary curves [neg, pos] of one group's positives-only parts (a missing part empty)."""
-    from .curves import ScoreCurves
-
-    parts = {_key(k): v for k, v in s.parts.items()}
-    p, n = parts.get(_key(pos)), parts.get(_key(neg))
-    if p is not None and n is not None:
-        return ScoreCurves._binary_of(p, n, [neg, pos])
-    have = p if p is not None else n
-    out = ScoreCurves(labels=[neg, pos], bits=like.bits)
-    t, mode, dtype, weighted, not_prob = have._snapshot()
-    table = np.zeros(out._table_shape(mode), t.dtype)
-    table[0, :, 1 if p is not None else 0] = t[0, :, 1]
-    out._commit(mode, dtype, table, weighted, not_prob=not_prob)
-    return out
+def _binary(s: Any, neg: Any, pos: Any) -> Any:
+    """Binary curves [neg, pos] of one group's curves (truth i: its ``order[i]``; a group that
+    met one class has the other's empty)."""
+    return s.curves._relabelled([neg, pos], swap=bool(s.order) and _key(s.order[0]) == _key(pos))
 
 
 class WithScores:

@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--score-bits", type=_positive_int, default=None, metavar="N",
                      help="bins per binade of float scores are 2**N (default 10): a larger N "
                           "narrows the certified bounds and takes more memory")
+    rep.add_argument("--score-resolution", choices=["fixed", "adaptive"], default=None,
+                     help="how float scores are kept: fixed bins (default; --score-bits) or "
+                          "adaptive intervals placed where the classes overlap (narrower "
+                          "bounds, slower updates; ScoreCurves(resolution='adaptive'))")
+    rep.add_argument("--score-intervals", type=_int, default=None, metavar="N",
+                     help="with --score-resolution adaptive: intervals per class, "
+                          "64..67108864 (default 98303)")
     rep.add_argument("--plot", metavar="PNG",
                      help="also write a confusion-matrix heatmap (with --score, beside the "
                           "ROC and precision-recall curves)")
@@ -180,6 +187,7 @@ def _fail(message: str) -> int:
 def _report(args: argparse.Namespace) -> int:
     import confstream
 
+    _check_score_options(args)
     if args.pred is None and not (_grouped(args) or args.multilabel):
         from ._curves_cli import run as run_curves
         return run_curves(args)
@@ -265,6 +273,32 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def curve_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``ScoreCurves`` keywords of the ``--score-*`` flags."""
+    return {"bits": args.score_bits,
+            "resolution": getattr(args, "score_resolution", None) or "fixed",
+            "intervals": getattr(args, "score_intervals", None)}
+
+
+def _check_score_options(args: argparse.Namespace) -> None:
+    """``--score-resolution`` / ``--score-intervals``, refused before the file is read with the
+    words of ``ScoreCurves``' own refusal."""
+    from confstream import ScoreCurves
+
+    if getattr(args, "score_resolution", None) is None and \
+            getattr(args, "score_intervals", None) is None:
+        return
+    if args.score is None:
+        raise InputError("--score-resolution / --score-intervals describe the --score "
+                         "column(s): give --score COL too")
+    try:
+        ScoreCurves(**curve_options(args))
+    except ValueError as e:
+        flag = ("--score-intervals" if "intervals (" in str(e) else
+                "--score-bits with --score-resolution adaptive")
+        raise InputError(f"{flag}: {_one_line(e)}") from None
+
+
 def _grouped(args: argparse.Namespace) -> bool:
     """A report per group (``--by``); ``--scheduler`` / ``--workers`` need it."""
     if getattr(args, "by", None):
@@ -295,8 +329,9 @@ class _Scores:
     """The ``--score`` column(s), streamed into score curves beside the confusion matrix.
 
     One 1-D column scores one class (binary): since the file's labels are known only at its
-    end, each true label's scores are kept as a positives-only histogram, and the positive
-    class's curves are put together at the end (its histogram against the others'). Several
+    end, truth is counted as the order the labels were first met in (``order``), and the
+    curves are relabelled at the end, their two truth cells swapped when the positive class
+    was met first (``ScoreCurves._relabelled``; fixed bins and adaptive intervals alike). Several
     columns (or one (N, C) array) score one class each, in the order of ``--labels`` or, for
     integer labels, of the classes 0 .. C-1."""
 
@@ -304,8 +339,8 @@ class _Scores:
         self.columns = list(dict.fromkeys(args.score))
         self.args = args
         self.names = names
-        self.parts: dict[Any, Any] = {}   # binary: true label -> curves of its scores
-        self.curves: Any = None           # multi-class
+        self.order: list[Any] = []        # binary: the true labels as first met (at most 2)
+        self.curves: Any = None           # binary: truth i is order[i]; multi-class
         self.binary: bool | None = None
 
     def _matrix(self, chunk: Chunk) -> np.ndarray:
@@ -335,14 +370,16 @@ class _Scores:
                     if len(labels) != c:
                         raise InputError(f"--score has {c} columns but --labels names "
                                          f"{len(labels)} classes (one per column, in order)")
-                    self.curves = ScoreCurves(labels=labels, bits=self.args.score_bits)
+                    self.curves = ScoreCurves(labels=labels, **curve_options(self.args))
                 elif kinds.get(self.names["y_true"]) == "int":
-                    self.curves = ScoreCurves(num_classes=c, bits=self.args.score_bits)
+                    self.curves = ScoreCurves(num_classes=c, **curve_options(self.args))
                 else:
                     raise InputError(f"--score has {c} columns: give --labels, the classes "
                                      f"of the columns in order (column "
                                      f"{self.names['y_true']!r} does not hold integers "
                                      f"0..{c - 1})")
+            else:
+                self.curves = ScoreCurves(**curve_options(self.args))
         if s.ndim == 2 and s.shape[1] == 1:
             s = s[:, 0]
         if self.binary != (s.ndim == 1):
@@ -352,20 +389,21 @@ class _Scores:
                 self.curves.update(y, s, sample_weight=w)
                 return
             values = np.unique(y) if len(y) else []
+            order = list(self.order)
             for v in (values.tolist() if len(y) else []):
-                if v not in self.parts:
-                    if len(self.parts) == 2:
+                if v not in order:
+                    if len(order) == 2:
                         k = int(np.nonzero(y == v)[0][0])
                         raise InputError(
                             f"{chunk.where(k)}: a third class {v!r} in column "
                             f"{self.names['y_true']!r}: one --score column scores binary "
                             f"data; give one score column per class for more")
-                    self.parts[v] = ScoreCurves(bits=self.args.score_bits)
-            for v, part in self.parts.items():
-                mask = y == v
-                if mask.any():
-                    part.update(np.ones(int(mask.sum()), np.int64), s[mask],
-                                sample_weight=None if w is None else w[mask])
+                    order.append(v)
+            t = np.zeros(len(y), np.int64)
+            if len(order) == 2:
+                t[y == order[1]] = 1
+            self.curves.update(t, s, sample_weight=w)
+            self.order = order
         except ValueError as e:
             raise InputError(self._locate(chunk, e, y, s)) from None
 
@@ -406,9 +444,7 @@ class _Scores:
     def result(self) -> Any:
         if not self.binary:
             return self.curves
-        from confstream.curves import ScoreCurves
-
-        seen = list(self.parts)
+        seen = list(self.order)
         fixed = getattr(self, "pos", None)      # --labels NEG POS: POS, seen or not
         if fixed is not None and len(seen) == 2 and any(_key(fixed) == _key(v) for v in seen):
             pos = next(v for v in seen if _key(v) == _key(fixed))
@@ -430,8 +466,8 @@ class _Scores:
         if len(seen) != 2:
             raise InputError(f"--score: AUROC and AP need both classes in column "
                              f"{self.names['y_true']!r}; it holds {len(seen)}: {seen!r}")
-        neg = seen[1 - seen.index(pos)]
-        return ScoreCurves._binary_of(self.parts[pos], self.parts[neg], [neg, pos])
+        i = next(i for i, v in enumerate(seen) if _key(v) == _key(pos))
+        return self.curves._relabelled([seen[1 - i], pos], swap=i == 0)
 
 
 def _kind(values: list) -> str:

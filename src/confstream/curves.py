@@ -1031,22 +1031,24 @@ class ScoreCurves(_Curves):
     def _settings(self):
         return super()._settings() + (tuple(self.labels), self.ovo)
 
-    @classmethod
-    def _binary_of(cls, pos_part, neg_part, labels):
-        """Binary curves of ``labels = [neg, pos]`` from two positives-only binary curves:
-        the scores of the positive class's samples and those of the others (the CLI learns
-        which class is positive only at the end of a file)."""
-        out = cls(labels=labels, bits=pos_part.bits)
-        p, n = pos_part._snapshot(), neg_part._snapshot()
-        if p[1] != n[1]:
-            raise ValueError("the two classes' scores were counted in different bins")
-        weighted = p[3] or n[3]
-        dt = np.float64 if weighted else np.int64
-        table = np.zeros(out._table_shape(p[1]), dt)
-        table[0, :, 1] = p[0][0, :, 1]
-        table[0, :, 0] = n[0][0, :, 1]
-        out._commit(p[1], np.result_type(p[2], n[2]), table, weighted,
-                    not_prob=p[4] or n[4])
+    def _relabelled(self, labels=None, *, swap=False):
+        """A copy of these binary curves under ``labels = [neg, pos]`` (None: 0 / 1) with the
+        same bins; ``swap``: this state's truth 0 is ``pos`` and 1 is ``neg``. The CLI counts
+        truth as the order it first met the labels in and learns which one is positive only
+        at the end of a file (the adaptive joins' cost is symmetric in the two cells, so the
+        swapped state is the one counting with the labels known would have made)."""
+        out = type(self)(labels=labels, bits=self.bits if self.resolution == "fixed" else None,
+                         resolution=self.resolution, intervals=self.intervals)
+        with self._lock:
+            table, mode, dtype, weighted, not_prob = self._snapshot()
+            taus = None if mode != CK.S_ADAPT else [iv[4] for iv in self._iv]
+        if mode == CK.S_ADAPT:
+            if swap:
+                table = _Intervals(table.lo, table.hi, [m[:, ::-1].copy() for m in table.mass])
+            out._commit_intervals(dtype, table, weighted, not_prob, 0, taus)
+        elif mode is not None:
+            out._commit(mode, dtype, table[..., ::-1].copy() if swap else table, weighted,
+                        not_prob=not_prob)
         return out
 
     def _settings_dict(self):
