@@ -117,10 +117,10 @@ BINARY_EPOCHS = 4
 
 @pytest.fixture(scope="module")
 def binary_fit(imbalanced):
-    """One 4-epoch fit shared by the binary tests (each used to fit a model of its own): the
-    default threshold and 0.3 side by side, in ClassMetrics and in ConfusionCallback, a
-    callback logging every second epoch and EarlyStopping on a metric's and a callback's
-    key."""
+    """One 4-epoch fit for the binary tests, not one each (a fit is seconds of tracing per
+    backend): the default threshold and 0.3 side by side, in ClassMetrics and in
+    ConfusionCallback, a callback logging every second epoch and EarlyStopping on a metric's
+    and a callback's key."""
     x, y, xv, yv = imbalanced
     keras.utils.set_random_seed(1)  # a module fixture: set up before the autouse seed
     model = mlp(4, 1, "sigmoid")
