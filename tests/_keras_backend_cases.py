@@ -108,27 +108,61 @@ def imbalanced():
     y = (rng.random(800) < 0.15).astype("int64")  # ~15 % positives
     x = rng.normal(size=(800, 4)).astype("float32")
     x[:, 0] += 2.0 * y
-    return x[:600], y[:600, None], x[600:], y[600:, None]  # (N, 1) labels
+    # whole batches of 32 (19 + 6): one batch shape, one trace / XLA compilation per step
+    return x[:608], y[:608, None], x[608:], y[608:, None]  # (N, 1) labels
 
 
-def test_binary_imbalanced_sigmoid(imbalanced):
+BINARY_EPOCHS = 4
+
+
+@pytest.fixture(scope="module")
+def binary_fit(imbalanced):
+    """One 4-epoch fit for the binary tests, not one each (a fit is seconds of tracing per
+    backend): the default threshold and 0.3 side by side, in ClassMetrics and in
+    ConfusionCallback, a callback logging every second epoch and EarlyStopping on a metric's
+    and a callback's key."""
     x, y, xv, yv = imbalanced
+    keras.utils.set_random_seed(1)  # a module fixture: set up before the autouse seed
     model = mlp(4, 1, "sigmoid")
-    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=[ClassMetrics(2)])
-    cb = ConfusionCallback((xv, yv), log_prefix="cb_")
-    hist = model.fit(
-        x, y, validation_data=(xv, yv), epochs=3, batch_size=32, callbacks=[cb], verbose=0
+    model.compile(
+        keras.optimizers.Adam(0.02), "binary_crossentropy",
+        metrics=[ClassMetrics(2), ClassMetrics(2, threshold=0.3, prefix="t3_", name="t3")],
     )
+    cbs = {
+        "cb": ConfusionCallback((xv, yv), log_prefix="cb_"),
+        "t3": ConfusionCallback((xv, yv), threshold=0.3, log_prefix="cbt3_"),
+        "every2": ConfusionCallback((xv, yv), every=2, log_prefix="cb2_", metrics=("recall",)),
+        "each": ConfusionCallback((xv, yv), log_prefix="rec_", metrics=("recall",)),
+        # A monitor missing from the logs makes Keras warn, which this suite turns into an error.
+        "stop_metric": keras.callbacks.EarlyStopping(monitor="val_recall_1", mode="max",
+                                                     patience=10),
+        "stop_callback": keras.callbacks.EarlyStopping(monitor="rec_recall_1", mode="max",
+                                                       patience=10),
+    }
+    hist = model.fit(
+        x, y, validation_data=(xv, yv), epochs=BINARY_EPOCHS, batch_size=32,
+        callbacks=list(cbs.values()), verbose=0,
+    )
+    return model, hist, cbs
 
-    assert set(hist.history) == {"loss", "val_loss"} | keys(["", "val_", "cb_"], PRF, "01")
-    assert all(len(v) == 3 for v in hist.history.values())
+
+def test_binary_imbalanced_sigmoid(imbalanced, binary_fit):
+    x, y, xv, yv = imbalanced
+    model, hist, cbs = binary_fit
+    cb = cbs["cb"]
+
+    assert set(hist.history) == ({"loss", "val_loss"} | keys(["", "val_", "cb_"], PRF, "01")
+                                 | keys(["t3_", "val_t3_", "cbt3_"], PRF, "01")
+                                 | keys(["cb2_", "rec_"], ("recall",), "01"))
+    every2 = {k for k in hist.history if k.startswith("cb2_")}
+    assert all(len(v) == BINARY_EPOCHS for k, v in hist.history.items() if k not in every2)
     y_hat = predict_labels(model, xv, threshold=0.5)[:, 0]
     not_vacuous(y_hat, 2)
     got = last_epoch(hist)
     assert_matches(got, expected(yv[:, 0], y_hat, prefix="val_", num_classes=2), METRIC_REL)
     assert_matches(got, expected(yv[:, 0], y_hat, prefix="cb_", num_classes=2), ENGINE_REL)
     assert str(cb.history[-1]) == classification_report(yv[:, 0], y_hat, zero_division=0)
-    assert len(cb.history) == 3
+    assert len(cb.history) == BINARY_EPOCHS
     assert cb.history.get("recall", 1) == pytest.approx(hist.history["cb_recall_1"], rel=ENGINE_REL)
 
     # The training-side keys come from the same update_state: check them through evaluate().
@@ -137,37 +171,29 @@ def test_binary_imbalanced_sigmoid(imbalanced):
     assert_matches(train, expected(y[:, 0], y_hat_train, num_classes=2), METRIC_REL)
 
 
-def test_threshold_is_strict_and_configurable(imbalanced):
+def test_threshold_is_strict_and_configurable(imbalanced, binary_fit):
     x, y, xv, yv = imbalanced
-    model = mlp(4, 1, "sigmoid")
-    model.compile("adam", "binary_crossentropy", metrics=[ClassMetrics(2, threshold=0.3)])
-    cb = ConfusionCallback((xv, yv), threshold=0.3, log_prefix="cb_")
-    hist = model.fit(x, y, validation_data=(xv, yv), epochs=1, callbacks=[cb], verbose=0)
+    model, hist, cbs = binary_fit
     y_hat = predict_labels(model, xv, threshold=0.3)[:, 0]
-    want = expected(yv[:, 0], y_hat, prefix="val_", num_classes=2)
+    assert (y_hat != predict_labels(model, xv, threshold=0.5)[:, 0]).any()  # 0.3 is not 0.5
+    want = expected(yv[:, 0], y_hat, prefix="val_t3_", num_classes=2)
     assert_matches(last_epoch(hist), want, METRIC_REL)
-    assert str(cb.history[-1]) == classification_report(yv[:, 0], y_hat, zero_division=0)
+    want = expected(yv[:, 0], y_hat, prefix="cbt3_", num_classes=2)
+    assert_matches(last_epoch(hist), want, ENGINE_REL)
+    assert str(cbs["t3"].history[-1]) == classification_report(yv[:, 0], y_hat, zero_division=0)
 
 
-def test_early_stopping_and_every(imbalanced):
-    x, y, xv, yv = imbalanced
-    model = mlp(4, 1, "sigmoid")
-    model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=[ClassMetrics(2)])
-    every2 = ConfusionCallback((xv, yv), every=2, log_prefix="cb2_", metrics=("recall",))
-    each = ConfusionCallback((xv, yv), log_prefix="cb_", metrics=("recall",))
-    # A monitor missing from the logs makes Keras warn, which this suite turns into an error.
-    stop_metric = keras.callbacks.EarlyStopping(monitor="val_recall_1", mode="max", patience=10)
-    stop_callback = keras.callbacks.EarlyStopping(monitor="cb_recall_1", mode="max", patience=10)
-    hist = model.fit(
-        x, y, validation_data=(xv, yv), epochs=4, verbose=0,
-        callbacks=[every2, each, stop_metric, stop_callback],
-    )
-    assert len(hist.history["val_recall_1"]) == 4
+def test_early_stopping_and_every(binary_fit):
+    _, hist, cbs = binary_fit
+    every2, each = cbs["every2"], cbs["each"]
+    stop_metric, stop_callback = cbs["stop_metric"], cbs["stop_callback"]
+    assert len(hist.history["val_recall_1"]) == BINARY_EPOCHS
     assert stop_metric.best == max(hist.history["val_recall_1"])
-    assert stop_callback.best == max(hist.history["cb_recall_1"])
+    assert stop_callback.best == max(hist.history["rec_recall_1"])
     assert stop_callback.best == max(each.history.get("recall", 1))
-    assert len(every2.history) == 2 and len(hist.history["cb2_recall_1"]) == 2
-    assert hist.history["cb2_recall_1"] == hist.history["cb_recall_1"][1::2]
+    assert len(every2.history) == BINARY_EPOCHS // 2
+    assert len(hist.history["cb2_recall_1"]) == BINARY_EPOCHS // 2
+    assert hist.history["cb2_recall_1"] == hist.history["rec_recall_1"][1::2]
 
 
 def test_early_stopping_stops_on_class_recall():
@@ -273,8 +299,8 @@ def test_sparse_labels_with_sample_weights():
     rows = []  # the callback predicts batch by batch, never the whole set at once
     predict_on_batch = model.predict_on_batch
     model.predict_on_batch = lambda x_batch: rows.append(len(x_batch)) or predict_on_batch(x_batch)
-    hist = model.fit(
-        x[:400], y[:400], sample_weight=w[:400], validation_data=(xv, yv, wv),
+    hist = model.fit(  # training on whole batches of 32; validation ends on a short batch
+        x[:384], y[:384], sample_weight=w[:384], validation_data=(xv, yv, wv),
         epochs=2, callbacks=[cb], verbose=0,
     )
     assert rows == [48, 48, 48, 48, 8] * 2
@@ -295,17 +321,17 @@ def test_sparse_labels_with_sample_weights():
 # --------------------------------------------------------------------------- multi-label
 def test_multilabel_39_sigmoids():
     rng = np.random.default_rng(11)
-    n, dim, n_labels = 600, 12, 39
+    n, dim, n_labels = 608, 12, 39  # whole batches of 32: 416 + 192
     x = rng.normal(size=(n, dim)).astype("float32")
     logits = x @ rng.normal(size=(dim, n_labels)) + rng.normal(size=(n, n_labels))
     y = (logits > np.quantile(logits, 0.75, axis=0)).astype("int32")  # ~25 % of each label
-    xv, yv = x[400:], y[400:]
+    xv, yv = x[416:], y[416:]
     model = mlp(dim, n_labels, "sigmoid")
     metric = ClassMetrics(n_labels, multilabel=True)
     model.compile(keras.optimizers.Adam(0.02), "binary_crossentropy", metrics=[metric])
     cb = ConfusionCallback((xv, yv), multilabel=True, log_prefix="cb_")
     hist = model.fit(
-        x[:400], y[:400], validation_data=(xv, yv), epochs=2, callbacks=[cb], verbose=0
+        x[:416], y[:416], validation_data=(xv, yv), epochs=2, callbacks=[cb], verbose=0
     )
 
     labels = [str(i) for i in range(n_labels)]
@@ -373,8 +399,8 @@ def test_generator_validation_data():
         keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=[ClassMetrics(3)]
     )
     # Keras' own validation from a PyDataset feeds ClassMetrics batch by batch too.
-    hist = model.fit(
-        x[:350], y[:350], validation_data=Batches(xv, yv, 50), epochs=2,
+    hist = model.fit(  # training on whole batches of 32 (the validation batches are ragged)
+        x[:320], y[:320], validation_data=Batches(xv, yv, 50), epochs=2,
         callbacks=callbacks, verbose=0,
     )
 
@@ -391,8 +417,8 @@ def test_generator_validation_data():
 
 
 def test_one_shot_generator_is_refused_when_used_up():
-    x, y = blobs(200, 3, seed=4)
-    gen = ((x[i : i + 50], y[i : i + 50]) for i in range(0, 200, 50))
+    x, y = blobs(192, 3, seed=4)  # whole batches of 32
+    gen = ((x[i : i + 48], y[i : i + 48]) for i in range(0, 192, 48))
     model = mlp(6, 3, "softmax")
     model.compile("adam", "sparse_categorical_crossentropy")
     cb = ConfusionCallback(gen)
@@ -402,11 +428,11 @@ def test_one_shot_generator_is_refused_when_used_up():
 
 
 def test_callback_rejects_bad_batches():
-    x, y = blobs(100, 3, seed=4)
+    x, y = blobs(96, 3, seed=4)  # whole batches of 32
     model = mlp(6, 3, "softmax")
     model.compile("adam", "sparse_categorical_crossentropy")
-    with pytest.raises(ValueError, match="x has 100 rows but y has 99"):
-        model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback((x, y[:99]))])
+    with pytest.raises(ValueError, match="x has 96 rows but y has 95"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback((x, y[:95]))])
     with pytest.raises(ValueError, match="must carry labels.*as a tuple"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[ConfusionCallback([x, y])])
 
@@ -438,7 +464,7 @@ def test_target_names_and_labels():
 
 
 def test_verbose_prints_the_report(capsys):
-    x, y = blobs(120, 3, seed=4)
+    x, y = blobs(128, 3, seed=4)  # whole batches of 32
     model = mlp(6, 3, "softmax")
     model.compile("adam", "sparse_categorical_crossentropy")
     cb = ConfusionCallback((x, y), verbose=True)
@@ -449,7 +475,7 @@ def test_verbose_prints_the_report(capsys):
 
 # --------------------------------------------------------------------------- saving
 def test_save_and_load(tmp_path):
-    x, y = blobs(300, 3, seed=6)
+    x, y = blobs(288, 3, seed=6)  # whole batches of 32
     names = ["a", "b", "c"]
     model = mlp(6, 3, "softmax")
     metric = ClassMetrics(3, class_names=names, metrics=("recall",))

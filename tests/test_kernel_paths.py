@@ -123,6 +123,25 @@ def test_strided_and_fortran_scores_take_the_general_path():
         np.testing.assert_array_equal(got, reference(t, s, 10))
 
 
+def test_float32_scores_compile_one_argmax_chunk_whichever_path():
+    # Rows the vector argmax reads (10 wide) and rows it does not (40 wide): the unused vector
+    # is float32 too, so both share one compiled _chunk_argmax (a cold compile is seconds).
+    from confstream._kernels import _single
+
+    if not hasattr(_single._chunk_argmax, "signatures"):
+        pytest.skip("NUMBA_DISABLE_JIT: no compiled signatures")
+    rng = np.random.default_rng(3)
+    for width in (10, 40):
+        s = rng.random((3000, width)).astype(np.float32)
+        t = rng.integers(0, width, 3000)
+        got = cs.ConfusionMatrix(num_classes=width).update(t, s).counts
+        np.testing.assert_array_equal(got, reference(t, s, width))
+    # arguments (t, pred, space, keys, job, scan); pred[2] the scores, scan[1] the vector
+    flats = {str(sig[5].types[1].dtype) for sig in _single._chunk_argmax.signatures
+             if str(sig[1].types[2].dtype) == "float32"}
+    assert flats == {"float32"}, flats
+
+
 INTS = [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64]
 
 

@@ -701,6 +701,14 @@ def _score_bits(p2):
 
 
 _NO1F = np.zeros(0, dtype=np.float64)
+# The empty vector in the scores' own float type: float32 scores then compile one
+# ``_chunk_argmax`` (and one ``_argmax_vec_block``), whether or not ``_vec_argmax`` applies.
+_NO1_OF = {np.dtype(np.float32): np.zeros(0, dtype=np.float32)}
+
+
+def _no_rows(p2):
+    """``_vec_rows``' answer where it does not apply: (an empty vector, 0)."""
+    return _NO1_OF.get(p2.dtype, _NO1F), 0
 
 
 def _vec_rows(p2):
@@ -709,9 +717,9 @@ def _vec_rows(p2):
     lanes = _VEC_LANES.get(p2.dtype)
     rows, width = p2.shape
     if lanes is None or width > lanes or width == 0 or not p2.flags.c_contiguous:
-        return _NO1F, 0
+        return _no_rows(p2)
     if p2.size < lanes:
-        return _NO1F, 0
+        return _no_rows(p2)
     flat = p2.reshape(-1)
     return flat, min(rows, (flat.shape[0] - lanes) // width + 1)
 NSUB_SMALL = 8  # sub-tables for up to 1024 cells (benchmarks/run.py, "sub-tables")
@@ -747,7 +755,9 @@ def count_table(t, pred, space, nthreads, nsub=0, keys=NO_KEYS):
     tables = slot_zeros(nslots, (nsub, stride))
 
     fin = _score_bits(p2 if form == PRED_ARGMAX else _NO2F)
-    flat, nvec = _vec_rows(p2) if form == PRED_ARGMAX and SIMD else (_NO1F, 0)
+    flat, nvec = _NO1F, 0
+    if form == PRED_ARGMAX:
+        flat, nvec = _vec_rows(p2) if SIMD else _no_rows(p2)
     bufs = np.empty((nslots, _BLOCK), dtype=np.int32 if cells < _CELLS_MAX else np.int64)
     cols_ident = bool(nvec) and bool((colmap == np.arange(colmap.shape[0])).all())
     # what the next block's prefetch reads: the label arrays (argmax: the truth only)
