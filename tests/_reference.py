@@ -87,3 +87,16 @@ def dask_client(processes: bool):
             warnings.simplefilter("ignore")
             c.close()
             cluster.close()
+
+
+def cli_output(*argv) -> tuple:
+    """``confstream ARGV`` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from confstream import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()

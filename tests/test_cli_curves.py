@@ -214,10 +214,10 @@ def test_bad_scores_name_their_row(tmp_path, capsys):
     assert rc == 0 and json.loads(out)["3"]["auroc"] == skm.roc_auc_score(
         [0, 0, 1, 0], [1 / 3] * 4)
     npz = tmp_path / "m.npz"                  # --by with --score: tests/test_grouped_curves_cli
-    np.savez(npz, y=np.array([0, 1, 2]), s=np.full((3, 3), 1 / 3), p=np.array([0, 1, 5]))
+    np.savez(npz, y=np.eye(3, dtype=int), s=np.full((3, 2), 1 / 3), p=np.array([0, 1, 5]))
     rc, _, err = run(capsys, "report", npz, "--true", "y", "--pred", "y", "--score", "s",
-                     "--by", "p", "--multilabel")
-    assert rc == 2 and "--multilabel" in err
+                     "--by", "p", "--multilabel")   # tests/test_cli_multilabel_scores.py
+    assert rc == 2 and "column 's' holds 2 labels but --true has 3" in err
 
 
 def by_hand(y, s, labels, chunk, w=None, **options):

@@ -5,8 +5,6 @@ on one process and on a Dask cluster (parts counted on the workers, curves added
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -22,8 +20,7 @@ pytest.importorskip("pyarrow")
 skm = pytest.importorskip("sklearn.metrics")
 from sklearn.exceptions import UndefinedMetricWarning  # noqa: E402
 
-from _reference import dask_client  # noqa: E402
-from confstream import cli  # noqa: E402
+from _reference import cli_output, dask_client  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +28,7 @@ def client():
     yield from dask_client(processes=False)
 
 
-def run(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
+run = cli_output
 
 
 def sk(fn, *a, **kw):

@@ -37,7 +37,7 @@ class CurvesReport:
 
     def __init__(self, curves: Any, target_names: list[str] | None = None, digits: int = 2,
                  warn: bool = True) -> None:
-        from .report import curve_averages
+        from .report import curves_averages
 
         values = curves.per_class(warn=warn)
         binary = bool(getattr(curves, "_binary", False))
@@ -57,7 +57,7 @@ class CurvesReport:
         self.target_names = [names[_key(lab)] for lab in values]
         rows = {names[_key(lab)]: dict(v) for lab, v in values.items()}
         if not binary:
-            rows.update(curve_averages(values))
+            rows.update(curves_averages(curves, values, warn))
         self.curves = rows
         self.curves_exact = bool(curves.exact)
         self.digits = digits
@@ -79,8 +79,9 @@ class CurvesReport:
         head = "{:>{width}s} " + " {:>9}" * 3
         fmt = "{:>{width}s} " + " {:>9.{digits}f}" * 2 + " {:>9}\n"
         out = head.format("", "auroc", "ap", "support", width=width) + "\n\n"
+        first = next((n for n in self.curves if n in ("micro avg", "macro avg")), None)
         for name, v in self.curves.items():
-            if name == "macro avg":
+            if name == first:
                 out += "\n"
             out += fmt.format(name, v["auroc"], v["ap"], v["support"], width=width, digits=d)
         if not self.curves_exact:

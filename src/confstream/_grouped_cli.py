@@ -55,12 +55,15 @@ def run(args: argparse.Namespace) -> int:
     ml = None
     if getattr(args, "multilabel", False):
         from ._multilabel_cli import Columns
+        if args.pred is None:
+            raise InputError("--multilabel reports need --pred COL")
         ml = Columns(args.true, args.pred, args.threshold)
     elif getattr(args, "threshold", None) is not None:
         raise InputError("--threshold applies to --multilabel scores")
     if args.score is not None:
-        if ml is not None:
-            raise InputError("--score does not work with --multilabel yet")
+        if ml is not None and args.pos_label is not None:
+            raise InputError("--pos-label applies to one score column of binary data; with "
+                             "--multilabel each --score column scores its label")
         if args.pred is None:
             from ._curves_cli import check_arguments
             check_arguments(args)
@@ -108,13 +111,13 @@ def run(args: argparse.Namespace) -> int:
             gaps = acc.gaps(zero_division=0 if zd == "warn" else zd)
         except (ValueError, TypeError) as e:
             raise InputError(cli._one_line(e)) from None
-        if ml is not None:
-            from ._multilabel_cli import class_names
-            gaps = class_names(gaps, target_names)
         total = None
         if scores is not None:
             from ._grouped_curves import attach
             reports, total, gaps = attach(reports, gaps, scores, target_names, args.digits)
+        if ml is not None:                       # the labels' gap rows named as the reports'
+            from ._multilabel_cli import class_names
+            gaps = class_names(gaps, target_names)
         out = _render(reports, gaps, by, args.format, args.digits, total)
     cli._print_warnings(caught)
     sys.stdout.write(out)
@@ -183,7 +186,7 @@ def _count_part(part: Part, spec: _Spec, acc: Any = None) -> Any:
             acc, scores = acc.acc, acc.scores
         if scores is None:
             scores = GroupScores(spec.scores, {k: v for k, v in names.items()
-                                               if k != "y_pred"})
+                                               if k != "y_pred"}, ml)
     if acc is None and ml is None and spec.pred is not None:
         acc = confstream.GroupedConfusionMatrix()
     elif acc is None and ml is not None and ml.width is not None:
@@ -227,6 +230,8 @@ def _count_chunks(reader: Any, part: Part, spec: _Spec, names: dict, from_path: 
         w = chunk.columns.get(spec.weight) if spec.weight is not None else None
         if spec.multilabel is not None:
             acc = _count_multilabel(chunk, spec, keys, w, acc)
+            if scores is not None:
+                scores.update(chunk, keys, reader.kinds)
             continue
         if acc is not None:
             try:

@@ -39,14 +39,19 @@ class GroupScores:
     """Overall and per-group score curves of ``--score`` columns (picklable: it travels to and
     from Dask workers)."""
 
-    def __init__(self, args: argparse.Namespace, names: dict) -> None:
+    def __init__(self, args: argparse.Namespace, names: dict, multilabel: Any = None) -> None:
         self.args = score_arguments(args)
         self.names = dict(names)
-        self.columns = list(dict.fromkeys(args.score))
+        self.multilabel = multilabel       # None, or the _multilabel_cli.Columns read
         self.overall = self._new()
+        self.columns = list(self.overall.columns)
         self.groups: dict[Any, Any] = {}   # normalised group key -> cli._Scores
 
     def _new(self) -> Any:
+        """A ``cli._Scores`` (``_multilabel_cli.Scores`` of multi-label input)."""
+        if self.multilabel is not None:
+            from ._multilabel_cli import Scores
+            return Scores(self.args, self.names, self.multilabel)
         from .cli import _Scores
         return _Scores(self.args, self.names)
 

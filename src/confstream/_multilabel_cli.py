@@ -7,6 +7,9 @@ of the report are named after the ``--true`` columns when there are several (sci
 ``classification_report(..., target_names=those columns)``), else numbered 0..L-1 as
 scikit-learn numbers them; ``--target-names`` names them otherwise. ``--by`` gives one report
 per group (``_grouped_cli``), on a dataset of parts and on Dask as for single-label input.
+``--score`` names L score columns (or one (N, L) column) in the same way: they stream into a
+``MultilabelScoreCurves`` (``Scores``), and the report gets each label's AUROC and average
+precision with their micro / macro / weighted averages (``Report.with_curves``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from ._errors import BatchValueError
 from ._files import Chunk, InputError, open_table
 
-__all__ = ["add_arguments", "Columns", "run"]
+__all__ = ["add_arguments", "Columns", "Scores", "run"]
 
 
 def add_arguments(rep: argparse.ArgumentParser) -> None:
@@ -88,7 +91,7 @@ class Columns:
             if a.dtype.kind not in "biuf":
                 what = "strings" if a.dtype.kind in "US" else f"{a.dtype} values"
                 raise InputError(f"{chunk.where(0)}: column {c!r} holds {what}; --multilabel "
-                                 f"needs 0/1 indicators{' or scores' if option == '--pred' else ''}")
+                                 f"needs 0/1 indicators{' or scores' if option != '--true' else ''}")
         if len(arrs) == 1:
             a = arrs[0]
             return a if a.ndim == 2 else a.reshape(-1, 1)
@@ -99,16 +102,19 @@ class Columns:
                                  f"each")
         return np.column_stack(arrs)
 
-    def check_width(self, t: np.ndarray, p: np.ndarray, num_labels: int | None,
-                    chunk: Chunk) -> None:
-        """The same number of labels in both matrices, and as in the rows before."""
-        for cols, a, option in ((self.true, t, "--true"), (self.pred, p, "--pred")):
+    def check_width(self, t: np.ndarray, p: np.ndarray | None, num_labels: int | None,
+                    chunk: Chunk, score: tuple | None = None) -> None:
+        """The same number of labels in both matrices (and in ``score`` = (its columns, its
+        matrix) when given), and as in the rows before."""
+        sides = [(self.true, t, "--true")] + ([(self.pred, p, "--pred")] if p is not None
+                                              else [])
+        for cols, a, option in sides + ([(*score, "--score")] if score is not None else []):
             want = num_labels if num_labels is not None else (
                 self.width if self.width is not None else t.shape[1])
             if a.shape[1] != want:
                 what = f"column {cols[0]!r} holds" if len(cols) == 1 else f"{option} names"
                 before = ("the rows before" if num_labels is not None else
-                          "--true" if option == "--pred" else "--pred")
+                          "--true" if option != "--true" else "--pred")
                 raise InputError(f"{chunk.where(0)}: {what} {a.shape[1]} labels but {before} "
                                  f"{'have' if num_labels is not None else 'has'} {want}")
 
@@ -124,11 +130,74 @@ class Columns:
             where = f"column {weight!r}"
         else:
             cols = self.true if error.argument == "y_true" else self.pred
-            j = error.index[1] if len(error.index) > 1 else 0
-            where = f"column {cols[j]!r}" if len(cols) > 1 else f"column {cols[0]!r} (label {j})"
+            where = _column(cols, error.index[1] if len(error.index) > 1 else 0)
         text = re.sub(r"\b(y_true|y_pred|sample_weight)(\[\d+(, \d+)*\])?", where, message,
                       count=1)
         return f"{chunk.where(error.sample)}: {text}"
+
+
+def _column(cols: list[str], j: int) -> str:
+    """Label ``j`` of the columns ``cols`` (several columns, or one (N, L) column)."""
+    return f"column {cols[j]!r}" if len(cols) > 1 else f"column {cols[0]!r} (label {j})"
+
+
+class Scores:
+    """The ``--score`` columns of multi-label input streamed into ``MultilabelScoreCurves``:
+    ``cli._Scores``' interface (``columns``, ``update``, ``result``, ``binary``, ``curves``),
+    so that ``_grouped_curves.GroupScores`` keeps one per group as it does for single-label
+    scores. ``columns`` holds the ``--true`` columns too: a group's rows carry their truth."""
+
+    def __init__(self, args: argparse.Namespace, names: dict, ml: Columns) -> None:
+        self.args, self.names, self.ml = args, dict(names), ml
+        self.score = _names(",".join(args.score), "--score")
+        if ml.width is not None and len(self.score) > 1 and len(self.score) != ml.width:
+            raise InputError(f"--score names {len(self.score)} columns and --true "
+                             f"{ml.width} labels: give one score column per label, in the "
+                             f"same order")
+        self.columns = list(dict.fromkeys(self.score + ml.true))
+        self.order: list = []             # what _grouped_curves._add reads of binary scores
+        self.curves: Any = None
+        self.binary: bool | None = None   # None until the first chunk, then False
+
+    def update(self, chunk: Chunk, kinds: dict | None = None) -> None:
+        import confstream
+        from .cli import _one_line, curve_options
+
+        t = self.ml._matrix(chunk, self.ml.true, "--true")
+        s = self.ml._matrix(chunk, self.score, "--score")
+        self.ml.check_width(t, None, None if self.curves is None else self.curves.num_classes,
+                            chunk, score=(self.score, s))
+        if self.curves is None:
+            try:
+                self.curves = confstream.MultilabelScoreCurves(t.shape[1],
+                                                               **curve_options(self.args))
+            except (ValueError, TypeError) as e:
+                raise InputError(f"--score: {_one_line(e)}") from None
+        col = self.names.get("sample_weight")
+        w = chunk.columns[col] if col is not None else None
+        if w is not None and w.dtype.kind not in "biuf":
+            raise InputError(f"{chunk.where(0)}: column {col!r} holds {w.dtype} values, not "
+                             f"weights")
+        try:
+            self.curves.update(t, s, sample_weight=w)
+        except (ValueError, TypeError) as e:
+            raise InputError(self._locate(chunk, _one_line(e))) from None
+        self.binary = False
+
+    def _locate(self, chunk: Chunk, text: str) -> str:
+        """The curves' message with the file's row and column in place of positions."""
+        m = re.search(r"\b(y_true|y_score|sample_weight)\[(\d+)(?:, (\d+))?\]", text)
+        if m is None:
+            return text
+        if m.group(1) == "sample_weight":
+            where = f"column {self.names['sample_weight']!r}"
+        else:
+            cols = self.ml.true if m.group(1) == "y_true" else self.score
+            where = _column(cols, int(m.group(3) or 0))
+        return f"{chunk.where(int(m.group(2)))}: {text[:m.start()]}{where}{text[m.end():]}"
+
+    def result(self) -> Any:
+        return self.curves
 
 
 def _names(text: str, option: str) -> list[str]:
@@ -168,12 +237,22 @@ def run(args: argparse.Namespace) -> int:
     import confstream
     from . import cli
 
-    for flag, given in (("--ci", args.ci is not None), ("--score", bool(args.score)),
+    for flag, given in (("--ci", args.ci is not None),
                         ("--plot", bool(args.plot or args.normalize))):
         if given:
             raise InputError(f"{flag} does not work with --multilabel yet")
+    if not args.score and (args.pos_label is not None or args.score_bits is not None):
+        raise InputError("--score-bits describes the --score columns: give --score too")
+    if args.pos_label is not None:
+        raise InputError("--pos-label applies to one score column of binary data; with "
+                         "--multilabel each --score column scores its label")
     spec = Columns(args.true, args.pred, args.threshold)
-    wanted = spec.columns + ([args.weight] if args.weight is not None else [])
+    scores = None
+    if args.score:
+        scores = Scores(args, {} if args.weight is None else {"sample_weight": args.weight},
+                        spec)
+    wanted = list(dict.fromkeys(spec.columns + (scores.columns if scores else []) + (
+        [args.weight] if args.weight is not None else [])))
     acc = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -186,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
                     acc = _new(confstream.MultilabelConfusionMatrix, t.shape[1], spec)
                 w = chunk.columns[args.weight] if args.weight is not None else None
                 _update(acc, chunk, spec, args.weight, (t, p, w))
+                if scores is not None:
+                    scores.update(chunk)
                 bar(reader.done())
         if acc is None or acc._nsamples == 0:
             raise InputError(f"{args.file!r} has no rows")
@@ -196,6 +277,11 @@ def run(args: argparse.Namespace) -> int:
                                 zero_division=cli._ZERO_DIVISION[args.zero_division])
         except (ValueError, TypeError) as e:
             raise InputError(cli._one_line(e)) from None
+        if scores is not None:
+            try:
+                report = report.with_curves(scores.result())
+            except ValueError as e:
+                raise InputError(f"--score: {cli._one_line(e)}") from None
         out = cli._render(report, args.format)
     cli._print_warnings(caught)
     sys.stdout.write(out)

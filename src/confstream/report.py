@@ -46,6 +46,29 @@ def curve_averages(values: dict) -> dict:
     return averages
 
 
+def curves_averages(curves, values: dict, warn: bool = True) -> dict:
+    """The average rows of multi-class / multi-label curves whose ``per_class()`` is
+    ``values``: ``curve_averages``, after multi-label curves' (of two labels or more)
+    ``micro avg`` (scikit-learn's ``average="micro"``: every (sample, label) cell one
+    problem)."""
+    averages = curve_averages(values)
+    if getattr(curves, "_kind", None) != "MultilabelScoreCurves" or len(values) < 2:
+        return averages
+    with warnings.catch_warnings():
+        if not warn:
+            warnings.simplefilter("ignore")
+        return {"micro avg": _micro_average(curves, values), **averages}
+
+
+def _micro_average(curves, values: dict) -> dict:
+    out = {"support": sum(v["support"] for v in values.values())}
+    for m, value, bounds in (("auroc", curves.roc_auc, curves.roc_auc_bounds),
+                             ("ap", curves.average_precision,
+                              curves.average_precision_bounds)):
+        out[m], out[m + " bounds"] = float(value("micro")), tuple(map(float, bounds("micro")))
+    return out
+
+
 def _same_label(a, b) -> bool:
     """Label equality across numpy / Python scalars (1 == 1.0 == np.int64(1)), never raising."""
     a = a.item() if isinstance(a, np.generic) else a
@@ -156,7 +179,8 @@ class Report:
         Rows are matched by label value; binary curves give the positive class's row only.
         Multi-class and multi-label curves add ``macro avg`` and ``weighted avg`` (by the
         classes' positives), scikit-learn's ``average="macro"`` / ``"weighted"`` of the
-        one-vs-rest problems. ``str()`` prints them as a second table below the
+        one-vs-rest problems; multi-label curves (of two labels or more) ``micro avg`` too,
+        scikit-learn's ``average="micro"`` (every (sample, label) cell one problem). ``str()`` prints them as a second table below the
         classification report (which stays byte-identical to scikit-learn's); ``to_dict()``
         adds ``"auroc"``, ``"ap"`` and their ``"... bounds"`` to the rows; ``get("auroc",
         label)`` reads one. Certified (binned) values say so, with their widest bound.
@@ -168,7 +192,8 @@ class Report:
             for key, v in values.items():
                 if _same_label(key, label):
                     rows[i] = v
-        averages = curve_averages(values) if not getattr(curves, "_binary", True) else {}
+        averages = curves_averages(curves, values, warn) \
+            if not getattr(curves, "_binary", True) else {}
         import copy as _copy
 
         out = _copy.copy(self)
