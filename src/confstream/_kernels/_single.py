@@ -652,9 +652,11 @@ def _count_byte_pairs(t, p, space, nthreads):
     ncells = (k + 2) * (k + 1)
     nslots = max(1, nthreads)
     outs = slot_zeros(nslots, (ncells,))
-    # one chunk per thread, of fewer than 2^32 samples so that uint32 sub-tables hold its
-    # counts
-    step = min(1 << 31, max(_grain(2), -(-t.shape[0] // nslots)))
+    # eight chunks per thread (each folds its sub-tables, a few KiB for small spaces), so that
+    # a thread that wakes late (an idle vCPU, seen in the benchmark's race: 5.5 ms against
+    # 2.7 alone) leaves its chunks to the others; of fewer than 2^32 samples so that uint32
+    # sub-tables hold a chunk's counts
+    step = min(1 << 31, max(_grain(2), -(-t.shape[0] // (8 * nslots))))
 
     if t8.flags.c_contiguous and p8.flags.c_contiguous:
         nw = t.shape[0] // 8
