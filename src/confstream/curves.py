@@ -1244,8 +1244,7 @@ class ScoreCurves(_Curves):
                 for what, key in (("roc", "auroc"), ("ap", "ap")):
                     v = (R.roc_auc(pos, neg, weighted) if what == "roc"
                          else R.average_precision(pos, neg, weighted))
-                    b = (v, v) if ties.exact else \
-                        self._bounds_of(pos, neg, what, weighted,
+                    b = (v, v) if ties.exact else self._bounds_of(pos, neg, what, weighted,
                                                                   points)
                     row[key], row[key + " bounds"] = float(v), (float(b[0]), float(b[1]))
                 row["support"] = float(pos.sum()) if weighted else int(pos.sum())
@@ -1272,8 +1271,7 @@ class ScoreCurves(_Curves):
                 v = R.average_precision(pos, neg, weighted)
             exact = ties.exact and all(np.array_equal(a, b) for a, b in zip(table.lo, table.hi)) \
                 and np.array_equal(lo, hi)
-            return v, ((v, v) if exact else
-                       self._bounds_of(pos, neg, what, weighted, points,
+            return v, ((v, v) if exact else self._bounds_of(pos, neg, what, weighted, points,
                                                             max_fpr))
         if self.ovo:
             summed = np.stack([self._problem_table(table, j) for j in range(self.num_classes)])
@@ -1287,10 +1285,8 @@ class ScoreCurves(_Curves):
             v = R.roc_auc(pos, neg, weighted, max_fpr)
         else:
             v = R.average_precision(pos, neg, weighted)
-        points = None if ties.points is None else (
-            (present >= ties.points[0]) & (present <= ties.points[1]))
-        return v, ((v, v) if ties.exact else
-                   self._bounds_of(pos, neg, what, weighted, points,
+        points = self._points(summed, None, present, ties)
+        return v, ((v, v) if ties.exact else self._bounds_of(pos, neg, what, weighted, points,
                                                              max_fpr))
 
     def _problem_rows(self, table, j):
